@@ -1,0 +1,98 @@
+package store
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// Key layout (one pebble keyspace, a one-byte prefix per table):
+//
+//	'L' seq(8)                               → reading.AppendBinary     the log, in arrival order
+//	'S' device 0x00 kind 0x00 time(8) seq(8) → reading.AppendValue      series index for range queries
+//	'R' device 0x00 kind                     → zone                     series registry
+//	'C' consumer                             → seq(8)                   durable consumer cursors
+//	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
+//
+// Integers are big-endian so that byte order is numeric order; times are
+// Unix nanoseconds with the sign bit flipped so that pre-1970 times sort
+// before later ones.
+const (
+	prefixLog        = 'L'
+	prefixSeries     = 'S'
+	prefixRegistry   = 'R'
+	prefixCursor     = 'C'
+	prefixDeadLetter = 'D'
+)
+
+func logKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixLog
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+func deadLetterKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixDeadLetter
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+func seqOf(key []byte) uint64 { return binary.BigEndian.Uint64(key[1:9]) }
+
+func timeBits(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
+
+func bitsTime(b uint64) time.Time { return time.Unix(0, int64(b^(1<<63))) }
+
+// seriesPrefix is 'S' device 0x00 kind 0x00.
+func seriesPrefix(device, kind string) []byte {
+	k := make([]byte, 0, 3+len(device)+len(kind)+16)
+	k = append(k, prefixSeries)
+	k = append(k, device...)
+	k = append(k, 0)
+	k = append(k, kind...)
+	return append(k, 0)
+}
+
+func seriesKey(prefix []byte, t time.Time, seq uint64) []byte {
+	k := make([]byte, len(prefix), len(prefix)+16)
+	copy(k, prefix)
+	k = binary.BigEndian.AppendUint64(k, timeBits(t))
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// seriesBound is the first key of the series at time t (any seq).
+func seriesBound(prefix []byte, t time.Time) []byte {
+	return seriesKey(prefix, t, 0)
+}
+
+// seriesEnd is the first key after every key of the series.
+func seriesEnd(prefix []byte) []byte {
+	k := make([]byte, len(prefix))
+	copy(k, prefix)
+	k[len(k)-1] = 1 // the 0x00 terminator becomes 0x01
+	return k
+}
+
+// splitSeriesKey returns time and seq of a series key with the given prefix length.
+func splitSeriesKey(key []byte, prefixLen int) (time.Time, uint64) {
+	rest := key[prefixLen:]
+	return bitsTime(binary.BigEndian.Uint64(rest[:8])), binary.BigEndian.Uint64(rest[8:16])
+}
+
+func registryKey(device, kind string) []byte {
+	k := make([]byte, 0, 2+len(device)+len(kind))
+	k = append(k, prefixRegistry)
+	k = append(k, device...)
+	k = append(k, 0)
+	return append(k, kind...)
+}
+
+func cursorKey(name string) []byte { return append([]byte{prefixCursor}, name...) }
+
+// minTime and maxTime bound queries with no From or To.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// maintenance runs the retention and disk-budget pass periodically.
+func (s *Store) maintenance() {
+	t := time.NewTicker(s.opts.MaintenanceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Maintain(context.Background()); err != nil {
+				s.log.Error("store: maintenance", "err", err)
+			}
+		}
+	}
+}
+
+// Maintain applies retention and the disk budget once. It runs on its own
+// every MaintenanceEvery; tests and operators may call it directly.
+func (s *Store) Maintain(ctx context.Context) error {
+	if s.opts.Retention > 0 {
+		if err := s.applyRetention(ctx); err != nil {
+			return err
+		}
+	}
+	if s.opts.DiskBudget > 0 {
+		return s.applyBudget(ctx)
+	}
+	return nil
+}
+
+// receivedAt returns the receive time of log entry seq, and false when it
+// is not stored.
+func (s *Store) receivedAt(seq uint64) (time.Time, bool, error) {
+	v, closer, err := s.db.Get(logKey(seq))
+	if err == pebble.ErrNotFound {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	defer closer.Close()
+	var r reading.Reading
+	if err := reading.UnmarshalBinary(v, &r); err != nil {
+		return time.Time{}, false, err
+	}
+	return r.Received, true, nil
+}
+
+func (s *Store) applyRetention(ctx context.Context) error {
+	cutoff := s.opts.Clock().Add(-s.opts.Retention)
+	first, last := s.firstSeq.Load(), s.lastSeq.Load()
+	if first == 0 || first > last {
+		return nil
+	}
+	// The log is dense between first and last and ordered by arrival, so
+	// a binary search finds the first reading young enough to keep.
+	lo, hi := first, last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		t, ok, err := s.receivedAt(mid)
+		if err != nil {
+			return fmt.Errorf("store: retention: read %d: %w", mid, err)
+		}
+		if ok && !t.Before(cutoff) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	// Keep the newest reading whatever its age: it anchors the sequence
+	// numbers across restarts, so consumer cursors stay valid.
+	lo = min(lo, last)
+	if lo <= first {
+		return nil
+	}
+	return s.dropBefore(ctx, lo, cutoff, "retention")
+}
+
+// applyBudget deletes the oldest readings until the store fits its budget
+// again. Each round deletes the share of the log by which the store is over,
+// plus a tenth so that it does not hover at the limit.
+func (s *Store) applyBudget(ctx context.Context) error {
+	for range 8 {
+		usage := s.DiskUsage()
+		if usage <= uint64(s.opts.DiskBudget) {
+			return nil
+		}
+		first, last := s.firstSeq.Load(), s.lastSeq.Load()
+		if first == 0 || first >= last {
+			return nil
+		}
+		over := float64(usage-uint64(s.opts.DiskBudget))/float64(usage) + 0.1
+		end := first + max(uint64(float64(last-first+1)*over), 1)
+		// Never delete the newest reading: it anchors the sequence numbers.
+		end = min(end, last)
+		t, _, err := s.receivedAt(end - 1)
+		if err != nil {
+			return fmt.Errorf("store: budget: read %d: %w", end-1, err)
+		}
+		s.log.Warn("store: over disk budget, deleting oldest readings",
+			"usage_bytes", usage, "budget_bytes", s.opts.DiskBudget, "readings", end-first)
+		if err := s.dropBefore(ctx, end, t.Add(time.Nanosecond), "disk_budget"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropBefore deletes log entries [first, end) and series points older than
+// cutoff, then compacts so the space comes back.
+func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, reason string) error {
+	first := s.firstSeq.Load()
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.DeleteRange(logKey(first), logKey(end), nil)
+	for _, sr := range s.Series(Query{}) {
+		p := seriesPrefix(sr.Device, string(sr.Kind))
+		_ = b.DeleteRange(seriesBound(p, minTime), seriesBound(p, cutoff), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store: delete readings before %d (%s): %w", end, reason, err)
+	}
+	s.firstSeq.Store(end)
+	dropped := end - first
+	s.metrics.dropped.WithLabelValues(reason).Add(float64(dropped))
+	if cur, ok := s.minCursor(); ok && cur < end-1 {
+		lost := end - 1 - max(cur, first-1)
+		s.metrics.droppedUnforwarded.Add(float64(lost))
+		s.log.Error("store: deleted readings no consumer has read yet",
+			"reason", reason, "readings", lost, "oldest_cursor", cur)
+	}
+	s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end)
+	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixSeries + 1}, false); err != nil {
+		return fmt.Errorf("store: compact after delete: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,499 @@
+// Package store is the gateway's durable local store: the append-only log of
+// every accepted reading, a per-series index for history queries, durable
+// consumer cursors (the InfluxDB forwarder reads the log from where it
+// stopped), and a bounded dead-letter store for rejected messages.
+//
+// # Engine
+//
+// The store sits on Pebble (github.com/cockroachdb/pebble/v2), the LSM engine
+// CockroachDB runs on. An LSM suits this workload: writes are a steady stream
+// of small appends, reads are range scans, and retention and the disk budget
+// need space back promptly (DeleteRange plus a compaction returns it; a
+// B+tree file such as bbolt's never shrinks). Measured on the 2-core
+// reference machine with durable group commits of 1,000 readings:
+// Pebble 274k readings/s against bbolt's 30k (BenchmarkAppend here; the
+// bbolt figure from the same loop written against bbolt 1.4 with one
+// transaction per group).
+//
+// # Durability and concurrency
+//
+// Append blocks until the readings are fsynced: "acknowledged" always means
+// "on disk". One writer goroutine owns every write to the log. It takes all
+// requests that are waiting, writes them as one batch and syncs once (group
+// commit), so the fsync cost is shared under load while a lone reading is
+// still written at once. Sequence numbers are assigned by that goroutine and
+// become visible in order, so a consumer that has read up to N has seen every
+// reading up to N.
+//
+// # Backpressure
+//
+// Append waits for the writer; callers bound their own concurrency (the MQTT
+// front ends cap messages in flight). Dead letters never wait: if their queue
+// is full they are counted and dropped, so bad input cannot slow good input.
+// When the store is over its disk budget the oldest readings are deleted
+// first, counted, and logged; readings no consumer has read yet are counted
+// separately (store_dropped_unforwarded_total) because that is data loss.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store: closed")
+
+// Options configure a Store. Zero values take the documented defaults.
+type Options struct {
+	Dir string
+	// Retention is the maximum age of readings (by receive time); 0 keeps
+	// them until the disk budget forces them out.
+	Retention time.Duration
+	// DiskBudget caps the store's size on disk in bytes; 0 means no cap.
+	DiskBudget int64
+	// CommitMaxBatch caps the readings written by one group commit (default 4096).
+	CommitMaxBatch int
+	// DeadLetterMax is how many dead letters are kept (default 10000).
+	DeadLetterMax int
+	// MaintenanceEvery is the period of the retention and budget pass
+	// (default 30s).
+	MaintenanceEvery time.Duration
+	// MemTableSize is the engine's write buffer in bytes (default 4 MiB).
+	// The store's floor on disk is a few times this, so a DiskBudget must be
+	// well above it.
+	MemTableSize uint64
+	Logger       *slog.Logger
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.CommitMaxBatch <= 0 {
+		o.CommitMaxBatch = 4096
+	}
+	if o.DeadLetterMax <= 0 {
+		o.DeadLetterMax = 10000
+	}
+	if o.MaintenanceEvery <= 0 {
+		o.MaintenanceEvery = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+}
+
+type appendReq struct {
+	readings []reading.Reading
+	done     chan error
+}
+
+// Store is the durable local store. Its methods are safe for concurrent use.
+type Store struct {
+	db      *pebble.DB
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	reqs    chan *appendReq
+	dlReqs  chan DeadLetter
+	stop    chan struct{}
+	stopped chan struct{} // closed when the writer has drained and exited
+	wg      sync.WaitGroup
+	closeMu sync.RWMutex // held for reading while sending to reqs
+	closed  bool
+
+	lastSeq  atomic.Uint64 // highest committed log sequence number
+	firstSeq atomic.Uint64 // lowest log sequence number still stored (0: empty)
+
+	notifyMu sync.Mutex
+	notifyCh chan struct{}
+
+	regMu    sync.RWMutex
+	registry map[seriesID]string // series → zone of its latest reading
+
+	curMu   sync.Mutex
+	cursors map[string]uint64
+
+	// Owned by the writer goroutine.
+	dlFirst, dlNext uint64
+	buf             []byte
+}
+
+type seriesID struct {
+	device string
+	kind   reading.Kind
+}
+
+// Open opens (creating if needed) the store in opts.Dir and starts its writer
+// and maintenance goroutines. Close must be called to stop them.
+func Open(opts Options) (*Store, error) {
+	opts.defaults()
+	if opts.Dir == "" {
+		return nil, errors.New("store: open: no directory")
+	}
+	db, err := pebble.Open(opts.Dir, &pebble.Options{
+		Logger:       quietLogger{opts.Logger},
+		MemTableSize: opts.MemTableSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db:       db,
+		opts:     opts,
+		log:      opts.Logger,
+		reqs:     make(chan *appendReq, 1024),
+		dlReqs:   make(chan DeadLetter, 1024),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		notifyCh: make(chan struct{}),
+		registry: make(map[seriesID]string),
+		cursors:  make(map[string]uint64),
+	}
+	s.metrics = newMetrics(s)
+	if err := s.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.writer() }()
+	go func() { defer s.wg.Done(); s.maintenance() }()
+	return s, nil
+}
+
+// recover reads the bounds of the log and dead letters, the series registry
+// and the cursors.
+func (s *Store) recover() error {
+	first, last, err := s.bounds(prefixLog)
+	if err != nil {
+		return fmt.Errorf("store: recover log bounds: %w", err)
+	}
+	s.firstSeq.Store(first)
+	s.lastSeq.Store(last)
+	dlFirst, dlLast, err := s.bounds(prefixDeadLetter)
+	if err != nil {
+		return fmt.Errorf("store: recover dead-letter bounds: %w", err)
+	}
+	if dlFirst == 0 {
+		dlFirst = dlLast + 1
+	}
+	s.dlFirst, s.dlNext = dlFirst, dlLast+1
+
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRegistry}, UpperBound: []byte{prefixRegistry + 1}})
+	if err != nil {
+		return fmt.Errorf("store: read series registry: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()[1:]
+		for i, c := range k {
+			if c == 0 {
+				s.registry[seriesID{device: string(k[:i]), kind: reading.Kind(k[i+1:])}] = string(it.Value())
+				break
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("store: read series registry: %w", err)
+	}
+
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCursor}, UpperBound: []byte{prefixCursor + 1}})
+	if err != nil {
+		return fmt.Errorf("store: read cursors: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if len(it.Value()) == 8 {
+			s.cursors[string(it.Key()[1:])] = binary.BigEndian.Uint64(it.Value())
+		}
+	}
+	return it.Close()
+}
+
+// bounds returns the first and last sequence numbers under a one-byte
+// prefix whose keys are prefix+seq(8); zeros when there are none.
+func (s *Store) bounds(prefix byte) (first, last uint64, err error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
+	if err != nil {
+		return 0, 0, err
+	}
+	if it.First() && len(it.Key()) == 9 {
+		first = seqOf(it.Key())
+	}
+	if it.Last() && len(it.Key()) == 9 {
+		last = seqOf(it.Key())
+	}
+	return first, last, it.Close()
+}
+
+// Append writes readings durably and sets their Seq. It returns only when
+// they are fsynced (nil) or could not be written (error): the caller may
+// acknowledge the message that carried them only on nil.
+func (s *Store) Append(ctx context.Context, rs []reading.Reading) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	req := &appendReq{readings: rs, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- req:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return fmt.Errorf("store: append: %w", ctx.Err())
+	}
+	// Once queued, the writer always answers (Close drains the queue), so
+	// waiting here cannot hang past Close.
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("store: append: %w", ctx.Err())
+	}
+}
+
+// LastSeq returns the sequence number of the newest durable reading.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// FirstSeq returns the sequence number of the oldest reading still stored,
+// or 0 when the log is empty.
+func (s *Store) FirstSeq() uint64 { return s.firstSeq.Load() }
+
+// Changed returns a channel that is closed at the next commit. Consumers
+// check LastSeq, and wait on Changed when they have read everything.
+func (s *Store) Changed() <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.notifyCh
+}
+
+func (s *Store) broadcast() {
+	s.notifyMu.Lock()
+	close(s.notifyCh)
+	s.notifyCh = make(chan struct{})
+	s.notifyMu.Unlock()
+}
+
+// Close stops accepting appends, writes every append already queued, stops
+// the background goroutines and closes the engine.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close pebble: %w", err)
+	}
+	return nil
+}
+
+// writer is the single owner of log writes.
+func (s *Store) writer() {
+	defer close(s.stopped)
+	batch := make([]*appendReq, 0, 64)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case dl := <-s.dlReqs:
+			s.writeDeadLetters(dl)
+			continue
+		case <-s.stop:
+			// Appenders hold closeMu while sending, and Close set closed
+			// under it, so nothing can be added after this drain.
+			for {
+				select {
+				case r := <-s.reqs:
+					s.commit([]*appendReq{r})
+				case dl := <-s.dlReqs:
+					s.writeDeadLetters(dl)
+				default:
+					return
+				}
+			}
+		}
+		n := len(batch[0].readings)
+	gather:
+		for n < s.opts.CommitMaxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+				n += len(r.readings)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit writes one group of append requests as a single synced batch.
+func (s *Store) commit(reqs []*appendReq) {
+	b := s.db.NewBatch()
+	defer b.Close()
+	seq := s.lastSeq.Load()
+	var newSeries map[seriesID]string
+	n := 0
+	for _, req := range reqs {
+		for i := range req.readings {
+			r := &req.readings[i]
+			seq++
+			r.Seq = seq
+			n++
+			s.buf = reading.AppendBinary(s.buf[:0], r)
+			_ = b.Set(logKey(seq), s.buf, nil)
+			p := seriesPrefix(r.Device, string(r.Kind))
+			s.buf = reading.AppendValue(s.buf[:0], r.Value)
+			_ = b.Set(seriesKey(p, r.Time, seq), s.buf, nil)
+			id := seriesID{device: r.Device, kind: r.Kind}
+			if zone, ok := s.zoneOf(id); !ok || zone != r.Zone {
+				if newSeries == nil {
+					newSeries = make(map[seriesID]string)
+				}
+				if newSeries[id] != r.Zone {
+					newSeries[id] = r.Zone
+					_ = b.Set(registryKey(r.Device, string(r.Kind)), []byte(r.Zone), nil)
+				}
+			}
+		}
+	}
+	start := time.Now()
+	err := b.Commit(pebble.Sync)
+	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		err = fmt.Errorf("store: commit %d readings: %w", n, err)
+		s.metrics.writeErrors.Inc()
+		s.log.Error("store: write failed; readings not acknowledged", "readings", n, "err", err)
+		for _, req := range reqs {
+			for i := range req.readings {
+				req.readings[i].Seq = 0
+			}
+			req.done <- err
+		}
+		return
+	}
+	if len(newSeries) > 0 {
+		s.regMu.Lock()
+		for id, zone := range newSeries {
+			s.registry[id] = zone
+		}
+		s.regMu.Unlock()
+	}
+	if s.firstSeq.Load() == 0 {
+		s.firstSeq.Store(s.lastSeq.Load() + 1)
+	}
+	s.lastSeq.Store(seq)
+	s.metrics.appends.Add(float64(n))
+	s.metrics.commits.Inc()
+	s.metrics.batchSize.Observe(float64(n))
+	for _, req := range reqs {
+		req.done <- nil
+	}
+	s.broadcast()
+}
+
+func (s *Store) zoneOf(id seriesID) (string, bool) {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	z, ok := s.registry[id]
+	return z, ok
+}
+
+// ReadLog returns up to max readings with sequence numbers greater than
+// after, in order. It returns fewer (possibly none) when the log ends.
+// Readings deleted by retention or the disk budget are skipped: the first
+// returned Seq may be greater than after+1.
+func (s *Store) ReadLog(after uint64, max int) ([]reading.Reading, error) {
+	last := s.lastSeq.Load()
+	if after >= last || max <= 0 {
+		return nil, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(last + 1)})
+	if err != nil {
+		return nil, fmt.Errorf("store: read log after %d: %w", after, err)
+	}
+	defer it.Close()
+	var out []reading.Reading
+	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+		var r reading.Reading
+		if err := reading.UnmarshalBinary(it.Value(), &r); err != nil {
+			// A record we cannot decode is reported, not skipped silently.
+			return out, fmt.Errorf("store: read log at %d: %w", seqOf(it.Key()), err)
+		}
+		r.Seq = seqOf(it.Key())
+		out = append(out, r)
+	}
+	return out, it.Error()
+}
+
+// Cursor returns the durable position of a consumer (0 when it has none).
+func (s *Store) Cursor(name string) uint64 {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	return s.cursors[name]
+}
+
+// SetCursor durably records that consumer name has processed every reading
+// up to and including seq.
+func (s *Store) SetCursor(name string, seq uint64) error {
+	if err := s.db.Set(cursorKey(name), binary.BigEndian.AppendUint64(nil, seq), pebble.Sync); err != nil {
+		return fmt.Errorf("store: set cursor %q to %d: %w", name, seq, err)
+	}
+	s.curMu.Lock()
+	s.cursors[name] = seq
+	s.curMu.Unlock()
+	return nil
+}
+
+// minCursor is the lowest consumer position, and whether any consumer exists.
+func (s *Store) minCursor() (uint64, bool) {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	var m uint64
+	found := false
+	for _, c := range s.cursors {
+		if !found || c < m {
+			m, found = c, true
+		}
+	}
+	return m, found
+}
+
+// DiskUsage returns the bytes the store occupies on disk.
+func (s *Store) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+// quietLogger routes Pebble's own logging to slog at debug level, and its
+// fatal errors at error level before it panics (Pebble's contract).
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug("store: pebble: " + fmt.Sprintf(format, args...))
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error("store: pebble: " + fmt.Sprintf(format, args...))
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	q.l.Error("store: pebble fatal: " + msg)
+	panic("store: pebble: " + msg)
+}
