@@ -1,0 +1,183 @@
+// Command shelter-gateway is the ShelterWatch edge gateway.
+//
+//	shelter-gateway run --config /etc/shelterwatch/shelterwatch.yaml
+//	shelter-gateway validate --config shelterwatch.yaml
+//	shelter-gateway demo
+//	shelter-gateway hash-password < password.txt
+//	shelter-gateway version
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shelterwatch/shelterwatch/gateway/app"
+	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/gateway/demo"
+)
+
+func main() {
+	if err := root().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func root() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "shelter-gateway",
+		Short:         "ShelterWatch edge gateway: sensors, alarms and video for relief stations",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd())
+	return cmd
+}
+
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	o := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM (graceful shutdown).
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the gateway with a config file",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return errors.New("refusing to start with an invalid config")
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
+			log.Info("gateway: starting", "config", path, "settings", cfg)
+			a, err := app.New(cfg, log)
+			if err != nil {
+				log.Error("gateway: start failed", "err", err)
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "config file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func validateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a config file and print every problem at once",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := config.Load(path); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return errors.New("config is invalid")
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "config file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func demoCmd() *cobra.Command {
+	var o demo.Options
+	var jsonLog bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a demo facility: embedded broker, simulated sensors, local store",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format := "text"
+			if jsonLog {
+				format = "json"
+			}
+			o.Logger = newLogger(cmd.ErrOrStderr(), config.Log{Level: "info", Format: format})
+			o.Out = cmd.OutOrStdout()
+			ctx, stop := signalContext()
+			defer stop()
+			return demo.Run(ctx, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "keep the demo's store here (default: a temporary directory removed at exit)")
+	cmd.Flags().StringVar(&o.HTTPListen, "http", "127.0.0.1:8080", "HTTP listen address")
+	cmd.Flags().StringVar(&o.MQTTListen, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
+	cmd.Flags().DurationVar(&o.Interval, "interval", 5*time.Second, "mean period between a simulated sensor's reports")
+	cmd.Flags().DurationVar(&o.EventEvery, "event-every", time.Minute, "mean period between simulated events")
+	cmd.Flags().BoolVar(&jsonLog, "json", false, "log as JSON")
+	return cmd
+}
+
+func hashCmd() *cobra.Command {
+	var generate bool
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "hash-password",
+		Short: "Print the bcrypt hash of a password read from stdin (for password_hash in the config)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var pw string
+			if generate {
+				b := make([]byte, 18)
+				if _, err := rand.Read(b); err != nil {
+					return err
+				}
+				pw = hex.EncodeToString(b)
+				fmt.Fprintf(cmd.ErrOrStderr(), "password (give it to the device, it is not stored): %s\n", pw)
+			} else {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read password: %w", err)
+				}
+				pw = strings.TrimRight(line, "\r\n")
+				if len(pw) < 12 {
+					return errors.New("password must be at least 12 characters")
+				}
+			}
+			h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+			if err != nil {
+				return fmt.Errorf("hash password: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(h))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&generate, "generate", false, "generate a random password and print it on stderr")
+	cmd.Flags().IntVar(&cost, "cost", 12, "bcrypt cost")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "shelter-gateway", app.Version)
+		},
+	}
+}

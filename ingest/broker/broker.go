@@ -1,0 +1,333 @@
+// Package broker is the gateway's embedded MQTT broker (mochi-mqtt), the
+// default way sensors reach the gateway. It authenticates every client
+// against bcrypt hashes from the config (anonymous clients only when the
+// config allows them), confines each device to its own topics, and hands
+// every publish to the ingest pipeline before acknowledging it.
+//
+// "PUBACK means on disk": mochi runs the OnPublish hook on the publishing
+// client's own goroutine before it writes the PUBACK, and the hook returns
+// only once the pipeline has fsynced the readings. A slow disk therefore
+// slows only the clients that are waiting for it, and when the store fails
+// the message is not acknowledged and the client's connection is closed so
+// that it resends after reconnecting.
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
+)
+
+// Account is one identity allowed to connect: a device (whose topics come
+// from its payload format) or a configured user (a Zigbee2MQTT bridge, a
+// siren, a panel).
+type Account struct {
+	Username     string
+	PasswordHash string // bcrypt
+	Publish      []string
+	Subscribe    []string
+}
+
+// Options configure the broker.
+type Options struct {
+	// Listen is the TCP address ("127.0.0.1:1883"; port 0 picks a free one).
+	// Empty disables plain TCP.
+	Listen string
+	// TLSListen with TLSConfig enables an MQTT-over-TLS listener.
+	TLSListen string
+	TLSConfig *tls.Config
+	// AllowAnonymous lets clients without a username publish device data.
+	// Off by default: a facility network is not a trusted network.
+	AllowAnonymous bool
+	// AnonymousPublish are the filters anonymous clients may publish to.
+	AnonymousPublish []string
+	Accounts         []Account
+	// Handle receives every publish from a client; nil error means the
+	// message may be acknowledged (see pipeline.Pipeline.Handle).
+	Handle func(ctx context.Context, msg pipeline.Message) error
+	Logger *slog.Logger
+}
+
+// Broker is a running embedded broker.
+type Broker struct {
+	server   *mqtt.Server
+	tcp, tls *listeners.TCP
+	hook     *hook
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveErr chan error
+}
+
+// New configures a broker; Start opens its listeners.
+func New(opts Options) (*Broker, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Handle == nil {
+		return nil, errors.New("broker: no message handler")
+	}
+	if opts.Listen == "" && opts.TLSListen == "" {
+		return nil, errors.New("broker: no listener configured")
+	}
+	if opts.TLSListen != "" && opts.TLSConfig == nil {
+		return nil, errors.New("broker: TLS listener without TLS configuration")
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	// Sensors do not need retained $SYS chatter, and QoS 2 adds a round trip
+	// for nothing: our handler is idempotent enough with QoS 1 redelivery.
+	caps.MaximumQos = 1
+	server := mqtt.New(&mqtt.Options{
+		InlineClient: true,
+		Capabilities: caps,
+		// mochi logs every connection at info; keep ours for what matters.
+		Logger: slog.New(levelFilter{opts.Logger.Handler(), slog.LevelWarn}),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := newHook(opts, ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	h.disconnect = func(cl *mqtt.Client, err error) { cl.Stop(err) }
+	if err := server.AddHook(h, nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("broker: add hook: %w", err)
+	}
+	b := &Broker{server: server, hook: h, ctx: ctx, cancel: cancel, serveErr: make(chan error, 1)}
+	if opts.Listen != "" {
+		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+		if err := server.AddListener(b.tcp); err != nil {
+			cancel()
+			return nil, fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
+		}
+	}
+	if opts.TLSListen != "" {
+		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: opts.TLSListen, TLSConfig: opts.TLSConfig})
+		if err := server.AddListener(b.tls); err != nil {
+			cancel()
+			return nil, fmt.Errorf("broker: TLS listen on %s: %w", opts.TLSListen, err)
+		}
+	}
+	return b, nil
+}
+
+// Start serves clients in the background.
+func (b *Broker) Start() error {
+	if err := b.server.Serve(); err != nil {
+		return fmt.Errorf("broker: serve: %w", err)
+	}
+	return nil
+}
+
+// Addr is the bound TCP address ("" when disabled).
+func (b *Broker) Addr() string {
+	if b.tcp == nil {
+		return ""
+	}
+	return b.tcp.Address()
+}
+
+// TLSAddr is the bound TLS address ("" when disabled).
+func (b *Broker) TLSAddr() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
+
+// Publish publishes from the gateway itself (alarm state for sirens and
+// panels). It does not pass through the ingest pipeline.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	return b.server.Publish(topic, payload, retain, qos)
+}
+
+// Register registers the broker's metrics with reg.
+func (b *Broker) Register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{b.hook.authFailures, b.hook.aclDenied, b.hook.notAcked,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_clients_connected",
+			Help: "MQTT clients connected to the embedded broker."},
+			func() float64 { return float64(b.server.Info.ClientsConnected) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close disconnects every client and stops the listeners. Publishes being
+// handled finish first: mochi waits for client goroutines.
+func (b *Broker) Close() error {
+	err := b.server.Close()
+	b.cancel()
+	return err
+}
+
+// hook implements authentication, ACLs and the hand-off to the pipeline.
+type hook struct {
+	mqtt.HookBase
+	opts         Options
+	ctx          context.Context
+	accounts     map[string]*Account
+	log          *slog.Logger
+	authFailures *prometheus.CounterVec
+	aclDenied    prometheus.Counter
+	notAcked     prometheus.Counter
+	disconnect   func(cl *mqtt.Client, err error)
+
+	// verified caches username → sha256(password) of successful bcrypt
+	// checks, so a reconnect storm of hundreds of sensors after a power cut
+	// does not pin the CPU on bcrypt. The cache holds digests, never
+	// passwords.
+	mu       sync.Mutex
+	verified map[string][32]byte
+}
+
+func newHook(opts Options, ctx context.Context) (*hook, error) {
+	h := &hook{
+		opts:     opts,
+		ctx:      ctx,
+		accounts: make(map[string]*Account, len(opts.Accounts)),
+		log:      opts.Logger,
+		verified: make(map[string][32]byte),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelterwatch_broker_auth_failures_total", Help: "Refused MQTT connections, by reason."},
+			[]string{"reason"}),
+		aclDenied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shelterwatch_broker_acl_denied_total", Help: "Publishes and subscriptions refused by topic ACLs."}),
+		notAcked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shelterwatch_broker_publish_not_acked_total", Help: "Publishes not acknowledged because they could not be stored."}),
+	}
+	for _, r := range []string{"unknown_user", "bad_password", "anonymous"} {
+		h.authFailures.WithLabelValues(r)
+	}
+	for i := range opts.Accounts {
+		a := &opts.Accounts[i]
+		if a.Username == "" {
+			return nil, errors.New("broker: account without username")
+		}
+		if _, dup := h.accounts[a.Username]; dup {
+			return nil, fmt.Errorf("broker: duplicate account %q", a.Username)
+		}
+		if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("broker: account %q: password hash is not bcrypt: %w", a.Username, err)
+		}
+		h.accounts[a.Username] = a
+	}
+	return h, nil
+}
+
+func (h *hook) ID() string { return "shelterwatch" }
+
+func (h *hook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+}
+
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	remote := cl.Net.Remote
+	if user == "" {
+		if h.opts.AllowAnonymous {
+			return true
+		}
+		h.authFailures.WithLabelValues("anonymous").Inc()
+		h.log.Warn("broker: anonymous connection refused", "client", cl.ID, "remote", remote)
+		return false
+	}
+	a := h.accounts[user]
+	if a == nil {
+		h.authFailures.WithLabelValues("unknown_user").Inc()
+		h.log.Warn("broker: connection refused: unknown user", "user", user, "remote", remote)
+		return false
+	}
+	digest := sha256.Sum256(pk.Connect.Password)
+	h.mu.Lock()
+	cached, ok := h.verified[user]
+	h.mu.Unlock()
+	if ok && cached == digest {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), pk.Connect.Password) != nil {
+		h.authFailures.WithLabelValues("bad_password").Inc()
+		h.log.Warn("broker: connection refused: wrong password", "user", user, "remote", remote)
+		return false
+	}
+	h.mu.Lock()
+	h.verified[user] = digest
+	h.mu.Unlock()
+	return true
+}
+
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	user := string(cl.Properties.Username)
+	var filters []string
+	if user == "" {
+		if write {
+			filters = h.opts.AnonymousPublish
+		}
+	} else if a := h.accounts[user]; a != nil {
+		filters = a.Subscribe
+		if write {
+			filters = a.Publish
+		}
+	}
+	for _, f := range filters {
+		if filterCovers(f, topic) {
+			return true
+		}
+	}
+	h.aclDenied.Inc()
+	h.log.Warn("broker: topic not allowed", "user", user, "topic", topic, "publish", write)
+	return false
+}
+
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // the gateway's own publishes (alarm state) are not sensor data
+	}
+	msg := pipeline.Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now(), Client: cl.ID}
+	if err := h.opts.Handle(h.ctx, msg); err != nil {
+		h.notAcked.Inc()
+		h.log.Error("broker: publish not acknowledged", "client", cl.ID, "topic", pk.TopicName, "err", err)
+		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+			// MQTT 5 clients get a failure reason code in the PUBACK.
+			return pk, packets.ErrImplementationSpecificError
+		}
+		// An MQTT 3.1.1 client resends unacknowledged messages only after a
+		// reconnect, so close the connection to make it do so.
+		h.disconnect(cl, err)
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// levelFilter drops records below min (mochi's per-connection info logs).
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(as), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
+}

@@ -1,0 +1,172 @@
+// Package devstate keeps what the gateway knows about each device now: its
+// last value per kind, when it was last heard from, whether it is online, and
+// its battery and link quality. The rules engine, the API and the console
+// read it; the ingest pipeline writes it after each durable append.
+//
+// Online is decided from two sources: availability messages (Zigbee2MQTT
+// availability, Tasmota and ESPHome LWT, Homie $state), which are explicit,
+// and silence: a device not heard from for its OfflineAfter is offline even
+// if nobody said so (battery devices die quietly).
+//
+// Concurrency: one mutex; Observe is cheap (a map update) and snapshots copy.
+package devstate
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// Device is the static description the tracker starts from.
+type Device struct {
+	ID           string
+	Zone         string
+	Kind         reading.Kind
+	OfflineAfter time.Duration
+}
+
+// LastValue is the newest value of one kind.
+type LastValue struct {
+	Value reading.Value `json:"-"`
+	Time  time.Time     `json:"time"`
+}
+
+// State is a snapshot of one device.
+type State struct {
+	Device string       `json:"device"`
+	Zone   string       `json:"zone"`
+	Kind   reading.Kind `json:"kind"`
+	// LastSeen is the receive time of the newest message; zero if never.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Online   bool      `json:"online"`
+	// OfflineReason is "never_seen", "silent" or "availability" when offline.
+	OfflineReason string                     `json:"offline_reason,omitempty"`
+	Battery       *float64                   `json:"battery,omitempty"`
+	LinkQuality   *float64                   `json:"link_quality,omitempty"`
+	Last          map[reading.Kind]LastValue `json:"-"`
+}
+
+type entry struct {
+	dev       Device
+	lastSeen  time.Time
+	announced *bool // last explicit availability, nil if none since last message
+	battery   *float64
+	lqi       *float64
+	last      map[reading.Kind]LastValue
+}
+
+// Tracker holds the state of every configured device.
+type Tracker struct {
+	clock func() time.Time
+	mu    sync.RWMutex
+	devs  map[string]*entry
+}
+
+// New returns a tracker for the given devices. clock may be nil (time.Now).
+func New(devices []Device, clock func() time.Time) *Tracker {
+	if clock == nil {
+		clock = time.Now
+	}
+	t := &Tracker{clock: clock, devs: make(map[string]*entry, len(devices))}
+	for _, d := range devices {
+		t.devs[d.ID] = &entry{dev: d, last: make(map[reading.Kind]LastValue)}
+	}
+	return t
+}
+
+// Observe records the readings of one message from device id, received at
+// received. A message without readings (a heartbeat) still counts as a sign
+// of life. Unknown devices are ignored.
+func (t *Tracker) Observe(id string, received time.Time, rs []reading.Reading) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.devs[id]
+	if e == nil {
+		return
+	}
+	if received.After(e.lastSeen) {
+		e.lastSeen = received
+	}
+	sawData := false
+	for i := range rs {
+		r := &rs[i]
+		if lv, ok := e.last[r.Kind]; !ok || !r.Time.Before(lv.Time) {
+			e.last[r.Kind] = LastValue{Value: r.Value, Time: r.Time}
+		}
+		if r.Kind == reading.KindAvailability {
+			online := r.Value.Bool
+			e.announced = &online
+			continue
+		}
+		sawData = true
+		if r.Battery != nil {
+			b := *r.Battery
+			e.battery = &b
+		} else if r.Kind == reading.KindBattery {
+			b := r.Value.Num
+			e.battery = &b
+		}
+		if r.LinkQuality != nil {
+			q := *r.LinkQuality
+			e.lqi = &q
+		}
+	}
+	if sawData || len(rs) == 0 {
+		// Data from a device proves it is online whatever its last LWT said.
+		e.announced = nil
+	}
+}
+
+// Get returns the state of one device.
+func (t *Tracker) Get(id string) (State, bool) {
+	now := t.clock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e := t.devs[id]
+	if e == nil {
+		return State{}, false
+	}
+	return e.snapshot(now), true
+}
+
+// Snapshot returns the state of every device, sorted by id.
+func (t *Tracker) Snapshot() []State {
+	now := t.clock()
+	t.mu.RLock()
+	out := make([]State, 0, len(t.devs))
+	for _, e := range t.devs {
+		out = append(out, e.snapshot(now))
+	}
+	t.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out
+}
+
+func (e *entry) snapshot(now time.Time) State {
+	s := State{Device: e.dev.ID, Zone: e.dev.Zone, Kind: e.dev.Kind, LastSeen: e.lastSeen,
+		Last: make(map[reading.Kind]LastValue, len(e.last))}
+	for k, v := range e.last {
+		s.Last[k] = v
+	}
+	if e.battery != nil {
+		b := *e.battery
+		s.Battery = &b
+	}
+	if e.lqi != nil {
+		q := *e.lqi
+		s.LinkQuality = &q
+	}
+	switch {
+	case e.lastSeen.IsZero():
+		s.OfflineReason = "never_seen"
+	case e.announced != nil && !*e.announced:
+		s.OfflineReason = "availability"
+	case e.dev.OfflineAfter > 0 && now.Sub(e.lastSeen) > e.dev.OfflineAfter:
+		s.OfflineReason = "silent"
+	default:
+		s.Online = true
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package devstate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+func TestOnlineFromAvailabilityAndSilence(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	now := t0
+	tr := New([]Device{{ID: "door-1", Zone: "ward", Kind: reading.KindDoor, OfflineAfter: time.Hour}}, func() time.Time { return now })
+	avail := func(on bool) []reading.Reading {
+		return []reading.Reading{{Device: "door-1", Kind: reading.KindAvailability, Time: now, Value: reading.Bool(on)}}
+	}
+	door := func(open bool) []reading.Reading {
+		return []reading.Reading{{Device: "door-1", Kind: reading.KindDoor, Time: now, Value: reading.Bool(open), Battery: reading.Ptr(80)}}
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		msg     []reading.Reading
+		online  bool
+		reason  string
+	}{
+		{"never seen", 0, nil, false, "never_seen"},
+		{"first reading", 0, door(false), true, ""},
+		{"LWT offline", time.Minute, avail(false), false, "availability"},
+		{"data after LWT means online", time.Minute, door(true), true, ""},
+		{"quiet but within offline_after", 59 * time.Minute, nil, true, ""},
+		{"silent past offline_after", 2 * time.Minute, nil, false, "silent"},
+		{"heartbeat revives", 0, []reading.Reading{}, true, ""},
+	}
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		if st.msg != nil {
+			tr.Observe("door-1", now, st.msg)
+		}
+		s, ok := tr.Get("door-1")
+		if !ok {
+			t.Fatal("device missing")
+		}
+		if s.Online != st.online || s.OfflineReason != st.reason {
+			t.Fatalf("%s: online=%v reason=%q, want %v %q", st.name, s.Online, s.OfflineReason, st.online, st.reason)
+		}
+	}
+	s, _ := tr.Get("door-1")
+	if s.Battery == nil || *s.Battery != 80 {
+		t.Fatalf("battery not kept: %v", s.Battery)
+	}
+	if lv := s.Last[reading.KindDoor]; !lv.Value.Bool {
+		t.Fatalf("last door value = %v, want open", lv.Value)
+	}
+	tr.Observe("unknown", now, door(true)) // ignored, no panic
+	if len(tr.Snapshot()) != 1 {
+		t.Fatal("unknown device added to snapshot")
+	}
+}

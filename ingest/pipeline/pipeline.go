@@ -1,0 +1,279 @@
+// Package pipeline is the one path every MQTT message takes, whichever
+// front end delivered it (the embedded broker or the external client):
+// route the topic to its device, check size and encoding, decode once,
+// normalise into readings, append them durably, update device state.
+//
+// Handle returns nil when the message has been dealt with — its readings are
+// on disk, or it was rejected and dead-lettered — and only then may the front
+// end acknowledge it. It returns an error when the store could not write:
+// the message must not be acknowledged, so the broker redelivers it.
+//
+// Bad input never blocks good input: rejection is decided before the store
+// is touched, dead letters are written asynchronously, and the log line for
+// each rejection reason is rate-limited. Handle is safe for concurrent use;
+// concurrency is bounded by the callers (one goroutine per embedded-broker
+// client, a capped number of messages in flight for the external client).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shelterwatch/shelterwatch/ingest/decode"
+	"github.com/shelterwatch/shelterwatch/ingest/devstate"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/ingest/store"
+)
+
+// Reasons the pipeline itself rejects a message for (decoders add theirs).
+const (
+	ReasonOversized     = "oversized"
+	ReasonUnknownDevice = "unknown_device"
+	ReasonBadTopic      = "bad_topic"
+)
+
+// Message is one MQTT publish as delivered by a front end.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Received time.Time
+	// Client is the MQTT client id or username, for dead letters and logs.
+	Client string
+}
+
+// Device is the routing information of one configured device.
+type Device struct {
+	ID     string
+	Zone   string
+	Kind   reading.Kind
+	Format string
+	Base   string
+	Invert bool
+}
+
+// Store is what the pipeline needs from the durable store.
+type Store interface {
+	Append(ctx context.Context, rs []reading.Reading) error
+	AddDeadLetter(dl store.DeadLetter)
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Facility string
+	Location *time.Location
+	Devices  []Device
+	Decoders map[string]decode.Decoder
+	Store    Store
+	State    *devstate.Tracker // optional
+	// MaxPayload is the largest accepted payload in bytes.
+	MaxPayload int
+	// MaxClockSkew: a device timestamp later than receive+MaxClockSkew, or
+	// earlier than receive-24h-MaxClockSkew, is replaced by the receive time.
+	MaxClockSkew time.Duration
+	// Ignore lists topic prefixes that are infrastructure chatter, not device
+	// data (Zigbee2MQTT bridge logs, Home Assistant discovery); they are
+	// counted and dropped without a dead letter.
+	Ignore []string
+	Logger *slog.Logger
+	// Committed, if set, is called after the readings of a message are
+	// durable (for the rules engine).
+	Committed func(rs []reading.Reading)
+}
+
+type route struct {
+	dev  *Device
+	dec  decode.Decoder
+	ddev decode.Device
+}
+
+// Pipeline routes, decodes and stores messages.
+type Pipeline struct {
+	opts    Options
+	routes  map[string]*route // topic prefix → device
+	depth   int               // most topic levels of any prefix
+	byID    map[string]*Device
+	log     *slog.Logger
+	limiter *rateLimiter
+	m       *metrics
+}
+
+// New builds the routing table. It fails when a device names an unknown
+// format or two devices claim the same topic prefix.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = 64 << 10
+	}
+	if opts.MaxClockSkew <= 0 {
+		opts.MaxClockSkew = 10 * time.Minute
+	}
+	p := &Pipeline{
+		opts:    opts,
+		routes:  make(map[string]*route),
+		byID:    make(map[string]*Device),
+		log:     opts.Logger,
+		limiter: newRateLimiter(10 * time.Second),
+		m:       newMetrics(),
+	}
+	for i := range opts.Devices {
+		d := &opts.Devices[i]
+		dec, ok := opts.Decoders[d.Format]
+		if !ok {
+			return nil, fmt.Errorf("pipeline: device %q: unknown format %q", d.ID, d.Format)
+		}
+		p.byID[d.ID] = d
+		r := &route{dev: d, dec: dec, ddev: decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Base, Invert: d.Invert, Location: opts.Location}}
+		for _, prefix := range dec.Prefixes(d.Base) {
+			if other, dup := p.routes[prefix]; dup {
+				return nil, fmt.Errorf("pipeline: devices %q and %q both publish under %q", other.dev.ID, d.ID, prefix)
+			}
+			p.routes[prefix] = r
+			p.depth = max(p.depth, strings.Count(prefix, "/")+1)
+		}
+		p.m.formatIn.WithLabelValues(d.Format)
+	}
+	return p, nil
+}
+
+// Register registers the pipeline's metrics with reg.
+func (p *Pipeline) Register(reg prometheus.Registerer) error { return p.m.register(reg) }
+
+// Prefixes returns the topic prefixes the device publishes under (nil for
+// an unknown device). The embedded broker's ACLs use them.
+func (p *Pipeline) Prefixes(deviceID string) []string {
+	d := p.byID[deviceID]
+	if d == nil {
+		return nil
+	}
+	return p.opts.Decoders[d.Format].Prefixes(d.Base)
+}
+
+// Subscriptions returns the topic filters that cover every device, for the
+// external broker client.
+func (p *Pipeline) Subscriptions() []string {
+	out := make([]string, 0, 2*len(p.routes))
+	for prefix := range p.routes {
+		out = append(out, prefix, prefix+"/#")
+	}
+	return out
+}
+
+// lookup finds the device owning topic: the longest configured prefix that
+// equals the topic or is followed by '/'. Topics are short, so trying each
+// level is a handful of map lookups.
+func (p *Pipeline) lookup(topic string) *route {
+	var best *route
+	level := 0
+	for i := 0; i <= len(topic) && level < p.depth; i++ {
+		if i == len(topic) || topic[i] == '/' {
+			level++
+			if r, ok := p.routes[topic[:i]]; ok {
+				best = r
+			}
+		}
+	}
+	return best
+}
+
+// Handle processes one message. See the package doc for what nil means.
+func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
+	if msg.Received.IsZero() {
+		msg.Received = time.Now()
+	}
+	r := p.lookup(msg.Topic)
+	if r == nil {
+		for _, ig := range p.opts.Ignore {
+			if msg.Topic == ig || strings.HasPrefix(msg.Topic, ig+"/") {
+				p.m.ignored.Inc()
+				return nil
+			}
+		}
+		if !utf8.ValidString(msg.Topic) {
+			p.reject(msg, nil, ReasonBadTopic, errors.New("topic is not valid UTF-8"))
+			return nil
+		}
+		p.reject(msg, nil, ReasonUnknownDevice, fmt.Errorf("no configured device publishes under topic %q", msg.Topic))
+		return nil
+	}
+	p.m.formatIn.WithLabelValues(r.dev.Format).Inc()
+	if len(msg.Payload) > p.opts.MaxPayload {
+		p.reject(msg, r.dev, ReasonOversized, fmt.Errorf("payload of %d bytes exceeds the limit of %d", len(msg.Payload), p.opts.MaxPayload))
+		return nil
+	}
+	res, err := r.dec.Decode(r.ddev, msg.Topic, msg.Payload)
+	if err != nil {
+		p.reject(msg, r.dev, decode.ReasonOf(err), fmt.Errorf("decode %s payload on %q: %w", r.dev.Format, msg.Topic, err))
+		return nil
+	}
+	rs := p.normalise(r.dev, msg, res)
+	if len(rs) > 0 {
+		if err := p.opts.Store.Append(ctx, rs); err != nil {
+			p.m.storeFailed.Inc()
+			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
+		}
+		p.m.readings.Add(float64(len(rs)))
+		p.m.latency.Observe(time.Since(msg.Received).Seconds())
+	} else {
+		p.m.heartbeats.Inc()
+	}
+	if p.opts.State != nil {
+		p.opts.State.Observe(r.dev.ID, msg.Received, rs)
+	}
+	if p.opts.Committed != nil && len(rs) > 0 {
+		p.opts.Committed(rs)
+	}
+	return nil
+}
+
+// normalise turns a decode result into readings of the facility.
+func (p *Pipeline) normalise(d *Device, msg Message, res decode.Result) []reading.Reading {
+	at := msg.Received
+	if !res.Time.IsZero() {
+		if res.Time.After(msg.Received.Add(p.opts.MaxClockSkew)) || res.Time.Before(msg.Received.Add(-24*time.Hour-p.opts.MaxClockSkew)) {
+			p.m.clockSkew.Inc()
+			if p.limiter.allow("clock_skew:" + d.ID) {
+				p.log.Warn("pipeline: device clock off, using receive time", "device", d.ID,
+					"device_time", res.Time, "received", msg.Received)
+			}
+		} else {
+			at = res.Time
+		}
+	}
+	rs := make([]reading.Reading, 0, len(res.Observations))
+	for _, o := range res.Observations {
+		rs = append(rs, reading.Reading{
+			Facility: p.opts.Facility, Device: d.ID, Zone: d.Zone, Kind: o.Kind, Format: d.Format,
+			Time: at, Received: msg.Received, Value: o.Value,
+			Battery: res.Battery, LinkQuality: res.LinkQuality,
+		})
+	}
+	return rs
+}
+
+// reject counts, logs (rate-limited) and dead-letters a message.
+func (p *Pipeline) reject(msg Message, d *Device, reason string, err error) {
+	p.m.deadLettered.WithLabelValues(reason).Inc()
+	dev := ""
+	if d != nil {
+		dev = d.ID
+	}
+	if n, ok := p.limiter.allowCount(reason); ok {
+		p.log.Warn("pipeline: message rejected", "reason", reason, "topic", msg.Topic,
+			"device", dev, "client", msg.Client, "err", err, "suppressed_since_last", n)
+	}
+	p.opts.Store.AddDeadLetter(store.DeadLetter{
+		Time: msg.Received, Topic: msg.Topic, Device: dev, Reason: reason, Error: err.Error(), Payload: msg.Payload,
+	})
+}
