@@ -92,8 +92,9 @@ func New(opts Options) (*Broker, error) {
 	server := mqtt.New(&mqtt.Options{
 		InlineClient: true,
 		Capabilities: caps,
-		// mochi logs every connection at info; keep ours for what matters.
-		Logger: slog.New(levelFilter{opts.Logger.Handler(), slog.LevelWarn}),
+		// mochi logs every connection at info and every refused packet,
+		// payload included, at warn; our hook logs what matters itself.
+		Logger: slog.New(levelFilter{opts.Logger.Handler(), slog.LevelError}),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h, err := newHook(opts, ctx)

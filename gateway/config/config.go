@@ -1,0 +1,395 @@
+// Package config loads, checks and describes the gateway's configuration file
+// (see configs/shelterwatch.example.yaml for a documented sample).
+//
+// One typed struct, [Config], mirrors the YAML file. [Load] and [Parse]
+// decode it strictly: unknown keys, duplicate keys and values of the wrong
+// type are errors, like every semantic problem [Config.Validate] finds (an
+// unknown zone, a duplicate topic, a malformed bcrypt hash...). All problems
+// are reported at once as [Errors], one [Error] per problem, each naming the
+// file, the line and the key path:
+//
+//	shelterwatch.yaml:14: devices[2].zone: unknown zone "dorm-9"
+//
+// Defaults are filled in after decoding for keys that are absent (or null);
+// a key that is present must hold a valid value, so `retention: 0s` is an
+// error rather than a silent "use the default". The defaults are documented
+// on the fields below and in the sample file, and a test keeps the two in
+// step.
+//
+// Relative file paths in a file read by [Load] are relative to the directory
+// of that file. Secrets never appear in the file itself (the external broker
+// password is read from password_file) and hashes and passwords are held as
+// [Secret] values, which print and log as "[redacted]".
+//
+// A Config is a plain value once loaded: nothing in it changes, and it may be
+// read from any number of goroutines. The package has no global state.
+package config
+
+import (
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// Config is the whole configuration file. YAML keys are the snake_case names
+// in the field tags.
+type Config struct {
+	Facility Facility `yaml:"facility"`
+	// Zones lists the rooms and areas of the facility; at least one.
+	Zones []Zone `yaml:"zones"`
+	// Devices lists the sensors; each belongs to a zone.
+	Devices []Device `yaml:"devices"`
+	Broker  Broker   `yaml:"broker"`
+	Store   Store    `yaml:"store"`
+	Ingest  Ingest   `yaml:"ingest"`
+	HTTP    HTTP     `yaml:"http"`
+	Log     Log      `yaml:"log"`
+
+	// src remembers where each key was in the file, so that Validate can
+	// name lines. Nil for a Config built in code.
+	src *source
+}
+
+// Facility is the place one gateway serves.
+type Facility struct {
+	// ID is the facility's identifier: lower-case letters, digits and '-'.
+	// It appears in every reading and in the default MQTT client id.
+	// Required.
+	ID string `yaml:"id"`
+	// Name is the display name. Required.
+	Name string `yaml:"name"`
+	// NameZH is the Chinese display name. Optional.
+	NameZH string `yaml:"name_zh"`
+	// Timezone is an IANA time zone name such as "Asia/Shanghai". Required.
+	Timezone string `yaml:"timezone"`
+	// Location is Timezone loaded by Parse; not part of the file.
+	Location *time.Location `yaml:"-"`
+}
+
+// Well-known zone tags. Rules and the UI give them meaning (a door opening in
+// a secure-ward zone at night is an alarm); other tags are free words.
+const (
+	TagDormitory  = "dormitory"
+	TagSecureWard = "secure-ward"
+	TagKitchen    = "kitchen"
+	TagCorridor   = "corridor"
+	TagOffice     = "office"
+	TagEntrance   = "entrance"
+)
+
+// Zone is a room or area.
+type Zone struct {
+	// ID is unique among zones: lower-case letters, digits and '-'. Required.
+	ID string `yaml:"id"`
+	// Name and NameZH are display names (English and Chinese). Optional.
+	Name   string `yaml:"name"`
+	NameZH string `yaml:"name_zh"`
+	// Tags are free words of lower-case letters, digits and '-'; see the
+	// Tag constants for the well-known ones.
+	Tags []string `yaml:"tags"`
+}
+
+// HasTag reports whether the zone carries tag.
+func (z *Zone) HasTag(tag string) bool {
+	for _, t := range z.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// Device is a sensor.
+type Device struct {
+	// ID is unique among devices: lower-case letters, digits, '-' and '_'.
+	// It is also the device's MQTT username on the embedded broker.
+	// Required.
+	ID string `yaml:"id"`
+	// Name is a display name. Optional.
+	Name string `yaml:"name"`
+	// Kind is the primary thing the device measures (a reading.Kind).
+	// Required.
+	Kind reading.Kind `yaml:"kind"`
+	// Zone is the id of a declared zone. Required.
+	Zone string `yaml:"zone"`
+	// Format is the payload format: one of Formats(). Required.
+	Format string `yaml:"format"`
+	// Topic is the device's base topic, without wildcards and without a
+	// leading or trailing '/'; unique among devices. Required.
+	Topic string `yaml:"topic"`
+	// PasswordHash is the bcrypt hash of the device's own MQTT password on
+	// the embedded broker. Optional: a device without one cannot log in
+	// itself (Zigbee devices publish through the Zigbee2MQTT bridge's user).
+	PasswordHash Secret `yaml:"password_hash"`
+	// OfflineAfter is the silence after which the device counts as
+	// offline. Default: DefaultOfflineAfter(Kind).
+	OfflineAfter Duration `yaml:"offline_after"`
+	// Invert flips boolean states, for wiring that reports the opposite
+	// (a normally-closed reed switch). Default false.
+	Invert bool `yaml:"invert"`
+}
+
+// DefaultOfflineAfter returns the offline_after a device of kind gets when
+// the file does not set one: 1h for kinds that report on a short period
+// (temperature, humidity, pressure, co), 25h for the rest, which are mostly
+// battery devices that only check in once a day when nothing happens (smoke,
+// door, motion, water leak, panic, tamper, battery).
+func DefaultOfflineAfter(kind reading.Kind) time.Duration {
+	switch kind {
+	case reading.KindTemperature, reading.KindHumidity, reading.KindPressure, reading.KindCO:
+		return time.Hour
+	}
+	return 25 * time.Hour
+}
+
+// Payload formats, as named in Device.Format. They are the decoders of
+// ingest/decode; the list is repeated here so that config does not depend on
+// the decoders.
+const (
+	FormatNative      = "native"
+	FormatZigbee2MQTT = "zigbee2mqtt"
+	FormatTasmota     = "tasmota"
+	FormatESPHome     = "esphome"
+	FormatShelly      = "shelly"
+	FormatHomie       = "homie"
+)
+
+// Formats returns the valid Device.Format values.
+func Formats() []string {
+	return []string{FormatNative, FormatZigbee2MQTT, FormatTasmota, FormatESPHome, FormatShelly, FormatHomie}
+}
+
+// BrokerMode says where the MQTT broker runs.
+type BrokerMode string
+
+// Broker modes.
+const (
+	// ModeEmbedded runs the broker inside the gateway (the default).
+	ModeEmbedded BrokerMode = "embedded"
+	// ModeExternal connects to a broker elsewhere as a client.
+	ModeExternal BrokerMode = "external"
+)
+
+// Broker configures MQTT. Only the section of the active mode is validated
+// and used.
+type Broker struct {
+	// Mode is embedded or external. Default embedded.
+	Mode     BrokerMode `yaml:"mode"`
+	Embedded Embedded   `yaml:"embedded"`
+	// External is required when Mode is external.
+	External External `yaml:"external"`
+}
+
+// Embedded configures the in-process broker.
+type Embedded struct {
+	// Listen is the plain TCP listener (host:port). Default
+	// "127.0.0.1:1883" when the key is absent; an explicit "" disables it.
+	Listen string `yaml:"listen"`
+	// TLSListen is an optional TLS listener (host:port); it needs
+	// TLSCertFile and TLSKeyFile, which must exist. Default "" (none).
+	TLSListen   string `yaml:"tls_listen"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AllowAnonymous lets clients connect without credentials. Default
+	// false.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// Users are MQTT clients other than devices: bridges (Zigbee2MQTT),
+	// sirens, panels.
+	Users []User `yaml:"users"`
+}
+
+// User is an MQTT account on the embedded broker.
+type User struct {
+	// Username must be unique and must not be a device id (devices log in
+	// with their id). Required.
+	Username string `yaml:"username"`
+	// PasswordHash is the bcrypt hash of the password. Required.
+	PasswordHash Secret `yaml:"password_hash"`
+	// Publish and Subscribe are the MQTT topic filters (with + and #) the
+	// user may publish and subscribe to.
+	Publish   []string `yaml:"publish"`
+	Subscribe []string `yaml:"subscribe"`
+}
+
+// External configures the client for a broker elsewhere.
+type External struct {
+	// URL of the broker; scheme tcp, ssl, tls, mqtt, mqtts, ws or wss.
+	// No credentials in it. Required in external mode.
+	URL string `yaml:"url"`
+	// ClientID is the MQTT client id. Default "shelterwatch-" + facility id.
+	ClientID string `yaml:"client_id"`
+	// Username is optional; its password is read from PasswordFile (never
+	// written in the config itself), which must exist when set.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// CAFile verifies the broker's certificate; CertFile and KeyFile (both
+	// or neither) are the client certificate. All optional, must exist.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MaxInFlight caps the messages taken from the broker but not yet in
+	// the store (messages). Default 1000.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// ReconnectMax caps the jittered reconnect backoff. Default 30s.
+	ReconnectMax Duration `yaml:"reconnect_max"`
+	// KeepAlive is the MQTT keep-alive interval (whole seconds, at most
+	// 65535s). Default 30s.
+	KeepAlive Duration `yaml:"keep_alive"`
+}
+
+// Store configures the durable reading store.
+type Store struct {
+	// Dir is the store's directory. Required.
+	Dir string `yaml:"dir"`
+	// Retention is the maximum age of readings. Default 90d.
+	Retention Duration `yaml:"retention"`
+	// DiskBudget caps the size of the store on disk. Default 4GiB.
+	DiskBudget ByteSize `yaml:"disk_budget"`
+	// CommitMaxBatch is the most readings per group commit. Default 4096.
+	CommitMaxBatch int `yaml:"commit_max_batch"`
+}
+
+// Ingest configures message intake.
+type Ingest struct {
+	// MaxPayloadBytes: larger payloads are dead-lettered. Default 65536
+	// (64KiB).
+	MaxPayloadBytes ByteSize `yaml:"max_payload_bytes"`
+	// DeadLetterMax is how many dead-letter entries are kept (entries,
+	// oldest evicted). Default 10000.
+	DeadLetterMax int `yaml:"dead_letter_max"`
+	// MaxClockSkew: device timestamps further in the future than this, or
+	// older than 24h plus this, are replaced by the receive time.
+	// Default 10m.
+	MaxClockSkew Duration `yaml:"max_clock_skew"`
+}
+
+// Role is what an API token may do.
+type Role string
+
+// Roles, from least to most powerful.
+const (
+	RoleViewer  Role = "viewer"  // read readings, alarms and video
+	RoleManager Role = "manager" // also acknowledge alarms
+	RoleAdmin   Role = "admin"   // everything
+)
+
+// HTTP configures the API and web UI server.
+type HTTP struct {
+	// Listen is host:port. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// Tokens are the API bearer tokens. With none, the API refuses every
+	// request.
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is one API bearer token, stored as a hash.
+type Token struct {
+	// Name identifies the token in logs and the audit log; unique.
+	// Required.
+	Name string `yaml:"name"`
+	// Role is viewer, manager or admin. Required.
+	Role Role `yaml:"role"`
+	// SHA256 is the hex SHA-256 of the token (64 hex digits). Required.
+	SHA256 Secret `yaml:"sha256"`
+}
+
+// Log configures the gateway's own log.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level (info for anything unknown).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Defaults, as documented on the fields.
+const (
+	DefaultEmbeddedListen  = "127.0.0.1:1883"
+	DefaultHTTPListen      = "127.0.0.1:8080"
+	DefaultMaxInFlight     = 1000
+	DefaultReconnectMax    = 30 * time.Second
+	DefaultKeepAlive       = 30 * time.Second
+	DefaultRetention       = 90 * 24 * time.Hour
+	DefaultDiskBudget      = 4 << 30
+	DefaultCommitMaxBatch  = 4096
+	DefaultMaxPayloadBytes = 64 << 10
+	DefaultDeadLetterMax   = 10000
+	DefaultMaxClockSkew    = 10 * time.Minute
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	// DefaultClientIDPrefix is followed by the facility id.
+	DefaultClientIDPrefix = "shelterwatch-"
+)
+
+// DeviceByID returns the device with the given id, or nil.
+func (c *Config) DeviceByID(id string) *Device {
+	for i := range c.Devices {
+		if c.Devices[i].ID == id {
+			return &c.Devices[i]
+		}
+	}
+	return nil
+}
+
+// ZoneByID returns the zone with the given id, or nil.
+func (c *Config) ZoneByID(id string) *Zone {
+	for i := range c.Zones {
+		if c.Zones[i].ID == id {
+			return &c.Zones[i]
+		}
+	}
+	return nil
+}
+
+// LogValue summarises the configuration for the startup log: no hashes, no
+// secrets, no credentials.
+func (c *Config) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("facility", c.Facility.ID),
+		slog.String("timezone", c.Facility.Timezone),
+		slog.Int("zones", len(c.Zones)),
+		slog.Int("devices", len(c.Devices)),
+		slog.String("broker_mode", string(c.Broker.Mode)),
+	}
+	if c.Broker.Mode == ModeExternal {
+		u := c.Broker.External.URL
+		if p, err := url.Parse(u); err == nil {
+			u = p.Redacted()
+		} else {
+			u = "[unparseable]"
+		}
+		attrs = append(attrs,
+			slog.String("broker_url", u),
+			slog.String("client_id", c.Broker.External.ClientID),
+			slog.Bool("broker_auth", c.Broker.External.Username != ""))
+	} else {
+		attrs = append(attrs,
+			slog.String("mqtt_listen", c.Broker.Embedded.Listen),
+			slog.String("mqtts_listen", c.Broker.Embedded.TLSListen),
+			slog.Int("mqtt_users", len(c.Broker.Embedded.Users)),
+			slog.Bool("allow_anonymous", c.Broker.Embedded.AllowAnonymous))
+	}
+	attrs = append(attrs,
+		slog.String("store_dir", c.Store.Dir),
+		slog.String("retention", c.Store.Retention.String()),
+		slog.String("disk_budget", c.Store.DiskBudget.String()),
+		slog.String("http_listen", c.HTTP.Listen),
+		slog.Int("api_tokens", len(c.HTTP.Tokens)),
+		slog.String("log_level", c.Log.Level),
+	)
+	return slog.GroupValue(attrs...)
+}

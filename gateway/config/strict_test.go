@@ -1,0 +1,517 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// bcrypt hash of a random password nobody knows (cost 10).
+const testHash = "$2a$10$HXVmTTXUPsMMWTjIQs/QEe7wmVFV6w3L/N9GHmeKcTZXeVoHGvxyi"
+
+// base is a valid config of 8 lines; cases that append to it start at line 9.
+const base = `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: dorm-1
+store:
+  dir: /var/lib/shelterwatch
+`
+
+// withDevice is base plus one valid device on lines 9-14; cases that append
+// to it start at line 15.
+const withDevice = base + `devices:
+  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm1-smoke
+`
+
+// strictCases maps bad config text to the exact errors an operator sees.
+// They also seed FuzzParse.
+var strictCases = []struct {
+	name string
+	yaml string
+	want []string
+}{
+	{
+		name: "unknown key at top level",
+		yaml: base + "colour: red\n",
+		want: []string{`t.yaml:9: colour: unknown key`},
+	},
+	{
+		name: "unknown key nested",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: dorm-1
+    colour: blue
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{`t.yaml:7: zones[0].colour: unknown key`},
+	},
+	{
+		name: "misspelt key gets a suggestion",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezon: Asia/Shanghai
+zones:
+  - id: dorm-1
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{
+			`t.yaml:1: facility.timezone: required`,
+			`t.yaml:4: facility.timezon: unknown key (did you mean timezone?)`,
+		},
+	},
+	{
+		name: "unknown key that is not a plain word",
+		yaml: base + "log:\n  \"log level\": info\n",
+		want: []string{`t.yaml:10: log["log level"]: unknown key`},
+	},
+	{
+		name: "duplicate key",
+		yaml: `facility:
+  id: north-shelter-01
+  id: north-shelter-02
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: dorm-1
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{`t.yaml:3: facility.id: duplicate key (first at line 2)`},
+	},
+	{
+		name: "duplicate section",
+		yaml: base + "store:\n  dir: /tmp\n",
+		want: []string{`t.yaml:9: store: duplicate key (first at line 7)`},
+	},
+	{
+		name: "string for bool",
+		yaml: withDevice + "    invert: maybe\n",
+		want: []string{`t.yaml:15: devices[0].invert: want a boolean, got "maybe"`},
+	},
+	{
+		name: "mapping for list",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  id: dorm-1
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{`t.yaml:5: zones: want a list, got a mapping`},
+	},
+	{
+		name: "list for string",
+		yaml: base + "log:\n  level: [info]\n",
+		want: []string{`t.yaml:10: log.level: want a string, got a list`},
+	},
+	{
+		name: "string for integer",
+		yaml: base[:len(base)-1] + "\n  commit_max_batch: lots\n",
+		want: []string{`t.yaml:9: store.commit_max_batch: want an integer, got "lots"`},
+	},
+	{
+		name: "integer out of range",
+		yaml: base[:len(base)-1] + "\n  commit_max_batch: 99999999999999999999\n",
+		want: []string{`t.yaml:9: store.commit_max_batch: integer 99999999999999999999 out of range`},
+	},
+	{
+		name: "not a mapping at all",
+		yaml: "- facility\n- zones\n",
+		want: []string{`t.yaml:1: want a mapping of sections (facility, zones, devices...), got a list`},
+	},
+	{
+		name: "syntax error alone, with its line",
+		yaml: base + "log:\n  level: info\n format: json\n",
+		want: []string{`t.yaml:11: invalid YAML: did not find expected key`},
+	},
+	{
+		name: "tab indentation",
+		yaml: base + "log:\n\tlevel: info\n",
+		want: []string{`t.yaml:10: invalid YAML: found character that cannot start any token`},
+	},
+	{
+		name: "two documents",
+		yaml: base + "---\nlog:\n  level: info\n",
+		want: []string{`t.yaml:9: invalid YAML: a second YAML document: the file must hold exactly one`},
+	},
+	{
+		name: "merge keys",
+		yaml: base + "log: &l\n  level: info\nhttp:\n  <<: *l\n",
+		want: []string{`t.yaml:12: http["<<"]: merge keys (<<) are not supported; write the keys out`},
+	},
+	{
+		name: "duplicate zone id",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: dorm-1
+  - id: dorm-2
+  - id: dorm-1
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{`t.yaml:8: zones[2].id: duplicate zone id "dorm-1" (first at line 6)`},
+	},
+	{
+		name: "bad zone id and tag",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: Dorm_1
+    tags: [dormitory, Secure Ward, dormitory]
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{
+			`t.yaml:6: zones[0].id: invalid id "Dorm_1": use lower-case letters, digits and '-', starting with a letter or digit`,
+			`t.yaml:7: zones[0].tags[1]: invalid tag "Secure Ward": use lower-case letters, digits and '-'`,
+			`t.yaml:7: zones[0].tags[2]: duplicate tag "dormitory"`,
+		},
+	},
+	{
+		name: "duplicate device id",
+		yaml: withDevice + `  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm1-smoke-2
+`,
+		want: []string{`t.yaml:15: devices[1].id: duplicate device id "dorm1-smoke" (first at line 10)`},
+	},
+	{
+		name: "device in unknown zone",
+		yaml: base + `devices:
+  - id: dorm9-smoke
+    kind: smoke
+    zone: dorm-9
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm9-smoke
+`,
+		want: []string{`t.yaml:12: devices[0].zone: unknown zone "dorm-9"`},
+	},
+	{
+		name: "unknown kind",
+		yaml: base + `devices:
+  - id: dorm1-smoke
+    kind: smok
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm1-smoke
+`,
+		want: []string{`t.yaml:11: devices[0].kind: unknown kind "smok" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, smoke, tamper, temperature, water_leak)`},
+	},
+	{
+		name: "unknown format",
+		yaml: base + `devices:
+  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-1
+    format: z2m
+    topic: zigbee2mqtt/dorm1-smoke
+`,
+		want: []string{`t.yaml:13: devices[0].format: unknown format "z2m" (known: native, zigbee2mqtt, tasmota, esphome, shelly, homie)`},
+	},
+	{
+		name: "missing device fields",
+		yaml: base + "devices:\n  - id: dorm1-smoke\n",
+		want: []string{
+			`t.yaml:10: devices[0].kind: required`,
+			`t.yaml:10: devices[0].zone: required`,
+			`t.yaml:10: devices[0].format: required`,
+			`t.yaml:10: devices[0].topic: required`,
+		},
+	},
+	{
+		name: "missing facility and store",
+		yaml: "zones:\n  - id: dorm-1\n",
+		want: []string{
+			`t.yaml: facility.id: required`,
+			`t.yaml: facility.name: required`,
+			`t.yaml: facility.timezone: required`,
+			`t.yaml: store.dir: required`,
+		},
+	},
+	{
+		name: "empty file",
+		yaml: "# nothing yet\n",
+		want: []string{
+			`t.yaml: facility.id: required`,
+			`t.yaml: facility.name: required`,
+			`t.yaml: facility.timezone: required`,
+			`t.yaml: zones: at least one zone is required`,
+			`t.yaml: store.dir: required`,
+		},
+	},
+	{
+		name: "bad facility id",
+		yaml: strings.Replace(base, "north-shelter-01", "North Shelter", 1),
+		want: []string{`t.yaml:2: facility.id: invalid id "North Shelter": use lower-case letters, digits and '-', starting with a letter or digit`},
+	},
+	{
+		name: "bad timezone",
+		yaml: strings.Replace(base, "Asia/Shanghai", "Mars/Olympus", 1),
+		want: []string{`t.yaml:4: facility.timezone: unknown time zone "Mars/Olympus": use an IANA name such as Asia/Shanghai`},
+	},
+	{
+		name: "host-dependent timezone",
+		yaml: strings.Replace(base, "Asia/Shanghai", "Local", 1),
+		want: []string{`t.yaml:4: facility.timezone: unknown time zone "Local": use an IANA name such as Asia/Shanghai`},
+	},
+	{
+		name: "bad duration",
+		yaml: base + "  retention: ninety days\n",
+		want: []string{`t.yaml:9: store.retention: invalid duration "ninety days"`},
+	},
+	{
+		name: "duration without unit",
+		yaml: base + "  retention: 90\n",
+		want: []string{`t.yaml:9: store.retention: invalid duration "90"`},
+	},
+	{
+		name: "negative duration",
+		yaml: withDevice + "    offline_after: -1h\n",
+		want: []string{`t.yaml:15: devices[0].offline_after: negative duration "-1h"`},
+	},
+	{
+		name: "zero duration is not the default",
+		yaml: base + "  retention: 0s\n",
+		want: []string{`t.yaml:9: store.retention: must be greater than 0, got 0s`},
+	},
+	{
+		name: "bad byte size",
+		yaml: base + "  disk_budget: 4 gigs\n",
+		want: []string{`t.yaml:9: store.disk_budget: invalid byte size "4 gigs": unknown unit "gigs" (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},
+	},
+	{
+		name: "negative byte size",
+		yaml: base + "ingest:\n  max_payload_bytes: -1\n",
+		want: []string{`t.yaml:10: ingest.max_payload_bytes: negative byte size "-1"`},
+	},
+	{
+		name: "payload bigger than MQTT allows",
+		yaml: base + "ingest:\n  max_payload_bytes: 1GiB\n",
+		want: []string{`t.yaml:10: ingest.max_payload_bytes: must be at most 256MiB (the MQTT limit), got 1GiB`},
+	},
+	{
+		name: "wildcards in topic",
+		yaml: base + `devices:
+  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/+
+`,
+		want: []string{`t.yaml:14: devices[0].topic: topic "zigbee2mqtt/+" must not contain wildcards (+ #)`},
+	},
+	{
+		name: "leading slash in topic",
+		yaml: base + `devices:
+  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: /zigbee2mqtt/dorm1-smoke
+`,
+		want: []string{`t.yaml:14: devices[0].topic: topic "/zigbee2mqtt/dorm1-smoke" must not start or end with '/'`},
+	},
+	{
+		name: "duplicate topic",
+		yaml: withDevice + `  - id: dorm1-smoke-2
+    kind: smoke
+    zone: dorm-1
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm1-smoke
+`,
+		want: []string{`t.yaml:19: devices[1].topic: topic "zigbee2mqtt/dorm1-smoke" is already the topic of device "dorm1-smoke" (line 14)`},
+	},
+	{
+		name: "bad bcrypt hash",
+		yaml: withDevice + "    password_hash: hunter2\n",
+		want: []string{"t.yaml:15: devices[0].password_hash: not a bcrypt hash (want $2a$, $2b$ or $2y$, cost and 53 characters of salt and hash; make one with `shelter-gateway hash-password`)"},
+	},
+	{
+		name: "bcrypt hash with impossible cost",
+		yaml: withDevice + "    password_hash: \"$2a$99$HXVmTTXUPsMMWTjIQs/QEe7wmVFV6w3L/N9GHmeKcTZXeVoHGvxyi\"\n",
+		want: []string{"t.yaml:15: devices[0].password_hash: not a bcrypt hash: cost 99 is outside allowed inclusive range 4..31"},
+	},
+	{
+		name: "broker user",
+		yaml: withDevice + `broker:
+  embedded:
+    users:
+      - username: dorm1-smoke
+        publish: ["zigbee2mqtt/#/x", "a+/b"]
+        subscribe: ["#"]
+`,
+		want: []string{
+			`t.yaml:18: broker.embedded.users[0].username: "dorm1-smoke" is also a device id (devices log in with their id)`,
+			`t.yaml:18: broker.embedded.users[0].password_hash: required`,
+			`t.yaml:19: broker.embedded.users[0].publish[0]: invalid topic filter "zigbee2mqtt/#/x": '#' must be a whole level, and the last`,
+			`t.yaml:19: broker.embedded.users[0].publish[1]: invalid topic filter "a+/b": '+' must be a whole level`,
+		},
+	},
+	{
+		name: "unknown broker mode",
+		yaml: base + "broker:\n  mode: cloud\n",
+		want: []string{`t.yaml:10: broker.mode: unknown mode "cloud" (want embedded or external)`},
+	},
+	{
+		name: "external mode without url",
+		yaml: base + "broker:\n  mode: external\n",
+		want: []string{`t.yaml:9: broker.external.url: required when broker.mode is external`},
+	},
+	{
+		name: "credentials in the external url",
+		yaml: base + "broker:\n  mode: external\n  external:\n    url: tcp://sw:hunter2@broker.example:1883\n",
+		want: []string{`t.yaml:12: broker.external.url: credentials in the URL are not allowed: use username and password_file`},
+	},
+	{
+		name: "external mode with missing files",
+		yaml: base + `broker:
+  mode: external
+  external:
+    url: http://broker.example
+    password_file: /nonexistent/mqtt-password
+    cert_file: /nonexistent/client.pem
+    keep_alive: 1500ms
+`,
+		want: []string{
+			`t.yaml:12: broker.external.url: unsupported scheme "http" (want one of tcp, ssl, tls, mqtt, mqtts, ws, wss)`,
+			`t.yaml:13: broker.external.password_file: needs a username (MQTT sends no password without one)`,
+			`t.yaml:13: broker.external.password_file: cannot use file "/nonexistent/mqtt-password": no such file or directory`,
+			`t.yaml:14: broker.external.cert_file: needs key_file`,
+			`t.yaml:14: broker.external.cert_file: cannot use file "/nonexistent/client.pem": no such file or directory`,
+			`t.yaml:15: broker.external.keep_alive: must be whole seconds, at most 65535s, got 1s500ms`,
+		},
+	},
+	{
+		name: "TLS listener without files",
+		yaml: base + "broker:\n  embedded:\n    tls_listen: 0.0.0.0:8883\n",
+		want: []string{
+			`t.yaml:11: broker.embedded.tls_listen: needs tls_cert_file and tls_key_file`,
+		},
+	},
+	{
+		name: "TLS files that do not exist",
+		yaml: base + `broker:
+  embedded:
+    tls_listen: 0.0.0.0:8883
+    tls_cert_file: /nonexistent/cert.pem
+    tls_key_file: /nonexistent/key.pem
+`,
+		want: []string{
+			`t.yaml:12: broker.embedded.tls_cert_file: cannot use file "/nonexistent/cert.pem": no such file or directory`,
+			`t.yaml:13: broker.embedded.tls_key_file: cannot use file "/nonexistent/key.pem": no such file or directory`,
+		},
+	},
+	{
+		name: "no MQTT listener",
+		yaml: base + "broker:\n  embedded:\n    listen: \"\"\n",
+		want: []string{`t.yaml:11: broker.embedded.listen: no listener: set listen, tls_listen or both`},
+	},
+	{
+		name: "bad listen addresses",
+		yaml: base + "broker:\n  embedded:\n    listen: localhost\n    tls_listen: :http\n",
+		want: []string{
+			`t.yaml:11: broker.embedded.listen: invalid address "localhost": want host:port, e.g. 127.0.0.1:1883`,
+			`t.yaml:12: broker.embedded.tls_listen: invalid port in ":http": want a number 0-65535`,
+			`t.yaml:12: broker.embedded.tls_listen: needs tls_cert_file and tls_key_file`,
+		},
+	},
+	{
+		name: "HTTP on the MQTT port",
+		yaml: base + "http:\n  listen: 127.0.0.1:1883\n",
+		want: []string{`t.yaml:10: http.listen: same address as broker.embedded.listen`},
+	},
+	{
+		name: "bad tokens",
+		yaml: base + `http:
+  tokens:
+    - name: console
+      role: boss
+      sha256: abc
+    - name: console
+      sha256: 59d1f194dcf921e281eb621ee321705cb911cea1d10c6958f08f7908aff2985z
+`,
+		want: []string{
+			`t.yaml:12: http.tokens[0].role: unknown role "boss" (want viewer, manager or admin)`,
+			`t.yaml:13: http.tokens[0].sha256: want 64 hex digits (the SHA-256 of the token), got 3 characters`,
+			`t.yaml:14: http.tokens[1].name: duplicate token name "console" (first at line 11)`,
+			`t.yaml:14: http.tokens[1].role: required`,
+			`t.yaml:15: http.tokens[1].sha256: want 64 hex digits (the SHA-256 of the token), got other characters`,
+		},
+	},
+	{
+		name: "bad log settings",
+		yaml: base + "log:\n  level: verbose\n  format: xml\n",
+		want: []string{
+			`t.yaml:10: log.level: unknown level "verbose" (want debug, info, warn or error)`,
+			`t.yaml:11: log.format: unknown format "xml" (want text or json)`,
+		},
+	},
+	{
+		name: "several problems at once, in line order",
+		yaml: `facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+  colour: red
+zones:
+  - id: dorm-1
+devices:
+  - id: dorm1-smoke
+    kind: smoke
+    zone: dorm-9
+    format: zigbee2mqtt
+    topic: zigbee2mqtt/dorm1-smoke
+    invert: maybe
+store:
+  dir: /var/lib/shelterwatch
+`,
+		want: []string{
+			`t.yaml:5: facility.colour: unknown key`,
+			`t.yaml:11: devices[0].zone: unknown zone "dorm-9"`,
+			`t.yaml:14: devices[0].invert: want a boolean, got "maybe"`,
+		},
+	},
+}
+
+func TestParseStrict(t *testing.T) {
+	for _, tc := range strictCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), "t.yaml")
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors:\n%s", strings.Join(tc.want, "\n"))
+			}
+			if c != nil {
+				t.Errorf("Parse returned a Config with an error")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want Errors: %v", err, err)
+			}
+			if got, want := err.Error(), strings.Join(tc.want, "\n"); got != want {
+				t.Errorf("errors:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
