@@ -36,6 +36,10 @@ type Result struct {
 	// carrying a reading (Tasmota STATE, Homie $state init, a partial update
 	// with only fields we do not track).
 	Heartbeat bool
+	// Rejected lists observations dropped as implausible while the rest of
+	// the message was kept (each an *Error). The pipeline stores the rest and
+	// dead-letters the message with these reasons.
+	Rejected []error
 }
 
 // Device is what a decoder needs to know about the device a topic belongs to.

@@ -217,6 +217,10 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		p.reject(msg, r.dev, decode.ReasonOf(err), fmt.Errorf("decode %s payload on %q: %w", r.dev.Format, msg.Topic, err))
 		return nil
 	}
+	for _, rerr := range res.Rejected {
+		// Part of the message was implausible: keep the evidence, store the rest.
+		p.reject(msg, r.dev, decode.ReasonOf(rerr), fmt.Errorf("decode %s payload on %q: dropped one value, kept the others: %w", r.dev.Format, msg.Topic, rerr))
+	}
 	rs := p.normalise(r.dev, msg, res)
 	if len(rs) > 0 {
 		if err := p.opts.Store.Append(ctx, rs); err != nil {

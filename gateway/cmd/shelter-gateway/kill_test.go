@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shelterwatch/shelterwatch/ingest/store"
+)
+
+// buildGateway compiles the gateway binary once per test run.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "shelter-gateway")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build gateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type gatewayProc struct {
+	cmd    *exec.Cmd
+	broker string
+	done   chan error
+}
+
+// startGateway runs the binary and waits for its "ready" log line, which
+// names the bound broker address.
+func startGateway(t *testing.T, bin, cfgPath string) *gatewayProc {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	g := &gatewayProc{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, Broker string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway: ready" {
+				ready <- line.Broker
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		g.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case g.broker = <-ready:
+	case err := <-g.done:
+		t.Fatalf("gateway exited before ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway not ready within 20s")
+	}
+	return g
+}
+
+// TestKill9LosesNothingAcknowledged publishes from several devices while the
+// gateway is killed with SIGKILL, restarts it, and checks that every
+// message the broker acknowledged is in the store.
+func TestKill9LosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway binary")
+	}
+	bin := buildGateway(t)
+	dir := t.TempDir()
+	const devices = 4
+	var cfg strings.Builder
+	cfg.WriteString("facility: {id: kill-test, name: Kill Test, timezone: UTC}\nzones: [{id: z}]\ndevices:\n")
+	for i := range devices {
+		h, _ := bcrypt.GenerateFromPassword(fmt.Appendf(nil, "pw-%d", i), bcrypt.MinCost)
+		fmt.Fprintf(&cfg, "  - {id: d%d, kind: temperature, zone: z, format: native, topic: sw/d%d, password_hash: %q}\n", i, i, h)
+	}
+	fmt.Fprintf(&cfg, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\nstore: {dir: %q}\nhttp: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n", filepath.Join(dir, "store"))
+	cfgPath := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	g := startGateway(t, bin, cfgPath)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var mu sync.Mutex
+	acked := map[string]bool{} // device/time of every PUBACKed message
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := paho.NewClientOptions().AddBroker("tcp://" + g.broker).SetClientID(fmt.Sprintf("d%d", i)).
+				SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
+			c := paho.NewClient(o)
+			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Errorf("device %d connect: %v", i, tok.Error())
+				return
+			}
+			defer c.Disconnect(0)
+			for n := 0; ctx.Err() == nil; n++ {
+				at := base.Add(time.Duration(n) * time.Millisecond).UTC()
+				payload := fmt.Sprintf(`{"time":%q,"values":{"temperature":%d}}`, at.Format(time.RFC3339Nano), n%100)
+				tok := c.Publish(fmt.Sprintf("sw/d%d", i), 1, false, payload)
+				if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+					return // the gateway died: this message was never acknowledged
+				}
+				mu.Lock()
+				acked[fmt.Sprintf("d%d/%d", i, at.UnixNano())] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	// Let traffic flow, then kill mid-stream.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 2000 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-g.done
+	stop()
+	wg.Wait()
+	mu.Lock()
+	nAcked := len(acked)
+	mu.Unlock()
+	if nAcked < 100 {
+		t.Fatalf("only %d messages acknowledged before the kill: the test did not exercise the gateway", nAcked)
+	}
+
+	// Restart on the same store: it must open cleanly after the crash, then
+	// shut down gracefully on SIGTERM.
+	g2 := startGateway(t, bin, cfgPath)
+	if err := g2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-g2.done:
+		if err != nil {
+			t.Fatalf("graceful shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not stop within 20s of SIGTERM")
+	}
+
+	s, err := store.Open(store.Options{Dir: filepath.Join(dir, "store")})
+	if err != nil {
+		t.Fatalf("open store after crash: %v", err)
+	}
+	defer s.Close()
+	stored := map[string]bool{}
+	for after := uint64(0); ; {
+		rs, err := s.ReadLog(after, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			break
+		}
+		for _, r := range rs {
+			stored[fmt.Sprintf("%s/%d", r.Device, r.Time.UnixNano())] = true
+		}
+		after = rs[len(rs)-1].Seq
+	}
+	lost := 0
+	for k := range acked {
+		if !stored[k] {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged message %s is not in the store", k)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged messages lost", lost, nAcked)
+	}
+	t.Logf("%d messages acknowledged before SIGKILL, all %d in the store (%d stored in total)", nAcked, nAcked, len(stored))
+}

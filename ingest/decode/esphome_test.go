@@ -1,0 +1,103 @@
+package decode
+
+import (
+	"testing"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+var esphomeDev = Device{ID: "dorm3-node", Base: "dorm3-node", Kind: reading.KindTemperature}
+
+const esp = "dorm3-node/"
+
+// ESPHome payloads are plain strings: sensors formatted to accuracy_decimals
+// (mqtt_sensor.cpp), binary sensors ON/OFF (mqtt_binary_sensor.cpp), status
+// online/offline (device-payloads.md §5.3).
+var esphomeCases = []decodeCase{
+	{name: "status online", topic: esp + "status", payload: "online", want: online(true)},
+	{name: "status offline", topic: esp + "status", payload: "offline", want: online(false)},
+	{name: "temperature sensor", topic: esp + "sensor/dorm3_temperature/state", payload: "21.5", want: Result{Observations: obs(num(reading.KindTemperature, 21.5))}},
+	{name: "negative temperature", topic: esp + "sensor/outside_temp/state", payload: "-12.25", want: Result{Observations: obs(num(reading.KindTemperature, -12.25))}},
+	{name: "humidity sensor", topic: esp + "sensor/dorm3_humidity/state", payload: "40.2", want: Result{Observations: obs(num(reading.KindHumidity, 40.2))}},
+	{name: "pressure sensor", topic: esp + "sensor/bme280_pressure/state", payload: "1013.2", want: Result{Observations: obs(num(reading.KindPressure, 1013.2))}},
+	{name: "battery sensor", topic: esp + "sensor/battery_level/state", payload: "87", want: Result{Observations: obs(num(reading.KindBattery, 87)), Battery: ptr(87)}},
+	{name: "carbon monoxide sensor", topic: esp + "sensor/carbon_monoxide/state", payload: "3", want: Result{Observations: obs(num(reading.KindCO, 3))}},
+	{name: "co sensor", topic: esp + "sensor/kitchen_co/state", payload: "12.0", want: Result{Observations: obs(num(reading.KindCO, 12))}},
+	{name: "unnamed sensor uses the device kind", topic: esp + "sensor/probe_1/state", payload: "19.0", want: Result{Observations: obs(num(reading.KindTemperature, 19))}},
+	{name: "uptime is not a reading", topic: esp + "sensor/uptime/state", payload: "3600", want: hb},
+	{name: "wifi signal is not a reading", topic: esp + "sensor/wifi_signal/state", payload: "-61", want: hb},
+	{name: "battery voltage is not battery percent", topic: esp + "sensor/battery_voltage/state", payload: "3.02", want: hb},
+	{name: "chip temperature is not a reading", topic: esp + "sensor/internal_temperature/state", payload: "48.3", want: hb},
+	{name: "co2 is not co", dev: &Device{Base: "dorm3-node", Kind: reading.KindCO}, topic: esp + "sensor/scd40_co2/state", payload: "812", want: hb},
+	{name: "smoke density is not the smoke flag", topic: esp + "sensor/smoke_density/state", payload: "0.4", want: hb},
+	{name: "binary door ON is open", topic: esp + "binary_sensor/front_door/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindDoor, true))}},
+	{name: "binary door OFF is closed", topic: esp + "binary_sensor/front_door/state", payload: "OFF", want: Result{Observations: obs(flag(reading.KindDoor, false))}},
+	{
+		name:    "binary door inverted",
+		dev:     &Device{Base: "dorm3-node", Kind: reading.KindDoor, Invert: true},
+		topic:   esp + "binary_sensor/front_door/state",
+		payload: "ON",
+		want:    Result{Observations: obs(flag(reading.KindDoor, false))},
+	},
+	{name: "binary window contact", topic: esp + "binary_sensor/window_contact/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindDoor, true))}},
+	{name: "binary smoke", topic: esp + "binary_sensor/kitchen_smoke/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindSmoke, true))}},
+	{name: "binary motion", topic: esp + "binary_sensor/hall_motion/state", payload: "OFF", want: Result{Observations: obs(flag(reading.KindMotion, false))}},
+	{name: "binary pir", topic: esp + "binary_sensor/pir/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindMotion, true))}},
+	{name: "binary leak", topic: esp + "binary_sensor/bathroom_leak/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindWaterLeak, true))}},
+	{name: "binary panic", topic: esp + "binary_sensor/panic_button/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindPanic, true))}},
+	{name: "binary sos", topic: esp + "binary_sensor/sos/state", payload: "OFF", want: Result{Observations: obs(flag(reading.KindPanic, false))}},
+	{name: "binary tamper", topic: esp + "binary_sensor/case_tamper/state", payload: "OFF", want: Result{Observations: obs(flag(reading.KindTamper, false))}},
+	{name: "binary battery is low-battery", topic: esp + "binary_sensor/battery/state", payload: "ON", want: Result{Observations: obs(flag(reading.KindBatteryLow, true))}},
+	{
+		name:    "unnamed binary uses the device kind",
+		dev:     &Device{Base: "dorm3-node", Kind: reading.KindDoor},
+		topic:   esp + "binary_sensor/reed_switch/state",
+		payload: "ON",
+		want:    Result{Observations: obs(flag(reading.KindDoor, true))},
+	},
+	{name: "status binary sensor is not a reading", topic: esp + "binary_sensor/status/state", payload: "ON", want: hb},
+	{name: "temperature alarm flag is not a reading", topic: esp + "binary_sensor/temperature_alarm/state", payload: "ON", want: hb},
+	{name: "switch state is a heartbeat", topic: esp + "switch/relay/state", payload: "ON", want: hb},
+	{name: "text sensor is a heartbeat", topic: esp + "text_sensor/esphome_version/state", payload: "2024.6.1 Jun 20 2024", want: hb},
+	{name: "climate attribute is a heartbeat", topic: esp + "climate/heater/current_temperature/state", payload: "20.5", want: hb},
+	{name: "debug log is a heartbeat", topic: esp + "debug", payload: "[D][sensor:094]: 'Dorm3 Temperature': Sending state 21.50000 °C", want: hb},
+	{name: "value with newline", topic: esp + "sensor/dorm3_temperature/state", payload: "21.5\n", want: Result{Observations: obs(num(reading.KindTemperature, 21.5))}},
+
+	// Rejected.
+	{name: "nan", topic: esp + "sensor/dorm3_temperature/state", payload: "nan", reason: ReasonNotFinite},
+	{name: "-nan", topic: esp + "sensor/dorm3_temperature/state", payload: "-nan", reason: ReasonNotFinite},
+	{name: "publish_nan_as_none", topic: esp + "sensor/dorm3_temperature/state", payload: "None", reason: ReasonNotFinite},
+	{name: "inf", topic: esp + "sensor/dorm3_temperature/state", payload: "inf", reason: ReasonNotFinite},
+	{name: "overflow", topic: esp + "sensor/dorm3_temperature/state", payload: "1e400", reason: ReasonNotFinite},
+	{name: "temperature -300", topic: esp + "sensor/dorm3_temperature/state", payload: "-300", reason: ReasonOutOfRange},
+	{name: "humidity 101", topic: esp + "sensor/dorm3_humidity/state", payload: "101", reason: ReasonOutOfRange},
+	{name: "text for a number", topic: esp + "sensor/dorm3_temperature/state", payload: "hot", reason: ReasonMalformed},
+	{name: "JSON for a number", topic: esp + "sensor/dorm3_temperature/state", payload: `{"state":21.5}`, reason: ReasonMalformed},
+	{name: "hex float", topic: esp + "sensor/dorm3_temperature/state", payload: "0x1p4", reason: ReasonMalformed},
+	{name: "digit separators", topic: esp + "sensor/dorm3_temperature/state", payload: "2_1", reason: ReasonMalformed},
+	{name: "sign only", topic: esp + "sensor/dorm3_temperature/state", payload: "-", reason: ReasonMalformed},
+	{name: "binary not ON or OFF", topic: esp + "binary_sensor/front_door/state", payload: "OPEN", reason: ReasonMalformed},
+	{name: "status not online or offline", topic: esp + "status", payload: "up", reason: ReasonMalformed},
+	{name: "unnamed sensor on a boolean device", dev: &Device{Base: "dorm3-node", Kind: reading.KindSmoke}, topic: esp + "sensor/probe_1/state", payload: "19.0", reason: ReasonUnknownTopic},
+	{name: "unnamed binary on a number device", topic: esp + "binary_sensor/reed_switch/state", payload: "ON", reason: ReasonUnknownTopic},
+	{name: "command topic", topic: esp + "switch/relay/command", payload: "ON", reason: ReasonUnknownTopic},
+	{name: "sensor command topic", topic: esp + "sensor/dorm3_temperature/command", payload: "1", reason: ReasonUnknownTopic},
+	{name: "nested sensor topic", topic: esp + "sensor/a/b/state", payload: "1", reason: ReasonUnknownTopic},
+	{name: "missing object id", topic: esp + "sensor//state", payload: "1", reason: ReasonUnknownTopic},
+	{name: "no state suffix", topic: esp + "sensor/dorm3_temperature", payload: "1", reason: ReasonUnknownTopic},
+	{name: "base topic itself", topic: "dorm3-node", payload: "online", reason: ReasonUnknownTopic},
+	{name: "invalid UTF-8", topic: esp + "sensor/dorm3_temperature/state", payload: "21.5\xff", reason: ReasonInvalidUTF8},
+	{name: "empty sensor", topic: esp + "sensor/dorm3_temperature/state", payload: "", reason: ReasonEmpty},
+	{name: "empty status", topic: esp + "status", payload: "", reason: ReasonEmpty},
+}
+
+func TestESPHome(t *testing.T) { runCases(t, ESPHome{}, esphomeDev, esphomeCases) }
+
+func FuzzESPHome(f *testing.F) {
+	seedFuzz(f, esphomeCases)
+	f.Fuzz(func(t *testing.T, topic string, payload []byte, invert bool) {
+		dev := esphomeDev
+		dev.Invert = invert
+		fuzzDecode(t, ESPHome{}, dev, topic, payload)
+	})
+}

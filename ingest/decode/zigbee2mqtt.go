@@ -1,0 +1,212 @@
+package decode
+
+import (
+	"encoding/json"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// Zigbee2MQTT decodes the messages Zigbee2MQTT (v1 and v2) publishes for a
+// device (https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.html).
+//
+// The base topic is "zigbee2mqtt/<friendly name>"; friendly names may
+// contain '/', so the base is matched as a whole, never split.
+//
+//	<base>               device state, always a JSON object
+//	<base>/availability  {"state":"online"|"offline"} (v2), or the plain
+//	                     online/offline that v1 published
+//	<base>/set, /get ... commands to the device: unknown topic
+//
+// State fields read, per the exposes of the devices in the docs:
+//
+//	smoke, water_leak, tamper, battery_low  bool → same-named kind
+//	occupancy                               bool → motion
+//	contact                                 bool, true = CLOSED → door = !contact
+//	temperature (°C), humidity (%), pressure (hPa), co (ppm)  numbers
+//	sos                                     bool → panic (IAS zone "SOS alarm")
+//	action "emergency" | "panic" | "sos"    → panic = true, unless sos is
+//	                                          present (other actions ignored)
+//	battery (%)                             → Battery attribute
+//	linkquality (0–255)                     → LinkQuality attribute
+//	last_seen                               → Time (ISO 8601 string, or epoch ms)
+//
+// Zigbee2MQTT publishes a device's whole known state on every update and
+// adds many fields we do not track (voltage, sensitivity, device_temperature,
+// power_outage_count, elapsed ...); those are ignored, and a message with
+// none of ours is a heartbeat (or a battery reading if it carries battery).
+// A tracked field of the wrong JSON type ("smoke":"yes") rejects the message.
+// Invert is not applied: Zigbee2MQTT already normalises device semantics.
+type Zigbee2MQTT struct{}
+
+const z2mFormat = "zigbee2mqtt"
+
+// Format implements Decoder.
+func (Zigbee2MQTT) Format() string { return z2mFormat }
+
+// Prefixes implements Decoder.
+func (Zigbee2MQTT) Prefixes(base string) []string { return []string{base} }
+
+type z2mState struct {
+	Smoke       json.RawMessage `json:"smoke"`
+	Contact     json.RawMessage `json:"contact"`
+	Occupancy   json.RawMessage `json:"occupancy"`
+	WaterLeak   json.RawMessage `json:"water_leak"`
+	Tamper      json.RawMessage `json:"tamper"`
+	BatteryLow  json.RawMessage `json:"battery_low"`
+	Temperature json.RawMessage `json:"temperature"`
+	Humidity    json.RawMessage `json:"humidity"`
+	Pressure    json.RawMessage `json:"pressure"`
+	CO          json.RawMessage `json:"co"`
+	SOS         json.RawMessage `json:"sos"`
+	Action      json.RawMessage `json:"action"`
+	Battery     json.RawMessage `json:"battery"`
+	LinkQuality json.RawMessage `json:"linkquality"`
+	LastSeen    json.RawMessage `json:"last_seen"`
+}
+
+// Decode implements Decoder.
+func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, error) {
+	const format = z2mFormat
+	if err := checkUTF8(format, payload); err != nil {
+		return Result{}, err
+	}
+	rest, exact, ok := splitTopic(dev.Base, topic)
+	if !ok || (!exact && rest != "availability") {
+		return Result{}, unknownTopic(format, topic)
+	}
+	if len(payload) == 0 {
+		return Result{}, emptyPayload(format)
+	}
+	if exact {
+		return decodeZ2MState(payload)
+	}
+	return decodeZ2MAvailability(payload)
+}
+
+func decodeZ2MState(payload []byte) (Result, error) {
+	const format = z2mFormat
+	var s z2mState
+	if err := decodeObject(format, payload, &s); err != nil {
+		return Result{}, err
+	}
+	b := newBuilder(format)
+
+	flags := [...]struct {
+		field  string
+		raw    json.RawMessage
+		kind   reading.Kind
+		invert bool
+	}{
+		{"smoke", s.Smoke, reading.KindSmoke, false},
+		{"contact", s.Contact, reading.KindDoor, true}, // contact true = closed
+		{"occupancy", s.Occupancy, reading.KindMotion, false},
+		{"water_leak", s.WaterLeak, reading.KindWaterLeak, false},
+		{"tamper", s.Tamper, reading.KindTamper, false},
+		{"battery_low", s.BatteryLow, reading.KindBatteryLow, false},
+		{"sos", s.SOS, reading.KindPanic, false}, // zigbee-herdsman-converters IAS zone preset
+	}
+	for _, f := range flags {
+		v, ok, err := boolField(format, f.field, f.raw)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok {
+			b.flag(f.kind, v != f.invert)
+		}
+	}
+
+	nums := [...]struct {
+		field string
+		raw   json.RawMessage
+		kind  reading.Kind
+	}{
+		{"temperature", s.Temperature, reading.KindTemperature},
+		{"humidity", s.Humidity, reading.KindHumidity},
+		{"pressure", s.Pressure, reading.KindPressure},
+		{"co", s.CO, reading.KindCO},
+	}
+	for _, f := range nums {
+		v, ok, err := numField(format, f.field, f.raw)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok {
+			b.number(f.kind, v)
+		}
+	}
+
+	action, ok, err := strField(format, "action", s.Action)
+	if err != nil {
+		return Result{}, err
+	}
+	if ok && absent(s.SOS) {
+		// An action is an event, never a "released" state, so it only ever
+		// says panic = true; an explicit sos field is the better source.
+		switch action {
+		case "emergency", "panic", "sos":
+			b.flag(reading.KindPanic, true)
+		}
+	}
+
+	if v, ok, err := numField(format, "battery", s.Battery); err != nil {
+		b.attr(err)
+	} else if ok {
+		b.setBattery(v)
+	}
+	if v, ok, err := numField(format, "linkquality", s.LinkQuality); err != nil {
+		b.attr(err)
+	} else if ok {
+		b.setLinkQuality(v)
+	}
+
+	// last_seen follows advanced.last_seen: ISO_8601 ("...Z"), ISO_8601_local
+	// ("...+02:00") or epoch (milliseconds, a number).
+	if !absent(s.LastSeen) {
+		if s.LastSeen[0] == '"' {
+			str, _, err := strField(format, "last_seen", s.LastSeen)
+			if err != nil {
+				return Result{}, err
+			}
+			if b.time, err = rfc3339Time(format, "last_seen", str); err != nil {
+				return Result{}, err
+			}
+		} else {
+			ms, _, err := numField(format, "last_seen", s.LastSeen)
+			if err != nil {
+				return Result{}, err
+			}
+			if b.time, err = epochTime(format, "last_seen", ms, 1000); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	return b.result()
+}
+
+func decodeZ2MAvailability(payload []byte) (Result, error) {
+	const format = z2mFormat
+	state := text(payload)
+	if len(state) > 0 && state[0] == '{' {
+		var a struct {
+			State json.RawMessage `json:"state"`
+		}
+		if err := decodeObject(format, payload, &a); err != nil {
+			return Result{}, err
+		}
+		s, ok, err := strField(format, "state", a.State)
+		if err != nil {
+			return Result{}, err
+		}
+		if !ok {
+			return Result{}, Errorf(ReasonMalformed, "%s: availability has no \"state\"", format)
+		}
+		state = s
+	}
+	switch state {
+	case "online":
+		return availability(true)
+	case "offline":
+		return availability(false)
+	}
+	return Result{}, Errorf(ReasonMalformed, "%s: availability %q: want online or offline", format, state)
+}

@@ -1,0 +1,238 @@
+package decode
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// The friendly name contains '/', as the Zigbee2MQTT docs allow.
+var z2mDev = Device{ID: "hall-smoke", Base: "zigbee2mqtt/hall/smoke", Kind: reading.KindSmoke}
+
+const z2mTopic = "zigbee2mqtt/hall/smoke"
+
+// Payloads are the examples from the Zigbee2MQTT device pages and sources
+// cited in /work/shared/reference/device-payloads.md §5.1.
+var z2mCases = []decodeCase{
+	{
+		name:    "HEIMAN HS1SA smoke detector",
+		topic:   z2mTopic,
+		payload: `{"smoke":false,"battery_low":false,"battery":100,"linkquality":120}`,
+		want: Result{
+			Observations: obs(flag(reading.KindBatteryLow, false), flag(reading.KindSmoke, false)),
+			Battery:      ptr(100), LinkQuality: ptr(120),
+		},
+	},
+	{
+		name:  "Xiaomi JTYJ-GD-01LM smoke alarm with extra fields",
+		topic: z2mTopic,
+		payload: `{"smoke":true,"battery_low":false,"tamper":false,"battery":100,"sensitivity":"medium",` +
+			`"smoke_density":0,"voltage":3100,"test":false,"device_temperature":25,"power_outage_count":3,"linkquality":60}`,
+		want: Result{
+			Observations: obs(flag(reading.KindBatteryLow, false), flag(reading.KindSmoke, true), flag(reading.KindTamper, false)),
+			Battery:      ptr(100), LinkQuality: ptr(60),
+		},
+	},
+	{
+		name:    "Aqara MCCGQ11LM contact false is an open door",
+		topic:   z2mTopic,
+		payload: `{"contact":false,"battery":91,"voltage":3005,"linkquality":87}`,
+		want:    Result{Observations: obs(flag(reading.KindDoor, true)), Battery: ptr(91), LinkQuality: ptr(87)},
+	},
+	{
+		name:    "SONOFF SNZB-04 contact true is a closed door",
+		topic:   z2mTopic,
+		payload: `{"contact":true,"battery_low":false,"battery":100,"voltage":3100,"linkquality":102}`,
+		want: Result{
+			Observations: obs(flag(reading.KindBatteryLow, false), flag(reading.KindDoor, false)),
+			Battery:      ptr(100), LinkQuality: ptr(102),
+		},
+	},
+	{
+		name:    "Invert does not apply to Zigbee2MQTT",
+		dev:     &Device{Base: z2mDev.Base, Kind: reading.KindDoor, Invert: true},
+		topic:   z2mTopic,
+		payload: `{"contact":true}`,
+		want:    Result{Observations: obs(flag(reading.KindDoor, false))},
+	},
+	{
+		name:    "Aqara WSDCGQ11LM temperature humidity pressure",
+		topic:   z2mTopic,
+		payload: `{"temperature":21.37,"humidity":44.7,"pressure":1003,"battery":97,"voltage":3015,"linkquality":96}`,
+		want: Result{
+			Observations: obs(num(reading.KindHumidity, 44.7), num(reading.KindPressure, 1003), num(reading.KindTemperature, 21.37)),
+			Battery:      ptr(97), LinkQuality: ptr(96),
+		},
+	},
+	{
+		name:    "docs example WSDCGQ01LM",
+		topic:   z2mTopic,
+		payload: `{"temperature":27.34,"humidity":44.72}`,
+		want:    Result{Observations: obs(num(reading.KindHumidity, 44.72), num(reading.KindTemperature, 27.34))},
+	},
+	{
+		name:    "Aqara RTCGQ11LM occupancy is motion",
+		topic:   z2mTopic,
+		payload: `{"occupancy":true,"illuminance":23,"illuminance_lux":23,"battery":100,"voltage":3055,"device_temperature":26,"power_outage_count":12,"linkquality":72}`,
+		want:    Result{Observations: obs(flag(reading.KindMotion, true)), Battery: ptr(100), LinkQuality: ptr(72)},
+	},
+	{
+		name:    "Perenio PECLS01 water leak",
+		topic:   z2mTopic,
+		payload: `{"water_leak":true,"battery_low":false,"tamper":false,"battery":90,"linkquality":100}`,
+		want: Result{
+			Observations: obs(flag(reading.KindBatteryLow, false), flag(reading.KindTamper, false), flag(reading.KindWaterLeak, true)),
+			Battery:      ptr(90), LinkQuality: ptr(100),
+		},
+	},
+	{
+		name:    "SOS button emergency action is panic",
+		topic:   z2mTopic,
+		payload: `{"action":"emergency","battery":100,"linkquality":80}`,
+		want:    Result{Observations: obs(flag(reading.KindPanic, true)), Battery: ptr(100), LinkQuality: ptr(80)},
+	},
+	{
+		name:    "sos action is panic",
+		topic:   z2mTopic,
+		payload: `{"action":"sos"}`,
+		want:    Result{Observations: obs(flag(reading.KindPanic, true))},
+	},
+	{
+		name:    "IAS sos flag is panic",
+		topic:   z2mTopic,
+		payload: `{"sos":true,"battery_low":false,"tamper":false,"linkquality":90}`,
+		want: Result{
+			Observations: obs(flag(reading.KindBatteryLow, false), flag(reading.KindPanic, true), flag(reading.KindTamper, false)),
+			LinkQuality:  ptr(90),
+		},
+	},
+	{
+		name:    "sos flag wins over the action",
+		topic:   z2mTopic,
+		payload: `{"sos":false,"action":"emergency"}`,
+		want:    Result{Observations: obs(flag(reading.KindPanic, false))},
+	},
+	{
+		name:    "other actions are not readings",
+		topic:   z2mTopic,
+		payload: `{"action":"single","linkquality":80}`,
+		want:    Result{Heartbeat: true, LinkQuality: ptr(80)},
+	},
+	{
+		name:    "CO sensor",
+		topic:   z2mTopic,
+		payload: `{"co":12,"battery":88,"linkquality":110}`,
+		want:    Result{Observations: obs(num(reading.KindCO, 12)), Battery: ptr(88), LinkQuality: ptr(110)},
+	},
+	{
+		name:    "only battery and link quality is a battery reading",
+		topic:   z2mTopic,
+		payload: `{"battery":97,"linkquality":96}`,
+		want:    Result{Observations: obs(num(reading.KindBattery, 97)), Battery: ptr(97), LinkQuality: ptr(96)},
+	},
+	{
+		name:    "only link quality is a heartbeat",
+		topic:   z2mTopic,
+		payload: `{"linkquality":96}`,
+		want:    Result{Heartbeat: true, LinkQuality: ptr(96)},
+	},
+	{
+		name:    "only untracked fields is a heartbeat",
+		topic:   z2mTopic,
+		payload: `{"voltage":3005,"power_outage_count":3}`,
+		want:    hb,
+	},
+	{
+		name:    "last_seen ISO_8601",
+		topic:   z2mTopic,
+		payload: `{"temperature":21.5,"last_seen":"2019-10-23T09:36:26.279Z","linkquality":40}`,
+		want: Result{
+			Observations: obs(num(reading.KindTemperature, 21.5)),
+			Time:         time.Date(2019, 10, 23, 9, 36, 26, 279e6, time.UTC), LinkQuality: ptr(40),
+		},
+	},
+	{
+		name:    "last_seen ISO_8601_local",
+		topic:   z2mTopic,
+		payload: `{"temperature":21.5,"last_seen":"2019-10-23T11:36:26.279+02:00"}`,
+		want: Result{
+			Observations: obs(num(reading.KindTemperature, 21.5)),
+			Time:         time.Date(2019, 10, 23, 9, 36, 26, 279e6, time.UTC),
+		},
+	},
+	{
+		name:    "last_seen epoch milliseconds",
+		topic:   z2mTopic,
+		payload: `{"temperature":21.5,"last_seen":1571823386279,"elapsed":12000}`,
+		want: Result{
+			Observations: obs(num(reading.KindTemperature, 21.5)),
+			Time:         time.Date(2019, 10, 23, 9, 36, 26, 279e6, time.UTC),
+		},
+	},
+	{
+		name:    "implausible temperature does not cost the smoke reading",
+		topic:   z2mTopic,
+		payload: `{"smoke":true,"temperature":-300,"linkquality":90}`,
+		want: Result{Observations: obs(flag(reading.KindSmoke, true)), LinkQuality: reading.Ptr(90),
+			Rejected: []error{&Error{Reason: ReasonOutOfRange}}},
+	},
+	{
+		name:    "null fields are absent",
+		topic:   z2mTopic,
+		payload: `{"smoke":null,"battery":null,"temperature":20}`,
+		want:    Result{Observations: obs(num(reading.KindTemperature, 20))},
+	},
+	{
+		name:    "wrong-typed battery does not cost the smoke reading",
+		topic:   z2mTopic,
+		payload: `{"smoke":true,"battery":"high","linkquality":300}`,
+		want:    Result{Observations: obs(flag(reading.KindSmoke, true))},
+	},
+	{name: "availability online", topic: z2mTopic + "/availability", payload: `{"state":"online"}`, want: online(true)},
+	{name: "availability offline", topic: z2mTopic + "/availability", payload: `{"state":"offline"}`, want: online(false)},
+	{name: "legacy availability online", topic: z2mTopic + "/availability", payload: `online`, want: online(true)},
+	{name: "legacy availability offline", topic: z2mTopic + "/availability", payload: `offline`, want: online(false)},
+
+	// Rejected.
+	{name: "smoke as string", topic: z2mTopic, payload: `{"smoke":"yes","battery":100}`, reason: ReasonWrongType},
+	{name: "temperature as string", topic: z2mTopic, payload: `{"temperature":"hot"}`, reason: ReasonWrongType},
+	{name: "contact as number", topic: z2mTopic, payload: `{"contact":0}`, reason: ReasonWrongType},
+	{name: "sos as string", topic: z2mTopic, payload: `{"sos":"on"}`, reason: ReasonWrongType},
+	{name: "action as number", topic: z2mTopic, payload: `{"action":1}`, reason: ReasonWrongType},
+	{name: "temperature -300", topic: z2mTopic, payload: `{"temperature":-300,"linkquality":96}`, reason: ReasonOutOfRange},
+	{name: "humidity 101", topic: z2mTopic, payload: `{"humidity":101}`, reason: ReasonOutOfRange},
+	{name: "temperature overflows", topic: z2mTopic, payload: `{"temperature":-1e999}`, reason: ReasonNotFinite},
+	{name: "NaN is not JSON", topic: z2mTopic, payload: `{"temperature":NaN}`, reason: ReasonMalformed},
+	{name: "Infinity is not JSON", topic: z2mTopic, payload: `{"temperature":Infinity}`, reason: ReasonMalformed},
+	{name: "battery alone wrong type", topic: z2mTopic, payload: `{"battery":"high"}`, reason: ReasonWrongType},
+	{name: "link quality alone out of range", topic: z2mTopic, payload: `{"linkquality":300}`, reason: ReasonOutOfRange},
+	{name: "last_seen unparseable", topic: z2mTopic, payload: `{"smoke":false,"last_seen":"yesterday"}`, reason: ReasonBadTime},
+	{name: "last_seen negative", topic: z2mTopic, payload: `{"smoke":false,"last_seen":-5}`, reason: ReasonBadTime},
+	{name: "last_seen bool", topic: z2mTopic, payload: `{"smoke":false,"last_seen":true}`, reason: ReasonWrongType},
+	{name: "malformed JSON", topic: z2mTopic, payload: `{"smoke":`, reason: ReasonMalformed},
+	{name: "not an object", topic: z2mTopic, payload: `[true]`, reason: ReasonMalformed},
+	{name: "plain text state", topic: z2mTopic, payload: `ON`, reason: ReasonMalformed},
+	{name: "invalid UTF-8", topic: z2mTopic, payload: "{\"smoke\":false,\"x\":\"\xc3\x28\"}", reason: ReasonInvalidUTF8},
+	{name: "empty payload", topic: z2mTopic, payload: "", reason: ReasonEmpty},
+	{name: "empty availability", topic: z2mTopic + "/availability", payload: "", reason: ReasonEmpty},
+	{name: "availability unknown state", topic: z2mTopic + "/availability", payload: `{"state":"maybe"}`, reason: ReasonMalformed},
+	{name: "availability state wrong type", topic: z2mTopic + "/availability", payload: `{"state":1}`, reason: ReasonWrongType},
+	{name: "availability without state", topic: z2mTopic + "/availability", payload: `{}`, reason: ReasonMalformed},
+	{name: "set topic", topic: z2mTopic + "/set", payload: `{"state":"ON"}`, reason: ReasonUnknownTopic},
+	{name: "get topic", topic: z2mTopic + "/get", payload: `{"state":""}`, reason: ReasonUnknownTopic},
+	{name: "parent of base", topic: "zigbee2mqtt/hall", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
+	{name: "longer friendly name", topic: "zigbee2mqtt/hall/smoke2", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
+	{name: "bridge state", topic: "zigbee2mqtt/bridge/state", payload: `{"state":"online"}`, reason: ReasonUnknownTopic},
+}
+
+func TestZigbee2MQTT(t *testing.T) { runCases(t, Zigbee2MQTT{}, z2mDev, z2mCases) }
+
+func FuzzZigbee2MQTT(f *testing.F) {
+	seedFuzz(f, z2mCases)
+	f.Fuzz(func(t *testing.T, topic string, payload []byte, invert bool) {
+		dev := z2mDev
+		dev.Invert = invert
+		fuzzDecode(t, Zigbee2MQTT{}, dev, topic, payload)
+	})
+}
