@@ -6,9 +6,6 @@ import (
 	"testing"
 )
 
-// bcrypt hash of a random password nobody knows (cost 10).
-const testHash = "$2a$10$HXVmTTXUPsMMWTjIQs/QEe7wmVFV6w3L/N9GHmeKcTZXeVoHGvxyi"
-
 // base is a valid config of 8 lines; cases that append to it start at line 9.
 const base = `facility:
   id: north-shelter-01

@@ -41,6 +41,9 @@ type Options struct {
 	Out        io.Writer // where the banner goes (stdout)
 	// OnReady is called once the gateway is up (tests use it).
 	OnReady func(a *app.App, token string)
+	// BcryptCost for the generated device passwords (default
+	// bcrypt.DefaultCost; tests lower it, bcrypt is slow under -race).
+	BcryptCost int
 }
 
 var zones = []struct{ id, name, nameZH, tag string }{
@@ -61,7 +64,7 @@ func randomSecret() string {
 
 // Config builds the demo facility's config text. Passwords and the API token
 // are generated here and returned alongside.
-func Config(dataDir, httpListen, mqttListen string) (yaml string, devices []sensorsim.Device, token string, err error) {
+func Config(dataDir, httpListen, mqttListen string, bcryptCost int) (yaml string, devices []sensorsim.Device, token string, err error) {
 	devices = sensorsim.SampleDevices()
 	var b strings.Builder
 	fmt.Fprintf(&b, "facility:\n  id: demo-shelter\n  name: Demo Relief Station\n  name_zh: 演示救助站\n  timezone: Asia/Shanghai\n")
@@ -74,7 +77,7 @@ func Config(dataDir, httpListen, mqttListen string) (yaml string, devices []sens
 		d := &devices[i]
 		d.Password = randomSecret()
 		d.Username = d.ID
-		h, err := bcrypt.GenerateFromPassword([]byte(d.Password), bcrypt.DefaultCost)
+		h, err := bcrypt.GenerateFromPassword([]byte(d.Password), bcryptCost)
 		if err != nil {
 			return "", nil, "", fmt.Errorf("demo: hash password: %w", err)
 		}
@@ -120,7 +123,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("demo: data dir: %w", err)
 	}
-	text, devices, token, err := Config(filepath.Join(opts.DataDir, "store"), opts.HTTPListen, opts.MQTTListen)
+	if opts.BcryptCost == 0 {
+		opts.BcryptCost = bcrypt.DefaultCost
+	}
+	text, devices, token, err := Config(filepath.Join(opts.DataDir, "store"), opts.HTTPListen, opts.MQTTListen, opts.BcryptCost)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -160,7 +161,7 @@ func (b *Broker) Register(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{b.hook.authFailures, b.hook.aclDenied, b.hook.notAcked,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_clients_connected",
 			Help: "MQTT clients connected to the embedded broker."},
-			func() float64 { return float64(b.server.Info.ClientsConnected) }),
+			func() float64 { return float64(atomic.LoadInt64(&b.server.Info.ClientsConnected)) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

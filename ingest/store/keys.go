@@ -67,14 +67,6 @@ func seriesBound(prefix []byte, t time.Time) []byte {
 	return seriesKey(prefix, t, 0)
 }
 
-// seriesEnd is the first key after every key of the series.
-func seriesEnd(prefix []byte) []byte {
-	k := make([]byte, len(prefix))
-	copy(k, prefix)
-	k[len(k)-1] = 1 // the 0x00 terminator becomes 0x01
-	return k
-}
-
 // splitSeriesKey returns time and seq of a series key with the given prefix length.
 func splitSeriesKey(key []byte, prefixLen int) (time.Time, uint64) {
 	rest := key[prefixLen:]

@@ -1,0 +1,53 @@
+# ShelterWatch edge gateway. The two commands a newcomer needs:
+#   make run    start the demo (embedded broker, simulated sensors, local store)
+#   make test   install missing test peers, then run every test with -race
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools/bin
+STATICCHECK_VERSION := v0.8.2
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/shelterwatch/shelterwatch/gateway/app.Version=$(VERSION)
+FUZZTIME ?= 5s
+
+.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint cross build clean
+
+run:
+	$(GO) run -ldflags "$(LDFLAGS)" ./gateway/cmd/shelter-gateway demo
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shelter-gateway ./gateway/cmd/shelter-gateway
+
+test: test-deps lint cross unit fuzz-smoke
+
+test-deps:
+	./scripts/test-deps.sh
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz-smoke:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz-smoke.sh
+
+fuzz:
+	FUZZTIME=10m ./scripts/fuzz-smoke.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) run ./gateway/cmd/shelter-bench
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(TOOLS)/staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+# Gateways are often Raspberry Pi class boxes.
+cross:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./gateway/cmd/shelter-gateway
+
+clean:
+	rm -rf bin .tools

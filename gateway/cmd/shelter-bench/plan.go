@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/decode"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/ingest/sensorsim"
+)
+
+// benchZones are the zones of the generated facility: a handful, as in a
+// real relief station.
+var benchZones = []struct{ id, tag string }{
+	{"dorm-1", "dormitory"},
+	{"dorm-2", "dormitory"},
+	{"dorm-3", "dormitory"},
+	{"kitchen", "kitchen"},
+	{"secure-ward", "secure-ward"},
+	{"corridor", "corridor"},
+}
+
+// deviceMix is one cycle of 20 devices: mostly Zigbee2MQTT climate sensors
+// and smoke detectors (the bulk of a real installation), then Tasmota,
+// ESPHome and native devices.
+var deviceMix = []struct {
+	format string
+	kind   reading.Kind
+}{
+	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
+	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
+	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
+	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
+	{"zigbee2mqtt", reading.KindSmoke}, {"zigbee2mqtt", reading.KindSmoke},
+	{"zigbee2mqtt", reading.KindSmoke}, {"zigbee2mqtt", reading.KindSmoke},
+	{"zigbee2mqtt", reading.KindDoor},
+	{"tasmota", reading.KindTemperature}, {"tasmota", reading.KindTemperature},
+	{"tasmota", reading.KindDoor},
+	{"esphome", reading.KindTemperature}, {"esphome", reading.KindDoor},
+	{"native", reading.KindMotion}, {"native", reading.KindPanic},
+}
+
+// benchDevices returns n simulated devices. It is deterministic: the
+// orchestrator writes the gateway config from it and the publisher process
+// rebuilds the same list to publish for them.
+func benchDevices(n int) []sensorsim.Device {
+	devs := make([]sensorsim.Device, n)
+	for i := range devs {
+		m := deviceMix[i%len(deviceMix)]
+		z := benchZones[i%len(benchZones)]
+		id := fmt.Sprintf("dev-%05d", i)
+		var base string
+		switch m.format {
+		case "zigbee2mqtt":
+			base = "zigbee2mqtt/" + z.id + "/" + id
+		case "tasmota":
+			base = fmt.Sprintf("tasmota_%06X", i)
+		case "esphome":
+			base = "esphome/" + id
+		default:
+			base = "shelter/" + id
+		}
+		devs[i] = sensorsim.Device{ID: id, Format: m.format, Base: base, Kind: m.kind, Zone: z.id, ZoneTags: []string{z.tag}}
+	}
+	return devs
+}
+
+// planMessage is one publication prepared in advance, with the number of
+// readings the gateway will store for it.
+type planMessage struct {
+	topic    string
+	payload  []byte
+	readings int
+}
+
+// planVariants is how many distinct states each device cycles through.
+const planVariants = 2
+
+// buildPlan prepares, for every device, the messages it publishes: its
+// firmware's periodic report, built by sensorsim's pure payload builders,
+// keeping only messages that carry readings (a Tasmota STATE heartbeat is
+// real traffic but stores nothing, and the bench counts stored readings).
+// Each message is decoded here with the gateway's own decoders to know how
+// many readings it yields, so that "every acknowledged publish is stored"
+// can be checked exactly.
+//
+// Payloads are built once: building JSON per publish would spend the
+// machine's two cores on the load generator rather than the gateway. Their
+// device timestamps are therefore those of the start of the run.
+func buildPlan(devs []sensorsim.Device, now time.Time) ([][]planMessage, error) {
+	decoders := decode.All()
+	plan := make([][]planMessage, len(devs))
+	for i, d := range devs {
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(i)))
+		st := sensorsim.NewState(d, now, rng)
+		dec := decoders[d.Format]
+		ddev := decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Base, Location: time.UTC}
+		for v := range planVariants {
+			if v > 0 {
+				st.Step(rng, time.Minute)
+				st.Active = !st.Active
+			}
+			for _, m := range sensorsim.Report(d, st, now, time.UTC) {
+				res, err := dec.Decode(ddev, m.Topic, m.Payload)
+				if err != nil {
+					return nil, fmt.Errorf("plan: device %s: the gateway's decoder rejects the simulated %s payload on %q: %w", d.ID, d.Format, m.Topic, err)
+				}
+				if len(res.Observations) == 0 {
+					continue
+				}
+				plan[i] = append(plan[i], planMessage{topic: m.Topic, payload: m.Payload, readings: len(res.Observations)})
+			}
+		}
+		if len(plan[i]) == 0 {
+			return nil, fmt.Errorf("plan: device %s (%s %s) publishes nothing that carries a reading", d.ID, d.Format, d.Kind)
+		}
+	}
+	return plan, nil
+}
+
+// configYAML writes the gateway config for a scenario as the operator would:
+// YAML text, parsed and validated by config.Parse like any other file.
+func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
+	var b strings.Builder
+	b.WriteString("facility:\n  id: bench\n  name: Bench facility\n  timezone: UTC\n")
+	b.WriteString("zones:\n")
+	for _, z := range benchZones {
+		fmt.Fprintf(&b, "  - id: %s\n    tags: [%s]\n", z.id, z.tag)
+	}
+	b.WriteString("devices:\n")
+	for _, d := range devs {
+		fmt.Fprintf(&b, "  - id: %s\n    kind: %s\n    zone: %s\n    format: %s\n    topic: %q\n", d.ID, d.Kind, d.Zone, d.Format, d.Base)
+	}
+	b.WriteString("broker:\n")
+	if g.externalURL != "" {
+		fmt.Fprintf(&b, "  mode: external\n  external:\n    url: %q\n    client_id: shelterwatch-bench\n    max_in_flight: %d\n", g.externalURL, g.maxInFlight)
+	} else {
+		fmt.Fprintf(&b, "  mode: embedded\n  embedded:\n    listen: \"127.0.0.1:0\"\n    users:\n")
+		fmt.Fprintf(&b, "      - username: %s\n        password_hash: %q\n        publish: [\"#\"]\n", g.username, g.passwordHash)
+	}
+	fmt.Fprintf(&b, "store:\n  dir: %q\n", g.storeDir)
+	fmt.Fprintf(&b, "http:\n  listen: %q\n", g.httpListen)
+	b.WriteString("log:\n  level: warn\n")
+	return b.String()
+}
+
+// gatewayConfig is what configYAML needs besides the devices.
+type gatewayConfig struct {
+	storeDir   string
+	httpListen string
+	// Embedded mode: the publishers' account.
+	username, passwordHash string
+	// External mode.
+	externalURL string
+	maxInFlight int
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Goals the gateway is held to.
+const (
+	goalMsgsPerSec   = 50000
+	goalRSSDevices   = 1000
+	goalRSSBytes     = 60 << 20
+	goalRSSMaxMsgsPS = 5000 // a row above this rate is a throughput row, not "idle-ish"
+)
+
+// summary is the median of a scenario's runs.
+type summary struct {
+	result
+	Runs   int
+	Spread string // min–max msgs/s when Runs > 1
+}
+
+// median summarises runs of one scenario: every figure is the median of
+// that figure over the runs (so a row need not be one actual run).
+func median(runs []result) summary {
+	s := summary{result: runs[0], Runs: len(runs)}
+	if len(runs) == 1 {
+		return s
+	}
+	f := func(get func(r result) float64) float64 {
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = get(r)
+		}
+		slices.Sort(xs)
+		if n := len(xs); n%2 == 1 {
+			return xs[n/2]
+		} else {
+			return (xs[n/2-1] + xs[n/2]) / 2
+		}
+	}
+	d := func(get func(r result) time.Duration) time.Duration {
+		return time.Duration(f(func(r result) float64 { return float64(get(r)) }))
+	}
+	s.Msgs = f(func(r result) float64 { return r.Msgs })
+	s.MsgsPerSec = f(func(r result) float64 { return r.MsgsPerSec })
+	s.ReadingsPerSec = f(func(r result) float64 { return r.ReadingsPerSec })
+	s.Window = d(func(r result) time.Duration { return r.Window })
+	s.P50ms = f(func(r result) float64 { return r.P50ms })
+	s.P99ms = f(func(r result) float64 { return r.P99ms })
+	s.BrokerAckP50ms = f(func(r result) float64 { return r.BrokerAckP50ms })
+	s.PeakRSS = int64(f(func(r result) float64 { return float64(r.PeakRSS) }))
+	s.EndRSS = int64(f(func(r result) float64 { return float64(r.EndRSS) }))
+	s.HeapInuse = f(func(r result) float64 { return r.HeapInuse })
+	s.ReadingsPerCommit = f(func(r result) float64 { return r.ReadingsPerCommit })
+	s.FsyncMeanMs = f(func(r result) float64 { return r.FsyncMeanMs })
+	s.GatewayCPUUtil = f(func(r result) float64 { return r.GatewayCPUUtil })
+	// CPU per message is a ratio: take the median of the ratios, and keep
+	// Msgs so that the per-100k helpers reproduce it.
+	gw := f(func(r result) float64 { return r.gatewayCPUPer100k() })
+	all := f(func(r result) float64 { return r.totalCPUPer100k() })
+	pubShare := f(func(r result) float64 { return per100k(r.PublisherCPU, r.Msgs) })
+	s.GatewayCPU = time.Duration(gw * s.Msgs / 1e5 * float64(time.Second))
+	s.PublisherCPU = time.Duration(pubShare * s.Msgs / 1e5 * float64(time.Second))
+	s.BrokerCPU = time.Duration((all - gw - pubShare) * s.Msgs / 1e5 * float64(time.Second))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range runs {
+		lo, hi = math.Min(lo, r.MsgsPerSec), math.Max(hi, r.MsgsPerSec)
+	}
+	s.Spread = fmt.Sprintf("%s–%s", thousands(lo), thousands(hi))
+	return s
+}
+
+// printReport writes the Markdown table, its legend and the goals.
+func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
+	fmt.Fprintf(w, "\nShelterWatch ingest bench: %s measured after %s warm-up, %d run(s) per scenario%s.\n\n",
+		o.Duration, o.Warmup, runs, map[bool]string{true: " (medians)", false: ""}[runs > 1])
+	fmt.Fprintln(w, "| scenario | msgs/s | CPU-s per 100k msgs | p50 ms | p99 ms | RSS MB (peak) | readings/s | CPU-s per 100k, all processes | RSS MB (end) | readings/commit | fsync ms | gateway CPU use |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		lat := "¹"
+		if r.Mode == modeMosquitto {
+			lat = "²"
+		}
+		name := r.Scenario
+		if r.Runs > 1 {
+			name += fmt.Sprintf(" (%d runs, %s msgs/s)", r.Runs, r.Spread)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.1f%s | %.1f%s | %.1f | %s | %.2f | %.1f | %.0f | %.2f | %.0f%% |\n",
+			name, thousands(r.MsgsPerSec), r.gatewayCPUPer100k(), r.P50ms, lat, r.P99ms, lat,
+			mb(r.PeakRSS), thousands(r.ReadingsPerSec), r.totalCPUPer100k(), mb(r.EndRSS),
+			r.ReadingsPerCommit, r.FsyncMeanMs, 100*r.GatewayCPUUtil)
+	}
+	fmt.Fprint(w, `
+- msgs/s: MQTT messages durably stored per second (QoS 1; every message carries 1–4 readings).
+- CPU-s per 100k msgs: the gateway process alone (embedded broker or MQTT client, pipeline, store);
+  publishers run in a separate process. "All processes" adds the publishers and mosquitto.
+- ¹ embedded: publish→PUBACK at the publisher; the gateway sends PUBACK only after the fsync, so
+  this is publish→on disk, including the wait behind earlier publishes of the same connection.
+- ² mosquitto: the gateway's shelterwatch_ingest_receive_to_stored_seconds histogram (from taking
+  the message off MQTT to fsynced; interpolated in its ×2 buckets). Time inside mosquitto is not included.
+- RSS: the gateway process's VmHWM (peak since it started, including config load) and VmRSS at the end of the window.
+`)
+	for _, r := range rows {
+		if r.Mode == modeMosquitto {
+			fmt.Fprintf(w, "- %s: publish→mosquitto PUBACK p50 %.1f ms; publishers held ≤ %d readings ahead of the store.\n",
+				r.Scenario, r.BrokerAckP50ms, 12*o.MaxInFlight)
+		}
+	}
+
+	fmt.Fprintln(w, "\nGoals:")
+	var best *summary
+	for i := range rows {
+		r := &rows[i]
+		if r.Rate > 0 && r.Rate < goalMsgsPerSec {
+			continue
+		}
+		fmt.Fprintf(w, "- ≥ %s msgs/s sustained with durable group commit, %s: %s msgs/s — %s\n",
+			thousands(goalMsgsPerSec), r.Scenario, thousands(r.MsgsPerSec), passMiss(r.MsgsPerSec >= goalMsgsPerSec))
+		if best == nil || r.MsgsPerSec > best.MsgsPerSec {
+			best = r
+		}
+	}
+	rssRow := false
+	for _, r := range rows {
+		if r.Devices == goalRSSDevices {
+			rssRow = true
+			fmt.Fprintf(w, "- RSS ≤ %d MB at %s devices, %s: peak %.1f MB — %s\n",
+				goalRSSBytes>>20, thousands(goalRSSDevices), r.Scenario, mb(r.PeakRSS), passMiss(r.PeakRSS <= goalRSSBytes))
+		}
+	}
+	if best == nil {
+		fmt.Fprintln(w, "- throughput: no full-rate scenario selected")
+	}
+	if !rssRow {
+		fmt.Fprintf(w, "- RSS at %s devices: scenario not selected\n", thousands(goalRSSDevices))
+	}
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// thousands formats x rounded, with thousands separators.
+func thousands(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return fmt.Sprint(x)
+	}
+	s := fmt.Sprintf("%.0f", math.Abs(x))
+	var b strings.Builder
+	if x < 0 {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what the tests talk to, when it is missing: Debian packages when
+# run as root, Go tools into ./.tools (git-ignored). Says clearly what is
+# missing otherwise. Under CI=true a missing peer is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program:debian-package pairs the test suite needs.
+needs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients)
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+missing=()
+for pair in "${needs[@]}"; do
+  prog=${pair%%:*} pkg=${pair##*:}
+  have "$prog" || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test-deps: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+  else
+    echo "test-deps: missing Debian packages: ${missing[*]}" >&2
+    echo "test-deps: install them with: sudo apt-get install ${missing[*]}" >&2
+    if [ "${CI:-}" = true ]; then
+      echo "test-deps: CI=true and test peers are missing: failing" >&2
+      exit 1
+    fi
+    echo "test-deps: tests that need them will be skipped" >&2
+  fi
+fi
+
+# The Debian package may start a system-wide broker on 1883; the tests do not
+# need it (they start their own on free ports) and the demo wants the port.
+if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+for pair in "${needs[@]}"; do
+  prog=${pair%%:*}
+  if ! have "$prog" && [ "${CI:-}" = true ]; then
+    echo "test-deps: $prog still missing after install: failing" >&2
+    exit 1
+  fi
+done
+echo "test-deps: ok"
