@@ -91,6 +91,9 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		states = append(states, devstate.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, OfflineAfter: d.OfflineAfter.Std()})
 	}
 	a.State = devstate.New(states, nil)
+	if err = a.restoreState(); err != nil {
+		return nil, err
+	}
 	a.Pipeline, err = pipeline.New(pipeline.Options{
 		Facility:     cfg.Facility.ID,
 		Location:     cfg.Facility.Location,
@@ -140,6 +143,21 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// restoreState seeds device state from the newest stored value of every
+// series, so a restart keeps last values and last-seen times.
+func (a *App) restoreState() error {
+	for _, sr := range a.Store.Series(store.Query{}) {
+		p, ok, err := a.Store.Last(sr)
+		if err != nil {
+			return fmt.Errorf("app: restore device state: %w", err)
+		}
+		if ok {
+			a.State.Restore(sr.Device, sr.Kind, devstate.LastValue{Value: p.Value, Time: p.Time})
+		}
+	}
+	return nil
 }
 
 func (a *App) newBroker() error {

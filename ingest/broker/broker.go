@@ -30,6 +30,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
+	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
 // Account is one identity allowed to connect: a device (whose topics come
@@ -185,6 +186,7 @@ type hook struct {
 	ctx          context.Context
 	accounts     map[string]*Account
 	log          *slog.Logger
+	limiter      *ratelog.Limiter
 	authFailures *prometheus.CounterVec
 	aclDenied    prometheus.Counter
 	notAcked     prometheus.Counter
@@ -204,6 +206,7 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 		ctx:      ctx,
 		accounts: make(map[string]*Account, len(opts.Accounts)),
 		log:      opts.Logger,
+		limiter:  ratelog.New(10 * time.Second),
 		verified: make(map[string][32]byte),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shelterwatch_broker_auth_failures_total", Help: "Refused MQTT connections, by reason."},
@@ -232,6 +235,14 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 	return h, nil
 }
 
+// warn logs at most one line per key every 10 s: a client guessing
+// passwords must not flood the log. The counters count every attempt.
+func (h *hook) warn(key, msg string, args ...any) {
+	if n, ok := h.limiter.AllowCount(key); ok {
+		h.log.Warn(msg, append(args, "suppressed_since_last", n)...)
+	}
+}
+
 func (h *hook) ID() string { return "shelterwatch" }
 
 func (h *hook) Provides(b byte) bool {
@@ -246,13 +257,13 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return true
 		}
 		h.authFailures.WithLabelValues("anonymous").Inc()
-		h.log.Warn("broker: anonymous connection refused", "client", cl.ID, "remote", remote)
+		h.warn("anonymous", "broker: anonymous connection refused", "client", cl.ID, "remote", remote)
 		return false
 	}
 	a := h.accounts[user]
 	if a == nil {
 		h.authFailures.WithLabelValues("unknown_user").Inc()
-		h.log.Warn("broker: connection refused: unknown user", "user", user, "remote", remote)
+		h.warn("unknown_user", "broker: connection refused: unknown user", "user", user, "remote", remote)
 		return false
 	}
 	digest := sha256.Sum256(pk.Connect.Password)
@@ -264,7 +275,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	if bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), pk.Connect.Password) != nil {
 		h.authFailures.WithLabelValues("bad_password").Inc()
-		h.log.Warn("broker: connection refused: wrong password", "user", user, "remote", remote)
+		h.warn("bad_password:"+user, "broker: connection refused: wrong password", "user", user, "remote", remote)
 		return false
 	}
 	h.mu.Lock()
@@ -292,7 +303,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		}
 	}
 	h.aclDenied.Inc()
-	h.log.Warn("broker: topic not allowed", "user", user, "topic", topic, "publish", write)
+	h.warn("acl:"+user, "broker: topic not allowed", "user", user, "topic", topic, "publish", write)
 	return false
 }
 

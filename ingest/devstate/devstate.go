@@ -170,3 +170,43 @@ func (e *entry) snapshot(now time.Time) State {
 	}
 	return s
 }
+
+// Restore seeds the tracker with a value read back from the store at start,
+// so that a restart does not make every quiet battery sensor look "never
+// seen". It never overrides a newer observation.
+func (t *Tracker) Restore(id string, kind reading.Kind, lv LastValue) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.devs[id]
+	if e == nil {
+		return
+	}
+	if cur, ok := e.last[kind]; !ok || lv.Time.After(cur.Time) {
+		e.last[kind] = lv
+	}
+	if lv.Time.After(e.lastSeen) {
+		e.lastSeen = lv.Time
+	}
+	// Series are restored in any order: an availability message counts only
+	// if no data came after it (data proves the device online).
+	av, hasAv := e.last[reading.KindAvailability]
+	e.announced = nil
+	if hasAv && !av.Time.Before(e.newestData()) {
+		online := av.Value.Bool
+		e.announced = &online
+	}
+	if kind == reading.KindBattery && lv.Value.Type == reading.TypeNumber {
+		b := lv.Value.Num
+		e.battery = &b
+	}
+}
+
+func (e *entry) newestData() time.Time {
+	var t time.Time
+	for k, v := range e.last {
+		if k != reading.KindAvailability && v.Time.After(t) {
+			t = v.Time
+		}
+	}
+	return t
+}

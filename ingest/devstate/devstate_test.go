@@ -57,3 +57,44 @@ func TestOnlineFromAvailabilityAndSilence(t *testing.T) {
 		t.Fatal("unknown device added to snapshot")
 	}
 }
+
+func TestRestoreAfterRestart(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	now := t0.Add(2 * time.Hour)
+	tests := []struct {
+		name   string
+		series map[reading.Kind]LastValue
+		online bool
+		reason string
+	}{
+		{"quiet battery sensor stays online", map[reading.Kind]LastValue{
+			reading.KindSmoke: {Value: reading.Bool(false), Time: t0}}, true, ""},
+		{"offline LWT after the last data", map[reading.Kind]LastValue{
+			reading.KindSmoke:        {Value: reading.Bool(false), Time: t0},
+			reading.KindAvailability: {Value: reading.Bool(false), Time: t0.Add(time.Minute)}}, false, "availability"},
+		{"data after an old LWT", map[reading.Kind]LastValue{
+			reading.KindAvailability: {Value: reading.Bool(false), Time: t0},
+			reading.KindSmoke:        {Value: reading.Bool(false), Time: t0.Add(time.Minute)}}, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Try both restore orders: the store lists series in any order.
+			for _, reverse := range []bool{false, true} {
+				tr := New([]Device{{ID: "s", Kind: reading.KindSmoke, OfflineAfter: 25 * time.Hour}}, func() time.Time { return now })
+				kinds := []reading.Kind{reading.KindSmoke, reading.KindAvailability}
+				if reverse {
+					kinds[0], kinds[1] = kinds[1], kinds[0]
+				}
+				for _, k := range kinds {
+					if lv, ok := tc.series[k]; ok {
+						tr.Restore("s", k, lv)
+					}
+				}
+				s, _ := tr.Get("s")
+				if s.Online != tc.online || s.OfflineReason != tc.reason {
+					t.Fatalf("reverse=%v: online=%v reason=%q, want %v %q", reverse, s.Online, s.OfflineReason, tc.online, tc.reason)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
 // Reasons the pipeline itself rejects a message for (decoders add theirs).
@@ -100,7 +101,7 @@ type Pipeline struct {
 	depth   int               // most topic levels of any prefix
 	byID    map[string]*Device
 	log     *slog.Logger
-	limiter *rateLimiter
+	limiter *ratelog.Limiter
 	m       *metrics
 }
 
@@ -124,7 +125,7 @@ func New(opts Options) (*Pipeline, error) {
 		routes:  make(map[string]*route),
 		byID:    make(map[string]*Device),
 		log:     opts.Logger,
-		limiter: newRateLimiter(10 * time.Second),
+		limiter: ratelog.New(10 * time.Second),
 		m:       newMetrics(),
 	}
 	for i := range opts.Devices {
@@ -247,7 +248,7 @@ func (p *Pipeline) normalise(d *Device, msg Message, res decode.Result) []readin
 	if !res.Time.IsZero() {
 		if res.Time.After(msg.Received.Add(p.opts.MaxClockSkew)) || res.Time.Before(msg.Received.Add(-24*time.Hour-p.opts.MaxClockSkew)) {
 			p.m.clockSkew.Inc()
-			if p.limiter.allow("clock_skew:" + d.ID) {
+			if p.limiter.Allow("clock_skew:" + d.ID) {
 				p.log.Warn("pipeline: device clock off, using receive time", "device", d.ID,
 					"device_time", res.Time, "received", msg.Received)
 			}
@@ -273,7 +274,7 @@ func (p *Pipeline) reject(msg Message, d *Device, reason string, err error) {
 	if d != nil {
 		dev = d.ID
 	}
-	if n, ok := p.limiter.allowCount(reason); ok {
+	if n, ok := p.limiter.AllowCount(reason); ok {
 		p.log.Warn("pipeline: message rejected", "reason", reason, "topic", msg.Topic,
 			"device", dev, "client", msg.Client, "err", err, "suppressed_since_last", n)
 	}

@@ -152,3 +152,27 @@ func (s *Store) Downsample(ctx context.Context, q Query, width time.Duration) ([
 	}
 	return out, nil
 }
+
+// Last returns the newest point of a series (by time), and false when the
+// series holds none. The gateway restores device state from it at start.
+func (s *Store) Last(sr Series) (Point, bool, error) {
+	p := seriesPrefix(sr.Device, string(sr.Kind))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: seriesBound(p, maxTime)})
+	if err != nil {
+		return Point{}, false, fmt.Errorf("store: last of %s/%s: %w", sr.Device, sr.Kind, err)
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		k := it.Key()
+		if len(k) != len(p)+16 {
+			continue
+		}
+		t, seq := splitSeriesKey(k, len(p))
+		v, err := reading.DecodeValue(it.Value())
+		if err != nil {
+			return Point{}, false, fmt.Errorf("store: last of %s/%s: %w", sr.Device, sr.Kind, err)
+		}
+		return Point{Time: t, Seq: seq, Value: v}, true, nil
+	}
+	return Point{}, false, it.Error()
+}

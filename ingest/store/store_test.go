@@ -290,3 +290,26 @@ func TestDeadLettersBounded(t *testing.T) {
 		t.Fatalf("oversized payload not truncated: %d bytes, size %d", len(got[0].Payload), got[0].Size)
 	}
 }
+
+func TestLastPointOfSeries(t *testing.T) {
+	s := openTest(t, Options{})
+	// Arrival order differs from time order: Last is by time.
+	rs := []reading.Reading{temp("d", "z", t0.Add(2*time.Minute), 3), temp("d", "z", t0, 1), temp("d", "z", t0.Add(time.Minute), 2)}
+	if err := s.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := s.Last(Series{Device: "d", Kind: reading.KindTemperature})
+	if err != nil || !ok || p.Value.Num != 3 || !p.Time.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("last = %+v %v %v, want 3 at t0+2m", p, ok, err)
+	}
+	if _, ok, _ := s.Last(Series{Device: "other", Kind: reading.KindTemperature}); ok {
+		t.Fatal("last of an empty series reported a point")
+	}
+	// A device whose id is a prefix of another must not see its points.
+	if err := s.Append(context.Background(), []reading.Reading{temp("dd", "z", t0.Add(time.Hour), 9)}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := s.Last(Series{Device: "d", Kind: reading.KindTemperature}); p.Value.Num != 3 {
+		t.Fatalf("last of d = %v after appending to dd", p.Value)
+	}
+}
