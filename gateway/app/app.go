@@ -243,6 +243,14 @@ func (a *App) BrokerAddr() string {
 	return a.broker.Addr()
 }
 
+// BrokerTLSAddr is the embedded broker's bound TLS address ("" when off).
+func (a *App) BrokerTLSAddr() string {
+	if a.broker == nil {
+		return ""
+	}
+	return a.broker.TLSAddr()
+}
+
 // HTTPAddr is the bound HTTP address.
 func (a *App) HTTPAddr() string { return a.httpLn.Addr().String() }
 
