@@ -299,8 +299,18 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("gateway: shutting down")
 	a.ready.Store(false)
 	if a.broker != nil {
-		if err := a.broker.Close(); err != nil {
-			a.log.Warn("gateway: close broker", "err", err)
+		// mochi's Close can hang when a client is being removed at the same
+		// moment; never let that block the store from closing. A publish
+		// still in its hook then fails to append and is not acknowledged.
+		closed := make(chan error, 1)
+		go func() { closed <- a.broker.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				a.log.Warn("gateway: close broker", "err", err)
+			}
+		case <-time.After(5 * time.Second):
+			a.log.Error("gateway: broker did not close within 5s; closing the store anyway")
 		}
 	} else {
 		stopClient()
