@@ -122,7 +122,12 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme name is case-insensitive (RFC 7235).
+		hdr := r.Header.Get("Authorization")
+		raw, ok := "", len(hdr) > 7 && strings.EqualFold(hdr[:7], "Bearer ")
+		if ok {
+			raw = hdr[7:]
+		}
 		if !ok || raw == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shelterwatch"`)
 			httpError(w, http.StatusUnauthorized, "missing bearer token")
@@ -242,6 +247,15 @@ func (a *api) readings(w http.ResponseWriter, r *http.Request) {
 			a.opts.Logger.Error("httpapi: downsample", "err", err)
 			return
 		}
+		// Empty results are empty lists, as for raw points: clients iterate.
+		if series == nil {
+			series = []store.SeriesBuckets{}
+		}
+		for i := range series {
+			if series[i].Buckets == nil {
+				series[i].Buckets = []store.Bucket{}
+			}
+		}
 		if format == "csv" {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			cw := csv.NewWriter(w)
@@ -270,7 +284,7 @@ func (a *api) readings(w http.ResponseWriter, r *http.Request) {
 		err := a.opts.Store.Points(r.Context(), sr, sq.From, sq.To, func(p store.Point) bool {
 			total++
 			sj.Points = append(sj.Points, pointJSON{Time: p.Time, Value: p.Value.Any()})
-			return total < maxRawPoints
+			return total <= maxRawPoints
 		})
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, "query failed")
@@ -278,7 +292,7 @@ func (a *api) readings(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, sj)
-		if total >= maxRawPoints {
+		if total > maxRawPoints {
 			httpError(w, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("more than %d points: narrow the range or use bucket=", maxRawPoints))
 			return

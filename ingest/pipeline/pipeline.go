@@ -17,7 +17,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -194,16 +193,23 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		msg.Received = time.Now()
 	}
 	r := p.lookup(msg.Topic)
+	if !utf8.ValidString(msg.Topic) {
+		// MQTT requires UTF-8 topics. Check before decoding: formats that
+		// read meaning from topic levels (ESPHome object ids, Homie
+		// properties) would otherwise store a reading from one.
+		var dev *Device
+		if r != nil {
+			dev = r.dev
+		}
+		p.reject(msg, dev, ReasonBadTopic, fmt.Errorf("topic %q is not valid UTF-8", msg.Topic))
+		return nil
+	}
 	if r == nil {
 		for _, ig := range p.opts.Ignore {
 			if msg.Topic == ig || strings.HasPrefix(msg.Topic, ig+"/") {
 				p.m.ignored.Inc()
 				return nil
 			}
-		}
-		if !utf8.ValidString(msg.Topic) {
-			p.reject(msg, nil, ReasonBadTopic, errors.New("topic is not valid UTF-8"))
-			return nil
 		}
 		p.reject(msg, nil, ReasonUnknownDevice, fmt.Errorf("no configured device publishes under topic %q", msg.Topic))
 		return nil

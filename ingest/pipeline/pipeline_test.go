@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shelterwatch/shelterwatch/ingest/decode"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
@@ -47,6 +46,17 @@ func testDevices() []pipeline.Device {
 }
 
 var testIgnore = []string{"zigbee2mqtt/bridge", "homeassistant"}
+
+func deviceByID(t testing.TB, id string) pipeline.Device {
+	t.Helper()
+	for _, d := range testDevices() {
+		if d.ID == id {
+			return d
+		}
+	}
+	t.Fatalf("no test device %q", id)
+	return pipeline.Device{}
+}
 
 // harness is a pipeline wired to a real store, the real decoders, a device
 // state tracker and a fresh metrics registry.
@@ -129,9 +139,11 @@ func metric(t testing.TB, reg prometheus.Gatherer, name string, labelPairs ...st
 	series:
 		for _, m := range mf.GetMetric() {
 			for i := 0; i+1 < len(labelPairs); i += 2 {
-				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
-					return l.GetName() == labelPairs[i] && l.GetValue() == labelPairs[i+1]
-				}) {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labelPairs[i] && l.GetValue() == labelPairs[i+1])
+				}
+				if !found {
 					continue series
 				}
 			}
@@ -508,28 +520,29 @@ func TestNormalisation(t *testing.T) {
 	cet := time.FixedZone("CET", 3600)
 	for _, tc := range []struct {
 		name      string
+		device    string
 		topic     string
 		payload   string
 		wantTime  time.Time
 		wantSkews float64
 	}{
-		{name: "no device time", topic: "sw/a", payload: `{"battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "no device time", device: "dorm3-temp", topic: "sw/a", payload: `{"battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0},
-		{name: "device time a minute ago", topic: "sw/a", payload: `{"time":"2026-11-30T02:59:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "device time a minute ago", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-30T02:59:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0.Add(-time.Minute)},
-		{name: "device time with offset", topic: "sw/a", payload: `{"time":"2026-11-30T04:02:00+01:00","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "device time with offset", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-30T04:02:00+01:00","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0.Add(2 * time.Minute)},
-		{name: "device time just inside the future skew", topic: "sw/a", payload: `{"time":"2026-11-30T03:09:59Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "device time just inside the future skew", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-30T03:09:59Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0.Add(skew - time.Second)},
-		{name: "buffered reading from yesterday", topic: "sw/a", payload: `{"time":"2026-11-29T03:05:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "buffered reading from yesterday", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-29T03:05:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0.Add(-24*time.Hour + 5*time.Minute)},
-		{name: "device time an hour ahead", topic: "sw/a", payload: `{"time":"2026-11-30T04:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "device time an hour ahead", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-30T04:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0, wantSkews: 1},
-		{name: "device time three days behind", topic: "sw/a", payload: `{"time":"2026-11-27T03:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "device time three days behind", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"2026-11-27T03:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0, wantSkews: 1},
-		{name: "unset device clock", topic: "sw/a", payload: `{"time":"1970-01-01T00:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
+		{name: "unset device clock", device: "dorm3-temp", topic: "sw/a", payload: `{"time":"1970-01-01T00:00:00Z","battery":87,"link_quality":200,"values":{"temperature":21.5}}`,
 			wantTime: t0, wantSkews: 1},
-		{name: "tasmota local time in the facility zone", topic: "tele/x/SENSOR", payload: `{"Time":"2026-11-30T03:58:00","Switch1":"ON"}`,
+		{name: "tasmota local time in the facility zone", device: "hall-door", topic: "tele/x/SENSOR", payload: `{"Time":"2026-11-30T03:58:00","Switch1":"ON"}`,
 			wantTime: t0.Add(-2 * time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -546,10 +559,7 @@ func TestNormalisation(t *testing.T) {
 				t.Fatalf("stored %d readings, want 1: %+v", len(rs), rs)
 			}
 			r := rs[0]
-			dev := testDevices()[0]
-			if tc.topic == "tele/x/SENSOR" {
-				dev = testDevices()[3]
-			}
+			dev := deviceByID(t, tc.device)
 			if r.Facility != facility || r.Device != dev.ID || r.Zone != dev.Zone || r.Format != dev.Format {
 				t.Errorf("reading facility/device/zone/format = %q/%q/%q/%q, want %q/%q/%q/%q",
 					r.Facility, r.Device, r.Zone, r.Format, facility, dev.ID, dev.Zone, dev.Format)

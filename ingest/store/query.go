@@ -127,7 +127,8 @@ func (s *Store) Downsample(ctx context.Context, q Query, width time.Duration) ([
 			if math.IsNaN(f) {
 				return true // states have no numeric aggregate
 			}
-			start := p.Time.Truncate(width)
+			// Align buckets to the Unix epoch (time.Truncate aligns to year 1).
+			start := time.Unix(0, p.Time.UnixNano()-mod(p.Time.UnixNano(), int64(width)))
 			if cur == nil || !cur.Start.Equal(start) {
 				if cur != nil {
 					cur.Mean = sum / float64(cur.Count)
@@ -175,4 +176,13 @@ func (s *Store) Last(sr Series) (Point, bool, error) {
 		return Point{Time: t, Seq: seq, Value: v}, true, nil
 	}
 	return Point{}, false, it.Error()
+}
+
+// mod is the non-negative remainder of a/b.
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
 }
