@@ -19,7 +19,10 @@ import (
 
 // gatewaySpec starts the gateway role.
 type gatewaySpec struct {
-	Config string `json:"config"` // YAML text, as an operator would write it
+	// ConfigFile is the generated YAML config, loaded with config.Load as
+	// an operator's file is. (A path rather than the text, so that the
+	// gateway process does not keep a megabyte of request buffer.)
+	ConfigFile string `json:"config_file"`
 }
 
 type gatewayReady struct {
@@ -36,9 +39,10 @@ type gatewayStat struct {
 	RSS       int64   `json:"rss"`      // VmRSS, bytes
 	HeapInuse float64 `json:"heap_inuse"`
 	// Latency is shelterwatch_ingest_receive_to_stored_seconds.
-	Latency      histogram `json:"latency"`
-	Commits      float64   `json:"commits"`
-	FsyncSeconds float64   `json:"fsync_seconds"`
+	Latency histogram `json:"latency"`
+	Commits float64   `json:"commits"`
+	// Fsync is shelterwatch_store_fsync_seconds (one group commit each).
+	Fsync        histogram `json:"fsync"`
 	DeadLettered float64   `json:"dead_lettered"`
 	NotAcked     float64   `json:"not_acked"`
 }
@@ -48,6 +52,7 @@ type histogram struct {
 	Bounds []float64 `json:"bounds"`
 	Counts []uint64  `json:"counts"`
 	Count  uint64    `json:"count"`
+	Sum    float64   `json:"sum"`
 }
 
 // gatewayRole runs the whole gateway (app.New, app.Run) in this process.
@@ -58,6 +63,7 @@ type gatewayRole struct {
 	runDone chan error
 	prof    *os.File
 	trace   *os.File
+	heap    string // heap profile written at "profile-stop"
 }
 
 func (g *gatewayRole) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
@@ -99,7 +105,7 @@ func (g *gatewayRole) start(spec gatewaySpec) (*gatewayReady, error) {
 		return nil, errors.New("already started")
 	}
 	t0 := time.Now()
-	cfg, err := config.Parse([]byte(spec.Config), "bench.yaml")
+	cfg, err := config.Load(spec.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("generated config is invalid (a bench bug): %w", err)
 	}
@@ -126,9 +132,11 @@ func (g *gatewayRole) start(spec gatewaySpec) (*gatewayReady, error) {
 type profileSpec struct {
 	CPU   string `json:"cpu,omitempty"`
 	Trace string `json:"trace,omitempty"`
+	Heap  string `json:"heap,omitempty"` // written when profiling stops
 }
 
 func (g *gatewayRole) startProfile(spec profileSpec) error {
+	g.heap = spec.Heap
 	if spec.CPU != "" {
 		f, err := os.Create(spec.CPU)
 		if err != nil {
@@ -165,6 +173,14 @@ func (g *gatewayRole) stopProfile() error {
 		trace.Stop()
 		errs = append(errs, g.trace.Close())
 		g.trace = nil
+	}
+	if g.heap != "" {
+		f, err := os.Create(g.heap)
+		if err == nil {
+			err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+		}
+		errs = append(errs, err)
+		g.heap = ""
 	}
 	return errors.Join(errs...)
 }
@@ -214,7 +230,7 @@ func (g *gatewayRole) stat() (*gatewayStat, error) {
 			st.Commits = sum()
 		case "shelterwatch_store_fsync_seconds":
 			if ms := mf.GetMetric(); len(ms) == 1 {
-				st.FsyncSeconds = ms[0].GetHistogram().GetSampleSum()
+				st.Fsync = promHistogram(ms[0].GetHistogram())
 			}
 		case "shelterwatch_ingest_dead_lettered_total":
 			st.DeadLettered = sum()
@@ -234,5 +250,6 @@ func promHistogram(h *dto.Histogram) histogram {
 		out.Counts = append(out.Counts, b.GetCumulativeCount())
 	}
 	out.Count = h.GetSampleCount()
+	out.Sum = h.GetSampleSum()
 	return out
 }

@@ -5,14 +5,21 @@
 //	shelter-bench                      # every scenario, 10s each
 //	shelter-bench -quick               # 3s each: a smoke run of about 30s
 //	shelter-bench -scenarios 'mode=embedded' -runs 3 -cpuprofile prof/
+//	shelter-bench -scenarios 'devices=10000/mode=embedded' -trace prof/
 //
-// Each scenario starts from nothing: a generated config (YAML text through
-// config.Parse, like an operator's file) with N devices of the real payload
+// Each scenario starts from nothing: a generated config (YAML text in a file
+// loaded by config.Load, like an operator's) with N devices of the real payload
 // formats, a new store in a temporary directory, the gateway, and K = min(N,
 // 200) paho publishers sending QoS 1 on behalf of the devices round-robin,
 // each with a window of publishes awaiting PUBACK. In mosquitto mode a
 // mosquitto broker is started too and the gateway consumes from it as an
 // external-broker client.
+//
+// The default window is 8: the embedded broker handles one publish per
+// connection at a time (PUBACK after fsync), so a deeper window adds no
+// throughput, only time spent queued behind the connection's earlier
+// publishes, which the latency columns would then mostly measure. -window
+// and -conns change it.
 //
 // The gateway and the publishers run in separate processes — this binary
 // re-executed as "shelter-bench gateway" and "shelter-bench publish", driven
@@ -77,10 +84,11 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		warmup      = fs.Duration("warmup", time.Second, "warm-up discarded before the window")
 		quick       = fs.Bool("quick", false, "smoke run: 3s windows (unless -duration is given)")
 		runs        = fs.Int("runs", 1, "runs per scenario; the table shows medians")
-		window      = fs.Int("window", 32, "QoS 1 publishes awaiting PUBACK per publisher connection")
+		window      = fs.Int("window", 8, "QoS 1 publishes awaiting PUBACK per publisher connection")
+		conns       = fs.Int("conns", 0, "publisher connections per scenario (0: min(devices, 200))")
 		maxInFlight = fs.Int("max-in-flight", 2000, "mosquitto mode: the gateway's broker.external.max_in_flight and mosquitto's max_inflight_messages")
 		mosqBin     = fs.String("mosquitto", "/usr/sbin/mosquitto", "mosquitto binary")
-		profDir     = fs.String("cpuprofile", "", "write a CPU profile of the gateway process per scenario (its window only) into this directory")
+		profDir     = fs.String("cpuprofile", "", "write a CPU profile (of the window) and a heap profile (at its end) of the gateway process per scenario into this directory")
 		traceDir    = fs.String("trace", "", "write an execution trace of the gateway process per scenario (its window only) into this directory")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -95,8 +103,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if *quick && !durationSet {
 		*duration = 3 * time.Second
 	}
-	if *runs < 1 || *window < 1 || *maxInFlight < 1 || *duration <= 0 || *warmup < 0 {
-		fmt.Fprintln(stderr, "shelter-bench: -runs, -window and -max-in-flight must be ≥ 1, -duration > 0, -warmup ≥ 0")
+	if *runs < 1 || *window < 1 || *maxInFlight < 1 || *duration <= 0 || *warmup < 0 || *conns < 0 {
+		fmt.Fprintln(stderr, "shelter-bench: -runs, -window and -max-in-flight must be ≥ 1, -duration > 0, -warmup and -conns ≥ 0")
 		return 2
 	}
 	re, err := regexp.Compile(*filter)
@@ -106,6 +114,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	var scs []scenario
 	for _, sc := range defaultScenarios() {
+		if *conns > 0 {
+			sc.Conns = min(*conns, sc.Devices)
+		}
 		if re.MatchString(sc.Name()) {
 			scs = append(scs, sc)
 		}

@@ -124,7 +124,7 @@ func buildPlan(devs []sensorsim.Device, now time.Time) ([][]planMessage, error) 
 }
 
 // configYAML writes the gateway config for a scenario as the operator would:
-// YAML text, parsed and validated by config.Parse like any other file.
+// YAML text, loaded and validated by config.Load like any other file.
 func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
 	var b strings.Builder
 	b.WriteString("facility:\n  id: bench\n  name: Bench facility\n  timezone: UTC\n")

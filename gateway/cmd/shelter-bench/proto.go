@@ -45,7 +45,7 @@ func serve(in io.Reader, out io.Writer, h handler) error {
 	readErr := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		sc.Buffer(make([]byte, 4<<10), 1<<20) // requests are small
 		for sc.Scan() {
 			var r request
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -111,7 +111,9 @@ type child struct {
 // and is kept for error messages.
 func startChild(exe, role string, logTo io.Writer) (*child, error) {
 	cmd := exec.Command(exe, role)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // no orphans if we are killed
+	// Own process group: Ctrl-C reaches only the orchestrator, which stops
+	// the children in order. Pdeathsig: no orphans if it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

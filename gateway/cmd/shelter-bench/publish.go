@@ -68,7 +68,14 @@ type publishRole struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// abandon is closed when stop has waited long enough for PUBACKs:
+	// what is still outstanding then counts as failed.
+	abandon     chan struct{}
+	abandonOnce sync.Once
 }
+
+// stopGrace is how long stop waits for outstanding PUBACKs.
+const stopGrace = 15 * time.Second
 
 type pubConn struct {
 	cl   mqtt.Client
@@ -207,6 +214,7 @@ func (p *publishRole) start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	p.abandon = make(chan struct{})
 	var interval time.Duration
 	if p.spec.Rate > 0 {
 		interval = time.Duration(float64(len(p.conns)) / p.spec.Rate * float64(time.Second))
@@ -231,12 +239,17 @@ func (p *publishRole) run(ctx context.Context, c *pubConn, interval, offset time
 	go func() {
 		defer close(reaped)
 		for f := range pending {
-			ok := f.tok.WaitTimeout(30 * time.Second)
+			ok := false
+			select {
+			case <-f.tok.Done():
+				ok = true
+			case <-p.abandon:
+			}
 			lat := time.Since(f.t0)
 			switch {
 			case !ok:
 				p.failed.Add(1)
-				p.noteErr(errors.New("no PUBACK within 30s"))
+				p.noteErr(fmt.Errorf("no PUBACK within %s of stopping", stopGrace))
 			case f.tok.Error() != nil:
 				p.failed.Add(1)
 				p.noteErr(f.tok.Error())
@@ -277,6 +290,11 @@ func (p *publishRole) run(ctx context.Context, c *pubConn, interval, offset time
 				<-slots
 				return
 			}
+		}
+		if !c.cl.IsConnectionOpen() {
+			// Lost (logged by the handler): publishing on would only fail.
+			<-slots
+			return
 		}
 		dm := c.msgs[c.dev]
 		m := dm[c.next[c.dev]]
@@ -324,7 +342,9 @@ func (p *publishRole) mark() *publishStat {
 func (p *publishRole) stop() {
 	if p.cancel != nil {
 		p.cancel()
+		t := time.AfterFunc(stopGrace, func() { p.abandonOnce.Do(func() { close(p.abandon) }) })
 		p.wg.Wait()
+		t.Stop()
 	}
 	p.disconnect()
 }

@@ -53,12 +53,16 @@ func median(runs []result) summary {
 	s.P50ms = f(func(r result) float64 { return r.P50ms })
 	s.P99ms = f(func(r result) float64 { return r.P99ms })
 	s.BrokerAckP50ms = f(func(r result) float64 { return r.BrokerAckP50ms })
+	s.GwP50ms = f(func(r result) float64 { return r.GwP50ms })
+	s.GwP99ms = f(func(r result) float64 { return r.GwP99ms })
 	s.PeakRSS = int64(f(func(r result) float64 { return float64(r.PeakRSS) }))
 	s.EndRSS = int64(f(func(r result) float64 { return float64(r.EndRSS) }))
 	s.HeapInuse = f(func(r result) float64 { return r.HeapInuse })
 	s.ReadingsPerCommit = f(func(r result) float64 { return r.ReadingsPerCommit })
 	s.FsyncMeanMs = f(func(r result) float64 { return r.FsyncMeanMs })
+	s.FsyncP99ms = f(func(r result) float64 { return r.FsyncP99ms })
 	s.GatewayCPUUtil = f(func(r result) float64 { return r.GatewayCPUUtil })
+	s.OtherCPUUtil = f(func(r result) float64 { return r.OtherCPUUtil })
 	// CPU per message is a ratio: take the median of the ratios, and keep
 	// Msgs so that the per-100k helpers reproduce it.
 	gw := f(func(r result) float64 { return r.gatewayCPUPer100k() })
@@ -79,8 +83,8 @@ func median(runs []result) summary {
 func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 	fmt.Fprintf(w, "\nShelterWatch ingest bench: %s measured after %s warm-up, %d run(s) per scenario%s.\n\n",
 		o.Duration, o.Warmup, runs, map[bool]string{true: " (medians)", false: ""}[runs > 1])
-	fmt.Fprintln(w, "| scenario | msgs/s | CPU-s per 100k msgs | p50 ms | p99 ms | RSS MB (peak) | readings/s | CPU-s per 100k, all processes | RSS MB (end) | readings/commit | fsync ms | gateway CPU use |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| scenario | msgs/s | CPU-s per 100k msgs | p50 ms | p99 ms | RSS MB (peak) | readings/s | CPU-s per 100k msgs, all processes | RSS MB (end) | gateway CPU use |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		lat := "¹"
 		if r.Mode == modeMosquitto {
@@ -90,25 +94,43 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 		if r.Runs > 1 {
 			name += fmt.Sprintf(" (%d runs, %s msgs/s)", r.Runs, r.Spread)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.2f | %.1f%s | %.1f%s | %.1f | %s | %.2f | %.1f | %.0f | %.2f | %.0f%% |\n",
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.1f%s | %.1f%s | %.1f | %s | %.2f | %.1f | %.0f%% |\n",
 			name, thousands(r.MsgsPerSec), r.gatewayCPUPer100k(), r.P50ms, lat, r.P99ms, lat,
-			mb(r.PeakRSS), thousands(r.ReadingsPerSec), r.totalCPUPer100k(), mb(r.EndRSS),
-			r.ReadingsPerCommit, r.FsyncMeanMs, 100*r.GatewayCPUUtil)
+			mb(r.PeakRSS), thousands(r.ReadingsPerSec), r.totalCPUPer100k(), mb(r.EndRSS), 100*r.GatewayCPUUtil)
 	}
 	fmt.Fprint(w, `
 - msgs/s: MQTT messages durably stored per second (QoS 1; every message carries 1–4 readings).
 - CPU-s per 100k msgs: the gateway process alone (embedded broker or MQTT client, pipeline, store);
-  publishers run in a separate process. "All processes" adds the publishers and mosquitto.
+  publishers run in a separate process. "All processes" adds the publishers and mosquitto (not the
+  kernel's softirq time for loopback TCP, which no process is charged for).
+- gateway CPU use: CPU-seconds per second of the gateway process (200% = both cores).
 - ¹ embedded: publish→PUBACK at the publisher; the gateway sends PUBACK only after the fsync, so
   this is publish→on disk, including the wait behind earlier publishes of the same connection.
 - ² mosquitto: the gateway's shelterwatch_ingest_receive_to_stored_seconds histogram (from taking
   the message off MQTT to fsynced; interpolated in its ×2 buckets). Time inside mosquitto is not included.
 - RSS: the gateway process's VmHWM (peak since it started, including config load) and VmRSS at the end of the window.
 `)
+	fmt.Fprintln(w, "\nWhere the time goes:")
 	for _, r := range rows {
+		fmt.Fprintf(w, "- %s: CPU-s per 100k msgs: gateway %.2f, publishers %.2f", r.Scenario, r.gatewayCPUPer100k(), per100k(r.PublisherCPU, r.Msgs))
 		if r.Mode == modeMosquitto {
-			fmt.Fprintf(w, "- %s: publish→mosquitto PUBACK p50 %.1f ms; publishers held ≤ %d readings ahead of the store.\n",
-				r.Scenario, r.BrokerAckP50ms, 12*o.MaxInFlight)
+			fmt.Fprintf(w, ", mosquitto %.2f", per100k(r.BrokerCPU, r.Msgs))
+		}
+		fmt.Fprintf(w, "; outside them %.0f%% of a core (softirq, other programs)", 100*max(r.OtherCPUUtil, 0))
+		fmt.Fprintf(w, "; gateway receive→fsynced p50 %.1f ms, p99 %.1f ms", r.GwP50ms, r.GwP99ms)
+		fmt.Fprintf(w, "; group commit (write+fsync) mean %.2f ms, p99 %.1f ms, %.0f readings each; gateway heap in use %.1f MB",
+			r.FsyncMeanMs, r.FsyncP99ms, r.ReadingsPerCommit, r.HeapInuse/(1<<20))
+		if r.Mode == modeMosquitto {
+			fmt.Fprintf(w, "; publish→mosquitto PUBACK p50 %.1f ms (publishers held ≤ %s readings ahead of the store)",
+				r.BrokerAckP50ms, thousands(float64(mosquittoBacklog(o.MaxInFlight))))
+		}
+		fmt.Fprintln(w, ".")
+	}
+
+	for _, r := range rows {
+		if r.OtherCPUUtil > 0.3 {
+			fmt.Fprintf(w, "\nWARNING: during %s the machine spent %.0f%% of a core outside the bench's processes: other programs were competing for the CPU; figures are low and noisy. Rerun on a quiet machine.\n", r.Scenario, 100*r.OtherCPUUtil)
+			break
 		}
 	}
 

@@ -41,6 +41,9 @@ func (s scenario) Name() string {
 	if s.Rate > 0 {
 		n += "/rate=" + strconv.FormatFloat(s.Rate, 'f', -1, 64)
 	}
+	if s.Conns > 0 && s.Conns != min(s.Devices, 200) {
+		n += "/conns=" + strconv.Itoa(s.Conns)
+	}
 	return n
 }
 
@@ -71,7 +74,7 @@ type runOptions struct {
 	Warmup    time.Duration
 	Duration  time.Duration
 	Window    int    // publishes awaiting PUBACK per connection
-	ProfDir   string // if set, write a CPU profile of the gateway per scenario
+	ProfDir   string // if set, write CPU and heap profiles of the gateway per scenario
 	TraceDir  string // if set, write an execution trace of the gateway per scenario
 	Log       io.Writer
 	// MaxInFlight is the gateway's broker.external.max_in_flight and
@@ -98,6 +101,9 @@ type result struct {
 
 	P50ms, P99ms float64
 	Latency      string // what P50/P99 measure
+	// GwP50ms and GwP99ms are the gateway's own receive→fsynced latency
+	// (its histogram), in both modes.
+	GwP50ms, GwP99ms float64
 	// BrokerAckP50ms is publish→mosquitto PUBACK (mosquitto mode).
 	BrokerAckP50ms float64
 
@@ -105,8 +111,13 @@ type result struct {
 	HeapInuse       float64
 
 	ReadingsPerCommit float64
-	FsyncMeanMs       float64
+	FsyncMeanMs       float64 // one group commit: write + fsync
+	FsyncP99ms        float64
 	GatewayCPUUtil    float64 // CPU-seconds per second of the gateway
+	// OtherCPUUtil is the machine's busy CPU-seconds per second not spent
+	// by the gateway, publishers or mosquitto: kernel softirq for loopback
+	// TCP, kernel threads, and any other program running meanwhile.
+	OtherCPUUtil float64
 
 	// Verification, over the whole run.
 	Acked, AckedReadings, StoredReadings, Failed uint64
@@ -161,9 +172,7 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 		defer mq.stop()
 		gcfg.externalURL = "tcp://" + mq.addr
 		pspec.Broker = gcfg.externalURL
-		// Keep the broker's queue to a few gateway windows: enough that
-		// the gateway always has max_in_flight messages to work on.
-		pspec.MaxBacklog = int64(4 * o.MaxInFlight * 3)
+		pspec.MaxBacklog = mosquittoBacklog(o.MaxInFlight)
 	case modeEmbedded:
 		pw := make([]byte, 16)
 		_, _ = rand.Read(pw)
@@ -189,8 +198,12 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 		}
 		gw.close(5 * time.Second)
 	}()
+	cfgPath := filepath.Join(dir, "shelterwatch.yaml")
+	if err := os.WriteFile(cfgPath, []byte(configYAML(devs, gcfg)), 0o600); err != nil {
+		return res, fmt.Errorf("write config: %w", err)
+	}
 	var ready gatewayReady
-	if err := gw.call("init", gatewaySpec{Config: configYAML(devs, gcfg)}, &ready, 2*time.Minute); err != nil {
+	if err := gw.call("init", gatewaySpec{ConfigFile: cfgPath}, &ready, 2*time.Minute); err != nil {
 		return res, err
 	}
 	if sc.Mode == modeEmbedded {
@@ -247,6 +260,7 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 		stem := strings.ReplaceAll(sc.Name(), "/", "_") + ".gateway"
 		if o.ProfDir != "" {
 			spec.CPU, _ = filepath.Abs(filepath.Join(o.ProfDir, stem+".pprof"))
+			spec.Heap, _ = filepath.Abs(filepath.Join(o.ProfDir, stem+".heap.pprof"))
 		}
 		if o.TraceDir != "" {
 			spec.Trace, _ = filepath.Abs(filepath.Join(o.TraceDir, stem+".trace"))
@@ -255,14 +269,14 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 			return res, err
 		}
 	}
-	g0, p0, m0, t0, err := snapshot(gw, pub, mq)
+	g0, p0, m0, b0, t0, err := snapshot(gw, pub, mq)
 	if err != nil {
 		return res, err
 	}
 	if err := sleepCtx(ctx, o.Duration); err != nil {
 		return res, err
 	}
-	g1, p1, m1, t1, err := snapshot(gw, pub, mq)
+	g1, p1, m1, b1, t1, err := snapshot(gw, pub, mq)
 	if err != nil {
 		return res, err
 	}
@@ -302,10 +316,14 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 	res.GatewayCPU = time.Duration(g1.CPUNanos - g0.CPUNanos)
 	res.PublisherCPU = time.Duration(p1.CPUNanos - p0.CPUNanos)
 	res.GatewayCPUUtil = res.GatewayCPU.Seconds() / window.Seconds()
+	res.OtherCPUUtil = (b1 - b0 - res.GatewayCPU - res.PublisherCPU - res.BrokerCPU).Seconds() / window.Seconds()
 	res.PeakRSS, res.EndRSS, res.HeapInuse = g1.PeakRSS, g1.RSS, g1.HeapInuse
+	res.GwP50ms = 1e3 * histQuantile(g0.Latency, g1.Latency, 0.50)
+	res.GwP99ms = 1e3 * histQuantile(g0.Latency, g1.Latency, 0.99)
 	if c := g1.Commits - g0.Commits; c > 0 {
 		res.ReadingsPerCommit = storedReadings / c
-		res.FsyncMeanMs = 1e3 * (g1.FsyncSeconds - g0.FsyncSeconds) / c
+		res.FsyncMeanMs = 1e3 * (g1.Fsync.Sum - g0.Fsync.Sum) / c
+		res.FsyncP99ms = 1e3 * histQuantile(g0.Fsync, g1.Fsync, 0.99)
 	}
 
 	// Stop publishing, wait for every publish in flight, then check that
@@ -316,8 +334,8 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 		return res, err
 	}
 	res.Acked, res.AckedReadings, res.Failed = pfin.Acked, pfin.AckedReadings, pfin.Failed
-	if pfin.Failed > 0 {
-		fmt.Fprintf(o.Log, "%s: %d publishes failed; first error: %s\n", sc.Name(), pfin.Failed, pfin.FirstError)
+	if pfin.Failed > 0 || pfin.FirstError != "" {
+		return res, fmt.Errorf("%d of %d publishes failed; first error: %s", pfin.Failed, pfin.Published, pfin.FirstError)
 	}
 	want := base + pfin.AckedReadings
 	seq, err := waitStored(ctx, gw, want, 60*time.Second)
@@ -340,10 +358,19 @@ func runScenario(ctx context.Context, o runOptions, sc scenario) (res result, er
 	return res, nil
 }
 
+// mosquittoBacklog is how many readings publishers may be ahead of the
+// store in mosquitto mode: a few gateway windows (of ~3 readings per
+// message), so that the gateway always has max_in_flight messages to work
+// on while mosquitto's queue stays bounded.
+func mosquittoBacklog(maxInFlight int) int64 { return int64(4 * maxInFlight * 3) }
+
 // snapshot samples the gateway, the publishers and mosquitto (if any)
-// back to back.
-func snapshot(gw, pub *child, mq *mosquitto) (g gatewayStat, p publishStat, mcpu time.Duration, at time.Time, err error) {
+// back to back, and the whole machine's busy CPU time.
+func snapshot(gw, pub *child, mq *mosquitto) (g gatewayStat, p publishStat, mcpu, busy time.Duration, at time.Time, err error) {
 	at = time.Now()
+	if busy, err = machineBusy(); err != nil {
+		return
+	}
 	if err = pub.call("mark", nil, &p, 30*time.Second); err != nil {
 		return
 	}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play the gateway and publisher roles: the
+// bench re-executes its own binary, which in a test is this one.
+func TestMain(m *testing.M) {
+	if code, ok := runRole(os.Args[1:]); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// testOptions runs a scenario briefly, with child logs in the test log.
+func testOptions(t *testing.T) runOptions {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runOptions{Exe: exe, Mosquitto: "/usr/sbin/mosquitto", Warmup: 500 * time.Millisecond,
+		Duration: 2 * time.Second, Window: 8, Log: testLog{t}, MaxInFlight: 200}
+}
+
+// TestBenchMeasuresStoredWork runs small quick scenarios end to end and
+// checks that the figures come from real work: messages went through the
+// broker into the store, every acknowledged publish is there, and the table
+// shows the row.
+func TestBenchMeasuresStoredWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway, publishers and possibly mosquitto: not a -short test")
+	}
+	for _, sc := range []scenario{
+		{Devices: 20, Mode: modeEmbedded, Conns: 4},
+		{Devices: 20, Mode: modeMosquitto, Conns: 4},
+	} {
+		t.Run(sc.Name(), func(t *testing.T) {
+			o := testOptions(t)
+			if sc.Mode == modeMosquitto {
+				if _, err := os.Stat(o.Mosquitto); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatalf("mosquitto is required in CI: %v", err)
+					}
+					t.Skipf("mosquitto not installed: %v", err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := runScenario(ctx, o, sc)
+			if errors.Is(err, errNoMosquitto) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatalf("runScenario: %v", err)
+			}
+			if res.MsgsPerSec <= 0 || res.Msgs <= 0 {
+				t.Errorf("msgs/s = %v over %v (%v messages): want > 0", res.MsgsPerSec, res.Window, res.Msgs)
+			}
+			if res.Acked == 0 {
+				t.Fatal("no publish was acknowledged")
+			}
+			if res.StoredReadings < res.AckedReadings || res.StoredReadings < res.Acked {
+				t.Errorf("store holds %d readings; publishers had %d messages with %d readings acknowledged: acked publishes are missing from the store",
+					res.StoredReadings, res.Acked, res.AckedReadings)
+			}
+			if res.Failed == 0 && res.StoredReadings != res.AckedReadings {
+				t.Errorf("store holds %d readings, want exactly the %d readings of the acknowledged publishes", res.StoredReadings, res.AckedReadings)
+			}
+			if res.PeakRSS <= 0 || res.GatewayCPU <= 0 {
+				t.Errorf("gateway process figures missing: peak RSS %d bytes, CPU %v", res.PeakRSS, res.GatewayCPU)
+			}
+
+			var out bytes.Buffer
+			printReport(&out, []summary{median([]result{res})}, o, 1)
+			row := ""
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.HasPrefix(line, "| "+sc.Name()+" |") {
+					row = line
+				}
+			}
+			if row == "" {
+				t.Fatalf("no table row for %s in:\n%s", sc.Name(), out.String())
+			}
+			cells := strings.Split(row, "|")
+			if len(cells) < 3 || strings.TrimSpace(cells[2]) == "0" {
+				t.Errorf("row shows no throughput: %s", row)
+			}
+			t.Logf("%s (acked %d, stored %d readings)", row, res.Acked, res.StoredReadings)
+		})
+	}
+}
+
+func TestHistQuantile(t *testing.T) {
+	bounds := []float64{0.001, 0.002, 0.004, 0.008}
+	h0 := histogram{Bounds: bounds, Counts: []uint64{5, 5, 5, 5}, Count: 5}
+	for _, tc := range []struct {
+		name   string
+		counts []uint64 // cumulative, after h0
+		q      float64
+		want   float64
+	}{
+		{"all in first bucket", []uint64{15, 15, 15, 15}, 0.5, 0.0005},
+		{"median in second bucket", []uint64{5, 15, 15, 15}, 0.5, 0.0015},
+		{"p99 at top of third", []uint64{5, 5, 105, 105}, 0.99, 0.00398},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h1 := histogram{Bounds: bounds, Counts: tc.counts, Count: tc.counts[len(tc.counts)-1]}
+			if got := histQuantile(h0, h1, tc.q); got < tc.want*0.999 || got > tc.want*1.001 {
+				t.Errorf("histQuantile = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// testLog sends child process logs to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Helper()
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
