@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 )
@@ -144,10 +145,24 @@ func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("store: open: no directory")
 	}
-	db, err := pebble.Open(opts.Dir, &pebble.Options{
+	po := &pebble.Options{
 		Logger:       quietLogger{opts.Logger},
 		MemTableSize: opts.MemTableSize,
+	}
+	// Readings are small and rewritten by every compaction on their way
+	// down; compressing the upper levels cost the most CPU in profiles for
+	// little space. Only the two bottom levels, where data rests, are
+	// compressed.
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings {
+		cs := pebble.DBCompressionSettings{Name: "shelterwatch"}
+		for i := range cs.Levels {
+			cs.Levels[i] = block.NoCompression
+		}
+		cs.Levels[len(cs.Levels)-2] = block.FastestCompression
+		cs.Levels[len(cs.Levels)-1] = block.FastestCompression
+		return cs
 	})
+	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
 	}
