@@ -76,6 +76,8 @@ type Mosquitto struct {
 	Addr string // 127.0.0.1:port
 	cmd  *exec.Cmd
 	log  *SyncBuffer
+	bin  string
+	conf string
 }
 
 // SyncBuffer is a bytes buffer safe for a process's output goroutines and a
@@ -128,17 +130,32 @@ log_type notice
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port), log: &SyncBuffer{}}
-	m.cmd = exec.Command(bin, "-c", path)
+	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port), log: &SyncBuffer{}, bin: bin, conf: path}
+	m.start(t)
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *Mosquitto) start(t testing.TB) {
+	t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	m.cmd.Stdout = m.log
 	m.cmd.Stderr = m.log
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = m.cmd.Process.Kill()
-		_ = m.cmd.Wait()
-	})
 	WaitTCP(t, m.Addr, 10*time.Second)
-	return m
+}
+
+func (m *Mosquitto) stop() {
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+}
+
+// Restart kills mosquitto (as a crash would: no persistence, so every
+// session is lost) and starts it again on the same port.
+func (m *Mosquitto) Restart(t testing.TB) {
+	t.Helper()
+	m.stop()
+	m.start(t)
 }

@@ -1,0 +1,140 @@
+package mqttclient
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
+)
+
+// recorder is the message handler under the client; the pipeline is not the
+// subject here. It can be told to fail a topic a number of times.
+type recorder struct {
+	mu     sync.Mutex
+	got    map[string]int
+	failN  map[string]int
+	signal chan struct{}
+}
+
+func (r *recorder) handle(_ context.Context, m pipeline.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failN[m.Topic] > 0 {
+		r.failN[m.Topic]--
+		return errors.New("store unavailable (test)")
+	}
+	r.got[m.Topic+" "+string(m.Payload)]++
+	select {
+	case r.signal <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *recorder) count(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[key]
+}
+
+func (r *recorder) await(t *testing.T, key string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for r.count(key) == 0 {
+		select {
+		case <-r.signal:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("message %q not handled within %v", key, within)
+		}
+	}
+}
+
+func publishQoS1(t *testing.T, url, topic, payload string) {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("pub-" + topic).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer c.Disconnect(50)
+	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+func TestClientAcksOnlyStoredAndResubscribesAfterBrokerRestart(t *testing.T) {
+	m := testpeer.StartMosquitto(t, "")
+	rec := &recorder{got: map[string]int{}, failN: map[string]int{"sensors/b": 1}, signal: make(chan struct{}, 1)}
+	c, err := New(Options{
+		URL: m.URL(), ClientID: "gw-under-test", Subscriptions: []string{"sensors/#"},
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Handle: rec.handle, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancel")
+		}
+	})
+
+	// Subscribed and consuming (retry the first publish until the
+	// subscription is in place: Run subscribes asynchronously).
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.count("sensors/a 1") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("client never consumed a message")
+		}
+		publishQoS1(t, m.URL(), "sensors/a", "1")
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A message the handler could not store is not acknowledged: the client
+	// reconnects and the broker redelivers it from the persistent session.
+	publishQoS1(t, m.URL(), "sensors/b", "2")
+	rec.await(t, "sensors/b 2", 10*time.Second)
+
+	// The broker crashes and comes back empty (no persistence): the client
+	// reconnects with backoff and subscribes again by itself.
+	m.Restart(t)
+	deadline = time.Now().Add(15 * time.Second)
+	for rec.count("sensors/c 3") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no message consumed after the broker restart: not reconnected or not resubscribed")
+		}
+		publishQoS1(t, m.URL(), "sensors/c", "3")
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestBackoffIsCappedAndJittered(t *testing.T) {
+	lo, hi := 500*time.Millisecond, 30*time.Second
+	seen := map[time.Duration]bool{}
+	for attempt := range 40 {
+		d := backoff(attempt, lo, hi)
+		if d < lo/2 || d > hi+lo/2 {
+			t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, lo/2, hi+lo/2)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 30 {
+		t.Fatalf("only %d distinct delays in 40 attempts: not jittered", len(seen))
+	}
+}
