@@ -264,6 +264,9 @@ func (a *App) notReady() string {
 	if !a.ready.Load() {
 		return "starting"
 	}
+	if a.client != nil && !a.client.Connected() {
+		return "not connected to the external MQTT broker"
+	}
 	return ""
 }
 

@@ -221,8 +221,13 @@ func TestMosquittoEndToEnd(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a1.Run(ctx) }()
-	waitFor(t, 10*time.Second, "gateway subscribed to mosquitto", func() bool {
-		return strings.Contains(metrics(t, a1), "shelterwatch_mqttclient_connected 1")
+	waitFor(t, 10*time.Second, "gateway connected to mosquitto and ready", func() bool {
+		resp, err := http.Get("http://" + a1.HTTPAddr() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200 && strings.Contains(metrics(t, a1), "shelterwatch_mqttclient_connected 1")
 	})
 	time.Sleep(300 * time.Millisecond) // let the SUBACK land; the next check proves delivery anyway
 	cancel()
@@ -322,3 +327,20 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+func TestNotReadyWhileExternalBrokerDown(t *testing.T) {
+	port := testpeer.FreePort(t) // nothing listens there
+	a := startApp(t, testConfig(t, fmt.Sprintf("broker:\n  mode: external\n  external: {url: \"tcp://127.0.0.1:%d\", client_id: gw-down, reconnect_max: 1s}\n", port)))
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "external MQTT broker") {
+		t.Fatalf("/readyz with the broker down: %d %q", resp.StatusCode, body)
+	}
+	if resp, err := http.Get("http://" + a.HTTPAddr() + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz must stay 200 (the process is alive): %v", err)
+	}
+}

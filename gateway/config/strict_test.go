@@ -294,6 +294,11 @@ store:
 		want: []string{`t.yaml:9: store.retention: must be greater than 0, got 0s`},
 	},
 	{
+		name: "disk budget below the engine's floor",
+		yaml: base + "  disk_budget: 10MiB\n",
+		want: []string{`t.yaml:9: store.disk_budget: must be at least 64MiB, got 10MiB`},
+	},
+	{
 		name: "bad byte size",
 		yaml: base + "  disk_budget: 4 gigs\n",
 		want: []string{`t.yaml:9: store.disk_budget: invalid byte size "4 gigs": unknown unit "gigs" (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},

@@ -443,9 +443,16 @@ func (v *validator) store() {
 	s := &v.c.Store
 	v.required("store.dir", s.Dir)
 	v.positive("store.retention", int64(s.Retention), s.Retention.String())
-	v.positive("store.disk_budget", int64(s.DiskBudget), s.DiskBudget.String())
+	if v.positive("store.disk_budget", int64(s.DiskBudget), s.DiskBudget.String()); s.DiskBudget > 0 && s.DiskBudget < MinDiskBudget {
+		// The engine keeps a floor of a few tens of MiB (write buffers, WAL
+		// files); below it the budget would delete every reading.
+		v.errorf("store.disk_budget", "must be at least %s, got %s", ByteSize(MinDiskBudget), s.DiskBudget)
+	}
 	v.positive("store.commit_max_batch", int64(s.CommitMaxBatch), strconv.Itoa(s.CommitMaxBatch))
 }
+
+// MinDiskBudget is the smallest store.disk_budget accepted.
+const MinDiskBudget = 64 << 20
 
 // maxMQTTPayload is the largest payload an MQTT packet can carry (the
 // 256MiB packet size limit, less a little for the header).

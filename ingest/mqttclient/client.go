@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -56,6 +57,7 @@ type Client struct {
 	log       *slog.Logger
 	slots     chan struct{}
 	reconnect chan struct{}
+	isUp      atomic.Bool
 
 	connected    prometheus.Gauge
 	reconnects   prometheus.Counter
@@ -143,7 +145,7 @@ func (c *Client) Run(ctx context.Context) error {
 	po.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.handle(ctx, m) })
 	po.SetOnConnectHandler(func(cl paho.Client) { c.subscribe(ctx, cl) })
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		c.connected.Set(0)
+		c.setConnected(false)
 		c.log.Warn("mqttclient: connection lost", "broker", c.opts.URL, "err", err)
 		c.kick()
 	})
@@ -166,18 +168,18 @@ func (c *Client) Run(ctx context.Context) error {
 			continue
 		}
 		attempt = 0
-		c.connected.Set(1)
+		c.setConnected(true)
 		c.log.Info("mqttclient: connected", "broker", c.opts.URL, "client_id", c.opts.ClientID)
 		select {
 		case <-ctx.Done():
-			c.connected.Set(0)
+			c.setConnected(false)
 			cl.Disconnect(250)
 			return nil
 		case <-c.reconnect:
 			if cl.IsConnected() {
 				cl.Disconnect(250)
 			}
-			c.connected.Set(0)
+			c.setConnected(false)
 			attempt++
 			wait := backoff(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax)
 			select {
@@ -188,6 +190,18 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 	}
 }
+
+func (c *Client) setConnected(up bool) {
+	c.isUp.Store(up)
+	if up {
+		c.connected.Set(1)
+	} else {
+		c.connected.Set(0)
+	}
+}
+
+// Connected reports whether the client is connected to the broker now.
+func (c *Client) Connected() bool { return c.isUp.Load() }
 
 func (c *Client) kick() {
 	select {
