@@ -97,14 +97,7 @@ func (Native) Decode(dev Device, topic string, payload []byte) (Result, error) {
 		if len(payload) == 0 {
 			return Result{}, emptyPayload(format)
 		}
-		switch s := text(payload); s {
-		case "online":
-			return availability(true)
-		case "offline":
-			return availability(false)
-		default:
-			return Result{}, Errorf(ReasonMalformed, "%s: status %q: want online or offline", format, s)
-		}
+		return availabilityWord(format, "status", text(payload), "online", "offline")
 	}
 	return Result{}, unknownTopic(format, topic)
 }

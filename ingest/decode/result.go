@@ -165,3 +165,15 @@ func heartbeat() (Result, error) {
 func availability(online bool) (Result, error) {
 	return Result{Observations: []Observation{{Kind: reading.KindAvailability, Value: reading.Bool(online)}}}, nil
 }
+
+// availabilityWord decodes a plain-text availability message (an LWT or a
+// status topic) whose firmware uses the words on and off.
+func availabilityWord(format, what, s, on, off string) (Result, error) {
+	switch s {
+	case on:
+		return availability(true)
+	case off:
+		return availability(false)
+	}
+	return Result{}, Errorf(ReasonMalformed, "%s: %s %q: want %s or %s", format, what, s, on, off)
+}

@@ -81,14 +81,7 @@ func (Shelly) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	}
 	switch rest {
 	case "online":
-		switch s := text(payload); s {
-		case "true":
-			return availability(true)
-		case "false":
-			return availability(false)
-		default:
-			return Result{}, Errorf(ReasonMalformed, "%s: online %q: want true or false", format, s)
-		}
+		return availabilityWord(format, "online", text(payload), "true", "false")
 	case "events/rpc":
 		return decodeShellyRPC(dev, payload)
 	}

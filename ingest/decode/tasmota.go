@@ -93,14 +93,7 @@ func (Tasmota) Decode(dev Device, topic string, payload []byte) (Result, error) 
 	case tele && msg == "STATE":
 		return decodeTasmotaState(dev, payload)
 	case tele && msg == "LWT":
-		switch s := text(payload); s {
-		case "Online":
-			return availability(true)
-		case "Offline":
-			return availability(false)
-		default:
-			return Result{}, Errorf(ReasonMalformed, "%s: LWT %q: want Online or Offline", format, s)
-		}
+		return availabilityWord(format, "LWT", text(payload), "Online", "Offline")
 	case !tele && msg == "RESULT":
 		return decodeTasmotaResult(dev, payload)
 	}
