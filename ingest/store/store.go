@@ -11,8 +11,9 @@
 // need space back promptly (DeleteRange plus a compaction returns it; a
 // B+tree file such as bbolt's never shrinks). Measured on the 2-core
 // reference machine with durable group commits of 1,000 readings:
-// Pebble 274k readings/s against bbolt's 30k (BenchmarkAppend here; the
-// bbolt figure from the same loop written against bbolt 1.4 with one
+// Pebble 274k readings/s with its default settings (337k with the
+// compression settings below) against bbolt's 30k (BenchmarkAppend here;
+// the bbolt figure from the same loop written against bbolt 1.4 with one
 // transaction per group).
 //
 // # Durability and concurrency
