@@ -126,6 +126,16 @@ func loadLocation(name string) (*time.Location, error) {
 	return loc, nil
 }
 
+// unique records id as list[i].id in ids, or reports it as a duplicate
+// naming where it first appeared.
+func (v *validator) unique(ids map[string]int, list, what, id string, i int) {
+	if first, dup := ids[id]; dup {
+		v.errorf(idx(list, i)+".id", "duplicate %s id %s (first at %s)", what, quote(id), v.where(idx(list, first)+".id"))
+		return
+	}
+	ids[id] = i
+}
+
 // zones checks the zones and returns the index of each zone id.
 func (v *validator) zones() map[string]int {
 	ids := map[string]int{}
@@ -135,11 +145,7 @@ func (v *validator) zones() map[string]int {
 	for i, z := range v.c.Zones {
 		key := idx("zones", i)
 		if v.id(key+".id", z.ID, zoneIDRE, "lower-case letters, digits and '-'") {
-			if first, dup := ids[z.ID]; dup {
-				v.errorf(key+".id", "duplicate zone id %s (first at %s)", quote(z.ID), v.where(idx("zones", first)+".id"))
-			} else {
-				ids[z.ID] = i
-			}
+			v.unique(ids, "zones", "zone", z.ID, i)
 		}
 		seen := map[string]bool{}
 		for j, t := range z.Tags {
@@ -163,11 +169,7 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 	for i, d := range v.c.Devices {
 		key := idx("devices", i)
 		if v.id(key+".id", d.ID, deviceIDRE, "lower-case letters, digits, '-' and '_'") {
-			if first, dup := ids[d.ID]; dup {
-				v.errorf(key+".id", "duplicate device id %s (first at %s)", quote(d.ID), v.where(idx("devices", first)+".id"))
-			} else {
-				ids[d.ID] = i
-			}
+			v.unique(ids, "devices", "device", d.ID, i)
 		}
 		if d.Kind == "" {
 			v.errorf(key+".kind", "required")
