@@ -103,6 +103,14 @@ func (s *Store) applyBudget(ctx context.Context) error {
 		}
 		over := float64(usage-uint64(s.opts.DiskBudget))/float64(usage) + 0.1
 		end := first + max(uint64(float64(last-first+1)*over), 1)
+		// Readings every consumer has already taken go first: while any are
+		// left, a round deletes no further than the slowest cursor, and
+		// the next round measures again. Only when nothing forwarded is left
+		// does the budget reach into unforwarded readings (data loss,
+		// counted and raised by dropBefore).
+		if cur, ok := s.minCursor(); ok && cur >= first && end > cur+1 {
+			end = cur + 1
+		}
 		// Never delete the newest reading: it anchors the sequence numbers.
 		end = min(end, last)
 		t, _, err := s.receivedAt(end - 1)
@@ -140,6 +148,9 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 		s.metrics.droppedUnforwarded.Add(float64(lost))
 		s.log.Error("store: deleted readings no consumer has read yet",
 			"reason", reason, "readings", lost, "oldest_cursor", cur)
+		if s.opts.OnUnforwardedDrop != nil {
+			s.opts.OnUnforwardedDrop(reason, lost)
+		}
 	}
 	s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end)
 	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixSeries + 1}, false); err != nil {

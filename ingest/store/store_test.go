@@ -228,7 +228,9 @@ func TestDiskBudgetDropsOldestAndCountsUnforwarded(t *testing.T) {
 	// Pebble keeps a floor of a few MiB (memtable WAL, recycled WAL files),
 	// so the budget must be well above it to be meaningful.
 	const budget = 2 << 20
-	s := openTest(t, Options{DiskBudget: budget, MemTableSize: 256 << 10})
+	var raised uint64
+	s := openTest(t, Options{DiskBudget: budget, MemTableSize: 256 << 10,
+		OnUnforwardedDrop: func(_ string, n uint64) { raised += n }})
 	if err := s.SetCursor("influx", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +263,51 @@ func TestDiskBudgetDropsOldestAndCountsUnforwarded(t *testing.T) {
 	if lost := testutilCounter(t, s.metrics.droppedUnforwarded); lost != dropped {
 		t.Fatalf("unforwarded dropped = %v, want %v (cursor at 0)", lost, dropped)
 	}
+	if raised != uint64(dropped) {
+		t.Fatalf("self-alarm hook told of %d unforwarded readings, want %v", raised, dropped)
+	}
 	if s.LastSeq() != batches*1000 {
 		t.Fatalf("last seq %d", s.LastSeq())
+	}
+}
+
+func TestDiskBudgetDropsForwardedReadingsFirst(t *testing.T) {
+	const budget = 2 << 20
+	var raised []uint64
+	s := openTest(t, Options{DiskBudget: budget, MemTableSize: 256 << 10,
+		OnUnforwardedDrop: func(_ string, n uint64) { raised = append(raised, n) }})
+	ctx := context.Background()
+	const batches = 60
+	for b := range batches {
+		rs := make([]reading.Reading, 1000)
+		for i := range rs {
+			rs[i] = temp(fmt.Sprintf("device-%03d", i%50), "z", t0.Add(time.Duration(b*1000+i)*time.Second), float64(i))
+		}
+		if err := s.Append(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One consumer has taken 80% of the log: deleting that alone fits the
+	// budget, so nothing it has not read may go.
+	const forwarded = batches * 800
+	if err := s.SetCursor("influx:facility", forwarded); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.DiskUsage() > budget {
+		t.Fatalf("usage after budget pass %d bytes, budget %d", s.DiskUsage(), budget)
+	}
+	if s.FirstSeq() <= 1 || s.FirstSeq() > forwarded+1 {
+		t.Fatalf("first seq after budget pass = %d, want within (1, %d]", s.FirstSeq(), forwarded+1)
+	}
+	if lost := testutilCounter(t, s.metrics.droppedUnforwarded); lost != 0 || len(raised) != 0 {
+		t.Fatalf("unforwarded readings dropped: counter %v, alarms %v", lost, raised)
+	}
+	rs, err := s.ReadLog(forwarded, 1)
+	if err != nil || len(rs) != 1 || rs[0].Seq != forwarded+1 {
+		t.Fatalf("first unforwarded reading after budget pass: %v %v", rs, err)
 	}
 }
 
