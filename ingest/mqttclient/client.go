@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
+	"github.com/shelterwatch/shelterwatch/internal/backoff"
 )
 
 // Options configure the client.
@@ -158,7 +158,7 @@ func (c *Client) Run(ctx context.Context) error {
 		tok.Wait()
 		if err := tok.Error(); err != nil {
 			attempt++
-			wait := backoff(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax)
+			wait := backoff.Delay(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax)
 			c.log.Warn("mqttclient: connect failed", "broker", c.opts.URL, "attempt", attempt, "retry_in", wait, "err", err)
 			select {
 			case <-ctx.Done():
@@ -181,7 +181,7 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			c.setConnected(false)
 			attempt++
-			wait := backoff(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax)
+			wait := backoff.Delay(attempt, c.opts.ReconnectMin, c.opts.ReconnectMax)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -250,15 +250,6 @@ func (c *Client) handle(ctx context.Context, m paho.Message) {
 		return
 	}
 	m.Ack()
-}
-
-// backoff returns a capped exponential delay with full jitter.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo << min(attempt, 20)
-	if d <= 0 || d > hi {
-		d = hi
-	}
-	return lo/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
 // String describes the client for logs without its password.

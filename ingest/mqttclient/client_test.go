@@ -123,18 +123,3 @@ func TestClientAcksOnlyStoredAndResubscribesAfterBrokerRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-func TestBackoffIsCappedAndJittered(t *testing.T) {
-	lo, hi := 500*time.Millisecond, 30*time.Second
-	seen := map[time.Duration]bool{}
-	for attempt := range 40 {
-		d := backoff(attempt, lo, hi)
-		if d < lo/2 || d > hi+lo/2 {
-			t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, lo/2, hi+lo/2)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 30 {
-		t.Fatalf("only %d distinct delays in 40 attempts: not jittered", len(seen))
-	}
-}
