@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -25,19 +26,17 @@ type DeadLetter struct {
 	Payload   []byte    `json:"payload"`
 	Size      int       `json:"size"`
 	Truncated bool      `json:"truncated,omitempty"`
+
+	// written, when set, receives the outcome once the entry is synced
+	// (AddDeadLetterWait).
+	written chan error
 }
 
 // AddDeadLetter queues a dead letter for writing. It never blocks: when the
 // queue is full the entry is counted (store_dead_letters_dropped_total) and
 // dropped, because a flood of bad input must not slow good input.
 func (s *Store) AddDeadLetter(dl DeadLetter) {
-	dl.Size = len(dl.Payload)
-	if len(dl.Payload) > maxDeadLetterPayload {
-		dl.Payload = dl.Payload[:maxDeadLetterPayload]
-		dl.Truncated = true
-	}
-	// Copy: the payload may belong to a buffer the caller reuses.
-	dl.Payload = append([]byte(nil), dl.Payload...)
+	dl = prepareDeadLetter(dl)
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -50,6 +49,43 @@ func (s *Store) AddDeadLetter(dl DeadLetter) {
 	}
 }
 
+// AddDeadLetterWait writes a dead letter and waits until it is on disk. The
+// InfluxDB forwarder uses it: a reading InfluxDB rejects must be recorded
+// before the forwarder's cursor moves past it.
+func (s *Store) AddDeadLetterWait(ctx context.Context, dl DeadLetter) error {
+	dl = prepareDeadLetter(dl)
+	dl.written = make(chan error, 1)
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.dlReqs <- dl:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-dl.written:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func prepareDeadLetter(dl DeadLetter) DeadLetter {
+	dl.Size = len(dl.Payload)
+	if len(dl.Payload) > maxDeadLetterPayload {
+		dl.Payload = dl.Payload[:maxDeadLetterPayload]
+		dl.Truncated = true
+	}
+	// Copy: the payload may belong to a buffer the caller reuses.
+	dl.Payload = append([]byte(nil), dl.Payload...)
+	return dl
+}
+
 // writeDeadLetters writes one dead letter and evicts the oldest beyond the
 // bound. Runs on the writer goroutine. Not synced: dead letters are
 // diagnostics, and the next synced commit makes them durable anyway.
@@ -58,6 +94,9 @@ func (s *Store) writeDeadLetters(dl DeadLetter) {
 	v, err := json.Marshal(dl)
 	if err != nil {
 		s.log.Error("store: encode dead letter", "err", err)
+		if dl.written != nil {
+			dl.written <- fmt.Errorf("store: encode dead letter: %w", err)
+		}
 		return
 	}
 	b := s.db.NewBatch()
@@ -70,13 +109,23 @@ func (s *Store) writeDeadLetters(dl DeadLetter) {
 	if first > s.dlFirst {
 		_ = b.DeleteRange(deadLetterKey(s.dlFirst), deadLetterKey(first), nil)
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	sync := pebble.NoSync
+	if dl.written != nil {
+		sync = pebble.Sync
+	}
+	if err := b.Commit(sync); err != nil {
 		s.log.Error("store: write dead letter", "err", err)
+		if dl.written != nil {
+			dl.written <- fmt.Errorf("store: write dead letter: %w", err)
+		}
 		return
 	}
 	s.dlFirst = first
 	s.dlNext++
 	s.metrics.deadLetters.Inc()
+	if dl.written != nil {
+		dl.written <- nil
+	}
 }
 
 // DeadLetters returns up to limit dead letters, newest first.
