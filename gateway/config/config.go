@@ -44,8 +44,11 @@ type Config struct {
 	Broker  Broker   `yaml:"broker"`
 	Store   Store    `yaml:"store"`
 	Ingest  Ingest   `yaml:"ingest"`
-	HTTP    HTTP     `yaml:"http"`
-	Log     Log      `yaml:"log"`
+	// Influx lists the InfluxDB servers every reading is forwarded to.
+	// Optional: with none, readings stay in the local store only.
+	Influx []InfluxTarget `yaml:"influxdb"`
+	HTTP   HTTP           `yaml:"http"`
+	Log    Log            `yaml:"log"`
 
 	// src remembers where each key was in the file, so that Validate can
 	// name lines. Nil for a Config built in code.
@@ -387,6 +390,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("store_dir", c.Store.Dir),
 		slog.String("retention", c.Store.Retention.String()),
 		slog.String("disk_budget", c.Store.DiskBudget.String()),
+		slog.Int("influxdb_targets", len(c.Influx)),
 		slog.String("http_listen", c.HTTP.Listen),
 		slog.Int("api_tokens", len(c.HTTP.Tokens)),
 		slog.String("log_level", c.Log.Level),

@@ -277,6 +277,67 @@ func TestLoadResolvesRelativePaths(t *testing.T) {
 	}
 }
 
+func TestInfluxTargets(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"influx-pass": "pw1\n", "province-token": "tok-123\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := minimal + `influxdb:
+  - id: facility
+    url: http://127.0.0.1:8086
+    version: 1
+    database: shelter
+    retention_policy: one_year
+    username: gateway
+    password_file: influx-pass
+  - id: province
+    url: https://influx.example
+    version: 2
+    org: civil-affairs
+    bucket: shelters
+    token_file: province-token
+    batch_size: 2000
+    linger: 0s
+    gzip: false
+`
+	path := filepath.Join(dir, "shelterwatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Influx) != 2 {
+		t.Fatalf("%d targets", len(c.Influx))
+	}
+	f, p := c.Influx[0], c.Influx[1]
+	if f.BucketName() != "shelter/one_year" || p.BucketName() != "shelters" {
+		t.Errorf("buckets %q, %q", f.BucketName(), p.BucketName())
+	}
+	if f.BatchSize != DefaultInfluxBatchSize || f.Linger.Std() != DefaultInfluxLinger || !f.GZip ||
+		f.Timeout.Std() != DefaultInfluxTimeout || f.BackoffMax.Std() != DefaultInfluxBackoffMax {
+		t.Errorf("defaults not applied: %+v", f)
+	}
+	if p.BatchSize != 2000 || p.Linger != 0 || p.GZip {
+		t.Errorf("explicit values not kept: %+v", p)
+	}
+	for _, tc := range []struct {
+		target InfluxTarget
+		want   string
+	}{{f, "gateway:pw1"}, {p, "tok-123"}} {
+		tok, err := tc.target.Token()
+		if err != nil || tok.Reveal() != tc.want {
+			t.Errorf("%s token = %q, %v; want %q", tc.target.ID, tok.Reveal(), err, tc.want)
+		}
+		if fmt.Sprint(tok) != "[redacted]" {
+			t.Errorf("token prints as %q", fmt.Sprint(tok))
+		}
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if err == nil || !os.IsNotExist(unwrapAll(err)) {

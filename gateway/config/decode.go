@@ -576,6 +576,8 @@ func (c *Config) applyDefaults() {
 	def("ingest.dead_letter_max", &c.Ingest.DeadLetterMax, DefaultDeadLetterMax)
 	defDur("ingest.max_clock_skew", &c.Ingest.MaxClockSkew, DefaultMaxClockSkew)
 
+	c.influxDefaults()
+
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
 	defStr(&c.Log.Level, DefaultLogLevel)
 	defStr(&c.Log.Format, DefaultLogFormat)
@@ -586,12 +588,17 @@ func (c *Config) resolvePaths(dir string) {
 	if dir == "" {
 		return
 	}
-	for _, p := range []*string{
+	paths := []*string{
 		&c.Store.Dir,
 		&c.Broker.Embedded.TLSCertFile, &c.Broker.Embedded.TLSKeyFile,
 		&c.Broker.External.PasswordFile, &c.Broker.External.CAFile,
 		&c.Broker.External.CertFile, &c.Broker.External.KeyFile,
-	} {
+	}
+	for i := range c.Influx {
+		t := &c.Influx[i]
+		paths = append(paths, &t.PasswordFile, &t.TokenFile, &t.CAFile)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -495,6 +495,74 @@ store:
 			`t.yaml:14: devices[0].invert: want a boolean, got "maybe"`,
 		},
 	},
+	{
+		name: "influxdb target of unknown version",
+		yaml: base + `influxdb:
+  - id: facility
+    url: http://127.0.0.1:8086
+    version: 3
+`,
+		want: []string{`t.yaml:12: influxdb[0].version: must be 1 (InfluxDB 1.8+) or 2 (InfluxDB 2.x/3.x), got 3`},
+	},
+	{
+		name: "influxdb 1.8 target with 2.x keys and no database",
+		yaml: base + `influxdb:
+  - id: facility
+    url: http://127.0.0.1:8086
+    version: 1
+    org: province
+    bucket: shelters
+`,
+		want: []string{
+			`t.yaml:10: influxdb[0].database: required`,
+			`t.yaml:13: influxdb[0].org: only for version 2`,
+			`t.yaml:14: influxdb[0].bucket: only for version 2`,
+		},
+	},
+	{
+		name: "influxdb 2.x target needs org, bucket and token",
+		yaml: base + `influxdb:
+  - id: province
+    url: https://influx.example
+    version: 2
+    database: shelters
+`,
+		want: []string{
+			`t.yaml:10: influxdb[0].org: required`,
+			`t.yaml:10: influxdb[0].bucket: required`,
+			`t.yaml:10: influxdb[0].token_file: required`,
+			`t.yaml:13: influxdb[0].database: only for version 1`,
+		},
+	},
+	{
+		name: "influxdb targets: duplicate id, bad url, bad batch size, credentials in the url",
+		yaml: base + `influxdb:
+  - id: facility
+    url: http://127.0.0.1:8086
+    version: 1
+    database: shelter
+  - id: facility
+    url: ftp://127.0.0.1
+    version: 1
+    database: shelter
+    batch_size: 0
+    timeout: 0s
+  - id: province
+    url: http://gw:secret@influx.example
+    version: 1
+    database: db/rp
+    username: gw
+`,
+		want: []string{
+			`t.yaml:14: influxdb[1].id: duplicate influxdb target id "facility" (first at line 10)`,
+			`t.yaml:15: influxdb[1].url: unsupported scheme "ftp" (want http or https)`,
+			`t.yaml:18: influxdb[1].batch_size: must be from 1 to 100000, got 0`,
+			`t.yaml:19: influxdb[1].timeout: must be greater than 0, got 0s`,
+			`t.yaml:21: influxdb[2].url: credentials in the URL are not allowed: use username and password_file, or token_file`,
+			`t.yaml:23: influxdb[2].database: must not contain '/' (set retention_policy separately)`,
+			`t.yaml:24: influxdb[2].username: needs password_file`,
+		},
+	},
 }
 
 func TestParseStrict(t *testing.T) {

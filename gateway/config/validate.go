@@ -46,6 +46,7 @@ func (c *Config) validate() Errors {
 	v.broker(devices)
 	v.store()
 	v.ingest()
+	v.influx()
 	v.http()
 	v.log()
 	return v.errs
