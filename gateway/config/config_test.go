@@ -65,6 +65,17 @@ func TestSampleConfig(t *testing.T) {
 			t.Errorf("secure ward door = %+v", d)
 		}
 	})
+	t.Run("influxdb target with the defaults written out", func(t *testing.T) {
+		if len(c.Influx) != 1 {
+			t.Fatalf("%d influxdb targets, want 1", len(c.Influx))
+		}
+		f := c.Influx[0]
+		if f.ID != "facility" || f.Version != InfluxV1 || f.BucketName() != "shelterwatch" || f.BatchSize != DefaultInfluxBatchSize ||
+			f.Linger.Std() != DefaultInfluxLinger || f.Timeout.Std() != DefaultInfluxTimeout || !f.GZip ||
+			f.BackoffMax.Std() != DefaultInfluxBackoffMax {
+			t.Errorf("influxdb[0] = %+v", f)
+		}
+	})
 	t.Run("explicit values equal the defaults", func(t *testing.T) {
 		// The sample writes most defaults out; they must be the real ones.
 		checkDefaults(t, c)
