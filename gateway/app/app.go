@@ -27,9 +27,11 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/broker"
 	"github.com/shelterwatch/shelterwatch/ingest/decode"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
+	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
@@ -50,12 +52,16 @@ type App struct {
 	Store    *store.Store
 	Pipeline *pipeline.Pipeline
 	State    *devstate.Tracker
-	broker   *broker.Broker
-	client   *mqttclient.Client
-	httpSrv  *http.Server
-	httpLn   net.Listener
-	ready    atomic.Bool
-	readyCh  chan struct{}
+	// Forwarders send the store's log to the configured InfluxDB targets.
+	Forwarders []*forward.Forwarder
+	// Alarms are the gateway's alarms about itself.
+	Alarms  *selfalarm.Registry
+	broker  *broker.Broker
+	client  *mqttclient.Client
+	httpSrv *http.Server
+	httpLn  net.Listener
+	ready   atomic.Bool
+	readyCh chan struct{}
 }
 
 // New builds every component from cfg and binds the listeners, so that
@@ -68,6 +74,10 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Alarms = selfalarm.New(log, nil)
+	if err = a.Alarms.Register(a.reg); err != nil {
+		return nil, fmt.Errorf("app: register self-alarm metrics: %w", err)
+	}
 
 	a.Store, err = store.Open(store.Options{
 		Dir:            cfg.Store.Dir,
@@ -76,6 +86,11 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		CommitMaxBatch: cfg.Store.CommitMaxBatch,
 		DeadLetterMax:  cfg.Ingest.DeadLetterMax,
 		Logger:         log,
+		OnUnforwardedDrop: func(reason string, n uint64) {
+			a.Alarms.Raise(AlarmDataLoss, selfalarm.Critical, true,
+				fmt.Sprintf("The local store deleted %d readings (%s) before every InfluxDB target had them: they are lost to history. Bring InfluxDB back or raise store.disk_budget.", n, reason),
+				fmt.Sprintf("本地存储在数据转发到所有 InfluxDB 之前删除了 %d 条读数（%s），这些历史数据已丢失。请恢复 InfluxDB 连接或增大 store.disk_budget。", n, reason))
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -111,6 +126,10 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	}
 	if err = a.Pipeline.Register(a.reg); err != nil {
 		return nil, fmt.Errorf("app: register pipeline metrics: %w", err)
+	}
+
+	if err = a.newForwarders(); err != nil {
+		return nil, err
 	}
 
 	switch cfg.Broker.Mode {
@@ -293,11 +312,19 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("gateway: ready", "facility", a.cfg.Facility.ID, "version", Version,
 		"broker", a.BrokerAddr(), "http", a.HTTPAddr(), "devices", len(a.cfg.Devices), "mode", string(a.cfg.Broker.Mode))
 
+	fwCtx, stopForwarders := context.WithCancel(context.Background())
+	defer stopForwarders()
+	fwDone := a.runForwarders(fwCtx)
+	fwPending := len(a.Forwarders)
+
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
 		runErr = fmt.Errorf("app: HTTP server: %w", err)
+	case err := <-fwDone:
+		runErr = err
+		fwPending--
 	}
 	a.log.Info("gateway: shutting down")
 	a.ready.Store(false)
@@ -318,6 +345,14 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		stopClient()
 		<-clientDone
+	}
+	// Forwarders only read the store; stop them before it closes. A write
+	// in flight is abandoned: its readings are sent again after restart.
+	stopForwarders()
+	for range fwPending {
+		if err := <-fwDone; err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 )
 
 // buildGateway compiles the gateway binary once per test run.
@@ -36,6 +37,7 @@ type gatewayProc struct {
 	cmd    *exec.Cmd
 	broker string
 	done   chan error
+	log    *testpeer.SyncBuffer // everything it logged
 }
 
 // startGateway runs the binary and waits for its "ready" log line, which
@@ -50,11 +52,12 @@ func startGateway(t *testing.T, bin, cfgPath string) *gatewayProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start gateway: %v", err)
 	}
-	g := &gatewayProc{cmd: cmd, done: make(chan error, 1)}
+	g := &gatewayProc{cmd: cmd, done: make(chan error, 1), log: &testpeer.SyncBuffer{}}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			_, _ = g.log.Write(append(sc.Bytes(), '\n'))
 			var line struct{ Msg, Broker string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway: ready" {
 				ready <- line.Broker

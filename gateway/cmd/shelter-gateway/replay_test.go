@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
+)
+
+// TestKill9DuringReplayStaysExact lets a backlog build up while InfluxDB is
+// down, brings InfluxDB back, kills the gateway with SIGKILL in the middle
+// of the replay, restarts it, and checks that InfluxDB ends up holding
+// every acknowledged reading exactly once, with the right last values.
+func TestKill9DuringReplayStaysExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gateway binary")
+	}
+	db := testpeer.StartInfluxDB(t, "shelter")
+	db.Kill(t) // down from the start: everything becomes backlog
+	bin := buildGateway(t)
+	dir := t.TempDir()
+	const devices, perDevice = 4, 2500
+	var cfg strings.Builder
+	cfg.WriteString("facility: {id: replay-test, name: Replay Test, timezone: UTC}\nzones: [{id: z}]\ndevices:\n")
+	for i := range devices {
+		h, _ := bcrypt.GenerateFromPassword(fmt.Appendf(nil, "pw-%d", i), bcrypt.MinCost)
+		fmt.Fprintf(&cfg, "  - {id: d%d, kind: temperature, zone: z, format: native, topic: sw/d%d, password_hash: %q}\n", i, i, h)
+	}
+	fmt.Fprintf(&cfg, `broker: {embedded: {listen: "127.0.0.1:0"}}
+store: {dir: %q}
+http: {listen: "127.0.0.1:0"}
+log: {format: json}
+influxdb:
+  - {id: facility, url: %q, version: 1, database: shelter, batch_size: 100, linger: 0s, timeout: 2s, backoff_max: 500ms}
+`, filepath.Join(dir, "store"), db.URL())
+	cfgPath := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	g := startGateway(t, bin, cfgPath)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var wg sync.WaitGroup
+	for i := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := paho.NewClientOptions().AddBroker("tcp://" + g.broker).SetClientID(fmt.Sprintf("d%d", i)).
+				SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
+			c := paho.NewClient(o)
+			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Errorf("device %d connect: %v", i, tok.Error())
+				return
+			}
+			defer c.Disconnect(0)
+			// A window of publishes in flight, each acknowledged (= stored).
+			toks := make([]paho.Token, 0, 64)
+			for n := range perDevice {
+				at := base.Add(time.Duration(n) * time.Millisecond).UTC()
+				payload := fmt.Sprintf(`{"time":%q,"values":{"temperature":%d}}`, at.Format(time.RFC3339Nano), n)
+				toks = append(toks, c.Publish(fmt.Sprintf("sw/d%d", i), 1, false, payload))
+				if len(toks) == cap(toks) || n == perDevice-1 {
+					for _, tok := range toks {
+						if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+							t.Errorf("device %d: publish not acknowledged: %v", i, tok.Error())
+							return
+						}
+					}
+					toks = toks[:0]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	const total = devices * perDevice
+
+	count := func() int {
+		series, err := db.TryQuery("shelter", `SELECT count("value") FROM "temperature"`)
+		if err != nil || len(series) == 0 {
+			return 0
+		}
+		return int(series[0].Values[0][1].(float64))
+	}
+	db.Start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway sent nothing within 30s of InfluxDB coming back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-g.done
+	atKill := count()
+	if atKill >= total {
+		t.Fatalf("the replay was complete (%d readings) before the kill: nothing was tested", atKill)
+	}
+
+	g2 := startGateway(t, bin, cfgPath)
+	deadline = time.Now().Add(60 * time.Second)
+	for count() < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("InfluxDB holds %d of %d readings 60s after the restart; the gateway logged:\n%s", count(), total, g2.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	series := db.Query(t, "shelter", `SELECT count("value"), last("value") FROM "temperature" GROUP BY "device"`)
+	if len(series) != devices {
+		t.Fatalf("%d device series in InfluxDB, want %d", len(series), devices)
+	}
+	for _, s := range series {
+		n, last := int(s.Values[0][1].(float64)), s.Values[0][2].(float64)
+		if n != perDevice || last != perDevice-1 {
+			t.Errorf("%s: %d readings, last %v; want %d, last %d", s.Tags["device"], n, last, perDevice, perDevice-1)
+		}
+	}
+	t.Logf("killed with %d of %d readings in InfluxDB; after the restart exactly %d", atKill, total, total)
+}
