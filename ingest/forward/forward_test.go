@@ -442,3 +442,61 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Fatalf("throttled retries = %d, want 2", n)
 	}
 }
+
+// TestRefusedCredentialsNeverDrop: InfluxDB with authentication on refuses
+// a wrong password; the forwarder keeps everything, says so loudly, and
+// delivers all of it once restarted with the right password.
+func TestRefusedCredentialsNeverDrop(t *testing.T) {
+	db := testpeer.StartInfluxDBWith(t, testpeer.InfluxOptions{AdminUser: "gateway", AdminPassword: "right-one"}, "shelter")
+	st := openStore(t, t.TempDir())
+	e := newExpect()
+	rs := temps(0, 3000, 4)
+	if err := st.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	e.add(rs)
+	r := startForwarder(t, st, Target{URL: db.URL(), Token: "gateway:wrong-one"})
+	deadline := time.Now().Add(10 * time.Second)
+	for r.fw.retries[RetryAuth].Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no repeated auth failures within 10s: %+v", r.fw.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := r.fw.Status()
+	if !s.AuthFailing || s.Cursor != 0 || s.BacklogPoints != 3000 || s.DeadLettered != 0 {
+		t.Fatalf("while refused: %+v", s)
+	}
+	if dls, _ := st.DeadLetters(10); len(dls) != 0 {
+		t.Fatalf("refused credentials dead-lettered readings: %+v", dls)
+	}
+	r.stop()
+	r = startForwarder(t, st, Target{URL: db.URL(), Token: "gateway:right-one"})
+	waitDelivered(t, r, 30*time.Second)
+	checkExact(t, db, e)
+	if r.fw.Status().AuthFailing {
+		t.Fatal("still marked as refused after delivering")
+	}
+}
+
+// TestTooLargeBatchesAreSplit: an InfluxDB that takes at most 64 KiB per
+// request gets 5,000-point batches (about 500 KiB) split until they fit.
+func TestTooLargeBatchesAreSplit(t *testing.T) {
+	db := testpeer.StartInfluxDBWith(t, testpeer.InfluxOptions{MaxBodySize: 64 << 10}, "shelter")
+	st := openStore(t, t.TempDir())
+	e := newExpect()
+	rs := temps(0, 12000, 6)
+	if err := st.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	e.add(rs)
+	r := startForwarder(t, st, Target{URL: db.URL(), BatchSize: 5000})
+	waitDelivered(t, r, 30*time.Second)
+	checkExact(t, db, e)
+	if n := r.fw.retries[RetryTooLarge].Load(); n == 0 {
+		t.Fatal("no 413 seen: the test did not exercise splitting")
+	}
+	if s := r.fw.Status(); s.DeadLettered != 0 || s.Written != 12000 {
+		t.Fatalf("status: %+v", s)
+	}
+}

@@ -19,6 +19,7 @@ import (
 // API and Flux enabled.
 type InfluxDB struct {
 	Addr string // 127.0.0.1:port of the HTTP API
+	opts InfluxOptions
 	dir  string
 	bin  string
 	conf string
@@ -66,9 +67,24 @@ func repoRoot() (string, error) {
 	}
 }
 
+// InfluxOptions change the server's configuration.
+type InfluxOptions struct {
+	// AdminUser and AdminPassword turn authentication on with one admin.
+	AdminUser, AdminPassword string
+	// MaxBodySize limits write bodies in bytes (0: unlimited), so that
+	// large batches get 413.
+	MaxBodySize int
+}
+
 // StartInfluxDB runs influxd on free loopback ports with a temporary data
 // directory and creates the given databases.
 func StartInfluxDB(t testing.TB, databases ...string) *InfluxDB {
+	t.Helper()
+	return StartInfluxDBWith(t, InfluxOptions{}, databases...)
+}
+
+// StartInfluxDBWith is StartInfluxDB with options.
+func StartInfluxDBWith(t testing.TB, opts InfluxOptions, databases ...string) *InfluxDB {
 	t.Helper()
 	bin := InfluxdBinary(t)
 	dir := t.TempDir()
@@ -86,7 +102,8 @@ bind-address = "127.0.0.1:%d"
   bind-address = "127.0.0.1:%d"
   flux-enabled = true
   log-enabled = false
-  max-body-size = 0
+  max-body-size = %d
+  auth-enabled = %t
 [logging]
   level = "warn"
 [monitor]
@@ -95,14 +112,19 @@ bind-address = "127.0.0.1:%d"
   enabled = false
 [subscriber]
   enabled = false
-`, rpc, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), port)
+`, rpc, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), port, opts.MaxBodySize, opts.AdminUser != "")
 	path := filepath.Join(dir, "influxdb.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db := &InfluxDB{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, bin: bin, conf: path, log: &SyncBuffer{}}
+	db := &InfluxDB{Addr: fmt.Sprintf("127.0.0.1:%d", port), opts: opts, dir: dir, bin: bin, conf: path, log: &SyncBuffer{}}
 	db.start(t)
 	t.Cleanup(db.stop)
+	if opts.AdminUser != "" {
+		// With authentication on and no users yet, influxd accepts exactly
+		// this statement without credentials.
+		db.Exec(t, fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES", quoteIdent(opts.AdminUser), strings.ReplaceAll(opts.AdminPassword, "'", `\'`)))
+	}
 	for _, name := range databases {
 		db.Exec(t, "CREATE DATABASE "+quoteIdent(name))
 	}
@@ -199,8 +221,16 @@ func (db *InfluxDB) Query(t testing.TB, database, q string) []Series {
 // TryQuery is Query returning its error, for polling.
 func (db *InfluxDB) TryQuery(database, q string) ([]Series, error) {
 	form := url.Values{"db": {database}, "q": {q}, "epoch": {"ns"}}
+	req, err := http.NewRequest(http.MethodPost, db.URL()+"/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if db.opts.AdminUser != "" {
+		req.SetBasicAuth(db.opts.AdminUser, db.opts.AdminPassword)
+	}
 	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.PostForm(db.URL()+"/query", form)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("influxdb query %q: %w", q, err)
 	}
@@ -240,7 +270,12 @@ func (db *InfluxDB) Exec(t testing.TB, q string) {
 // gateway (to set up conflicts).
 func (db *InfluxDB) Write(t testing.TB, database, lines string) {
 	t.Helper()
-	resp, err := http.Post(db.URL()+"/write?db="+url.QueryEscape(database), "text/plain", strings.NewReader(lines))
+	q := url.Values{"db": {database}}
+	if db.opts.AdminUser != "" {
+		q.Set("u", db.opts.AdminUser)
+		q.Set("p", db.opts.AdminPassword)
+	}
+	resp, err := http.Post(db.URL()+"/write?"+q.Encode(), "text/plain", strings.NewReader(lines))
 	if err != nil {
 		t.Fatal(err)
 	}
