@@ -13,6 +13,8 @@ import (
 //	'R' device 0x00 kind                     → zone                     series registry
 //	'C' consumer                             → seq(8)                   durable consumer cursors
 //	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
+//	'M' name                                 → value                    store metadata (rollup format, retention horizon)
+//	'U' device 0x00 kind 0x00 res start(8)   → rollup records           per-minute and per-hour aggregates (rollup.go)
 //
 // Integers are big-endian so that byte order is numeric order; times are
 // Unix nanoseconds with the sign bit flipped so that pre-1970 times sort
@@ -23,6 +25,8 @@ const (
 	prefixRegistry   = 'R'
 	prefixCursor     = 'C'
 	prefixDeadLetter = 'D'
+	prefixMeta       = 'M'
+	prefixRollup     = 'U'
 )
 
 func logKey(seq uint64) []byte {
@@ -41,7 +45,9 @@ func deadLetterKey(seq uint64) []byte {
 
 func seqOf(key []byte) uint64 { return binary.BigEndian.Uint64(key[1:9]) }
 
-func timeBits(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
+func timeBits(t time.Time) uint64 { return nsBits(t.UnixNano()) }
+
+func nsBits(ns int64) uint64 { return uint64(ns) ^ (1 << 63) }
 
 func bitsTime(b uint64) time.Time { return time.Unix(0, int64(b^(1<<63))) }
 
@@ -66,6 +72,49 @@ func seriesKey(prefix []byte, t time.Time, seq uint64) []byte {
 func seriesBound(prefix []byte, t time.Time) []byte {
 	return seriesKey(prefix, t, 0)
 }
+
+// seriesBoundNs is seriesBound for a time in Unix nanoseconds.
+func seriesBoundNs(prefix []byte, ns int64) []byte {
+	k := make([]byte, len(prefix), len(prefix)+16)
+	copy(k, prefix)
+	k = binary.BigEndian.AppendUint64(k, nsBits(ns))
+	return binary.BigEndian.AppendUint64(k, 0)
+}
+
+// splitSeriesPrefix returns the device and kind of a series prefix
+// ('S' device 0x00 kind 0x00), and false if it is not one.
+func splitSeriesPrefix(p []byte) (device, kind string, ok bool) {
+	if len(p) < 3 || p[len(p)-1] != 0 {
+		return "", "", false
+	}
+	rest := p[1 : len(p)-1]
+	for i, c := range rest {
+		if c == 0 {
+			return string(rest[:i]), string(rest[i+1:]), true
+		}
+	}
+	return "", "", false
+}
+
+// appendRollupKey appends 'U' device 0x00 kind 0x00 res start(8) to dst.
+// start is the bucket's start in Unix nanoseconds.
+func appendRollupKey(dst []byte, device, kind string, res resolution, start int64) []byte {
+	dst = append(dst, prefixRollup)
+	dst = append(dst, device...)
+	dst = append(dst, 0)
+	dst = append(dst, kind...)
+	dst = append(dst, 0, byte(res))
+	return binary.BigEndian.AppendUint64(dst, nsBits(start))
+}
+
+// rollupPrefixLen is the length of a rollup key without its start.
+func rollupPrefixLen(device, kind string) int { return len(device) + len(kind) + 4 }
+
+func rollupStart(key []byte) int64 {
+	return int64(binary.BigEndian.Uint64(key[len(key)-8:]) ^ (1 << 63))
+}
+
+func metaKey(name string) []byte { return append([]byte{prefixMeta}, name...) }
 
 // splitSeriesKey returns time and seq of a series key with the given prefix length.
 func splitSeriesKey(key []byte, prefixLen int) (time.Time, uint64) {

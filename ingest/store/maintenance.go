@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -126,21 +128,32 @@ func (s *Store) applyBudget(ctx context.Context) error {
 	return nil
 }
 
-// dropBefore deletes log entries [first, end) and series points older than
-// cutoff, then compacts so the space comes back.
+// dropBefore deletes log entries [first, end), series points older than
+// cutoff and the rollups of whole buckets before cutoff, then compacts so
+// the space comes back. The buckets that straddle cutoff are kept; cutoff
+// becomes the retention horizon, where history queries start, so they read
+// those buckets' remaining part from finer rollups and the readings.
 func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, reason string) error {
 	first := s.firstSeq.Load()
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.DeleteRange(logKey(first), logKey(end), nil)
+	c := cutoff.UnixNano()
 	for _, sr := range s.Series(Query{}) {
 		p := seriesPrefix(sr.Device, string(sr.Kind))
 		_ = b.DeleteRange(seriesBound(p, minTime), seriesBound(p, cutoff), nil)
+		for _, res := range rollupResolutions {
+			_ = b.DeleteRange(appendRollupKey(nil, sr.Device, string(sr.Kind), res, math.MinInt64),
+				appendRollupKey(nil, sr.Device, string(sr.Kind), res, floorTo(c, res.width())), nil)
+		}
 	}
+	horizon := max(s.horizon.Load(), c)
+	_ = b.Set(metaKey("horizon"), binary.BigEndian.AppendUint64(nil, uint64(horizon)), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store: delete readings before %d (%s): %w", end, reason, err)
 	}
 	s.firstSeq.Store(end)
+	s.horizon.Store(horizon)
 	dropped := end - first
 	s.metrics.dropped.WithLabelValues(reason).Add(float64(dropped))
 	if cur, ok := s.minCursor(); ok && cur < end-1 {
@@ -153,8 +166,25 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 		}
 	}
 	s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end)
-	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixSeries + 1}, false); err != nil {
+	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixRollup + 1}, false); err != nil {
 		return fmt.Errorf("store: compact after delete: %w", err)
 	}
+	s.awaitObsoleteDeleted(ctx, 5*time.Second)
 	return nil
+}
+
+// awaitObsoleteDeleted waits, at most for limit, until the engine has
+// removed the files a compaction made obsolete (it does so in the
+// background). Until then they count in DiskUsage, and the disk budget,
+// which measures again right after deleting, would delete more readings
+// than it needs to.
+func (s *Store) awaitObsoleteDeleted(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for s.db.Metrics().Table.ObsoleteSize > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
