@@ -1,6 +1,7 @@
 // Package httpapi serves the gateway's HTTP interface: health and readiness
 // probes and Prometheus metrics for operators, and the JSON API (device
-// state, sensor history, dead letters) behind bearer-token authentication.
+// state, sensor history and availability, dead letters) behind bearer-token
+// authentication. docs/api.md describes the history endpoints.
 //
 // Authorisation is enforced here, on the server: every /api/ request needs a
 // token whose SHA-256 matches a configured one, and the token's role must
@@ -11,10 +12,8 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -83,7 +82,14 @@ type Options struct {
 	Tokens   []Token
 	// Ready reports whether the gateway can take readings ("" when ready,
 	// else the reason).
-	Ready  func() string
+	Ready func() string
+	// OfflineAfter returns a device's configured silence timeout
+	// (devices[].offline_after), or 0 when it has none; availability then
+	// uses the default for the device's kind. May be nil.
+	OfflineAfter func(device string) time.Duration
+	// Clock returns the current time (default time.Now); availability
+	// counts no time after it.
+	Clock  func() time.Time
 	Logger *slog.Logger
 }
 
@@ -91,6 +97,9 @@ type Options struct {
 func Handler(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
 	}
 	a := &api{opts: opts}
 	mux := http.NewServeMux()
@@ -102,6 +111,7 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	mux.Handle("GET /api/v1/devices", a.auth(RoleViewer, a.devices))
 	mux.Handle("GET /api/v1/readings", a.auth(RoleViewer, a.readings))
+	mux.Handle("GET /api/v1/availability", a.auth(RoleViewer, a.availability))
 	mux.Handle("GET /api/v1/dead-letters", a.auth(RoleManager, a.deadLetters))
 	return mux
 }
@@ -202,131 +212,6 @@ func (a *api) deadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"dead_letters": dls})
-}
-
-const maxRawPoints = 100000
-
-type pointJSON struct {
-	Time  time.Time `json:"time"`
-	Value any       `json:"value"`
-}
-
-// readings serves raw points, or buckets when "bucket" is given.
-// Query: device, kind, zone, from, to (RFC 3339), bucket (Go duration),
-// format=json|csv.
-func (a *api) readings(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	sq := store.Query{Device: q.Get("device"), Kind: reading.Kind(q.Get("kind")), Zone: q.Get("zone")}
-	var err error
-	if sq.From, err = timeParam(q.Get("from")); err != nil {
-		httpError(w, http.StatusBadRequest, "from: "+err.Error())
-		return
-	}
-	if sq.To, err = timeParam(q.Get("to")); err != nil {
-		httpError(w, http.StatusBadRequest, "to: "+err.Error())
-		return
-	}
-	if !sq.From.IsZero() && !sq.To.IsZero() && !sq.From.Before(sq.To) {
-		httpError(w, http.StatusBadRequest, "from must be before to")
-		return
-	}
-	format := q.Get("format")
-	if format != "" && format != "json" && format != "csv" {
-		httpError(w, http.StatusBadRequest, "format must be json or csv")
-		return
-	}
-	if b := q.Get("bucket"); b != "" {
-		width, err := time.ParseDuration(b)
-		if err != nil || width < time.Second {
-			httpError(w, http.StatusBadRequest, "bucket must be a duration of at least 1s, like 1m or 1h")
-			return
-		}
-		series, err := a.opts.Store.Downsample(r.Context(), sq, width)
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "query failed")
-			a.opts.Logger.Error("httpapi: downsample", "err", err)
-			return
-		}
-		// Empty results are empty lists, as for raw points: clients iterate.
-		if series == nil {
-			series = []store.SeriesBuckets{}
-		}
-		for i := range series {
-			if series[i].Buckets == nil {
-				series[i].Buckets = []store.Bucket{}
-			}
-		}
-		if format == "csv" {
-			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-			cw := csv.NewWriter(w)
-			_ = cw.Write([]string{"device", "kind", "zone", "start", "count", "min", "max", "mean", "last"})
-			for _, s := range series {
-				for _, b := range s.Buckets {
-					_ = cw.Write([]string{s.Device, string(s.Kind), s.Zone, b.Start.UTC().Format(time.RFC3339),
-						strconv.Itoa(b.Count), ff(b.Min), ff(b.Max), ff(b.Mean), ff(b.Last)})
-				}
-			}
-			cw.Flush()
-			return
-		}
-		writeJSON(w, map[string]any{"series": series})
-		return
-	}
-
-	type seriesJSON struct {
-		store.Series
-		Points []pointJSON `json:"points"`
-	}
-	var out []seriesJSON
-	total := 0
-	for _, sr := range a.opts.Store.Series(sq) {
-		sj := seriesJSON{Series: sr, Points: []pointJSON{}}
-		err := a.opts.Store.Points(r.Context(), sr, sq.From, sq.To, func(p store.Point) bool {
-			total++
-			sj.Points = append(sj.Points, pointJSON{Time: p.Time, Value: p.Value.Any()})
-			return total <= maxRawPoints
-		})
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "query failed")
-			a.opts.Logger.Error("httpapi: points", "err", err)
-			return
-		}
-		out = append(out, sj)
-		if total > maxRawPoints {
-			httpError(w, http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("more than %d points: narrow the range or use bucket=", maxRawPoints))
-			return
-		}
-	}
-	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"device", "kind", "zone", "time", "value"})
-		for _, s := range out {
-			for _, p := range s.Points {
-				_ = cw.Write([]string{s.Device, string(s.Kind), s.Zone, p.Time.UTC().Format(time.RFC3339Nano), fmt.Sprint(p.Value)})
-			}
-		}
-		cw.Flush()
-		return
-	}
-	if out == nil {
-		out = []seriesJSON{}
-	}
-	writeJSON(w, map[string]any{"series": out})
-}
-
-func ff(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
-func timeParam(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, errors.New("want an RFC 3339 time like 2026-11-30T03:00:00Z")
-	}
-	return t, nil
 }
 
 func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {

@@ -68,12 +68,15 @@ type testServer struct {
 	url   string
 	st    *store.Store
 	state *devstate.Tracker
-	ready atomic.Pointer[string] // what Ready returns
+	ready atomic.Pointer[string]    // what Ready returns
+	now   atomic.Pointer[time.Time] // what the API's clock reads
 	log   *syncBuffer
 }
 
 // newServer starts the API over loopback with a real store, a device state
-// tracker whose clock reads t0+5m, and viewer, manager and admin tokens.
+// tracker whose clock reads t0+5m, an API clock that reads s.now (t0+5m
+// until a test sets it), devices that go offline after 10 minutes of
+// silence, and viewer, manager and admin tokens.
 func newServer(t *testing.T) *testServer {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir()})
@@ -105,13 +108,22 @@ func newServer(t *testing.T) *testServer {
 	}, func() time.Time { return t0.Add(5 * time.Minute) })
 	notReady := ""
 	s.ready.Store(&notReady)
+	now := t0.Add(5 * time.Minute)
+	s.now.Store(&now)
 	srv := httptest.NewServer(httpapi.Handler(httpapi.Options{
 		Store:    st,
 		State:    s.state,
 		Gatherer: reg,
 		Tokens:   tokens,
 		Ready:    func() string { return *s.ready.Load() },
-		Logger:   slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OfflineAfter: func(device string) time.Duration {
+			if _, ok := s.state.Get(device); ok {
+				return 10 * time.Minute
+			}
+			return 0
+		},
+		Clock:  func() time.Time { return *s.now.Load() },
+		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}))
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
@@ -555,9 +567,9 @@ func TestReadingsEmptyResultsAreLists(t *testing.T) {
 		name, query, want string
 	}{
 		{"unknown device", "device=nobody", `{"series":[]}`},
-		{"unknown device, buckets", "device=nobody&bucket=1h", `{"series":[]}`},
+		{"unknown device, buckets", "device=nobody&bucket=1h", `{"bucket":"1h0m0s","bucket_seconds":3600,"series":[]}`},
 		{"range with no points, buckets", "device=kitchen-temp&bucket=1h&from=" + at(10*time.Hour),
-			`{"series":[{"device":"kitchen-temp","kind":"temperature","zone":"kitchen","buckets":[]}]}`},
+			`{"bucket":"1h0m0s","bucket_seconds":3600,"series":[{"device":"kitchen-temp","kind":"temperature","zone":"kitchen","buckets":[]}]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := s.getOK(t, "/api/v1/readings?"+tc.query)
