@@ -31,9 +31,10 @@ fuzz-smoke:
 fuzz:
 	FUZZTIME=10m ./scripts/fuzz-smoke.sh
 
-bench:
+bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(GO) run ./gateway/cmd/shelter-bench
+	$(GO) run ./gateway/cmd/shelter-bench forward -runs 3
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

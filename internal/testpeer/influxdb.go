@@ -2,6 +2,7 @@ package testpeer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -32,21 +33,29 @@ type InfluxDB struct {
 // it under CI).
 func InfluxdBinary(t testing.TB) string {
 	t.Helper()
+	p, err := InfluxdPath()
+	if err == nil {
+		return p
+	}
+	if CI() {
+		t.Fatal(err)
+	}
+	t.Skip(err)
+	return ""
+}
+
+// InfluxdPath finds influxd without a test (for the bench command).
+func InfluxdPath() (string, error) {
 	if root, err := repoRoot(); err == nil {
 		p := filepath.Join(root, ".tools", "bin", "influxd")
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
+			return p, nil
 		}
 	}
 	if p, err := exec.LookPath("influxd"); err == nil {
-		return p
+		return p, nil
 	}
-	msg := "influxd not found: run `make test-deps` (it builds github.com/influxdata/influxdb/cmd/influxd@v1.8.10 into .tools/bin)"
-	if CI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return "", errors.New("influxd not found: run `make test-deps` (it builds github.com/influxdata/influxdb/cmd/influxd@v1.8.10 into .tools/bin)")
 }
 
 // repoRoot finds the directory holding go.mod above the working directory.
@@ -89,7 +98,30 @@ func StartInfluxDBWith(t testing.TB, opts InfluxOptions, databases ...string) *I
 	bin := InfluxdBinary(t)
 	dir := t.TempDir()
 	port, rpc := FreePort(t), FreePort(t)
-	conf := fmt.Sprintf(`reporting-disabled = true
+	conf := InfluxConfig(dir, port, rpc, opts)
+	path := filepath.Join(dir, "influxdb.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := &InfluxDB{Addr: fmt.Sprintf("127.0.0.1:%d", port), opts: opts, dir: dir, bin: bin, conf: path, log: &SyncBuffer{}}
+	db.start(t)
+	t.Cleanup(db.stop)
+	if opts.AdminUser != "" {
+		// With authentication on and no users yet, influxd accepts exactly
+		// this statement without credentials.
+		db.Exec(t, fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES", quoteIdent(opts.AdminUser), strings.ReplaceAll(opts.AdminPassword, "'", `\'`)))
+	}
+	for _, name := range databases {
+		db.Exec(t, "CREATE DATABASE "+quoteIdent(name))
+	}
+	return db
+}
+
+// InfluxConfig is an influxd configuration for a throw-away server: data
+// under dir, HTTP on 127.0.0.1:httpPort, its RPC service on rpcPort, no
+// reporting, Flux on, quiet logs.
+func InfluxConfig(dir string, httpPort, rpcPort int, opts InfluxOptions) string {
+	return fmt.Sprintf(`reporting-disabled = true
 bind-address = "127.0.0.1:%d"
 [meta]
   dir = %q
@@ -112,23 +144,7 @@ bind-address = "127.0.0.1:%d"
   enabled = false
 [subscriber]
   enabled = false
-`, rpc, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), port, opts.MaxBodySize, opts.AdminUser != "")
-	path := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db := &InfluxDB{Addr: fmt.Sprintf("127.0.0.1:%d", port), opts: opts, dir: dir, bin: bin, conf: path, log: &SyncBuffer{}}
-	db.start(t)
-	t.Cleanup(db.stop)
-	if opts.AdminUser != "" {
-		// With authentication on and no users yet, influxd accepts exactly
-		// this statement without credentials.
-		db.Exec(t, fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES", quoteIdent(opts.AdminUser), strings.ReplaceAll(opts.AdminPassword, "'", `\'`)))
-	}
-	for _, name := range databases {
-		db.Exec(t, "CREATE DATABASE "+quoteIdent(name))
-	}
-	return db
+`, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort, opts.MaxBodySize, opts.AdminUser != "")
 }
 
 // URL is the base URL of the HTTP API.

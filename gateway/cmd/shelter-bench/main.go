@@ -65,6 +65,8 @@ func runRole(args []string) (code int, ok bool) {
 	case "publish":
 		p := &publishRole{}
 		h = p.handle
+	case "forward":
+		return forwardMain(args[1:], os.Stdout, os.Stderr), true
 	default:
 		return 0, false
 	}
