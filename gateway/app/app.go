@@ -157,6 +157,14 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a.httpSrv = &http.Server{
 		Handler: httpapi.Handler(httpapi.Options{
 			Store: a.Store, State: a.State, Gatherer: a.reg, Tokens: tokens, Ready: a.notReady, Logger: log,
+			OfflineAfter: func(id string) time.Duration {
+				if d := cfg.DeviceByID(id); d != nil {
+					return d.OfflineAfter.Std()
+				}
+				return 0
+			},
+			Forwarders: a.forwarderStatus,
+			Alarms:     a.Alarms,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

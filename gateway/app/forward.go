@@ -74,6 +74,15 @@ func (a *App) newForwarders() error {
 	return nil
 }
 
+// forwarderStatus reports every forwarder's status, in config order.
+func (a *App) forwarderStatus() []forward.Status {
+	out := make([]forward.Status, 0, len(a.Forwarders))
+	for _, f := range a.Forwarders {
+		out = append(out, f.Status())
+	}
+	return out
+}
+
 // runForwarders starts every forwarder and the watcher that turns their
 // status into self-alarms. Each forwarder's exit is sent on the returned
 // channel (nil when ctx ended).

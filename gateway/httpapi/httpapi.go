@@ -10,6 +10,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -24,7 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
+	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 )
@@ -89,7 +92,11 @@ type Options struct {
 	OfflineAfter func(device string) time.Duration
 	// Clock returns the current time (default time.Now); availability
 	// counts no time after it.
-	Clock  func() time.Time
+	Clock func() time.Time
+	// Forwarders reports the InfluxDB forwarders' status. May be nil.
+	Forwarders func() []forward.Status
+	// Alarms are the gateway's self-alarms. May be nil.
+	Alarms *selfalarm.Registry
 	Logger *slog.Logger
 }
 
@@ -113,6 +120,9 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /api/v1/readings", a.auth(RoleViewer, a.readings))
 	mux.Handle("GET /api/v1/availability", a.auth(RoleViewer, a.availability))
 	mux.Handle("GET /api/v1/dead-letters", a.auth(RoleManager, a.deadLetters))
+	mux.Handle("GET /api/v1/forwarders", a.auth(RoleViewer, a.forwarders))
+	mux.Handle("GET /api/v1/self-alarms", a.auth(RoleViewer, a.selfAlarms))
+	mux.Handle("POST /api/v1/self-alarms/{id}/ack", a.auth(RoleManager, a.ackSelfAlarm))
 	return mux
 }
 
@@ -161,7 +171,7 @@ func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
 			httpError(w, http.StatusForbidden, "this token's role may not use "+r.URL.Path)
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok.Name)))
 	})
 }
 

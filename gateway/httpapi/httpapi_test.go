@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
+	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"io"
 	"log/slog"
 	"net/http"
@@ -71,6 +73,8 @@ type testServer struct {
 	ready atomic.Pointer[string]    // what Ready returns
 	now   atomic.Pointer[time.Time] // what the API's clock reads
 	log   *syncBuffer
+	// alarms are the self-alarms the API serves.
+	alarms *selfalarm.Registry
 }
 
 // newServer starts the API over loopback with a real store, a device state
@@ -100,7 +104,7 @@ func newServer(t *testing.T) *testServer {
 		}
 		tokens = append(tokens, tok)
 	}
-	s := &testServer{st: st, log: &syncBuffer{}}
+	s := &testServer{st: st, log: &syncBuffer{}, alarms: selfalarm.New(nil, nil)}
 	s.state = devstate.New([]devstate.Device{
 		{ID: "dorm3-temp", Zone: "dorm3", Kind: reading.KindTemperature, OfflineAfter: 10 * time.Minute},
 		{ID: "kitchen-smoke", Zone: "kitchen", Kind: reading.KindSmoke, OfflineAfter: 10 * time.Minute},
@@ -123,6 +127,10 @@ func newServer(t *testing.T) *testServer {
 			return 0
 		},
 		Clock:  func() time.Time { return *s.now.Load() },
+		Alarms: s.alarms,
+		Forwarders: func() []forward.Status {
+			return []forward.Status{{Target: "province", State: "retrying", BacklogPoints: 1200, BacklogAge: 90 * time.Second, LastError: "network: connection refused"}}
+		},
 		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}))
 	t.Cleanup(srv.Close)
@@ -734,5 +742,62 @@ func TestParseToken(t *testing.T) {
 				t.Errorf("ParseToken = %+v, want console, viewer, the digest of the token", tok)
 			}
 		})
+	}
+}
+
+func TestForwardersAndSelfAlarms(t *testing.T) {
+	s := newServer(t)
+	var fw struct {
+		Forwarders []struct {
+			Target         string  `json:"target"`
+			BacklogPoints  uint64  `json:"backlog_points"`
+			BacklogSeconds float64 `json:"backlog_seconds"`
+			LastError      string  `json:"last_error"`
+		} `json:"forwarders"`
+	}
+	if err := json.Unmarshal(s.getOK(t, "/api/v1/forwarders"), &fw); err != nil {
+		t.Fatal(err)
+	}
+	if len(fw.Forwarders) != 1 || fw.Forwarders[0].Target != "province" || fw.Forwarders[0].BacklogPoints != 1200 ||
+		fw.Forwarders[0].BacklogSeconds != 90 || fw.Forwarders[0].LastError == "" {
+		t.Fatalf("forwarders: %+v", fw)
+	}
+
+	s.alarms.Raise("store-data-loss", selfalarm.Critical, true, "lost 10 readings", "丢失 10 条读数")
+	var al struct {
+		SelfAlarms []selfalarm.Alarm `json:"self_alarms"`
+	}
+	if err := json.Unmarshal(s.getOK(t, "/api/v1/self-alarms"), &al); err != nil {
+		t.Fatal(err)
+	}
+	if len(al.SelfAlarms) != 1 || al.SelfAlarms[0].ID != "store-data-loss" || al.SelfAlarms[0].MessageZH != "丢失 10 条读数" {
+		t.Fatalf("self-alarms: %+v", al)
+	}
+
+	post := func(path, secret string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// A viewer may see the alarm but not acknowledge it.
+	if code := post("/api/v1/self-alarms/store-data-loss/ack", viewerSecret); code != http.StatusForbidden {
+		t.Fatalf("viewer ack: %d, want 403", code)
+	}
+	if code := post("/api/v1/self-alarms/store-data-loss/ack", managerSecret); code != http.StatusOK {
+		t.Fatalf("manager ack: %d", code)
+	}
+	if !strings.Contains(s.log.String(), "self-alarm acknowledged") || !strings.Contains(s.log.String(), "token=shift-lead") {
+		t.Fatalf("acknowledgement not logged with who did it:\n%s", s.log)
+	}
+	if len(s.alarms.Active()) != 0 {
+		t.Fatal("alarm still active after acknowledgement")
+	}
+	if code := post("/api/v1/self-alarms/store-data-loss/ack", managerSecret); code != http.StatusNotFound {
+		t.Fatalf("second ack: %d, want 404", code)
 	}
 }
