@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
-	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
+	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 )
