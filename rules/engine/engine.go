@@ -1,0 +1,883 @@
+// Package engine evaluates the safety rules against every reading and
+// keeps the alarms: raising, escalating, acknowledging, resolving, with
+// their state and timers on disk so that a restart forgets nothing.
+//
+// # Design
+//
+// The core (Core) is a deterministic state machine: Observe(reading, now),
+// Tick(now), Acknowledge, Reset. Time is always passed in, so rules are
+// tested as timelines ("at t0+3m the alarm is pending, at t0+5m firing"),
+// including a restart in the middle of a `for` and a reload while an alarm
+// fires. Engine wraps a Core in one goroutine that owns it, feeds it
+// readings and timer ticks, persists its state after every change and
+// hands events to the notifier.
+//
+// A smoke reading is evaluated as soon as the reading is stored and its
+// alarm event is handed to the durable outbox in the same step: no
+// polling interval, no grouping delay.
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
+)
+
+// Device is a sensor the rules know about.
+type Device struct {
+	ID           string
+	Name         string
+	Kind         reading.Kind
+	Zone         string
+	OfflineAfter time.Duration
+}
+
+// Zone is a room or area.
+type Zone struct {
+	ID, Name, NameZH string
+	Tags             []string
+}
+
+// Escalation says who is told when: level 0 at once, level i once an
+// alarm is unacknowledged for Levels[i-1]; then the last level again every
+// Repeat (0: never).
+type Escalation struct {
+	Levels []time.Duration
+	Repeat time.Duration
+}
+
+// Silence mutes alarms of a device, a zone or a rule for a while (a
+// maintenance window, a detector under test): they are recorded but page
+// nobody.
+type Silence struct {
+	ID      string    `json:"id"`
+	Device  string    `json:"device,omitempty"`
+	Zone    string    `json:"zone,omitempty"`
+	Rule    string    `json:"rule,omitempty"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	By      string    `json:"by"`
+	Comment string    `json:"comment"`
+}
+
+func (s *Silence) matches(a *alarm.Alarm, now time.Time) bool {
+	if now.Before(s.From) || !now.Before(s.To) {
+		return false
+	}
+	return (s.Device == "" || s.Device == a.Device) && (s.Zone == "" || s.Zone == a.Zone) && (s.Rule == "" || s.Rule == a.Rule)
+}
+
+// Config is everything a Core evaluates against.
+type Config struct {
+	Facility   string
+	Location   *time.Location
+	Devices    []Device
+	Zones      []Zone
+	Rules      []RuleConfig
+	Escalation Escalation
+}
+
+// subject state of one rule for one device, zone or the gateway.
+type subjState struct {
+	// PendingSince: the condition holds since then, waiting for `for`.
+	PendingSince time.Time `json:"pending_since,omitzero"`
+	// ClearSince: the clear condition holds since then (keep_firing_for).
+	ClearSince time.Time `json:"clear_since,omitzero"`
+	// Value is the last triggering value, for messages.
+	Value string `json:"value,omitempty"`
+	// Truth per device, for coincidence: when the condition last held.
+	Hits map[string]time.Time `json:"hits,omitempty"`
+	// samples for rate of rise (not persisted: a restart starts a new
+	// window).
+	samples []sample
+}
+
+type sample struct {
+	t time.Time
+	v float64
+}
+
+// openAlarm is an alarm plus the engine's bookkeeping.
+type openAlarm struct {
+	alarm.Alarm
+	// LastNotified is when the current level was last told.
+	LastNotified time.Time `json:"last_notified"`
+	// CondCleared: a latched alarm whose condition is gone, waiting for a
+	// reset.
+	CondCleared bool `json:"cond_cleared"`
+}
+
+// Core is the rules state machine. It is not safe for concurrent use:
+// Engine owns it from one goroutine.
+type Core struct {
+	cfg     Config
+	rules   []*rule
+	byID    map[string]*rule
+	devices map[string]*Device
+	zones   map[string]*Zone
+	// applies caches rule.match per device: rule index → device → bool.
+	applies []map[string]bool
+
+	subj     map[string]*subjState // rule id + "/" + subject key
+	open     map[string]*openAlarm // by alarm ID
+	lastSeen map[string]time.Time
+	offline  map[string]bool // device reported itself offline
+	lastAny  time.Time
+	started  time.Time
+	silences []Silence
+	seq      uint64
+
+	events []alarm.Event
+	audit  []AuditEntry
+	dirty  bool
+	now    time.Time // of the call in progress, for audit entries
+}
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	Time    time.Time      `json:"time"`
+	Action  string         `json:"action"`
+	AlarmID string         `json:"alarm_id,omitempty"`
+	Seq     uint64         `json:"seq,omitempty"`
+	Rule    string         `json:"rule,omitempty"`
+	By      string         `json:"by,omitempty"`
+	Comment string         `json:"comment,omitempty"`
+	Level   int            `json:"level,omitempty"`
+	State   alarm.State    `json:"state,omitempty"`
+	Sev     alarm.Severity `json:"severity,omitempty"`
+	Detail  string         `json:"detail,omitempty"`
+}
+
+// NewCore compiles cfg. The error lists every problem in the rules.
+func NewCore(cfg Config, start time.Time) (*Core, error) {
+	c := &Core{subj: map[string]*subjState{}, open: map[string]*openAlarm{}, lastSeen: map[string]time.Time{},
+		offline: map[string]bool{}, started: start}
+	if err := c.configure(cfg); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// RulesError lists every problem of a rule set.
+type RulesError []FieldError
+
+func (e RulesError) Error() string {
+	var b strings.Builder
+	for i, fe := range e {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(fe.Error())
+	}
+	return b.String()
+}
+
+// CheckRules compiles rules and returns every problem (nil when none).
+func CheckRules(rules []RuleConfig) []FieldError {
+	_, errs := compileRules(rules)
+	return errs
+}
+
+// configure swaps in a new configuration; on error nothing changes. Open
+// alarms and pending timers of rules that still exist are kept.
+func (c *Core) configure(cfg Config) error {
+	rules, errs := compileRules(cfg.Rules)
+	if len(errs) > 0 {
+		return RulesError(errs)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	devices := map[string]*Device{}
+	for i := range cfg.Devices {
+		devices[cfg.Devices[i].ID] = &cfg.Devices[i]
+	}
+	zones := map[string]*Zone{}
+	for i := range cfg.Zones {
+		zones[cfg.Zones[i].ID] = &cfg.Zones[i]
+	}
+	applies := make([]map[string]bool, len(rules))
+	for i, r := range rules {
+		applies[i] = map[string]bool{}
+		for _, d := range cfg.Devices {
+			ok, err := r.matches(&d, zones[d.Zone])
+			if err != nil {
+				return RulesError{{Index: i, Key: "match", Msg: fmt.Sprintf("device %s: %v", d.ID, err)}}
+			}
+			applies[i][d.ID] = ok
+		}
+	}
+	byID := map[string]*rule{}
+	for _, r := range rules {
+		byID[r.cfg.ID] = r
+	}
+	c.cfg, c.rules, c.byID, c.devices, c.zones, c.applies = cfg, rules, byID, devices, zones, applies
+	// Forget state of rules that are gone; their open alarms resolve.
+	for k := range c.subj {
+		if _, ok := byID[strings.SplitN(k, "/", 2)[0]]; !ok {
+			delete(c.subj, k)
+		}
+	}
+	return nil
+}
+
+func (r *rule) matches(d *Device, z *Zone) (bool, error) {
+	if r.match == nil {
+		return true, nil
+	}
+	me := matchEnv{Device: d.ID, DeviceKind: string(d.Kind), Zone: d.Zone}
+	if z != nil {
+		me.Tags = z.Tags
+	}
+	out, err := expr.Run(r.match, me)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+func subjectKey(r *rule, dev *Device) string {
+	switch r.scope {
+	case ScopeZone:
+		return r.cfg.ID + "/zone:" + dev.Zone
+	case ScopeGateway:
+		return r.cfg.ID + "/gateway"
+	}
+	return r.cfg.ID + "/dev:" + dev.ID
+}
+
+func (c *Core) state(key string) *subjState {
+	s := c.subj[key]
+	if s == nil {
+		s = &subjState{}
+		c.subj[key] = s
+	}
+	return s
+}
+
+// Observe evaluates every rule against one stored reading.
+func (c *Core) Observe(rd reading.Reading, now time.Time) {
+	c.now = now
+	dev := c.devices[rd.Device]
+	if dev == nil {
+		return // readings only come from configured devices
+	}
+	c.lastSeen[rd.Device] = now
+	c.lastAny = now
+	if rd.Kind == reading.KindAvailability {
+		c.offline[rd.Device] = !rd.Value.Bool
+	} else {
+		delete(c.offline, rd.Device)
+	}
+	local := now.In(c.cfg.Location)
+	var e env
+	for i, r := range c.rules {
+		if !c.applies[i][dev.ID] {
+			continue
+		}
+		if r.typ == TypeAbsence {
+			c.observeAbsence(r, dev, now)
+			continue
+		}
+		if r.kinds != nil && !r.kinds[rd.Kind] {
+			continue
+		}
+		if r.valueType != 0 && rd.Value.Type != r.valueType {
+			continue
+		}
+		if e.Device == "" {
+			e = c.envFor(rd, dev, local)
+		}
+		when, ok := c.eval(r, r.when, e)
+		if !ok {
+			continue
+		}
+		if r.active != nil && !r.active.contains(local) {
+			when = false
+		}
+		switch r.typ {
+		case TypeState:
+			c.observeState(r, dev, rd, e, when, now)
+		case TypeRateOfRise:
+			c.observeRise(r, dev, rd, e, when, now)
+		case TypeCoincidence:
+			c.observeCoincidence(r, dev, rd, when, now)
+		}
+	}
+}
+
+func (c *Core) envFor(rd reading.Reading, dev *Device, local time.Time) env {
+	e := env{Kind: string(rd.Kind), Value: rd.Value.Any(), Num: rd.Value.Float(), Device: dev.ID, DeviceKind: string(dev.Kind),
+		Zone: dev.Zone, Battery: math.NaN(), LinkQuality: math.NaN(), Hour: local.Hour(),
+		Weekday: strings.ToLower(local.Weekday().String()[:3])}
+	if z := c.zones[dev.Zone]; z != nil {
+		e.Tags = z.Tags
+	}
+	if rd.Kind == reading.KindBattery {
+		e.Battery, e.HasBattery = rd.Value.Num, true
+	} else if rd.Battery != nil {
+		e.Battery, e.HasBattery = *rd.Battery, true
+	}
+	if rd.LinkQuality != nil {
+		e.LinkQuality = *rd.LinkQuality
+	}
+	return e
+}
+
+// eval runs a condition; an evaluation error (a type mismatch the
+// compiler could not see) counts as "no decision" and is audited once per
+// rule, never a crash.
+func (c *Core) eval(r *rule, prog *vm.Program, e env) (bool, bool) {
+	var in any = e
+	switch r.valueType {
+	case reading.TypeNumber:
+		in = envNumber{env: e, Value: e.Num}
+	case reading.TypeBool:
+		b, _ := e.Value.(bool)
+		in = envBool{env: e, Value: b}
+	}
+	out, err := expr.Run(prog, in)
+	if err != nil {
+		c.auditf(AuditEntry{Action: "rule_error", Rule: r.cfg.ID, Detail: oneLine(err.Error())})
+		return false, false
+	}
+	b, ok := out.(bool)
+	return b, ok
+}
+
+func (c *Core) observeState(r *rule, dev *Device, rd reading.Reading, e env, when bool, now time.Time) {
+	key := subjectKey(r, dev)
+	s := c.state(key)
+	id := key
+	firing := c.open[id] != nil && !c.open[id].CondCleared
+	if when {
+		if r.typ == TypeState {
+			s.Value = rd.Value.String()
+		}
+		if !s.ClearSince.IsZero() {
+			s.ClearSince = time.Time{}
+			c.dirty = true
+		}
+		if firing {
+			return
+		}
+		if s.PendingSince.IsZero() {
+			s.PendingSince = now
+			c.dirty = true
+		}
+		if now.Sub(s.PendingSince) >= r.forD {
+			c.fire(r, dev, key, s, now)
+		}
+		return
+	}
+	clear := true
+	if r.clear != nil {
+		var ok bool
+		if clear, ok = c.eval(r, r.clear, e); !ok {
+			return
+		}
+	}
+	if !s.PendingSince.IsZero() {
+		// The condition stopped holding before `for` ran out.
+		s.PendingSince = time.Time{}
+		c.dirty = true
+	}
+	if !firing || !clear {
+		return
+	}
+	if r.keep > 0 {
+		if s.ClearSince.IsZero() {
+			s.ClearSince = now
+			c.dirty = true
+		}
+		if now.Sub(s.ClearSince) < r.keep {
+			return
+		}
+	}
+	c.conditionCleared(id, now)
+}
+
+func (c *Core) observeRise(r *rule, dev *Device, rd reading.Reading, e env, when bool, now time.Time) {
+	key := subjectKey(r, dev)
+	s := c.state(key)
+	v := rd.Value.Float()
+	if math.IsNaN(v) {
+		return
+	}
+	t := rd.Time
+	s.samples = append(s.samples, sample{t, v})
+	lo := v
+	keep := s.samples[:0]
+	for _, sm := range s.samples {
+		if t.Sub(sm.t) <= r.window {
+			keep = append(keep, sm)
+			lo = min(lo, sm.v)
+		}
+	}
+	s.samples = keep
+	rising := when && v-lo >= r.rise
+	e.Num, e.Value = v, v
+	if rising {
+		s.Value = fmt.Sprintf("+%.1f", v-lo)
+	}
+	c.observeState(r, dev, rd, e, rising, now)
+}
+
+func (c *Core) observeCoincidence(r *rule, dev *Device, rd reading.Reading, when bool, now time.Time) {
+	key := subjectKey(r, dev)
+	s := c.state(key)
+	if s.Hits == nil {
+		s.Hits = map[string]time.Time{}
+	}
+	if when {
+		s.Hits[dev.ID] = now
+		c.dirty = true
+	} else if _, ok := s.Hits[dev.ID]; ok {
+		delete(s.Hits, dev.ID)
+		c.dirty = true
+	}
+	n := 0
+	var devs []string
+	for d, t := range s.Hits {
+		if now.Sub(t) <= r.window {
+			n++
+			devs = append(devs, d)
+		}
+	}
+	sort.Strings(devs)
+	if n >= r.count {
+		if c.open[key] == nil {
+			s.Value = strings.Join(devs, ", ")
+			c.fire(r, dev, key, s, now)
+		}
+		return
+	}
+	if len(s.Hits) == 0 && c.open[key] != nil {
+		c.conditionCleared(key, now)
+	}
+}
+
+func (c *Core) observeAbsence(r *rule, dev *Device, now time.Time) {
+	key := subjectKey(r, dev)
+	if r.scope == ScopeGateway {
+		if a := c.open[key]; a != nil && !a.CondCleared {
+			c.conditionCleared(key, now)
+		}
+		return
+	}
+	if c.offline[dev.ID] {
+		if c.open[key] == nil {
+			s := c.state(key)
+			s.Value = "reported offline"
+			c.fire(r, dev, key, s, now)
+		}
+		return
+	}
+	if a := c.open[key]; a != nil && !a.CondCleared {
+		c.conditionCleared(key, now)
+	}
+}
+
+// Tick runs the timers due at now: `for` holds, keep-firing ends,
+// absences, escalations and repeats. It returns when it next needs to run
+// (zero: nothing scheduled).
+func (c *Core) Tick(now time.Time) time.Time {
+	c.now = now
+	var next time.Time
+	due := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, r := range c.rules {
+		switch r.typ {
+		case TypeState, TypeRateOfRise:
+			for key, s := range c.subj {
+				if !strings.HasPrefix(key, r.cfg.ID+"/") {
+					continue
+				}
+				a := c.open[key]
+				if !s.PendingSince.IsZero() && a == nil {
+					if at := s.PendingSince.Add(r.forD); !at.After(now) {
+						if dev := c.deviceOf(key); dev != nil {
+							c.fire(r, dev, key, s, now)
+						}
+					} else {
+						due(at)
+					}
+				}
+				if !s.ClearSince.IsZero() && a != nil && !a.CondCleared {
+					if at := s.ClearSince.Add(r.keep); !at.After(now) {
+						c.conditionCleared(key, now)
+					} else {
+						due(at)
+					}
+				}
+			}
+		case TypeAbsence:
+			c.tickAbsence(r, now, due)
+		case TypeCoincidence:
+			for key, s := range c.subj {
+				if !strings.HasPrefix(key, r.cfg.ID+"/") {
+					continue
+				}
+				for d, t := range s.Hits {
+					if now.Sub(t) > r.window && c.open[key] == nil {
+						delete(s.Hits, d)
+						c.dirty = true
+					} else if c.open[key] == nil {
+						due(t.Add(r.window))
+					}
+				}
+			}
+		}
+	}
+	c.expireSilences(now)
+	c.escalate(now, due)
+	return next
+}
+
+func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
+	if r.scope == ScopeGateway {
+		key := r.cfg.ID + "/gateway"
+		last := c.lastAny
+		if last.IsZero() {
+			last = c.started
+		}
+		if at := last.Add(r.after); !at.After(now) {
+			if c.open[key] == nil {
+				s := c.state(key)
+				s.Value = fmt.Sprintf("no readings for %v", now.Sub(last).Round(time.Second))
+				c.fire(r, &Device{}, key, s, now)
+			}
+		} else {
+			due(at)
+		}
+		return
+	}
+	for i, ri := range c.rules {
+		if ri != r {
+			continue
+		}
+		for id, ok := range c.applies[i] {
+			if !ok {
+				continue
+			}
+			dev := c.devices[id]
+			after := r.after
+			if after <= 0 {
+				after = dev.OfflineAfter
+			}
+			if after <= 0 {
+				continue
+			}
+			last, seen := c.lastSeen[id]
+			if !seen {
+				last = c.started
+			}
+			key := subjectKey(r, dev)
+			if at := last.Add(after); !at.After(now) {
+				if c.open[key] == nil {
+					s := c.state(key)
+					s.Value = fmt.Sprintf("silent for %v", now.Sub(last).Round(time.Second))
+					c.fire(r, dev, key, s, now)
+				}
+			} else {
+				due(at)
+			}
+		}
+	}
+}
+
+// deviceOf returns the device of a device-scope subject key, or a
+// stand-in carrying the zone of a zone-scope key.
+func (c *Core) deviceOf(key string) *Device {
+	_, subj, _ := strings.Cut(key, "/")
+	switch {
+	case strings.HasPrefix(subj, "dev:"):
+		return c.devices[subj[4:]]
+	case strings.HasPrefix(subj, "zone:"):
+		return &Device{Zone: subj[5:]}
+	}
+	return &Device{}
+}
+
+// fire opens an alarm for key unless one is open.
+func (c *Core) fire(r *rule, dev *Device, key string, s *subjState, now time.Time) {
+	if a := c.open[key]; a != nil {
+		if a.CondCleared {
+			// A latched alarm whose condition came back: still the same
+			// episode, and it needs its reset all the more.
+			a.CondCleared = false
+			c.dirty = true
+			c.auditf(AuditEntry{Action: "condition_returned", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule})
+		}
+		return
+	}
+	since := s.PendingSince
+	if since.IsZero() {
+		since = now
+	}
+	s.PendingSince = time.Time{}
+	c.seq++
+	a := &openAlarm{Alarm: alarm.Alarm{ID: key, Seq: c.seq, Rule: r.cfg.ID, Severity: r.severity, Facility: c.cfg.Facility,
+		Zone: dev.Zone, State: alarm.StateFiring, Since: since, Updated: now, Latched: r.cfg.Latched, Labels: r.labels}, LastNotified: now}
+	if r.scope == ScopeDevice {
+		a.Device = dev.ID
+	}
+	td := TemplateData{Rule: r.cfg.ID, Facility: c.cfg.Facility, Device: a.Device, DeviceName: dev.Name, Kind: string(dev.Kind),
+		Zone: a.Zone, Value: s.Value, Since: since.In(c.cfg.Location)}
+	if z := c.zones[a.Zone]; z != nil {
+		td.ZoneName, td.ZoneNameZH = z.Name, z.NameZH
+	}
+	if len(s.Hits) > 0 {
+		for d := range s.Hits {
+			td.Devices = append(td.Devices, d)
+		}
+		sort.Strings(td.Devices)
+	}
+	var err error
+	for li, t := range []*alarm.Text{&a.Title, &a.Body} {
+		tpls := r.title
+		if li == 1 {
+			tpls = r.body
+		}
+		if t.EN, err = render(tpls[0], td); err != nil {
+			t.EN = r.cfg.ID + ": " + err.Error()
+		}
+		if t.ZH, err = render(tpls[1], td); err != nil {
+			t.ZH = r.cfg.ID + ": " + err.Error()
+		}
+	}
+	c.open[key] = a
+	c.dirty = true
+	c.auditf(AuditEntry{Action: "fired", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Sev: a.Severity, Detail: a.Title.EN})
+	c.applyInhibitions(now)
+	if !a.Silenced {
+		c.emit(alarm.EventFiring, &a.Alarm, 0, now)
+	}
+}
+
+// conditionCleared ends an alarm's condition: it resolves, or, latched,
+// waits for a reset.
+func (c *Core) conditionCleared(key string, now time.Time) {
+	a := c.open[key]
+	if a == nil {
+		return
+	}
+	if s := c.subj[key]; s != nil {
+		s.ClearSince = time.Time{}
+		s.PendingSince = time.Time{}
+	}
+	c.dirty = true
+	if a.Latched {
+		if !a.CondCleared {
+			a.CondCleared = true
+			a.Updated = now
+			c.auditf(AuditEntry{Action: "condition_cleared", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: "latched: waiting for a manager's reset"})
+		}
+		return
+	}
+	c.resolve(a, "", now)
+}
+
+func (c *Core) resolve(a *openAlarm, by string, now time.Time) {
+	a.State, a.ResolvedAt, a.Updated = alarm.StateResolved, now, now
+	delete(c.open, a.ID)
+	c.dirty = true
+	c.auditf(AuditEntry{Action: "resolved", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by})
+	if !a.Silenced {
+		c.emit(alarm.EventResolved, &a.Alarm, a.Level, now)
+	}
+	c.applyInhibitions(now)
+}
+
+// ErrNotFound is returned for an alarm that is not open.
+var ErrNotFound = fmt.Errorf("no such open alarm")
+
+// Acknowledge records that someone has taken charge of an alarm; it stops
+// escalation. Acknowledging twice is an error the API reports.
+func (c *Core) Acknowledge(id, by, comment string, now time.Time) error {
+	c.now = now
+	a := c.open[id]
+	if a == nil {
+		return ErrNotFound
+	}
+	if a.State == alarm.StateAcknowledged {
+		return fmt.Errorf("alarm %s was already acknowledged by %s at %s", id, a.AckedBy, a.AckedAt.Format(time.RFC3339))
+	}
+	a.State, a.AckedBy, a.AckedAt, a.AckComment, a.Updated = alarm.StateAcknowledged, by, now, comment, now
+	c.dirty = true
+	c.auditf(AuditEntry{Action: "acknowledged", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by, Comment: comment})
+	if !a.Silenced {
+		c.emit(alarm.EventAcknowledged, &a.Alarm, a.Level, now)
+	}
+	return nil
+}
+
+// Reset resolves a latched alarm once its condition is gone (a manager
+// checked the kitchen and reset the smoke alarm).
+func (c *Core) Reset(id, by, comment string, now time.Time) error {
+	c.now = now
+	a := c.open[id]
+	if a == nil {
+		return ErrNotFound
+	}
+	if !a.Latched {
+		return fmt.Errorf("alarm %s is not latched: it resolves by itself when its condition clears", id)
+	}
+	if !a.CondCleared {
+		return fmt.Errorf("alarm %s: its condition still holds; it cannot be reset yet", id)
+	}
+	c.auditf(AuditEntry{Action: "reset", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by, Comment: comment})
+	c.resolve(a, by, now)
+	return nil
+}
+
+// AddSilence mutes matching alarms until s.To.
+func (c *Core) AddSilence(s Silence, now time.Time) {
+	c.now = now
+	c.silences = append(c.silences, s)
+	c.dirty = true
+	c.auditf(AuditEntry{Action: "silence_added", By: s.By, Comment: s.Comment,
+		Detail: fmt.Sprintf("device=%q zone=%q rule=%q until %s", s.Device, s.Zone, s.Rule, s.To.Format(time.RFC3339))})
+	c.applyInhibitions(now)
+}
+
+func (c *Core) expireSilences(now time.Time) {
+	n := len(c.silences)
+	c.silences = slices.DeleteFunc(c.silences, func(s Silence) bool { return !now.Before(s.To) })
+	if len(c.silences) != n {
+		c.dirty = true
+		c.applyInhibitions(now)
+	}
+}
+
+// applyInhibitions recomputes which open alarms are silenced: by a
+// silence, or by an open alarm of a rule that inhibits theirs in the same
+// zone (a gateway-scope inhibitor covers every zone).
+func (c *Core) applyInhibitions(now time.Time) {
+	for _, a := range c.open {
+		reason := ""
+		for i := range c.silences {
+			if c.silences[i].matches(&a.Alarm, now) {
+				reason = "silence " + c.silences[i].ID
+				break
+			}
+		}
+		if reason == "" {
+			for _, b := range c.open {
+				if b == a {
+					continue
+				}
+				r := c.byID[b.Rule]
+				if r == nil || !slices.Contains(r.inhibits, a.Rule) {
+					continue
+				}
+				if r.scope == ScopeGateway || b.Zone == a.Zone {
+					reason = "inhibited by " + b.ID
+					break
+				}
+			}
+		}
+		if silenced := reason != ""; silenced != a.Silenced || reason != a.Reason {
+			was := a.Silenced
+			a.Silenced, a.Reason = silenced, reason
+			c.dirty = true
+			if silenced {
+				c.auditf(AuditEntry{Action: "silenced", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: reason})
+			} else if was {
+				c.auditf(AuditEntry{Action: "unsilenced", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule})
+				if a.State == alarm.StateFiring {
+					// Nobody was told while it was muted: tell them now.
+					a.LastNotified = now
+					c.emit(alarm.EventFiring, &a.Alarm, a.Level, now)
+				}
+			}
+		}
+	}
+}
+
+// escalate moves unacknowledged alarms up the levels and repeats the top
+// level.
+func (c *Core) escalate(now time.Time, due func(time.Time)) {
+	levels := c.cfg.Escalation.Levels
+	for _, a := range c.open {
+		if a.State != alarm.StateFiring || a.Silenced {
+			continue
+		}
+		if a.Level < len(levels) {
+			at := a.Since.Add(levels[a.Level])
+			if !at.After(now) {
+				a.Level++
+				a.LastNotified, a.Updated = now, now
+				c.dirty = true
+				c.auditf(AuditEntry{Action: "escalated", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level})
+				c.emit(alarm.EventEscalated, &a.Alarm, a.Level, now)
+				if a.Level < len(levels) {
+					due(a.Since.Add(levels[a.Level]))
+				} else if c.cfg.Escalation.Repeat > 0 {
+					due(now.Add(c.cfg.Escalation.Repeat))
+				}
+			} else {
+				due(at)
+			}
+			continue
+		}
+		if rep := c.cfg.Escalation.Repeat; rep > 0 {
+			if at := a.LastNotified.Add(rep); !at.After(now) {
+				a.LastNotified = now
+				c.dirty = true
+				c.auditf(AuditEntry{Action: "repeated", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level})
+				c.emit(alarm.EventRepeat, &a.Alarm, a.Level, now)
+				due(now.Add(rep))
+			} else {
+				due(at)
+			}
+		}
+	}
+}
+
+func (c *Core) emit(kind alarm.EventKind, a *alarm.Alarm, level int, now time.Time) {
+	c.events = append(c.events, alarm.Event{Kind: kind, At: now, Alarm: *a, Level: level})
+}
+
+func (c *Core) auditf(e AuditEntry) {
+	if e.Time.IsZero() {
+		e.Time = c.now
+	}
+	c.audit = append(c.audit, e)
+}
+
+// Drain returns and clears the events and audit entries produced since
+// the last call, and whether the persistent state changed.
+func (c *Core) Drain() (events []alarm.Event, audit []AuditEntry, dirty bool) {
+	events, audit, dirty = c.events, c.audit, c.dirty
+	c.events, c.audit, c.dirty = nil, nil, false
+	return events, audit, dirty
+}
+
+// Active returns the open alarms, most severe first, then oldest.
+func (c *Core) Active() []alarm.Alarm {
+	out := make([]alarm.Alarm, 0, len(c.open))
+	for _, a := range c.open {
+		out = append(out, a.Alarm)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ri, rj := out[i].Severity.Rank(), out[j].Severity.Rank(); ri != rj {
+			return ri > rj
+		}
+		return out[i].Since.Before(out[j].Since)
+	})
+	return out
+}

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// snapshot is the Core's persistent state: open alarms, pending timers
+// (`for`, keep-firing, coincidence hits), silences and when each device was
+// last heard. Rate-of-rise samples are not kept: after a restart a new
+// window starts.
+type snapshot struct {
+	Version  int                   `json:"version"`
+	Seq      uint64                `json:"seq"`
+	Subjects map[string]*subjState `json:"subjects"`
+	Open     map[string]*openAlarm `json:"open"`
+	LastSeen map[string]time.Time  `json:"last_seen"`
+	Offline  map[string]bool       `json:"offline"`
+	LastAny  time.Time             `json:"last_any"`
+	Silences []Silence             `json:"silences"`
+}
+
+const snapshotVersion = 1
+
+// Snapshot encodes the persistent state.
+func (c *Core) Snapshot() ([]byte, error) {
+	subj := make(map[string]*subjState, len(c.subj))
+	for k, s := range c.subj {
+		if !s.PendingSince.IsZero() || !s.ClearSince.IsZero() || len(s.Hits) > 0 || c.open[k] != nil {
+			subj[k] = s
+		}
+	}
+	return json.Marshal(snapshot{Version: snapshotVersion, Seq: c.seq, Subjects: subj, Open: c.open,
+		LastSeen: c.lastSeen, Offline: c.offline, LastAny: c.lastAny, Silences: c.silences})
+}
+
+// Restore loads a snapshot taken by Snapshot. State of rules that no
+// longer exist is dropped (their alarms resolve silently, audited).
+func (c *Core) Restore(b []byte, now time.Time) error {
+	var s snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("engine: decode saved state: %w", err)
+	}
+	if s.Version != snapshotVersion {
+		return fmt.Errorf("engine: saved state has version %d, want %d", s.Version, snapshotVersion)
+	}
+	c.seq = s.Seq
+	for k, st := range s.Subjects {
+		c.subj[k] = st
+	}
+	for k, a := range s.Open {
+		if c.byID[a.Rule] == nil {
+			c.auditf(AuditEntry{Time: now, Action: "dropped", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: "its rule no longer exists"})
+			continue
+		}
+		c.open[k] = a
+	}
+	for k, v := range s.LastSeen {
+		c.lastSeen[k] = v
+	}
+	for k, v := range s.Offline {
+		c.offline[k] = v
+	}
+	c.lastAny, c.silences = s.LastAny, s.Silences
+	return nil
+}
