@@ -155,7 +155,9 @@ func TestThresholdHoldHysteresisAndKeepFiring(t *testing.T) {
 		When: "value < 16", Clear: "value >= 18", For: Duration(10 * time.Minute), KeepFiringFor: Duration(5 * time.Minute),
 		Severity: "warning", Title: title("Cold in {{.ZoneName}}: {{.Value}} °C")}
 	tl := newTimeline(t, testConfig(cold))
-	temp := func(v float64) []alarm.Event { return tl.send("dorm1-temp", reading.KindTemperature, reading.Number(v)) }
+	temp := func(v float64) []alarm.Event {
+		return tl.send("dorm1-temp", reading.KindTemperature, reading.Number(v))
+	}
 
 	expect(t, "t0 15.5", temp(15.5), "")
 	expect(t, "t0+5m", tl.at(5*time.Minute), "")
@@ -221,7 +223,10 @@ func TestNightDoorInSecureWard(t *testing.T) {
 	tl := newTimeline(t, testConfig(nightDoor))
 	// 23:00 Shanghai: night.
 	expect(t, "23:00 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door/dev:ward-door")
-	expect(t, "23:01 closed", func() []alarm.Event { tl.at(time.Minute); return tl.send("ward-door", reading.KindDoor, reading.Bool(false)) }(),
+	expect(t, "23:01 closed", func() []alarm.Event {
+		tl.at(time.Minute)
+		return tl.send("ward-door", reading.KindDoor, reading.Bool(false))
+	}(),
 		"resolved:ward-night-door/dev:ward-door")
 	// 14:00 next day: daytime, an open door is normal.
 	tl.at(15 * time.Hour)
