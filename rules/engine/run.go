@@ -1,0 +1,406 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
+)
+
+// Notifier takes alarm events durably (the notification outbox). Enqueue
+// returns once the event will be delivered even across a restart.
+type Notifier interface {
+	Enqueue(ctx context.Context, ev alarm.Event) error
+}
+
+// Options wire an Engine.
+type Options struct {
+	Config Config
+	// Store is the reading log the engine consumes (cursor "rules").
+	Store *store.Store
+	// Dir holds the engine's state (state.json) and the audit log
+	// (audit.jsonl).
+	Dir      string
+	Notifier Notifier
+	Logger   *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// CursorName is the engine's cursor in the store.
+const CursorName = "rules"
+
+// snapshotEvery bounds how much of the log a restart re-reads when no
+// alarm state changed for a long time.
+const snapshotEvery = 10 * time.Second
+
+// Engine runs a Core in one goroutine against the store's log.
+type Engine struct {
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	core  *Core
+	reqs  chan func()
+	audit *os.File
+
+	// Owned by Run.
+	seq, savedSeq uint64
+	savedAt       time.Time
+	pending       []alarm.Event // events the notifier has not taken yet
+
+	auditMu sync.Mutex // serialises audit appends and reads
+
+	evaluated, notifyFailures, ruleEvents prometheus.Counter
+	lag                                  prometheus.Histogram
+}
+
+// New builds an Engine and restores its saved state.
+func New(opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("engine: state directory: %w", err)
+	}
+	now := opts.Now()
+	core, err := NewCore(opts.Config, now)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, core: core, reqs: make(chan func())}
+	b, err := os.ReadFile(e.statePath())
+	switch {
+	case err == nil:
+		var head struct {
+			Processed uint64 `json:"processed"`
+		}
+		if err := json.Unmarshal(b, &head); err != nil {
+			return nil, fmt.Errorf("engine: read %s: %w", e.statePath(), err)
+		}
+		if err := core.Restore(b, now); err != nil {
+			return nil, err
+		}
+		e.seq, e.savedSeq = head.Processed, head.Processed
+	case errors.Is(err, os.ErrNotExist):
+		// First start: alarms begin with the readings that arrive from
+		// now on, not with the whole history in the store.
+		if opts.Store != nil {
+			e.seq = opts.Store.LastSeq()
+		}
+	default:
+		return nil, fmt.Errorf("engine: read state: %w", err)
+	}
+	e.audit, err = os.OpenFile(filepath.Join(opts.Dir, "audit.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open audit log: %w", err)
+	}
+	e.evaluated = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_readings_evaluated_total", Help: "Readings the rules engine evaluated."})
+	e.ruleEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_alarm_events_total", Help: "Alarm events handed to the notifier."})
+	e.notifyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_notify_failures_total", Help: "Failed hand-overs to the notification outbox (retried)."})
+	e.lag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shelterwatch_rules_receive_to_evaluated_seconds",
+		Help: "From a reading's arrival to its evaluation by the rules.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
+	return e, nil
+}
+
+// Register adds the engine's metrics to reg.
+func (e *Engine) Register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{e.evaluated, e.ruleEvents, e.notifyFailures, e.lag} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, "state.json") }
+
+// Run evaluates until ctx ends. It returns an error only when the store or
+// the state directory fails.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.audit.Close()
+	st := e.opts.Store
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	saveTick := time.NewTicker(snapshotEvery)
+	defer saveTick.Stop()
+	for {
+		var changed <-chan struct{}
+		if st != nil {
+			changed = st.Changed()
+			if err := e.consume(ctx); err != nil {
+				return err
+			}
+		}
+		next := e.core.Tick(e.now())
+		if err := e.flush(ctx, false); err != nil {
+			return err
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		if len(e.pending) > 0 {
+			wait = min(wait, time.Second) // retry the notifier
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			_ = e.flush(context.Background(), true)
+			return nil
+		case <-changed:
+		case <-timer.C:
+		case <-saveTick.C:
+			if err := e.flush(ctx, e.seq != e.savedSeq); err != nil {
+				return err
+			}
+		case fn := <-e.reqs:
+			fn()
+			if err := e.flush(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// consume evaluates every reading stored since the last one seen.
+func (e *Engine) consume(ctx context.Context) error {
+	for {
+		rs, err := e.opts.Store.ReadLog(e.seq, 1024)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		now := e.now()
+		for i := range rs {
+			// The reading's arrival is the engine's "now" for it, so a
+			// backlog re-read after a restart keeps its own timeline.
+			at := rs[i].Received
+			if at.IsZero() || at.After(now) {
+				at = now
+			}
+			e.core.Observe(rs[i], at)
+			e.lag.Observe(now.Sub(at).Seconds())
+		}
+		e.evaluated.Add(float64(len(rs)))
+		e.seq = rs[len(rs)-1].Seq
+		if err := e.flush(ctx, false); err != nil {
+			return err
+		}
+	}
+}
+
+// flush writes audit entries, hands events to the notifier (fire first)
+// and saves the state when it changed. The audit entry and the notifier
+// come before the state: a crash in between repeats a notification rather
+// than losing one.
+func (e *Engine) flush(ctx context.Context, forceSave bool) error {
+	events, audit, dirty := e.core.Drain()
+	if len(audit) > 0 {
+		if err := e.appendAudit(audit); err != nil {
+			return err
+		}
+	}
+	e.pending = append(e.pending, events...)
+	sort.SliceStable(e.pending, func(i, j int) bool {
+		return e.pending[i].Alarm.Severity.Rank() > e.pending[j].Alarm.Severity.Rank()
+	})
+	for len(e.pending) > 0 && e.opts.Notifier != nil {
+		if err := e.opts.Notifier.Enqueue(ctx, e.pending[0]); err != nil {
+			e.notifyFailures.Inc()
+			e.log.Error("rules: notification outbox refused an alarm event; retrying", "alarm", e.pending[0].Alarm.ID, "err", err)
+			break
+		}
+		e.ruleEvents.Inc()
+		e.pending = e.pending[1:]
+	}
+	if e.opts.Notifier == nil {
+		e.pending = e.pending[:0]
+	}
+	if dirty || forceSave {
+		return e.save()
+	}
+	return nil
+}
+
+func (e *Engine) save() error {
+	b, err := e.core.Snapshot()
+	if err != nil {
+		return fmt.Errorf("engine: encode state: %w", err)
+	}
+	// Insert the processed position at the front of the JSON object.
+	b = append([]byte(fmt.Sprintf(`{"processed":%d,`, e.seq)), b[1:]...)
+	if err := writeFileSync(e.statePath(), b); err != nil {
+		return fmt.Errorf("engine: save state: %w", err)
+	}
+	e.savedSeq, e.savedAt = e.seq, e.now()
+	if e.opts.Store != nil {
+		if err := e.opts.Store.SetCursor(CursorName, e.seq); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileSync replaces path atomically and durably.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (e *Engine) appendAudit(entries []AuditEntry) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, a := range entries {
+		if err := enc.Encode(a); err != nil {
+			return fmt.Errorf("engine: encode audit entry: %w", err)
+		}
+	}
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	if _, err := e.audit.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("engine: append audit log: %w", err)
+	}
+	if err := e.audit.Sync(); err != nil {
+		return fmt.Errorf("engine: sync audit log: %w", err)
+	}
+	return nil
+}
+
+// Audit returns the newest audit entries (up to limit), newest first,
+// optionally only those of one alarm. The log is append-only; nothing in
+// the API changes it.
+func (e *Engine) Audit(alarmID string, limit int) ([]AuditEntry, error) {
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	f, err := os.Open(filepath.Join(e.opts.Dir, "audit.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("engine: read audit log: %w", err)
+	}
+	defer f.Close()
+	var all []AuditEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var a AuditEntry
+		if json.Unmarshal(sc.Bytes(), &a) != nil {
+			continue // a torn last line after a crash
+		}
+		if alarmID == "" || a.AlarmID == alarmID {
+			all = append(all, a)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("engine: read audit log: %w", err)
+	}
+	out := make([]AuditEntry, 0, min(limit, len(all)))
+	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// do runs fn on the engine's goroutine and waits for it.
+func (e *Engine) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case e.reqs <- func() { fn(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Active returns the open alarms.
+func (e *Engine) Active(ctx context.Context) ([]alarm.Alarm, error) {
+	var out []alarm.Alarm
+	err := e.do(ctx, func() { out = e.core.Active() })
+	return out, err
+}
+
+// Acknowledge acknowledges an open alarm on behalf of by.
+func (e *Engine) Acknowledge(ctx context.Context, id, by, comment string) error {
+	var err error
+	if derr := e.do(ctx, func() { err = e.core.Acknowledge(id, by, comment, e.now()) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Reset resolves a latched alarm whose condition has cleared.
+func (e *Engine) Reset(ctx context.Context, id, by, comment string) error {
+	var err error
+	if derr := e.do(ctx, func() { err = e.core.Reset(id, by, comment, e.now()) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// AddSilence mutes matching alarms until s.To.
+func (e *Engine) AddSilence(ctx context.Context, s Silence) error {
+	return e.do(ctx, func() { e.core.AddSilence(s, e.now()) })
+}
+
+// Reload swaps in a new configuration (rules, devices, escalation). It is
+// checked in full first; on error nothing changes. Open alarms and pending
+// timers of rules that still exist are kept.
+func (e *Engine) Reload(ctx context.Context, cfg Config) error {
+	if errs := CheckRules(cfg.Rules); len(errs) > 0 {
+		return RulesError(errs)
+	}
+	var err error
+	if derr := e.do(ctx, func() {
+		if err = e.core.configure(cfg); err == nil {
+			e.core.auditf(AuditEntry{Time: e.now(), Action: "rules_reloaded", Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})
+			e.core.dirty = true
+		}
+	}); derr != nil {
+		return derr
+	}
+	return err
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
+)
+
+// recorder is a Notifier that keeps what it was given.
+type recorder struct {
+	mu     sync.Mutex
+	events []alarm.Event
+	got    chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 100)} }
+
+func (r *recorder) Enqueue(_ context.Context, ev alarm.Event) error {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	r.got <- struct{}{}
+	return nil
+}
+
+func (r *recorder) wait(t *testing.T, n int) []alarm.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		if len(r.events) >= n {
+			out := append([]alarm.Event(nil), r.events...)
+			r.mu.Unlock()
+			return out
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("waited 10s for %d events, have %d", n, len(r.events))
+		}
+	}
+}
+
+// openStore opens a store that closes after the engines started later
+// have stopped (cleanups run last-registered first).
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+type runningEngine struct {
+	e      *Engine
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startEngine(t *testing.T, st *store.Store, dir string, n Notifier) *runningEngine {
+	t.Helper()
+	e, err := New(Options{Config: testConfig(smokeRule), Store: st, Dir: dir, Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningEngine{e: e, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- e.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *runningEngine) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+		r.cancel = nil
+	}
+}
+
+func smoke(on bool) []reading.Reading {
+	now := time.Now()
+	return []reading.Reading{{Facility: "north-shelter", Device: "kitchen-smoke-1", Zone: "kitchen", Kind: reading.KindSmoke,
+		Value: reading.Bool(on), Time: now, Received: now}}
+}
+
+func TestEngineOverTheStoreSurvivesRestart(t *testing.T) {
+	st := openStore(t)
+	dir := t.TempDir()
+	rec := newRecorder()
+	r := startEngine(t, st, dir, rec)
+	ctx := context.Background()
+	if err := st.Append(ctx, smoke(true)); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.wait(t, 1)
+	if ev[0].Kind != alarm.EventFiring || ev[0].Alarm.ID != "smoke/dev:kitchen-smoke-1" {
+		t.Fatalf("event: %+v", ev[0])
+	}
+	if err := r.e.Acknowledge(ctx, "smoke/dev:kitchen-smoke-1", "li.manager", "going"); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 2)
+	r.stop()
+
+	// While the engine is down the smoke clears; after the restart the
+	// engine reads what it missed from the store.
+	if err := st.Append(ctx, smoke(false)); err != nil {
+		t.Fatal(err)
+	}
+	r2 := startEngine(t, st, dir, rec)
+	act, err := r2.e.Active(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(act) != 1 || act[0].State != alarm.StateAcknowledged || act[0].AckedBy != "li.manager" {
+		t.Fatalf("after restart: %+v", act)
+	}
+	if err := r2.e.Reset(ctx, act[0].ID, "li.manager", "false alarm: toast"); err != nil {
+		t.Fatalf("reset (the clear read after the restart must allow it): %v", err)
+	}
+	ev = rec.wait(t, 3)
+	if ev[2].Kind != alarm.EventResolved {
+		t.Fatalf("third event %+v", ev[2])
+	}
+	audit, err := r2.e.Audit("smoke/dev:kitchen-smoke-1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Action+"/"+a.By)
+	}
+	want := []string{"resolved/li.manager", "reset/li.manager", "condition_cleared/", "acknowledged/li.manager", "fired/"}
+	if len(actions) != len(want) {
+		t.Fatalf("audit %v, want %v", actions, want)
+	}
+	for i := range want {
+		if actions[i] != want[i] {
+			t.Fatalf("audit %v, want %v", actions, want)
+		}
+	}
+	if c := st.Cursor(CursorName); c != st.LastSeq() {
+		t.Fatalf("rules cursor %d, store at %d", c, st.LastSeq())
+	}
+}
+
+func TestEngineReloadRefusesBadRules(t *testing.T) {
+	st := openStore(t)
+	rec := newRecorder()
+	r := startEngine(t, st, t.TempDir(), rec)
+	ctx := context.Background()
+	if err := st.Append(ctx, smoke(true)); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1)
+	bad := smokeRule
+	bad.Title = TextConfig{EN: "{{.Nope}}"}
+	if err := r.e.Reload(ctx, testConfig(bad)); err == nil {
+		t.Fatal("bad rules accepted")
+	}
+	if act, _ := r.e.Active(ctx); len(act) != 1 {
+		t.Fatalf("alarm lost on a refused reload: %+v", act)
+	}
+	good := smokeRule
+	good.Title = TextConfig{EN: "Smoke!", ZH: "烟雾！"}
+	if err := r.e.Reload(ctx, testConfig(good)); err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := r.e.Active(ctx); len(act) != 1 || act[0].Seq != 1 {
+		t.Fatalf("alarm after reload: %+v", act)
+	}
+}
