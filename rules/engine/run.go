@@ -64,7 +64,7 @@ type Engine struct {
 	auditMu sync.Mutex // serialises audit appends and reads
 
 	evaluated, notifyFailures, ruleEvents prometheus.Counter
-	lag                                  prometheus.Histogram
+	lag                                   prometheus.Histogram
 }
 
 // New builds an Engine and restores its saved state.
