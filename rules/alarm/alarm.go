@@ -67,7 +67,7 @@ type Text struct {
 // Alarm is one alarm: one rule firing for one subject (a device or a zone).
 // There is at most one open alarm per ID.
 type Alarm struct {
-	// ID is stable for a rule and subject ("kitchen-smoke/dev:kitchen-smoke-1")
+	// ID is stable for a rule and subject ("smoke@dev:kitchen-smoke-1")
 	// and unique per episode with Seq.
 	ID  string `json:"id"`
 	Seq uint64 `json:"seq"`

@@ -86,7 +86,9 @@ type Config struct {
 	Escalation Escalation
 }
 
-// subject state of one rule for one device, zone or the gateway.
+// subject state of one rule for one device, zone or the gateway, keyed
+// "<rule>@dev:<device>", "<rule>@zone:<zone>" or "<rule>@gateway" (which
+// is also the alarm's ID: safe in URL paths).
 type subjState struct {
 	// PendingSince: the condition holds since then, waiting for `for`.
 	PendingSince time.Time `json:"pending_since,omitzero"`
@@ -127,7 +129,7 @@ type Core struct {
 	// applies caches rule.match per device: rule index → device → bool.
 	applies []map[string]bool
 
-	subj     map[string]*subjState // rule id + "/" + subject key
+	subj     map[string]*subjState // keyed like the alarm ID: rule@subject
 	open     map[string]*openAlarm // by alarm ID
 	lastSeen map[string]time.Time
 	offline  map[string]bool // device reported itself offline
@@ -223,7 +225,7 @@ func (c *Core) configure(cfg Config) error {
 	c.cfg, c.rules, c.byID, c.devices, c.zones, c.applies = cfg, rules, byID, devices, zones, applies
 	// Forget state of rules that are gone; their open alarms resolve.
 	for k := range c.subj {
-		if _, ok := byID[strings.SplitN(k, "/", 2)[0]]; !ok {
+		if _, ok := byID[strings.SplitN(k, "@", 2)[0]]; !ok {
 			delete(c.subj, k)
 		}
 	}
@@ -249,11 +251,11 @@ func (r *rule) matches(d *Device, z *Zone) (bool, error) {
 func subjectKey(r *rule, dev *Device) string {
 	switch r.scope {
 	case ScopeZone:
-		return r.cfg.ID + "/zone:" + dev.Zone
+		return r.cfg.ID + "@zone:" + dev.Zone
 	case ScopeGateway:
-		return r.cfg.ID + "/gateway"
+		return r.cfg.ID + "@gateway"
 	}
-	return r.cfg.ID + "/dev:" + dev.ID
+	return r.cfg.ID + "@dev:" + dev.ID
 }
 
 func (c *Core) state(key string) *subjState {
@@ -503,7 +505,7 @@ func (c *Core) Tick(now time.Time) time.Time {
 		switch r.typ {
 		case TypeState, TypeRateOfRise:
 			for key, s := range c.subj {
-				if !strings.HasPrefix(key, r.cfg.ID+"/") {
+				if !strings.HasPrefix(key, r.cfg.ID+"@") {
 					continue
 				}
 				a := c.open[key]
@@ -528,7 +530,7 @@ func (c *Core) Tick(now time.Time) time.Time {
 			c.tickAbsence(r, now, due)
 		case TypeCoincidence:
 			for key, s := range c.subj {
-				if !strings.HasPrefix(key, r.cfg.ID+"/") {
+				if !strings.HasPrefix(key, r.cfg.ID+"@") {
 					continue
 				}
 				for d, t := range s.Hits {
@@ -549,7 +551,7 @@ func (c *Core) Tick(now time.Time) time.Time {
 
 func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 	if r.scope == ScopeGateway {
-		key := r.cfg.ID + "/gateway"
+		key := r.cfg.ID + "@gateway"
 		last := c.lastAny
 		if last.IsZero() {
 			last = c.started
@@ -602,7 +604,7 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 // deviceOf returns the device of a device-scope subject key, or a
 // stand-in carrying the zone of a zone-scope key.
 func (c *Core) deviceOf(key string) *Device {
-	_, subj, _ := strings.Cut(key, "/")
+	_, subj, _ := strings.Cut(key, "@")
 	switch {
 	case strings.HasPrefix(subj, "dev:"):
 		return c.devices[subj[4:]]

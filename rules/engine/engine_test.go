@@ -115,7 +115,7 @@ var smokeRule = RuleConfig{ID: "smoke", Kinds: []string{"smoke"}, When: "value",
 func TestSmokeFiresAtOnceAndIsLatched(t *testing.T) {
 	tl := newTimeline(t, testConfig(smokeRule))
 	ev := tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
-	expect(t, "smoke", ev, "firing:smoke/dev:kitchen-smoke-1")
+	expect(t, "smoke", ev, "firing:smoke@dev:kitchen-smoke-1")
 	a := ev[0].Alarm
 	if a.Severity != alarm.SeverityCritical || a.Title.EN != "Smoke in Kitchen (kitchen-smoke-1)" || a.Title.ZH != "厨房检测到烟雾（kitchen-smoke-1）" ||
 		a.Zone != "kitchen" || a.Facility != "north-shelter" || !a.Since.Equal(t0) {
@@ -134,7 +134,7 @@ func TestSmokeFiresAtOnceAndIsLatched(t *testing.T) {
 	if err := tl.c.Reset(a.ID, "li.manager", "checked: toast", tl.now); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, "reset", tl.drain(), "resolved:smoke/dev:kitchen-smoke-1")
+	expect(t, "reset", tl.drain(), "resolved:smoke@dev:kitchen-smoke-1")
 	// A new episode is a new alarm with a new sequence number.
 	ev = tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
 	if len(ev) != 1 || ev[0].Alarm.Seq != a.Seq+1 {
@@ -145,7 +145,7 @@ func TestSmokeFiresAtOnceAndIsLatched(t *testing.T) {
 func TestResetRefusedWhileConditionHolds(t *testing.T) {
 	tl := newTimeline(t, testConfig(smokeRule))
 	tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
-	if err := tl.c.Reset("smoke/dev:kitchen-smoke-1", "li", "", tl.now); err == nil || !strings.Contains(err.Error(), "still holds") {
+	if err := tl.c.Reset("smoke@dev:kitchen-smoke-1", "li", "", tl.now); err == nil || !strings.Contains(err.Error(), "still holds") {
 		t.Fatalf("reset while smoke: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestThresholdHoldHysteresisAndKeepFiring(t *testing.T) {
 	expect(t, "t0+7m 15", temp(15), "")
 	expect(t, "t0+16m59s pending", tl.at(16*time.Minute+59*time.Second), "")
 	ev := tl.at(17 * time.Minute)
-	expect(t, "t0+17m", ev, "firing:cold-dorm/dev:dorm1-temp")
+	expect(t, "t0+17m", ev, "firing:cold-dorm@dev:dorm1-temp")
 	if ev[0].Alarm.Title.EN != "Cold in Dormitory 1: 15 °C" || !ev[0].Alarm.Since.Equal(t0.Add(7*time.Minute)) {
 		t.Fatalf("alarm: %+v", ev[0].Alarm)
 	}
@@ -177,14 +177,14 @@ func TestThresholdHoldHysteresisAndKeepFiring(t *testing.T) {
 	tl.at(21 * time.Minute)
 	expect(t, "18.5", temp(18.5), "")
 	expect(t, "t0+25m59s", tl.at(25*time.Minute+59*time.Second), "")
-	expect(t, "t0+26m", tl.at(26*time.Minute), "resolved:cold-dorm/dev:dorm1-temp")
+	expect(t, "t0+26m", tl.at(26*time.Minute), "resolved:cold-dorm@dev:dorm1-temp")
 }
 
 func TestKeepFiringInterruptedByRelapse(t *testing.T) {
 	hot := RuleConfig{ID: "hot", Kinds: []string{"temperature"}, When: "value > 35", KeepFiringFor: Duration(5 * time.Minute),
 		Severity: "warning", Title: title("hot")}
 	tl := newTimeline(t, testConfig(hot))
-	expect(t, "36", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(36)), "firing:hot/dev:dorm1-temp")
+	expect(t, "36", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(36)), "firing:hot@dev:dorm1-temp")
 	tl.at(time.Minute)
 	tl.send("dorm1-temp", reading.KindTemperature, reading.Number(30))
 	tl.at(3 * time.Minute)
@@ -209,32 +209,32 @@ func TestRateOfRise(t *testing.T) {
 	expect(t, "27.9 at 1m", temp(time.Minute, 27.9), "")
 	expect(t, "28 at 1m10s (20 left the window)", temp(70*time.Second, 28), "")
 	ev := temp(80*time.Second, 33.5)
-	expect(t, "33.5 at 1m20s (+8.5 from 25)", ev, "firing:heat-rise/dev:dorm1-temp")
+	expect(t, "33.5 at 1m20s (+8.5 from 25)", ev, "firing:heat-rise@dev:dorm1-temp")
 	if ev[0].Alarm.Title.EN != "Temperature up +8.5 °C in a minute" {
 		t.Fatalf("title %q", ev[0].Alarm.Title.EN)
 	}
-	expect(t, "steady", temp(3*time.Minute, 33.5), "resolved:heat-rise/dev:dorm1-temp")
+	expect(t, "steady", temp(3*time.Minute, 33.5), "resolved:heat-rise@dev:dorm1-temp")
 }
 
 var nightDoor = RuleConfig{ID: "ward-night-door", Kinds: []string{"door"}, Match: `"secure-ward" in tags`, When: "value",
-	Active: &ActiveConfig{Between: "22:00-06:00"}, Severity: "critical", Title: title("{{.DeviceName}} opened at night")}
+	Active: ActiveConfig{Between: "22:00-06:00"}, Severity: "critical", Title: title("{{.DeviceName}} opened at night")}
 
 func TestNightDoorInSecureWard(t *testing.T) {
 	tl := newTimeline(t, testConfig(nightDoor))
 	// 23:00 Shanghai: night.
-	expect(t, "23:00 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door/dev:ward-door")
+	expect(t, "23:00 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door@dev:ward-door")
 	expect(t, "23:01 closed", func() []alarm.Event {
 		tl.at(time.Minute)
 		return tl.send("ward-door", reading.KindDoor, reading.Bool(false))
 	}(),
-		"resolved:ward-night-door/dev:ward-door")
+		"resolved:ward-night-door@dev:ward-door")
 	// 14:00 next day: daytime, an open door is normal.
 	tl.at(15 * time.Hour)
 	expect(t, "14:00 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "")
 	tl.send("ward-door", reading.KindDoor, reading.Bool(false))
 	// 05:59: still night.
 	tl.at(6*time.Hour + 59*time.Minute)
-	expect(t, "05:59 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door/dev:ward-door")
+	expect(t, "05:59 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door@dev:ward-door")
 }
 
 func TestWindowDays(t *testing.T) {
@@ -266,7 +266,7 @@ func TestDoorHeldOpenTooLong(t *testing.T) {
 	tl.send("ward-door", reading.KindDoor, reading.Bool(true))
 	// No reading arrives while the door stays open: the timer fires.
 	expect(t, "4m59s", tl.at(4*time.Minute+59*time.Second), "")
-	expect(t, "5m", tl.at(5*time.Minute), "firing:door-held/dev:ward-door")
+	expect(t, "5m", tl.at(5*time.Minute), "firing:door-held@dev:ward-door")
 	tl.send("ward-door", reading.KindDoor, reading.Bool(false))
 	// Opened and closed within 5 minutes: nothing.
 	tl.at(10 * time.Minute)
@@ -287,22 +287,22 @@ func TestAbsenceAvailabilityAndGatewaySilence(t *testing.T) {
 	tl.at(5 * time.Minute)
 	// The device says it is going offline (LWT): at once.
 	ev := tl.send("dorm1-temp", reading.KindAvailability, reading.Bool(false))
-	expect(t, "LWT offline", ev, "firing:offline/dev:dorm1-temp")
+	expect(t, "LWT offline", ev, "firing:offline@dev:dorm1-temp")
 	if ev[0].Alarm.Title.EN != "dorm1-temp offline: reported offline" {
 		t.Fatalf("title %q", ev[0].Alarm.Title.EN)
 	}
-	expect(t, "back", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(20)), "resolved:offline/dev:dorm1-temp")
+	expect(t, "back", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(20)), "resolved:offline@dev:dorm1-temp")
 	// Silence: at 15m nothing at all for 10m → gateway-wide alarm.
-	expect(t, "gateway silent", tl.at(15*time.Minute), "firing:no-readings/gateway")
+	expect(t, "gateway silent", tl.at(15*time.Minute), "firing:no-readings@gateway")
 	// At 1h05 the device's own silence would page, but the gateway-wide
 	// alarm explains it: recorded, silenced, no page.
 	expect(t, "device silent under gateway silence", tl.at(65*time.Minute), "")
 	act := tl.c.Active()
-	if len(act) != 2 || !act[1].Silenced || act[1].ID != "offline/dev:dorm1-temp" || !strings.Contains(act[1].Reason, "no-readings/gateway") {
+	if len(act) != 2 || !act[1].Silenced || act[1].ID != "offline@dev:dorm1-temp" || !strings.Contains(act[1].Reason, "no-readings@gateway") {
 		t.Fatalf("active: %+v", act)
 	}
 	// A reading: both clear; the silenced one resolves without a page.
-	expect(t, "reading", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(20)), "resolved:no-readings/gateway")
+	expect(t, "reading", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(20)), "resolved:no-readings@gateway")
 	if len(tl.c.Active()) != 0 {
 		t.Fatalf("still active: %+v", tl.c.Active())
 	}
@@ -318,11 +318,11 @@ func TestLowBattery(t *testing.T) {
 		return tl.drain()
 	}
 	expect(t, "40%", send(40), "")
-	expect(t, "12%", send(12), "firing:low-battery/dev:kitchen-smoke-1")
+	expect(t, "12%", send(12), "firing:low-battery@dev:kitchen-smoke-1")
 	expect(t, "20% (band)", send(20), "")
 	// A reading without battery decides nothing.
 	expect(t, "no battery field", tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(false)), "")
-	expect(t, "new battery", send(100), "resolved:low-battery/dev:kitchen-smoke-1")
+	expect(t, "new battery", send(100), "resolved:low-battery@dev:kitchen-smoke-1")
 }
 
 func TestCoincidenceConfirmsFireAndInhibitsSingleDetector(t *testing.T) {
@@ -330,13 +330,13 @@ func TestCoincidenceConfirmsFireAndInhibitsSingleDetector(t *testing.T) {
 		Count: 2, Severity: "fire", Latched: true, Inhibits: []string{"smoke"},
 		Title: TextConfig{EN: "FIRE in {{.ZoneName}}: {{len .Devices}} detectors", ZH: "{{.ZoneNameZH}}确认火警"}}
 	tl := newTimeline(t, testConfig(smokeRule, fire))
-	expect(t, "first detector", tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true)), "firing:smoke/dev:kitchen-smoke-1")
+	expect(t, "first detector", tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true)), "firing:smoke@dev:kitchen-smoke-1")
 	tl.at(70 * time.Second)
 	// 70 s later: outside the 60 s window, no confirmation yet... but
 	// detector 1 still reports smoke now.
 	tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
 	ev := tl.send("kitchen-smoke-2", reading.KindSmoke, reading.Bool(true))
-	expect(t, "second detector", ev, "firing:smoke/dev:kitchen-smoke-2,firing:confirmed-fire/zone:kitchen")
+	expect(t, "second detector", ev, "firing:smoke@dev:kitchen-smoke-2,firing:confirmed-fire@zone:kitchen")
 	if ev[1].Alarm.Severity != alarm.SeverityFire || ev[1].Alarm.Title.EN != "FIRE in Kitchen: 2 detectors" {
 		t.Fatalf("fire alarm: %+v", ev[1].Alarm)
 	}
@@ -366,9 +366,9 @@ func TestSilenceRecordsButPagesNobody(t *testing.T) {
 		t.Fatalf("silenced alarm not recorded: %+v", act)
 	}
 	// The other detector is not under test.
-	expect(t, "other detector", tl.send("kitchen-smoke-2", reading.KindSmoke, reading.Bool(true)), "firing:smoke/dev:kitchen-smoke-2")
+	expect(t, "other detector", tl.send("kitchen-smoke-2", reading.KindSmoke, reading.Bool(true)), "firing:smoke@dev:kitchen-smoke-2")
 	// When the silence ends with smoke still present, people are told.
-	expect(t, "silence over", tl.at(time.Hour), "firing:smoke/dev:kitchen-smoke-1")
+	expect(t, "silence over", tl.at(time.Hour), "firing:smoke@dev:kitchen-smoke-1")
 }
 
 func TestEscalationStopsOnAcknowledge(t *testing.T) {
@@ -378,17 +378,17 @@ func TestEscalationStopsOnAcknowledge(t *testing.T) {
 	tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
 	expect(t, "4m", tl.at(4*time.Minute), "")
 	ev := tl.at(5 * time.Minute)
-	expect(t, "5m", ev, "escalated:smoke/dev:kitchen-smoke-1")
+	expect(t, "5m", ev, "escalated:smoke@dev:kitchen-smoke-1")
 	if ev[0].Level != 1 {
 		t.Fatalf("level %d", ev[0].Level)
 	}
-	expect(t, "15m", tl.at(15*time.Minute), "escalated:smoke/dev:kitchen-smoke-1")
-	expect(t, "25m", tl.at(25*time.Minute), "repeat:smoke/dev:kitchen-smoke-1")
-	if err := tl.c.Acknowledge("smoke/dev:kitchen-smoke-1", "wang.supervisor", "on my way", tl.now); err != nil {
+	expect(t, "15m", tl.at(15*time.Minute), "escalated:smoke@dev:kitchen-smoke-1")
+	expect(t, "25m", tl.at(25*time.Minute), "repeat:smoke@dev:kitchen-smoke-1")
+	if err := tl.c.Acknowledge("smoke@dev:kitchen-smoke-1", "wang.supervisor", "on my way", tl.now); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, "ack", tl.drain(), "acknowledged:smoke/dev:kitchen-smoke-1")
-	if err := tl.c.Acknowledge("smoke/dev:kitchen-smoke-1", "li", "", tl.now); err == nil || !strings.Contains(err.Error(), "wang.supervisor") {
+	expect(t, "ack", tl.drain(), "acknowledged:smoke@dev:kitchen-smoke-1")
+	if err := tl.c.Acknowledge("smoke@dev:kitchen-smoke-1", "li", "", tl.now); err == nil || !strings.Contains(err.Error(), "wang.supervisor") {
 		t.Fatalf("second ack: %v", err)
 	}
 	expect(t, "after ack", tl.at(2*time.Hour), "")
@@ -423,12 +423,12 @@ func TestRestartInTheMiddleOfFor(t *testing.T) {
 	tl2 := &timeline{t: t, c: c2, now: t0.Add(3 * time.Minute)}
 	expect(t, "4m59s after restart", tl2.at(4*time.Minute+59*time.Second), "")
 	ev := tl2.at(5 * time.Minute)
-	expect(t, "5m after restart", ev, "firing:door-held/dev:ward-door")
+	expect(t, "5m after restart", ev, "firing:door-held@dev:ward-door")
 	if !ev[0].Alarm.Since.Equal(t0) {
 		t.Fatalf("since %v, want the door's opening", ev[0].Alarm.Since)
 	}
 	// The smoke alarm survived, latched, with its sequence number.
-	if act := c2.Active(); len(act) != 2 || act[0].ID != "smoke/dev:kitchen-smoke-1" || act[0].Seq != 1 || ev[0].Alarm.Seq != 2 {
+	if act := c2.Active(); len(act) != 2 || act[0].ID != "smoke@dev:kitchen-smoke-1" || act[0].Seq != 1 || ev[0].Alarm.Seq != 2 {
 		t.Fatalf("active after restart: %+v", act)
 	}
 }
@@ -476,7 +476,7 @@ func TestRuleErrors(t *testing.T) {
 		{"template syntax", RuleConfig{ID: "r", When: "true", Severity: "warning", Title: title("{{.Zone")}, "rules[0].title.en: bad template: template: title.en:1: unclosed action"},
 		{"rise", RuleConfig{ID: "r", Type: TypeRateOfRise, When: "true", Rise: "fast", Window: Duration(time.Minute), Severity: "warning", Title: title("x")},
 			`rules[0].rise: want a positive number (in the value's unit), got "fast"`},
-		{"window", RuleConfig{ID: "r", When: "value", Kinds: []string{"door"}, Active: &ActiveConfig{Between: "22:00"}, Severity: "warning", Title: title("x")},
+		{"window", RuleConfig{ID: "r", When: "value", Kinds: []string{"door"}, Active: ActiveConfig{Between: "22:00"}, Severity: "warning", Title: title("x")},
 			`rules[0].active: between: want HH:MM-HH:MM, got "22:00"`},
 		{"unknown inhibited rule", RuleConfig{ID: "r", When: "true", Severity: "warning", Inhibits: []string{"smok"}, Title: title("x")}, `rules[0].inhibits: unknown rule "smok"`},
 		{"gateway scope", RuleConfig{ID: "r", When: "true", Scope: ScopeGateway, Severity: "warning", Title: title("x")}, "rules[0].scope: only absence rules may have scope gateway"},

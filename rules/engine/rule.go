@@ -74,7 +74,7 @@ type RuleConfig struct {
 	After Duration `yaml:"after"`
 	// Active limits the rule to times of day and weekdays in the
 	// facility's time zone ("22:00-06:00", days mon..sun).
-	Active *ActiveConfig `yaml:"active"`
+	Active ActiveConfig `yaml:"active"`
 	// Scope is device (default), zone or gateway.
 	Scope string `yaml:"scope"`
 	// Severity: info, trouble, warning, critical or fire. Required.
@@ -332,8 +332,8 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 			bad("after", "required for a gateway-wide absence rule")
 		}
 	}
-	if c.Active != nil {
-		w, err := parseWindow(c.Active)
+	if c.Active.Between != "" || len(c.Active.Days) > 0 {
+		w, err := parseWindow(&c.Active)
 		if err != nil {
 			bad("active", "%s", err)
 		}

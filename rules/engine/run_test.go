@@ -102,10 +102,10 @@ func TestEngineOverTheStoreSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := rec.wait(t, 1)
-	if ev[0].Kind != alarm.EventFiring || ev[0].Alarm.ID != "smoke/dev:kitchen-smoke-1" {
+	if ev[0].Kind != alarm.EventFiring || ev[0].Alarm.ID != "smoke@dev:kitchen-smoke-1" {
 		t.Fatalf("event: %+v", ev[0])
 	}
-	if err := r.e.Acknowledge(ctx, "smoke/dev:kitchen-smoke-1", "li.manager", "going"); err != nil {
+	if err := r.e.Acknowledge(ctx, "smoke@dev:kitchen-smoke-1", "li.manager", "going"); err != nil {
 		t.Fatal(err)
 	}
 	rec.wait(t, 2)
@@ -131,7 +131,7 @@ func TestEngineOverTheStoreSurvivesRestart(t *testing.T) {
 	if ev[2].Kind != alarm.EventResolved {
 		t.Fatalf("third event %+v", ev[2])
 	}
-	audit, err := r2.e.Audit("smoke/dev:kitchen-smoke-1", 10)
+	audit, err := r2.e.Audit("smoke@dev:kitchen-smoke-1", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
