@@ -196,6 +196,13 @@ func (c *Core) configure(cfg Config) error {
 	if len(errs) > 0 {
 		return RulesError(errs)
 	}
+	// Zone-wide confirmations first: when the second detector's reading
+	// confirms a fire, the fire alarm is open before that detector's own
+	// rule runs, so its inhibition applies and people get one page (fire),
+	// not two.
+	sort.SliceStable(rules, func(i, j int) bool {
+		return rules[i].typ == TypeCoincidence && rules[j].typ != TypeCoincidence
+	})
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}

@@ -1,0 +1,138 @@
+package engine
+
+import "time"
+
+// Builtin returns the built-in rule set for the concerns of the
+// civil-affairs notice: fire, cold and heat in dormitories, residents
+// leaving secure wards at night, sensors that stop reporting, flat
+// batteries. The README's rule reference lists each with its threshold and
+// the reason for it. A rule in the config with the same id replaces the
+// built-in one.
+func Builtin() []RuleConfig {
+	d := func(x time.Duration) Duration { return Duration(x) }
+	return []RuleConfig{
+		{
+			// Any detector: smoke must page at once, and stays until a
+			// person has checked and reset it.
+			ID: "smoke", Kinds: []string{"smoke"}, When: "value", Severity: "critical", Latched: true,
+			Title: TextConfig{EN: "Smoke detected: {{.ZoneName}} ({{.Device}})", ZH: "烟雾报警：{{.ZoneNameZH}}（{{.Device}}）"},
+			Body: TextConfig{EN: "Detector {{.Device}} in {{.ZoneName}} reports smoke since {{.Since.Format \"15:04:05\"}}. Check the room now; reset the alarm once it is safe.",
+				ZH: "{{.ZoneNameZH}}的探测器 {{.Device}} 自 {{.Since.Format \"15:04:05\"}} 起检测到烟雾。请立即到场查看，确认安全后复位报警。"},
+		},
+		{
+			// Two detectors of one zone within a minute: a real fire is far
+			// more likely than a faulty detector or burnt toast.
+			ID: "confirmed-fire", Type: TypeCoincidence, Kinds: []string{"smoke"}, When: "value", Window: d(time.Minute), Count: 2,
+			Severity: "fire", Latched: true, Inhibits: []string{"smoke", "heat-rise"},
+			Title: TextConfig{EN: "FIRE confirmed: {{.ZoneName}}", ZH: "确认火警：{{.ZoneNameZH}}"},
+			Body: TextConfig{EN: "{{len .Devices}} smoke detectors in {{.ZoneName}} within one minute ({{range $i, $d := .Devices}}{{if $i}}, {{end}}{{$d}}{{end}}). Evacuate and call 119.",
+				ZH: "{{.ZoneNameZH}}一分钟内 {{len .Devices}} 个烟雾探测器报警。请立即疏散人员并拨打 119。"},
+		},
+		{
+			// Supplementary to smoke detectors: consumer sensors report too
+			// rarely to be an EN 54-5 heat detector, but 8 °C in a minute
+			// (the usual rate-of-rise trip point) indoors is never normal.
+			ID: "heat-rise", Type: TypeRateOfRise, Kinds: []string{"temperature"}, When: "true", Rise: "8", Window: d(time.Minute),
+			Severity: "critical",
+			Title: TextConfig{EN: "Rapid temperature rise: {{.ZoneName}} ({{.Value}} °C in a minute)", ZH: "温度骤升：{{.ZoneNameZH}}（一分钟内{{.Value}} °C）"},
+		},
+		{
+			// EN 50291: a CO alarm must sound within 3 minutes at 300 ppm
+			// and within 10-40 minutes at 100 ppm; 100 ppm for 10 minutes
+			// pages, well before the stricter limit.
+			ID: "co-high", Kinds: []string{"co"}, When: "value >= 100", Clear: "value < 30", For: d(10 * time.Minute),
+			Severity: "critical",
+			Title: TextConfig{EN: "Carbon monoxide {{.Value}} ppm: {{.ZoneName}}", ZH: "一氧化碳浓度 {{.Value}} ppm：{{.ZoneNameZH}}"},
+			Body: TextConfig{EN: "Ventilate and get everyone out of {{.ZoneName}}.", ZH: "请立即通风并疏散{{.ZoneNameZH}}内人员。"},
+		},
+		{
+			// "Winter warmth": below 16 °C for a quarter of an hour in a
+			// dormitory (WHO: at least 18 °C indoors, more for the old and
+			// sick); clears at 18 °C so a heater cycling does not flap.
+			ID: "dorm-cold", Kinds: []string{"temperature"}, Match: `"dormitory" in tags`, When: "value < 16", Clear: "value >= 18",
+			For: d(15 * time.Minute), Severity: "warning",
+			Title: TextConfig{EN: "Too cold: {{.ZoneName}} {{.Value}} °C", ZH: "宿舍温度过低：{{.ZoneNameZH}} {{.Value}} °C"},
+			Body: TextConfig{EN: "Check the heating and give residents blankets.", ZH: "请检查供暖设备，并为住宿人员增加被褥。"},
+		},
+		{
+			// "Summer cooling": above 32 °C for a quarter of an hour risks
+			// heat stroke for frail residents; clears at 30 °C.
+			ID: "dorm-hot", Kinds: []string{"temperature"}, Match: `"dormitory" in tags`, When: "value > 32", Clear: "value <= 30",
+			For: d(15 * time.Minute), Severity: "warning",
+			Title: TextConfig{EN: "Too hot: {{.ZoneName}} {{.Value}} °C", ZH: "宿舍温度过高：{{.ZoneNameZH}} {{.Value}} °C"},
+			Body: TextConfig{EN: "Check the cooling and give residents water.", ZH: "请检查降温设备，并为住宿人员提供饮水。"},
+		},
+		{
+			// A door of a secure ward opening at night: a resident with
+			// dementia may be walking out.
+			ID: "ward-night-door", Kinds: []string{"door"}, Match: `"secure-ward" in tags`, When: "value",
+			Active: ActiveConfig{Between: "22:00-06:00"}, Severity: "critical",
+			Title: TextConfig{EN: "Night exit: {{.ZoneName}} door opened ({{.Device}})", ZH: "夜间出入：{{.ZoneNameZH}}门被打开（{{.Device}}）"},
+			Body: TextConfig{EN: "Check at once that every resident of {{.ZoneName}} is in.", ZH: "请立即核查{{.ZoneNameZH}}所有人员是否在位。"},
+		},
+		{
+			// Any door held open 5 minutes: fire doors and exits must
+			// close; residents may leave unseen.
+			ID: "door-held-open", Kinds: []string{"door"}, When: "value", For: d(5 * time.Minute), Severity: "warning",
+			Title: TextConfig{EN: "Door open for 5 minutes: {{.ZoneName}} ({{.Device}})", ZH: "门已打开超过 5 分钟：{{.ZoneNameZH}}（{{.Device}}）"},
+		},
+		{
+			ID: "panic-button", Kinds: []string{"panic"}, When: "value", Severity: "critical", Latched: true,
+			Title: TextConfig{EN: "Call for help: {{.ZoneName}} ({{.Device}})", ZH: "紧急呼叫：{{.ZoneNameZH}}（{{.Device}}）"},
+		},
+		{
+			ID: "water-leak", Kinds: []string{"water_leak"}, When: "value", Severity: "warning",
+			Title: TextConfig{EN: "Water leak: {{.ZoneName}} ({{.Device}})", ZH: "漏水：{{.ZoneNameZH}}（{{.Device}}）"},
+		},
+		{
+			ID: "tamper", Kinds: []string{"tamper"}, When: "value", Severity: "trouble",
+			Title: TextConfig{EN: "Sensor opened or removed: {{.Device}} ({{.ZoneName}})", ZH: "传感器被拆开或移除：{{.Device}}（{{.ZoneNameZH}}）"},
+		},
+		{
+			// 15 % leaves a few weeks on most Zigbee batteries; 25 % to
+			// clear so one cold night does not flap.
+			ID: "low-battery", When: "has_battery && battery < 15", Clear: "has_battery && battery >= 25", Severity: "trouble",
+			Title: TextConfig{EN: "Battery low: {{.Device}} ({{.ZoneName}})", ZH: "电池电量低：{{.Device}}（{{.ZoneNameZH}}）"},
+		},
+		{
+			// A sensor silent beyond its offline_after (1 h for periodic
+			// sensors, 25 h for daily check-ins) or reporting itself
+			// offline protects nobody.
+			ID: "device-offline", Type: TypeAbsence, Severity: "trouble",
+			Title: TextConfig{EN: "Sensor offline: {{.Device}} ({{.ZoneName}}): {{.Value}}", ZH: "传感器离线：{{.Device}}（{{.ZoneNameZH}}）"},
+		},
+		{
+			// Nothing at all for 10 minutes: the broker, the Zigbee
+			// coordinator or the network is down. One alarm instead of a
+			// page per device.
+			ID: "no-readings", Type: TypeAbsence, Scope: ScopeGateway, After: d(10 * time.Minute), Severity: "critical",
+			Inhibits: []string{"device-offline"},
+			Title:    TextConfig{EN: "No sensor readings for 10 minutes: check the MQTT broker, Zigbee coordinator and network", ZH: "10 分钟未收到任何传感器数据：请检查 MQTT 代理、Zigbee 协调器和网络"},
+		},
+	}
+}
+
+// Merge returns the built-in rules with those of own replacing built-ins
+// of the same id, then own's other rules in order.
+func Merge(builtin, own []RuleConfig) []RuleConfig {
+	byID := map[string]int{}
+	for i, r := range own {
+		byID[r.ID] = i
+	}
+	used := map[string]bool{}
+	out := make([]RuleConfig, 0, len(builtin)+len(own))
+	for _, r := range builtin {
+		if i, ok := byID[r.ID]; ok {
+			out = append(out, own[i])
+			used[r.ID] = true
+			continue
+		}
+		out = append(out, r)
+	}
+	for _, r := range own {
+		if !used[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
