@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // Config is the whole configuration file. YAML keys are the snake_case names
@@ -47,6 +48,13 @@ type Config struct {
 	// Influx lists the InfluxDB servers every reading is forwarded to.
 	// Optional: with none, readings stay in the local store only.
 	Influx []InfluxTarget `yaml:"influxdb"`
+	// Rules are the safety rules, in addition to (or replacing, by id)
+	// the built-in set; see the README's rule reference.
+	Rules []engine.RuleConfig `yaml:"rules"`
+	// RulesFile is an optional file of more rules that can be reloaded
+	// without a restart (SIGHUP or POST /api/v1/rules/reload).
+	RulesFile string `yaml:"rules_file"`
+	Alarms    Alarms `yaml:"alarms"`
 	HTTP   HTTP           `yaml:"http"`
 	Log    Log            `yaml:"log"`
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/decode"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 const samplePath = "../../configs/shelterwatch.example.yaml"
@@ -193,6 +194,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			DiskBudget: DefaultDiskBudget, CommitMaxBatch: DefaultCommitMaxBatch},
 		Ingest: Ingest{MaxPayloadBytes: DefaultMaxPayloadBytes, DeadLetterMax: DefaultDeadLetterMax,
 			MaxClockSkew: Duration(DefaultMaxClockSkew)},
+		Alarms: Alarms{Dir: "/var/lib/shelterwatch-alarms", BuiltinRules: true,
+			Escalation: []Duration{Duration(5 * time.Minute), Duration(15 * time.Minute)}, Repeat: Duration(DefaultAlarmRepeat)},
 		HTTP: HTTP{Listen: DefaultHTTPListen},
 		Log:  Log{Level: "info", Format: "text"},
 	}
@@ -619,5 +622,36 @@ func TestAliasesAreBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+func TestRulesFileAndSampleRules(t *testing.T) {
+	c := loadSample(t)
+	all := c.AllRules(nil)
+	var cold *engine.RuleConfig
+	for i := range all {
+		if all[i].ID == "dorm-cold" {
+			cold = &all[i]
+		}
+	}
+	if cold == nil || cold.When != "value < 18" || len(all) != len(engine.Builtin())+1 {
+		t.Fatalf("sample rules: %d rules, dorm-cold %+v", len(all), cold)
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n  - id: extra\n    when: \"true\"\n    severity: info\n    title: {en: x}\n    colour: red\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadRulesFile(path)
+	if err == nil || err.Error() != path+":6: rules[0].colour: unknown key" {
+		t.Fatalf("rules file error: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("rules:\n  - id: extra\n    when: \"true\"\n    severity: info\n    title: {en: x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := LoadRulesFile(path)
+	if err != nil || len(rs) != 1 || rs[0].ID != "extra" {
+		t.Fatalf("rules file: %+v %v", rs, err)
 	}
 }

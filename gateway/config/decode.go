@@ -577,6 +577,7 @@ func (c *Config) applyDefaults() {
 	defDur("ingest.max_clock_skew", &c.Ingest.MaxClockSkew, DefaultMaxClockSkew)
 
 	c.influxDefaults()
+	c.alarmDefaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
 	defStr(&c.Log.Level, DefaultLogLevel)
@@ -598,6 +599,7 @@ func (c *Config) resolvePaths(dir string) {
 		t := &c.Influx[i]
 		paths = append(paths, &t.PasswordFile, &t.TokenFile, &t.CAFile)
 	}
+	paths = append(paths, &c.RulesFile, &c.Alarms.Dir)
 	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

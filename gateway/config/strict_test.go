@@ -563,6 +563,35 @@ store:
 			`t.yaml:24: influxdb[2].username: needs password_file`,
 		},
 	},
+	{
+		name: "rules: expressions, severities and templates checked at load, escalation in order",
+		yaml: base + `rules:
+  - id: cold
+    kinds: [smoke]
+    when: value < 16
+    severity: urgent
+    title: {en: "{{.Temp}}"}
+  - id: dorm-cold
+    when: value <
+    severity: warning
+    title: {en: cold}
+  - id: door
+    when: "true"
+    severity: warning
+    inhibits: [smok]
+    title: {en: door}
+alarms:
+  escalation: [5m, 1m]
+`,
+		want: []string{
+			`t.yaml:12: rules[0].when: invalid operation: < (mismatched types bool and int) (1:7) | value < 16 | ......^`,
+			`t.yaml:13: rules[0].severity: want info, trouble, warning, critical or fire, got "urgent"`,
+			`t.yaml:14: rules[0].title.en: template title.en: template: title.en:1:2: executing "title.en" at <.Temp>: can't evaluate field Temp in type engine.TemplateData`,
+			`t.yaml:16: rules[1].when: unexpected token EOF (1:7) | value < | ......^`,
+			`t.yaml:22: rules[2].inhibits: unknown rule "smok"`,
+			`t.yaml:25: alarms.escalation[1]: must be longer than the level before, got 1m`,
+		},
+	},
 }
 
 func TestParseStrict(t *testing.T) {

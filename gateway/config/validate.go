@@ -47,6 +47,7 @@ func (c *Config) validate() Errors {
 	v.store()
 	v.ingest()
 	v.influx()
+	v.alarms()
 	v.http()
 	v.log()
 	return v.errs

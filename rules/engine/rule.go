@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -195,6 +196,7 @@ func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
 	var errs []FieldError
 	seen := map[string]int{}
 	out := make([]*rule, 0, len(cfgs))
+	var index []int // index[k] is the position in cfgs of out[k]
 	for i, c := range cfgs {
 		r, es := compileRule(i, c)
 		errs = append(errs, es...)
@@ -206,15 +208,17 @@ func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
 		}
 		if r != nil {
 			out = append(out, r)
+			index = append(index, i)
 		}
 	}
-	for i, r := range out {
+	for k, r := range out {
 		for _, id := range r.inhibits {
 			if _, ok := seen[id]; !ok {
-				errs = append(errs, FieldError{i, "inhibits", fmt.Sprintf("unknown rule %q", id)})
+				errs = append(errs, FieldError{index[k], "inhibits", fmt.Sprintf("unknown rule %q", id)})
 			}
 		}
 	}
+	sort.SliceStable(errs, func(a, b int) bool { return errs[a].Index < errs[b].Index })
 	return out, errs
 }
 
@@ -360,7 +364,9 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 		}
 		tpl, err := parseTemplate(t.key, src)
 		if err != nil {
-			bad(t.key, "%s", err)
+			if t.src != "" { // a stand-in's error is reported in its own language
+				bad(t.key, "%s", err)
+			}
 			continue
 		}
 		if li < 2 {
