@@ -55,8 +55,8 @@ type Config struct {
 	// without a restart (SIGHUP or POST /api/v1/rules/reload).
 	RulesFile string `yaml:"rules_file"`
 	Alarms    Alarms `yaml:"alarms"`
-	HTTP   HTTP           `yaml:"http"`
-	Log    Log            `yaml:"log"`
+	HTTP      HTTP   `yaml:"http"`
+	Log       Log    `yaml:"log"`
 
 	// src remembers where each key was in the file, so that Validate can
 	// name lines. Nil for a Config built in code.

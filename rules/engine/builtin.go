@@ -34,7 +34,7 @@ func Builtin() []RuleConfig {
 			// (the usual rate-of-rise trip point) indoors is never normal.
 			ID: "heat-rise", Type: TypeRateOfRise, Kinds: []string{"temperature"}, When: "true", Rise: "8", Window: d(time.Minute),
 			Severity: "critical",
-			Title: TextConfig{EN: "Rapid temperature rise: {{.ZoneName}} ({{.Value}} °C in a minute)", ZH: "温度骤升：{{.ZoneNameZH}}（一分钟内{{.Value}} °C）"},
+			Title:    TextConfig{EN: "Rapid temperature rise: {{.ZoneName}} ({{.Value}} °C in a minute)", ZH: "温度骤升：{{.ZoneNameZH}}（一分钟内{{.Value}} °C）"},
 		},
 		{
 			// EN 50291: a CO alarm must sound within 3 minutes at 300 ppm
@@ -42,8 +42,8 @@ func Builtin() []RuleConfig {
 			// pages, well before the stricter limit.
 			ID: "co-high", Kinds: []string{"co"}, When: "value >= 100", Clear: "value < 30", For: d(10 * time.Minute),
 			Severity: "critical",
-			Title: TextConfig{EN: "Carbon monoxide {{.Value}} ppm: {{.ZoneName}}", ZH: "一氧化碳浓度 {{.Value}} ppm：{{.ZoneNameZH}}"},
-			Body: TextConfig{EN: "Ventilate and get everyone out of {{.ZoneName}}.", ZH: "请立即通风并疏散{{.ZoneNameZH}}内人员。"},
+			Title:    TextConfig{EN: "Carbon monoxide {{.Value}} ppm: {{.ZoneName}}", ZH: "一氧化碳浓度 {{.Value}} ppm：{{.ZoneNameZH}}"},
+			Body:     TextConfig{EN: "Ventilate and get everyone out of {{.ZoneName}}.", ZH: "请立即通风并疏散{{.ZoneNameZH}}内人员。"},
 		},
 		{
 			// "Winter warmth": below 16 °C for a quarter of an hour in a
@@ -52,7 +52,7 @@ func Builtin() []RuleConfig {
 			ID: "dorm-cold", Kinds: []string{"temperature"}, Match: `"dormitory" in tags`, When: "value < 16", Clear: "value >= 18",
 			For: d(15 * time.Minute), Severity: "warning",
 			Title: TextConfig{EN: "Too cold: {{.ZoneName}} {{.Value}} °C", ZH: "宿舍温度过低：{{.ZoneNameZH}} {{.Value}} °C"},
-			Body: TextConfig{EN: "Check the heating and give residents blankets.", ZH: "请检查供暖设备，并为住宿人员增加被褥。"},
+			Body:  TextConfig{EN: "Check the heating and give residents blankets.", ZH: "请检查供暖设备，并为住宿人员增加被褥。"},
 		},
 		{
 			// "Summer cooling": above 32 °C for a quarter of an hour risks
@@ -60,7 +60,7 @@ func Builtin() []RuleConfig {
 			ID: "dorm-hot", Kinds: []string{"temperature"}, Match: `"dormitory" in tags`, When: "value > 32", Clear: "value <= 30",
 			For: d(15 * time.Minute), Severity: "warning",
 			Title: TextConfig{EN: "Too hot: {{.ZoneName}} {{.Value}} °C", ZH: "宿舍温度过高：{{.ZoneNameZH}} {{.Value}} °C"},
-			Body: TextConfig{EN: "Check the cooling and give residents water.", ZH: "请检查降温设备，并为住宿人员提供饮水。"},
+			Body:  TextConfig{EN: "Check the cooling and give residents water.", ZH: "请检查降温设备，并为住宿人员提供饮水。"},
 		},
 		{
 			// A door of a secure ward opening at night: a resident with
@@ -68,7 +68,7 @@ func Builtin() []RuleConfig {
 			ID: "ward-night-door", Kinds: []string{"door"}, Match: `"secure-ward" in tags`, When: "value",
 			Active: ActiveConfig{Between: "22:00-06:00"}, Severity: "critical",
 			Title: TextConfig{EN: "Night exit: {{.ZoneName}} door opened ({{.Device}})", ZH: "夜间出入：{{.ZoneNameZH}}门被打开（{{.Device}}）"},
-			Body: TextConfig{EN: "Check at once that every resident of {{.ZoneName}} is in.", ZH: "请立即核查{{.ZoneNameZH}}所有人员是否在位。"},
+			Body:  TextConfig{EN: "Check at once that every resident of {{.ZoneName}} is in.", ZH: "请立即核查{{.ZoneNameZH}}所有人员是否在位。"},
 		},
 		{
 			// Any door held open 5 minutes: fire doors and exits must
