@@ -35,6 +35,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // Version is set at build time (-ldflags "-X ...app.Version=...").
@@ -55,7 +56,9 @@ type App struct {
 	// Forwarders send the store's log to the configured InfluxDB targets.
 	Forwarders []*forward.Forwarder
 	// Alarms are the gateway's alarms about itself.
-	Alarms  *selfalarm.Registry
+	Alarms *selfalarm.Registry
+	// Rules evaluates the safety rules and keeps the alarms.
+	Rules   *engine.Engine
 	broker  *broker.Broker
 	client  *mqttclient.Client
 	httpSrv *http.Server
@@ -131,6 +134,9 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	if err = a.newForwarders(); err != nil {
 		return nil, err
 	}
+	if err = a.newRules(); err != nil {
+		return nil, err
+	}
 
 	switch cfg.Broker.Mode {
 	case config.ModeExternal:
@@ -165,6 +171,8 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 			},
 			Forwarders: a.forwarderStatus,
 			Alarms:     a.Alarms,
+			Rules:      a.Rules,
+			Reload:     a.ReloadRules,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -323,6 +331,10 @@ func (a *App) Run(ctx context.Context) error {
 	fwCtx, stopForwarders := context.WithCancel(context.Background())
 	defer stopForwarders()
 	fwDone := a.runForwarders(fwCtx)
+	rulesCtx, stopRules := context.WithCancel(context.Background())
+	defer stopRules()
+	rulesDone := make(chan error, 1)
+	go func() { rulesDone <- a.Rules.Run(rulesCtx) }()
 	fwPending := len(a.Forwarders)
 
 	var runErr error
@@ -333,6 +345,11 @@ func (a *App) Run(ctx context.Context) error {
 	case err := <-fwDone:
 		runErr = err
 		fwPending--
+	case err := <-rulesDone:
+		// The rules engine stopping is a safety failure: stop the whole
+		// gateway so the service manager restarts it (and /readyz fails).
+		runErr = fmt.Errorf("app: rules engine stopped: %w", err)
+		rulesDone = nil
 	}
 	a.log.Info("gateway: shutting down")
 	a.ready.Store(false)
@@ -353,6 +370,12 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		stopClient()
 		<-clientDone
+	}
+	stopRules()
+	if rulesDone != nil {
+		if err := <-rulesDone; err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	// Forwarders only read the store; stop them before it closes. A write
 	// in flight is abandoned: its readings are sent again after restart.

@@ -30,6 +30,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // Role orders what a token may do; a higher role may do everything a lower one may.
@@ -97,6 +98,10 @@ type Options struct {
 	Forwarders func() []forward.Status
 	// Alarms are the gateway's self-alarms. May be nil.
 	Alarms *selfalarm.Registry
+	// Rules is the rules engine (alarms, audit log). May be nil.
+	Rules *engine.Engine
+	// Reload re-reads the rules file. May be nil.
+	Reload func(context.Context) error
 	Logger *slog.Logger
 }
 
@@ -123,6 +128,12 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /api/v1/forwarders", a.auth(RoleViewer, a.forwarders))
 	mux.Handle("GET /api/v1/self-alarms", a.auth(RoleViewer, a.selfAlarms))
 	mux.Handle("POST /api/v1/self-alarms/{id}/ack", a.auth(RoleManager, a.ackSelfAlarm))
+	mux.Handle("GET /api/v1/alarms", a.auth(RoleViewer, a.alarmsList))
+	mux.Handle("POST /api/v1/alarms/{id}/ack", a.auth(RoleManager, a.alarmAction("ack")))
+	mux.Handle("POST /api/v1/alarms/{id}/reset", a.auth(RoleManager, a.alarmAction("reset")))
+	mux.Handle("GET /api/v1/audit", a.auth(RoleViewer, a.audit))
+	mux.Handle("POST /api/v1/silences", a.auth(RoleManager, a.addSilence))
+	mux.Handle("POST /api/v1/rules/reload", a.auth(RoleAdmin, a.reloadRules))
 	return mux
 }
 

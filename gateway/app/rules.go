@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/rules/engine"
+)
+
+// rulesConfig builds the engine's configuration from the gateway config
+// and the rules file's current content.
+func rulesConfig(cfg *config.Config) (engine.Config, error) {
+	var extra []engine.RuleConfig
+	if cfg.RulesFile != "" {
+		rs, err := config.LoadRulesFile(cfg.RulesFile)
+		if err != nil {
+			return engine.Config{}, err
+		}
+		extra = rs
+	}
+	ec := engine.Config{
+		Facility:   cfg.Facility.ID,
+		Location:   cfg.Facility.Location,
+		Rules:      cfg.AllRules(extra),
+		Escalation: engine.Escalation{Levels: cfg.Alarms.EscalationLevels(), Repeat: cfg.Alarms.Repeat.Std()},
+	}
+	for _, z := range cfg.Zones {
+		ec.Zones = append(ec.Zones, engine.Zone{ID: z.ID, Name: z.Name, NameZH: z.NameZH, Tags: z.Tags})
+	}
+	for _, d := range cfg.Devices {
+		ec.Devices = append(ec.Devices, engine.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std()})
+	}
+	return ec, nil
+}
+
+func (a *App) newRules() error {
+	ec, err := rulesConfig(a.cfg)
+	if err != nil {
+		return fmt.Errorf("app: rules: %w", err)
+	}
+	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("app: rules: %w", err)
+	}
+	return a.Rules.Register(a.reg)
+}
+
+// ReloadRules re-reads the rules file and swaps the rules in when every
+// rule checks out; on any error the running rules stay. Active alarms and
+// pending timers are kept.
+func (a *App) ReloadRules(ctx context.Context) error {
+	ec, err := rulesConfig(a.cfg)
+	if err != nil {
+		return err
+	}
+	if err := a.Rules.Reload(ctx, ec); err != nil {
+		return err
+	}
+	a.log.Info("rules: reloaded", "rules", len(ec.Rules))
+	return nil
+}
