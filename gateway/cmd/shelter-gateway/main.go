@@ -55,6 +55,24 @@ func newLogger(w io.Writer, l config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
+// reloadOnHangup reloads the rules file on every SIGHUP until ctx ends. A
+// rules file with errors is refused and logged; the running rules stay.
+func reloadOnHangup(ctx context.Context, a *app.App, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := a.ReloadRules(ctx); err != nil {
+				log.Error("rules: reload refused; the running rules stay", "err", err)
+			}
+		}
+	}
+}
+
 // signalContext is cancelled by SIGINT or SIGTERM (graceful shutdown).
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,6 +98,7 @@ func runCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
+			go reloadOnHangup(ctx, a, log)
 			return a.Run(ctx)
 		},
 	}
