@@ -71,9 +71,11 @@ type App struct {
 // configuration and port problems surface before Run.
 func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a = &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), readyCh: make(chan struct{})}
+	// Error returns set a to nil; the deferred cleanup needs what was built.
+	built := a
 	defer func() {
 		if err != nil {
-			a.closePartial()
+			built.closePartial()
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -402,6 +404,9 @@ func (a *App) closePartial() {
 	}
 	if a.httpLn != nil {
 		_ = a.httpLn.Close()
+	}
+	if a.Rules != nil {
+		_ = a.Rules.Close()
 	}
 	if a.Store != nil {
 		_ = a.Store.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -343,4 +344,25 @@ func TestNotReadyWhileExternalBrokerDown(t *testing.T) {
 	if resp, err := http.Get("http://" + a.HTTPAddr() + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("/healthz must stay 200 (the process is alive): %v", err)
 	}
+}
+
+func TestNewReleasesWhatItBuiltOnError(t *testing.T) {
+	// The HTTP port is taken: New fails after opening the store and the
+	// broker, and must close them (a second New on the same store works).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n")
+	cfg.HTTP.Listen = ln.Addr().String()
+	if _, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "HTTP listen") {
+		t.Fatalf("New with a taken port: %v", err)
+	}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("store or broker not released by the failed New: %v", err)
+	}
+	a.closePartial()
 }

@@ -128,6 +128,10 @@ func (e *Engine) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
+// Close releases the audit log of an engine that will not Run (Run closes
+// it itself when it returns).
+func (e *Engine) Close() error { return e.audit.Close() }
+
 func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, "state.json") }
 
 // Run evaluates until ctx ends. It returns an error only when the store or
