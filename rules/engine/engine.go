@@ -86,6 +86,13 @@ type Config struct {
 	Escalation Escalation
 }
 
+// devRule is a rule that applies to a device, with the key of the subject
+// the device's readings feed.
+type devRule struct {
+	r   *rule
+	key string
+}
+
 // subject state of one rule for one device, zone or the gateway, keyed
 // "<rule>@dev:<device>", "<rule>@zone:<zone>" or "<rule>@gateway" (which
 // is also the alarm's ID: safe in URL paths).
@@ -128,6 +135,9 @@ type Core struct {
 	zones   map[string]*Zone
 	// applies caches rule.match per device: rule index → device → bool.
 	applies []map[string]bool
+	// devRules lists, per device, the rules that apply to it with their
+	// subject keys, in evaluation order: one map lookup per reading.
+	devRules map[string][]devRule
 
 	subj     map[string]*subjState // keyed like the alarm ID: rule@subject
 	open     map[string]*openAlarm // by alarm ID
@@ -142,6 +152,7 @@ type Core struct {
 	audit  []AuditEntry
 	dirty  bool
 	now    time.Time // of the call in progress, for audit entries
+	vm     vm.VM     // reused for every evaluation (the Core has one owner)
 }
 
 // AuditEntry is one line of the append-only audit log.
@@ -229,7 +240,15 @@ func (c *Core) configure(cfg Config) error {
 	for _, r := range rules {
 		byID[r.cfg.ID] = r
 	}
-	c.cfg, c.rules, c.byID, c.devices, c.zones, c.applies = cfg, rules, byID, devices, zones, applies
+	devRules := map[string][]devRule{}
+	for i, r := range rules {
+		for _, d := range cfg.Devices {
+			if applies[i][d.ID] {
+				devRules[d.ID] = append(devRules[d.ID], devRule{r: r, key: subjectKey(r, devices[d.ID])})
+			}
+		}
+	}
+	c.cfg, c.rules, c.byID, c.devices, c.zones, c.applies, c.devRules = cfg, rules, byID, devices, zones, applies, devRules
 	// Forget state of rules that are gone; their open alarms resolve.
 	for k := range c.subj {
 		if _, ok := byID[strings.SplitN(k, "@", 2)[0]]; !ok {
@@ -289,13 +308,11 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		delete(c.offline, rd.Device)
 	}
 	local := now.In(c.cfg.Location)
-	var e env
-	for i, r := range c.rules {
-		if !c.applies[i][dev.ID] {
-			continue
-		}
+	var ev readingEnv
+	for _, dr := range c.devRules[dev.ID] {
+		r := dr.r
 		if r.typ == TypeAbsence {
-			c.observeAbsence(r, dev, now)
+			c.observeAbsence(r, dev, dr.key, now)
 			continue
 		}
 		if r.kinds != nil && !r.kinds[rd.Kind] {
@@ -304,10 +321,10 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		if r.valueType != 0 && rd.Value.Type != r.valueType {
 			continue
 		}
-		if e.Device == "" {
-			e = c.envFor(rd, dev, local)
+		if !ev.ready {
+			ev.set(c.envFor(rd, dev, local))
 		}
-		when, ok := c.eval(r, r.when, e)
+		when, ok := c.eval(r, r.when, &ev)
 		if !ok {
 			continue
 		}
@@ -316,13 +333,29 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		}
 		switch r.typ {
 		case TypeState:
-			c.observeState(r, dev, rd, e, when, now)
+			c.observeState(r, dev, dr.key, rd, &ev, when, now)
 		case TypeRateOfRise:
-			c.observeRise(r, dev, rd, e, when, now)
+			c.observeRise(r, dev, dr.key, rd, &ev, when, now)
 		case TypeCoincidence:
-			c.observeCoincidence(r, dev, rd, when, now)
+			c.observeCoincidence(r, dev, dr.key, when, now)
 		}
 	}
+}
+
+// readingEnv holds the three typed views of one reading's environment,
+// built once per reading and passed by pointer (no copy per rule).
+type readingEnv struct {
+	ready bool
+	any   env
+	num   envNumber
+	bool  envBool
+}
+
+func (re *readingEnv) set(e env) {
+	re.ready, re.any = true, e
+	re.num = envNumber{env: e, Value: e.Num}
+	b, _ := e.Value.(bool)
+	re.bool = envBool{env: e, Value: b}
 }
 
 func (c *Core) envFor(rd reading.Reading, dev *Device, local time.Time) env {
@@ -346,16 +379,15 @@ func (c *Core) envFor(rd reading.Reading, dev *Device, local time.Time) env {
 // eval runs a condition; an evaluation error (a type mismatch the
 // compiler could not see) counts as "no decision" and is audited once per
 // rule, never a crash.
-func (c *Core) eval(r *rule, prog *vm.Program, e env) (bool, bool) {
-	var in any = e
+func (c *Core) eval(r *rule, prog *vm.Program, re *readingEnv) (bool, bool) {
+	var in any = &re.any
 	switch r.valueType {
 	case reading.TypeNumber:
-		in = envNumber{env: e, Value: e.Num}
+		in = &re.num
 	case reading.TypeBool:
-		b, _ := e.Value.(bool)
-		in = envBool{env: e, Value: b}
+		in = &re.bool
 	}
-	out, err := expr.Run(prog, in)
+	out, err := c.vm.Run(prog, in)
 	if err != nil {
 		c.auditf(AuditEntry{Action: "rule_error", Rule: r.cfg.ID, Detail: oneLine(err.Error())})
 		return false, false
@@ -364,8 +396,7 @@ func (c *Core) eval(r *rule, prog *vm.Program, e env) (bool, bool) {
 	return b, ok
 }
 
-func (c *Core) observeState(r *rule, dev *Device, rd reading.Reading, e env, when bool, now time.Time) {
-	key := subjectKey(r, dev)
+func (c *Core) observeState(r *rule, dev *Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
 	s := c.state(key)
 	id := key
 	firing := c.open[id] != nil && !c.open[id].CondCleared
@@ -392,7 +423,7 @@ func (c *Core) observeState(r *rule, dev *Device, rd reading.Reading, e env, whe
 	clear := true
 	if r.clear != nil {
 		var ok bool
-		if clear, ok = c.eval(r, r.clear, e); !ok {
+		if clear, ok = c.eval(r, r.clear, re); !ok {
 			return
 		}
 	}
@@ -416,8 +447,7 @@ func (c *Core) observeState(r *rule, dev *Device, rd reading.Reading, e env, whe
 	c.conditionCleared(id, now)
 }
 
-func (c *Core) observeRise(r *rule, dev *Device, rd reading.Reading, e env, when bool, now time.Time) {
-	key := subjectKey(r, dev)
+func (c *Core) observeRise(r *rule, dev *Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
 	s := c.state(key)
 	v := rd.Value.Float()
 	if math.IsNaN(v) {
@@ -435,15 +465,13 @@ func (c *Core) observeRise(r *rule, dev *Device, rd reading.Reading, e env, when
 	}
 	s.samples = keep
 	rising := when && v-lo >= r.rise
-	e.Num, e.Value = v, v
 	if rising {
 		s.Value = fmt.Sprintf("+%.1f", v-lo)
 	}
-	c.observeState(r, dev, rd, e, rising, now)
+	c.observeState(r, dev, key, rd, re, rising, now)
 }
 
-func (c *Core) observeCoincidence(r *rule, dev *Device, rd reading.Reading, when bool, now time.Time) {
-	key := subjectKey(r, dev)
+func (c *Core) observeCoincidence(r *rule, dev *Device, key string, when bool, now time.Time) {
 	s := c.state(key)
 	if s.Hits == nil {
 		s.Hits = map[string]time.Time{}
@@ -476,8 +504,7 @@ func (c *Core) observeCoincidence(r *rule, dev *Device, rd reading.Reading, when
 	}
 }
 
-func (c *Core) observeAbsence(r *rule, dev *Device, now time.Time) {
-	key := subjectKey(r, dev)
+func (c *Core) observeAbsence(r *rule, dev *Device, key string, now time.Time) {
 	if r.scope == ScopeGateway {
 		if a := c.open[key]; a != nil && !a.CondCleared {
 			c.conditionCleared(key, now)
@@ -508,47 +535,49 @@ func (c *Core) Tick(now time.Time) time.Time {
 			next = t
 		}
 	}
-	for _, r := range c.rules {
+	// One pass over the subjects with state (not one per rule).
+	for key, s := range c.subj {
+		rid, _, _ := strings.Cut(key, "@")
+		r := c.byID[rid]
+		if r == nil {
+			continue
+		}
+		a := c.open[key]
 		switch r.typ {
 		case TypeState, TypeRateOfRise:
-			for key, s := range c.subj {
-				if !strings.HasPrefix(key, r.cfg.ID+"@") {
-					continue
-				}
-				a := c.open[key]
-				if !s.PendingSince.IsZero() && a == nil {
-					if at := s.PendingSince.Add(r.forD); !at.After(now) {
-						if dev := c.deviceOf(key); dev != nil {
-							c.fire(r, dev, key, s, now)
-						}
-					} else {
-						due(at)
+			if !s.PendingSince.IsZero() && a == nil {
+				if at := s.PendingSince.Add(r.forD); !at.After(now) {
+					if dev := c.deviceOf(key); dev != nil {
+						c.fire(r, dev, key, s, now)
 					}
-				}
-				if !s.ClearSince.IsZero() && a != nil && !a.CondCleared {
-					if at := s.ClearSince.Add(r.keep); !at.After(now) {
-						c.conditionCleared(key, now)
-					} else {
-						due(at)
-					}
+				} else {
+					due(at)
 				}
 			}
-		case TypeAbsence:
-			c.tickAbsence(r, now, due)
+			if !s.ClearSince.IsZero() && a != nil && !a.CondCleared {
+				if at := s.ClearSince.Add(r.keep); !at.After(now) {
+					c.conditionCleared(key, now)
+				} else {
+					due(at)
+				}
+			}
 		case TypeCoincidence:
-			for key, s := range c.subj {
-				if !strings.HasPrefix(key, r.cfg.ID+"@") {
-					continue
-				}
-				for d, t := range s.Hits {
-					if now.Sub(t) > r.window && c.open[key] == nil {
-						delete(s.Hits, d)
-						c.dirty = true
-					} else if c.open[key] == nil {
-						due(t.Add(r.window))
-					}
+			if a != nil {
+				continue
+			}
+			for d, t := range s.Hits {
+				if now.Sub(t) > r.window {
+					delete(s.Hits, d)
+					c.dirty = true
+				} else {
+					due(t.Add(r.window))
 				}
 			}
+		}
+	}
+	for _, r := range c.rules {
+		if r.typ == TypeAbsence {
+			c.tickAbsence(r, now, due)
 		}
 	}
 	c.expireSilences(now)
