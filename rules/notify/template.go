@@ -257,14 +257,21 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	return t, nil
 }
 
-func checkNodes(n parse.Node) error {
+// maxRangeDepth bounds nested {{range}}s: each multiplies the work by the
+// number of labels, and a template of nested ranges with empty bodies
+// would otherwise loop for ever without writing a byte.
+const maxRangeDepth = 2
+
+func checkNodes(n parse.Node) error { return checkNode(n, 0) }
+
+func checkNode(n parse.Node, ranges int) error {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
 			return nil
 		}
 		for _, c := range n.Nodes {
-			if err := checkNodes(c); err != nil {
+			if err := checkNode(c, ranges); err != nil {
 				return err
 			}
 		}
@@ -274,21 +281,24 @@ func checkNodes(n parse.Node) error {
 		if !rangeOverLabels(n.Pipe) {
 			return fmt.Errorf("{{range %s}}: range works only over .Alarm.Labels", n.Pipe)
 		}
-		return checkBranch(&n.BranchNode)
+		if ranges+1 > maxRangeDepth {
+			return fmt.Errorf("{{range}} nested more than %d deep", maxRangeDepth)
+		}
+		return checkBranch(&n.BranchNode, ranges+1)
 	case *parse.IfNode:
-		return checkBranch(&n.BranchNode)
+		return checkBranch(&n.BranchNode, ranges)
 	case *parse.WithNode:
-		return checkBranch(&n.BranchNode)
+		return checkBranch(&n.BranchNode, ranges)
 	}
 	return nil
 }
 
-func checkBranch(b *parse.BranchNode) error {
-	if err := checkNodes(b.List); err != nil {
+func checkBranch(b *parse.BranchNode, ranges int) error {
+	if err := checkNode(b.List, ranges); err != nil {
 		return err
 	}
 	if b.ElseList != nil {
-		return checkNodes(b.ElseList)
+		return checkNode(b.ElseList, ranges)
 	}
 	return nil
 }
@@ -416,10 +426,10 @@ var defaultTexts = map[alarm.EventKind]map[Lang][2]string{
 	},
 	alarm.EventAcknowledged: {
 		LangZH: {`【已确认】{{.T .Alarm.Title}}`,
-			`已由 {{or .Alarm.AckedBy "-"}} 于 {{.Time .Alarm.AckedAt}} 确认。{{with .Alarm.AckComment}}备注：{{.}}{{end}}
+			`已由 {{or .Alarm.AckedBy "-"}} 于 {{if .Alarm.AckedAt.IsZero}}{{.Time .At}}{{else}}{{.Time .Alarm.AckedAt}}{{end}} 确认。{{with .Alarm.AckComment}}备注：{{.}}{{end}}
 {{.T .Alarm.Body}}` + footerZH},
 		LangEN: {`[Acknowledged] {{.T .Alarm.Title}}`,
-			`Acknowledged by {{or .Alarm.AckedBy "-"}} at {{.Time .Alarm.AckedAt}}.{{with .Alarm.AckComment}} Comment: {{.}}{{end}}
+			`Acknowledged by {{or .Alarm.AckedBy "-"}} at {{if .Alarm.AckedAt.IsZero}}{{.Time .At}}{{else}}{{.Time .Alarm.AckedAt}}{{end}}.{{with .Alarm.AckComment}} Comment: {{.}}{{end}}
 {{.T .Alarm.Body}}` + footerEN},
 	},
 	alarm.EventResolved: {
