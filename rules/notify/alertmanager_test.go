@@ -100,7 +100,7 @@ func TestAlertmanagerPayload(t *testing.T) {
 			a := m.Alerts[0]
 			ls := model.LabelSet{}
 			for k, v := range a.Labels {
-				if !model.LabelName(k).IsValid() {
+				if !model.LegacyValidation.IsValidLabelName(k) {
 					t.Errorf("label name %q is not valid in Prometheus", k)
 				}
 				ls[model.LabelName(k)] = model.LabelValue(v)

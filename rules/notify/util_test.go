@@ -107,12 +107,6 @@ func (rc *receiver) next(t testing.TB, within time.Duration) received {
 	}
 }
 
-func (rc *receiver) requests() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.n
-}
-
 // webhookEvent decodes a generic webhook body.
 func webhookEvent(t testing.TB, b []byte) WebhookPayload {
 	t.Helper()
