@@ -36,6 +36,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
+	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
 
 // Version is set at build time (-ldflags "-X ...app.Version=...").
@@ -58,7 +59,9 @@ type App struct {
 	// Alarms are the gateway's alarms about itself.
 	Alarms *selfalarm.Registry
 	// Rules evaluates the safety rules and keeps the alarms.
-	Rules   *engine.Engine
+	Rules *engine.Engine
+	// Outbox delivers alarm notifications durably.
+	Outbox  *notify.Outbox
 	broker  *broker.Broker
 	client  *mqttclient.Client
 	httpSrv *http.Server
@@ -136,9 +139,6 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	if err = a.newForwarders(); err != nil {
 		return nil, err
 	}
-	if err = a.newRules(); err != nil {
-		return nil, err
-	}
 
 	switch cfg.Broker.Mode {
 	case config.ModeExternal:
@@ -147,6 +147,12 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		err = a.newBroker()
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err = a.newNotify(); err != nil {
+		return nil, err
+	}
+	if err = a.newRules(); err != nil {
 		return nil, err
 	}
 
@@ -175,6 +181,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 			Alarms:     a.Alarms,
 			Rules:      a.Rules,
 			Reload:     a.ReloadRules,
+			Outbox:     a.Outbox,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -379,6 +386,10 @@ func (a *App) Run(ctx context.Context) error {
 			runErr = errors.Join(runErr, err)
 		}
 	}
+	// Pending deliveries stay in the outbox for the next start.
+	if err := a.Outbox.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	// Forwarders only read the store; stop them before it closes. A write
 	// in flight is abandoned: its readings are sent again after restart.
 	stopForwarders()
@@ -407,6 +418,9 @@ func (a *App) closePartial() {
 	}
 	if a.Rules != nil {
 		_ = a.Rules.Close()
+	}
+	if a.Outbox != nil {
+		_ = a.Outbox.Close()
 	}
 	if a.Store != nil {
 		_ = a.Store.Close()

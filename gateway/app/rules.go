@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
+	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
 
 // rulesConfig builds the engine's configuration from the gateway config
@@ -39,11 +41,30 @@ func (a *App) newRules() error {
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
-	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Logger: a.log})
+	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Notifier: a.Outbox, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
 	return a.Rules.Register(a.reg)
+}
+
+// newNotify opens the notification outbox with the configured channels.
+// MQTT channels publish through the embedded broker, or through the
+// gateway's connection to the external one.
+func (a *App) newNotify() error {
+	env := notify.Env{Dir: filepath.Join(a.cfg.Alarms.Dir, "outbox"), Location: a.cfg.Facility.Location, Logger: a.log}
+	switch {
+	case a.broker != nil:
+		env.Publisher = a.broker
+	case a.client != nil:
+		env.Publisher = a.client
+	}
+	ob, err := notify.New(a.cfg.Notify, env)
+	if err != nil {
+		return fmt.Errorf("app: notifications: %w", err)
+	}
+	a.Outbox = ob
+	return ob.Register(a.reg)
 }
 
 // ReloadRules re-reads the rules file and swaps the rules in when every

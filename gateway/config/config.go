@@ -32,6 +32,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
+	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
 
 // Config is the whole configuration file. YAML keys are the snake_case names
@@ -55,8 +56,12 @@ type Config struct {
 	// without a restart (SIGHUP or POST /api/v1/rules/reload).
 	RulesFile string `yaml:"rules_file"`
 	Alarms    Alarms `yaml:"alarms"`
-	HTTP      HTTP   `yaml:"http"`
-	Log       Log    `yaml:"log"`
+	// Notify configures where alarms are sent (webhooks, Alertmanager,
+	// e-mail, MQTT panels, WeCom, DingTalk, Feishu); see
+	// rules/notify/README.md.
+	Notify notify.Config `yaml:"notify"`
+	HTTP   HTTP          `yaml:"http"`
+	Log    Log           `yaml:"log"`
 
 	// src remembers where each key was in the file, so that Validate can
 	// name lines. Nil for a Config built in code.

@@ -199,6 +199,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		HTTP: HTTP{Listen: DefaultHTTPListen},
 		Log:  Log{Level: "info", Format: "text"},
 	}
+	want.Notify.Defaults()
 	got := *c
 	got.src, got.Facility.Location = nil, nil
 	if !reflect.DeepEqual(&got, want) {

@@ -578,6 +578,7 @@ func (c *Config) applyDefaults() {
 
 	c.influxDefaults()
 	c.alarmDefaults()
+	c.Notify.Defaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
 	defStr(&c.Log.Level, DefaultLogLevel)
@@ -600,6 +601,7 @@ func (c *Config) resolvePaths(dir string) {
 		paths = append(paths, &t.PasswordFile, &t.TokenFile, &t.CAFile)
 	}
 	paths = append(paths, &c.RulesFile, &c.Alarms.Dir)
+	c.Notify.ResolvePaths(dir)
 	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

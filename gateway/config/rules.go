@@ -77,6 +77,12 @@ func (a Alarms) EscalationLevels() []time.Duration {
 	return out
 }
 
+func (v *validator) notify() {
+	for _, fe := range v.c.Notify.Validate() {
+		v.errorf("notify."+fe.Key, "%s", fe.Msg)
+	}
+}
+
 func (v *validator) alarms() {
 	a := &v.c.Alarms
 	prev := time.Duration(0)

@@ -48,6 +48,7 @@ func (c *Config) validate() Errors {
 	v.ingest()
 	v.influx()
 	v.alarms()
+	v.notify()
 	v.http()
 	v.log()
 	return v.errs

@@ -168,3 +168,18 @@ func (a *api) reloadRules(w http.ResponseWriter, r *http.Request) {
 	a.opts.Logger.Info("rules reloaded", "by", tokenName(r.Context()))
 	writeJSON(w, map[string]any{"reloaded": true})
 }
+
+// deliveries lists the notifications of an alarm and where each stands
+// (pending, delivered, failed with the receiver's answer).
+func (a *api) deliveries(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Outbox == nil {
+		writeJSON(w, map[string]any{"deliveries": []any{}})
+		return
+	}
+	ds := a.opts.Outbox.Deliveries(r.PathValue("id"))
+	if ds == nil {
+		writeJSON(w, map[string]any{"deliveries": []any{}})
+		return
+	}
+	writeJSON(w, map[string]any{"deliveries": ds})
+}

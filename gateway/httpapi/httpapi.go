@@ -31,6 +31,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
+	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
 
 // Role orders what a token may do; a higher role may do everything a lower one may.
@@ -102,6 +103,8 @@ type Options struct {
 	Rules *engine.Engine
 	// Reload re-reads the rules file. May be nil.
 	Reload func(context.Context) error
+	// Outbox reports notification deliveries per alarm. May be nil.
+	Outbox *notify.Outbox
 	Logger *slog.Logger
 }
 
@@ -131,6 +134,7 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /api/v1/alarms", a.auth(RoleViewer, a.alarmsList))
 	mux.Handle("POST /api/v1/alarms/{id}/ack", a.auth(RoleManager, a.alarmAction("ack")))
 	mux.Handle("POST /api/v1/alarms/{id}/reset", a.auth(RoleManager, a.alarmAction("reset")))
+	mux.Handle("GET /api/v1/alarms/{id}/deliveries", a.auth(RoleViewer, a.deliveries))
 	mux.Handle("GET /api/v1/audit", a.auth(RoleViewer, a.audit))
 	mux.Handle("POST /api/v1/silences", a.auth(RoleManager, a.addSilence))
 	mux.Handle("POST /api/v1/rules/reload", a.auth(RoleAdmin, a.reloadRules))

@@ -58,6 +58,8 @@ type Client struct {
 	slots     chan struct{}
 	reconnect chan struct{}
 	isUp      atomic.Bool
+	// pc is the paho client of the current Run (for Publish).
+	pc atomic.Pointer[paho.Client]
 
 	connected    prometheus.Gauge
 	reconnects   prometheus.Counter
@@ -150,6 +152,8 @@ func (c *Client) Run(ctx context.Context) error {
 		c.kick()
 	})
 	cl := paho.NewClient(po)
+	c.pc.Store(&cl)
+	defer c.pc.Store(nil)
 
 	attempt := 0
 	for {
@@ -189,6 +193,28 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// ErrNotConnected is returned by Publish while the broker is away; the
+// caller (the notification outbox) retries.
+var ErrNotConnected = errors.New("mqttclient: not connected to the broker")
+
+// Publish sends a message through the gateway's own broker connection (alarm
+// states for sirens and panels) and waits for the broker's acknowledgement
+// at QoS 1, up to 10 s.
+func (c *Client) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	p := c.pc.Load()
+	if p == nil || !c.Connected() {
+		return ErrNotConnected
+	}
+	tok := (*p).Publish(topic, qos, retain, payload)
+	if !tok.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("mqttclient: publish to %s not acknowledged within 10s", topic)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqttclient: publish to %s: %w", topic, err)
+	}
+	return nil
 }
 
 func (c *Client) setConnected(up bool) {
