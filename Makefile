@@ -35,6 +35,7 @@ bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(GO) run ./gateway/cmd/shelter-bench
 	$(GO) run ./gateway/cmd/shelter-bench forward -runs 3
+	$(GO) run ./gateway/cmd/shelter-bench alarms
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

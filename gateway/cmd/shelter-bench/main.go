@@ -67,6 +67,8 @@ func runRole(args []string) (code int, ok bool) {
 		h = p.handle
 	case "forward":
 		return forwardMain(args[1:], os.Stdout, os.Stderr), true
+	case "alarms":
+		return alarmsMain(args[1:], os.Stdout, os.Stderr), true
 	default:
 		return 0, false
 	}
