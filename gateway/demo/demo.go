@@ -163,10 +163,11 @@ ShelterWatch demo / 演示 — facility %q
   MQTT broker / 消息代理:   %s
   Metrics / 监控指标:        http://%s/metrics
   Devices / 设备状态:        curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/devices
+  Alarms / 报警:            curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/alarms
   Config / 配置文件:         %s
   Ctrl-C stops the demo / 按 Ctrl-C 停止演示.
 
-`, cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), tokenPath, a.HTTPAddr(), cfgPath)
+`, cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), tokenPath, a.HTTPAddr(), tokenPath, a.HTTPAddr(), cfgPath)
 		if opts.OnReady != nil {
 			opts.OnReady(a, token)
 		}
