@@ -27,9 +27,12 @@ func TestDemoReadingsFlow(t *testing.T) {
 	}
 	readyCh := make(chan ready, 1)
 	done := make(chan error, 1)
+	// Created before the cleanup below is registered, so the demo stops
+	// before its directory is removed (cleanups run last-in first-out).
+	dataDir := t.TempDir()
 	go func() {
 		done <- Run(ctx, Options{
-			DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0",
+			DataDir: dataDir, HTTPListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0",
 			Interval: 100 * time.Millisecond, EventEvery: time.Hour,
 			Logger: slog.New(slog.DiscardHandler), Out: io.Discard, BcryptCost: bcrypt.MinCost,
 			OnReady: func(a *app.App, token string) { readyCh <- ready{a, token} },
