@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
@@ -31,6 +32,7 @@ type hookReceiver struct {
 	secret []byte
 	mu     sync.Mutex
 	events []alarm.EventKind
+	ids    []string
 	got    chan alarm.EventKind
 }
 
@@ -64,6 +66,7 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	h.events = append(h.events, p.Kind)
+	h.ids = append(h.ids, p.Alarm.ID)
 	h.mu.Unlock()
 	h.got <- p.Kind
 	w.WriteHeader(http.StatusNoContent)
@@ -191,6 +194,16 @@ notify:
 			t.Fatalf("escalation went on after the acknowledgement: %v", kinds)
 		}
 		acked = acked || k == alarm.EventAcknowledged
+	}
+
+	// The gateway's own faults page people through the same channels.
+	a.Alarms.Raise("store-data-loss", selfalarm.Critical, true, "lost 12 readings", "丢失 12 条读数")
+	hook.waitFor(alarm.EventFiring, 5*time.Second)
+	hook.mu.Lock()
+	lastID := hook.ids[len(hook.ids)-1]
+	hook.mu.Unlock()
+	if lastID != "gateway@self:store-data-loss" {
+		t.Fatalf("self-alarm webhook for %q", lastID)
 	}
 
 	code, b := api(t, a, http.MethodGet, "/api/v1/audit?alarm="+id, "")

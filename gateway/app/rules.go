@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
@@ -64,7 +67,35 @@ func (a *App) newNotify() error {
 		return fmt.Errorf("app: notifications: %w", err)
 	}
 	a.Outbox = ob
+	a.Alarms.OnChange = a.notifySelfAlarm
 	return ob.Register(a.reg)
+}
+
+// notifySelfAlarm tells people about the gateway's own faults (data lost
+// to the disk budget, InfluxDB unreachable for long, credentials refused)
+// through the same channels as sensor alarms.
+func (a *App) notifySelfAlarm(c selfalarm.Change) {
+	sev := alarm.SeverityTrouble
+	if c.Alarm.Severity == selfalarm.Critical {
+		sev = alarm.SeverityCritical
+	}
+	now := time.Now()
+	al := alarm.Alarm{
+		ID: "gateway@self:" + c.Alarm.ID, Seq: uint64(c.Alarm.Since.UnixNano()), Rule: "gateway-self", Severity: sev,
+		Facility: a.cfg.Facility.ID,
+		Title:    alarm.Text{EN: "Gateway fault: " + c.Alarm.ID, ZH: "网关故障：" + c.Alarm.ID},
+		Body:     alarm.Text{EN: c.Alarm.Message, ZH: c.Alarm.MessageZH},
+		State:    alarm.StateFiring, Since: c.Alarm.Since, Updated: now,
+	}
+	kind := alarm.EventFiring
+	if !c.Raised {
+		al.State, al.ResolvedAt, kind = alarm.StateResolved, now, alarm.EventResolved
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Outbox.Enqueue(ctx, alarm.Event{Kind: kind, At: now, Alarm: al}); err != nil {
+		a.log.Error("self-alarm: notification not queued", "alarm", c.Alarm.ID, "err", err)
+	}
 }
 
 // ReloadRules re-reads the rules file and swaps the rules in when every

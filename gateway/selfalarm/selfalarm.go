@@ -45,8 +45,20 @@ type Alarm struct {
 	Cleared bool `json:"cleared"`
 }
 
+// Change is a self-alarm being raised (Raised true, the first time only)
+// or ending (Raised false: cleared or acknowledged).
+type Change struct {
+	Alarm  Alarm
+	Raised bool
+}
+
 // Registry is the set of self-alarms. Safe for concurrent use.
 type Registry struct {
+	// OnChange, when set before use, is called (outside the lock) when an
+	// alarm is first raised and when it ends, so the gateway can notify
+	// people about its own faults like about any other alarm.
+	OnChange func(Change)
+
 	log    *slog.Logger
 	now    func() time.Time
 	mu     sync.Mutex
@@ -98,11 +110,15 @@ func (r *Registry) Raise(id string, sev Severity, latched bool, msg, msgZH strin
 	}
 	a.Severity, a.Message, a.MessageZH, a.Updated, a.Latched, a.Cleared = sev, msg, msgZH, now, latched, false
 	a.Count++
+	snap := *a
 	r.mu.Unlock()
 	r.gauge.WithLabelValues(id, string(sev)).Set(1)
 	r.raised.WithLabelValues(id).Inc()
 	if !ok {
 		r.log.Error("self-alarm raised", "alarm", id, "severity", sev, "message", msg)
+		if r.OnChange != nil {
+			r.OnChange(Change{Alarm: snap, Raised: true})
+		}
 	}
 }
 
@@ -117,10 +133,17 @@ func (r *Registry) Clear(id string) {
 	} else if ok {
 		delete(r.active, id)
 	}
+	var snap Alarm
+	if ok {
+		snap = *a
+	}
 	r.mu.Unlock()
 	if ok {
 		r.gauge.DeleteLabelValues(id, string(a.Severity))
 		r.log.Info("self-alarm cleared", "alarm", id)
+		if r.OnChange != nil {
+			r.OnChange(Change{Alarm: snap})
+		}
 	}
 }
 
@@ -130,9 +153,16 @@ func (r *Registry) Acknowledge(id string) bool {
 	r.mu.Lock()
 	a, ok := r.active[id]
 	delete(r.active, id)
+	var snap Alarm
+	if ok {
+		snap = *a
+	}
 	r.mu.Unlock()
 	if ok {
 		r.gauge.DeleteLabelValues(id, string(a.Severity))
+		if r.OnChange != nil {
+			r.OnChange(Change{Alarm: snap})
+		}
 	}
 	return ok
 }

@@ -1,6 +1,7 @@
 package selfalarm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 func TestLifecycle(t *testing.T) {
 	now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	r := New(nil, func() time.Time { return now })
+	var changes []string
+	r.OnChange = func(c Change) { changes = append(changes, fmt.Sprintf("%s:%t", c.Alarm.ID, c.Raised)) }
 	reg := prometheus.NewPedanticRegistry()
 	if err := r.Register(reg); err != nil {
 		t.Fatal(err)
@@ -49,5 +52,10 @@ shelterwatch_self_alarm_active{alarm="store-data-loss",severity="critical"} 1
 	}
 	if n, err := testutil.GatherAndCount(reg, "shelterwatch_self_alarm_active"); err != nil || n != 0 {
 		t.Fatalf("active gauge series left: %d %v", n, err)
+	}
+	// People hear of each alarm once when it starts and once when it ends,
+	// not on every repeat.
+	if got := strings.Join(changes, " "); got != "forward-stalled:province:true store-data-loss:true forward-stalled:province:false store-data-loss:false" {
+		t.Fatalf("changes: %s", got)
 	}
 }
