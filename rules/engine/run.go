@@ -211,17 +211,13 @@ func (e *Engine) consume(ctx context.Context) error {
 	}
 }
 
-// flush writes audit entries, hands events to the notifier (fire first)
-// and saves the state when it changed. The audit entry and the notifier
-// come before the state: a crash in between repeats a notification rather
-// than losing one.
+// flush hands events to the notifier (fire first), writes audit entries
+// and saves the state when it changed. The notifier goes first because it
+// is what a resident's safety waits for; the audit entry and the state
+// follow. A crash in between repeats a notification (and its audit entry)
+// after restart rather than losing one.
 func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	events, audit, dirty := e.core.Drain()
-	if len(audit) > 0 {
-		if err := e.appendAudit(audit); err != nil {
-			return err
-		}
-	}
 	e.pending = append(e.pending, events...)
 	sort.SliceStable(e.pending, func(i, j int) bool {
 		return e.pending[i].Alarm.Severity.Rank() > e.pending[j].Alarm.Severity.Rank()
@@ -237,6 +233,11 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	}
 	if e.opts.Notifier == nil {
 		e.pending = e.pending[:0]
+	}
+	if len(audit) > 0 {
+		if err := e.appendAudit(audit); err != nil {
+			return err
+		}
 	}
 	if dirty || forceSave {
 		return e.save()
