@@ -14,7 +14,7 @@ import (
 //	'C' consumer                             → seq(8)                   durable consumer cursors
 //	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
 //	'M' name                                 → value                    store metadata (rollup format, retention horizon)
-//	'U' device 0x00 kind 0x00 res start(8)   → rollup records           per-minute and per-hour aggregates (rollup.go)
+//	'U' device 0x00 kind 0x00 res start(8)   → rollup records           per-hour aggregates (rollup.go)
 //
 // Integers are big-endian so that byte order is numeric order; times are
 // Unix nanoseconds with the sign bit flipped so that pre-1970 times sort
@@ -105,6 +105,14 @@ func appendRollupKey(dst []byte, device, kind string, res resolution, start int6
 	dst = append(dst, kind...)
 	dst = append(dst, 0, byte(res))
 	return binary.BigEndian.AppendUint64(dst, nsBits(start))
+}
+
+// rollupResBounds are the bounds of every rollup key of one series and
+// resolution.
+func rollupResBounds(device, kind string, res resolution) (lower, upper []byte) {
+	lower = appendRollupKey(nil, device, kind, res, math.MinInt64)
+	upper = appendRollupKey(nil, device, kind, res+1, math.MinInt64)
+	return lower, upper
 }
 
 // rollupPrefixLen is the length of a rollup key without its start.

@@ -14,6 +14,9 @@ import (
 
 // maintenance runs the retention and disk-budget pass periodically.
 func (s *Store) maintenance() {
+	if s.minuteRollupsDeleted {
+		s.reclaimMinuteRollups()
+	}
 	t := time.NewTicker(s.opts.MaintenanceEvery)
 	defer t.Stop()
 	for {
@@ -132,7 +135,7 @@ func (s *Store) applyBudget(ctx context.Context) error {
 // cutoff and the rollups of whole buckets before cutoff, then compacts so
 // the space comes back. The buckets that straddle cutoff are kept; cutoff
 // becomes the retention horizon, where history queries start, so they read
-// those buckets' remaining part from finer rollups and the readings.
+// those buckets' remaining part from the readings.
 func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, reason string) error {
 	first := s.firstSeq.Load()
 	b := s.db.NewBatch()

@@ -116,13 +116,12 @@ func (s *Store) Points(ctx context.Context, sr Series, from, to time.Time, fn fu
 // width aligned to the Unix epoch. Empty buckets are omitted.
 //
 // Only readings in [q.From, q.To) count, so the first and last bucket may
-// be partial. Widths that are whole minutes or hours are answered from the
-// rollups (whole hours from the hourly ones), with the partial ends of the
-// range filled in from finer rollups and, within a minute, the readings
-// themselves; any other width scans the readings. Both give the same
-// buckets. Readings older than the retention horizon (the newest cutoff
-// retention or the disk budget deleted before) are left out, so that a
-// bucket that straddled the cutoff agrees with the readings that are left.
+// be partial. Widths that are whole hours are answered from the hourly
+// rollups, with the partial hours at the ends of the range filled in from
+// the readings themselves; any other width scans the readings. Both give
+// the same buckets. Readings older than the retention horizon (the newest
+// cutoff retention or the disk budget deleted before) are left out, so that
+// a bucket that straddled the cutoff agrees with the readings that are left.
 func (s *Store) Downsample(ctx context.Context, q Query, width time.Duration) ([]SeriesBuckets, error) {
 	return s.downsample(ctx, q, width, coarsestRollup(width))
 }
@@ -262,7 +261,7 @@ var niceWidths = []time.Duration{
 // BucketWidth is the narrowest "nice" bucket width (1s, 2s, 5s, 10s, 15s,
 // 30s, 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d, then whole days)
 // that splits [from, to) into at most maxPoints epoch-aligned buckets. Every
-// width from a minute up is answered from rollups.
+// width from an hour up is answered from rollups.
 func BucketWidth(from, to time.Time, maxPoints int) time.Duration {
 	span := to.Sub(from)
 	if maxPoints < 1 || span <= 0 {

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,8 +161,10 @@ func TestDownsampleRollupsMatchRawScan(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x5eed))
 			s, points := randomHistory(t, rng, t.TempDir())
-			widths := []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour,
-				2 * time.Hour, 3 * time.Hour, 24 * time.Hour, 90 * time.Minute, 7 * time.Second, 90 * time.Second}
+			// Whole hours read hour rollups and, at the ends of the range,
+			// readings; every other width reads only readings.
+			widths := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 24 * time.Hour,
+				time.Minute, 15 * time.Minute, 90 * time.Minute, 7 * time.Second, 90 * time.Second}
 			for i := range 60 {
 				width := widths[rng.IntN(len(widths))]
 				var q Query
@@ -206,7 +209,8 @@ func TestDownsampleRollupsMatchRawScan(t *testing.T) {
 
 // TestDownsampleReadsHourRollups: whole hours are answered from the hourly
 // rollups, not the readings. With the readings deleted behind the store's
-// back, hourly buckets still come back; minute and raw widths do not.
+// back, whole hourly buckets still come back; partial hours at the ends of
+// a range and widths finer than an hour, which read the readings, do not.
 func TestDownsampleReadsHourRollups(t *testing.T) {
 	s := openTest(t, Options{})
 	var rs []reading.Reading
@@ -219,17 +223,20 @@ func TestDownsampleReadsHourRollups(t *testing.T) {
 	if err := s.db.DeleteRange([]byte{prefixSeries}, []byte{prefixSeries + 1}, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	q := Query{Device: "d1", From: t0, To: t0.Add(3 * time.Hour)}
 	for _, tc := range []struct {
-		width time.Duration
-		want  int // buckets
+		name     string
+		from, to time.Duration // after t0
+		width    time.Duration
+		want     int // buckets
 	}{
-		{time.Hour, 3},
-		{3 * time.Hour, 1},
-		{15 * time.Minute, 12}, // from the minute rollups
-		{90 * time.Second, 0},  // raw scan: the readings are gone
+		{"1h", 0, 3 * time.Hour, time.Hour, 3},
+		{"3h", 0, 3 * time.Hour, 3 * time.Hour, 1},
+		{"1h/partial ends", 30 * time.Minute, 2*time.Hour + 30*time.Minute, time.Hour, 1}, // only 01:00-02:00 is whole
+		{"15m", 0, 3 * time.Hour, 15 * time.Minute, 0},
+		{"90s", 0, 3 * time.Hour, 90 * time.Second, 0},
 	} {
-		t.Run(tc.width.String(), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
+			q := Query{Device: "d1", From: t0.Add(tc.from), To: t0.Add(tc.to)}
 			got, err := s.Downsample(context.Background(), q, tc.width)
 			if err != nil || len(got) != 1 || len(got[0].Buckets) != tc.want {
 				t.Fatalf("got %+v, %v; want %d buckets", got, err, tc.want)
@@ -272,8 +279,8 @@ func TestRetentionDeletesWholeRollupBuckets(t *testing.T) {
 	if n := countRollups(resHour, t0.Add(6*time.Hour)); n != 1 {
 		t.Errorf("the hourly rollup straddling the cutoff: %d, want it kept", n)
 	}
-	if n := countRollups(resMinute, t0.Add(5*time.Hour+29*time.Minute)); n != 0 {
-		t.Errorf("%d minute rollups wholly before the cutoff survived", n)
+	if n := countRollups(resMinute, t0.Add(24*time.Hour)); n != 0 {
+		t.Errorf("%d minute rollups written", n)
 	}
 	// Queries start at the cutoff; the straddling hour holds only what is left.
 	for _, width := range []time.Duration{time.Hour, time.Minute, 30 * time.Second} {
@@ -354,6 +361,129 @@ func TestOpenBuildsRollupsOfAnOlderStore(t *testing.T) {
 		if w := wantBuckets(want, sr, math.MinInt64, math.MaxInt64, int64(width)); !sameBuckets(got[0].Buckets, w) {
 			t.Fatalf("width %v:\n got  %+v\n want %+v", width, got[0].Buckets, w)
 		}
+	}
+}
+
+// TestOpenDeletesMinuteRollups: a store written by a gateway that kept
+// minute rollups as well opens, its minute rollups are deleted, and history
+// is answered from the hour rollups and the readings alone. The minute
+// rollups here are deliberately wrong, so an answer that used one would
+// show. The old marker is removed, so that the older gateway, started again
+// on the store, rebuilds its minute rollups instead of trusting them.
+func TestOpenDeletesMinuteRollups(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []reading.Reading
+	for i := range 5 * 60 {
+		at := t0.Add(time.Duration(i)*time.Minute + time.Duration(i%50)*time.Second)
+		rs = append(rs, temp("d1", "z", at, float64(i%13)), temp("d2", "z", at, float64(i%7)/2))
+	}
+	if err := s.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	var want []stored
+	for _, r := range rs {
+		want = append(want, stored{Series{Device: r.Device, Kind: r.Kind}, r.Time.UnixNano(), r.Seq, r.Value.Num})
+		wrong := single(r.Time.UnixNano(), r.Seq, r.Value.Num+1000)
+		key := appendRollupKey(nil, r.Device, string(r.Kind), resMinute, floorTo(r.Time.UnixNano(), int64(time.Minute)))
+		if err := s.db.Merge(key, appendAgg(nil, &wrong), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Set(metaKey("rollups"), []byte("1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Delete(metaKey("hour-rollups"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rollupBytes := func() uint64 {
+		t.Helper()
+		n, err := s.db.EstimateDiskUsage([]byte{prefixRollup}, []byte{prefixRollup + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	withMinutes := rollupBytes()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, Options{Dir: dir})
+	// The maintenance goroutine compacts the deleted minute rollups away.
+	for deadline := time.Now().Add(10 * time.Second); rollupBytes() > withMinutes/3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("rollups still take %d bytes on disk 10s after open, %d with minute rollups", rollupBytes(), withMinutes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("rollups: %d bytes with minute rollups, %d after", withMinutes, rollupBytes())
+	for _, device := range []string{"d1", "d2"} {
+		lo, hi := rollupResBounds(device, "temperature", resMinute)
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.First() {
+			t.Errorf("%s: minute rollups left after open", device)
+		}
+		_ = it.Close()
+	}
+	for name, want := range map[string]bool{"rollups": false, "hour-rollups": true} {
+		_, closer, err := s.db.Get(metaKey(name))
+		if err == nil {
+			_ = closer.Close()
+		}
+		if (err == nil) != want {
+			t.Errorf("meta %q: %v, want set=%v", name, err, want)
+		}
+	}
+	for _, width := range []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 90 * time.Minute} {
+		q := Query{From: t0.Add(17*time.Minute + 3*time.Second), To: t0.Add(4*time.Hour + 41*time.Minute)}
+		got, err := s.Downsample(context.Background(), q, width)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("downsample %v: %+v %v", width, got, err)
+		}
+		from, to := s.span(q.From, q.To)
+		for _, sb := range got {
+			if w := wantBuckets(want, sb.Series, from, to, int64(width)); !sameBuckets(sb.Buckets, w) {
+				t.Errorf("%s width %v:\n got  %+v\n want %+v", sb.Device, width, sb.Buckets, w)
+			}
+		}
+	}
+}
+
+// TestOpenRefusesNewerRollups: a store whose rollups are in a format this
+// gateway does not know is not opened, rather than answered wrongly.
+func TestOpenRefusesNewerRollups(t *testing.T) {
+	for _, name := range []string{"hour-rollups", "rollups"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Set(metaKey(name), []byte("2"), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(Options{Dir: dir})
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("opened a store with rollups in format 2")
+			}
+			if want := `in format "2", this gateway knows "1"`; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		})
 	}
 }
 
@@ -509,8 +639,8 @@ func TestActivityGroupsReadings(t *testing.T) {
 		want  []group
 	}{
 		{time.Hour, []group{{0, 59 * m}, {190 * m, 200 * m}}},
-		{5 * time.Minute, nil}, // minute rollups: one group a minute
-		{time.Second, nil},     // raw: one group a reading
+		{5 * time.Minute, nil}, // finer than an hour reads the readings: one group each
+		{time.Second, nil},
 	} {
 		t.Run(tc.grain.String(), func(t *testing.T) {
 			var got []group

@@ -3,11 +3,13 @@
 // consumer cursors (the InfluxDB forwarder reads the log from where it
 // stopped), and a bounded dead-letter store for rejected messages.
 //
-// History queries over long ranges read per-minute and per-hour rollups of
-// each series (count, min, max, sum, last value), which every commit updates
-// in the same batch as the readings (rollup.go): 30 days of one-minute
-// readings of 100 devices downsample to hourly buckets from 72,000 rollups
-// instead of 4.3 million readings.
+// History queries over long ranges read per-hour rollups of each series
+// (count, min, max, sum, last value), which every commit updates in the same
+// batch as the readings (rollup.go): 30 days of one-minute readings of 100
+// devices downsample to hourly buckets from 72,000 rollups instead of 4.3
+// million readings, in 27 ms instead of 670 ms on the 2-core reference
+// machine. Finer widths read the readings; rollup.go says why there are no
+// minute rollups.
 //
 // # Engine
 //
@@ -20,7 +22,8 @@
 // Pebble 274k readings/s with its default settings (337k with the
 // compression settings below) against bbolt's 30k (BenchmarkAppend here;
 // the bbolt figure from the same loop written against bbolt 1.4 with one
-// transaction per group).
+// transaction per group). Every commit now also writes hour rollups; with
+// them the same loop does about 206k.
 //
 // # Durability and concurrency
 //
@@ -142,6 +145,10 @@ type Store struct {
 
 	curMu   sync.Mutex
 	cursors map[string]uint64
+
+	// minuteRollupsDeleted is set by Open when it deleted the minute
+	// rollups of an older gateway; maintenance then reclaims their space.
+	minuteRollupsDeleted bool
 
 	// Owned by the writer goroutine.
 	dlFirst, dlNext uint64
@@ -396,7 +403,7 @@ func (s *Store) writer() {
 
 // commit writes one group of append requests as a single synced batch: the
 // readings, their series index entries, and one rollup merge operand per
-// series and minute or hour they fall in.
+// series and hour they fall in.
 func (s *Store) commit(reqs []*appendReq) {
 	b := s.db.NewBatch()
 	defer b.Close()
