@@ -342,7 +342,7 @@ func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time
 		}
 		if ok {
 			e := eventOf(sr.Kind, p)
-			if prior == nil || e.before(*prior) == false {
+			if prior == nil || !e.before(*prior) {
 				prior = &e
 			}
 		}
