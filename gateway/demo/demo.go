@@ -142,6 +142,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("demo: generated config is invalid (a bug): %w", err)
 	}
+	app.TuneRuntime()
 	a, err := app.New(cfg, opts.Logger)
 	if err != nil {
 		return err

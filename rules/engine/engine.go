@@ -152,7 +152,11 @@ type Core struct {
 	audit  []AuditEntry
 	dirty  bool
 	now    time.Time // of the call in progress, for audit entries
-	vm     vm.VM     // reused for every evaluation (the Core has one owner)
+	// hint is the earliest deadline Observe or an action created since the
+	// last Tick (zero: none), so the engine need not Tick after every
+	// reading to find out.
+	hint time.Time
+	vm   vm.VM // reused for every evaluation (the Core has one owner)
 }
 
 // AuditEntry is one line of the append-only audit log.
@@ -413,6 +417,7 @@ func (c *Core) observeState(r *rule, dev *Device, key string, rd reading.Reading
 		}
 		if s.PendingSince.IsZero() {
 			s.PendingSince = now
+			c.wakeAt(now.Add(r.forD))
 			c.dirty = true
 		}
 		if now.Sub(s.PendingSince) >= r.forD {
@@ -438,6 +443,7 @@ func (c *Core) observeState(r *rule, dev *Device, key string, rd reading.Reading
 	if r.keep > 0 {
 		if s.ClearSince.IsZero() {
 			s.ClearSince = now
+			c.wakeAt(now.Add(r.keep))
 			c.dirty = true
 		}
 		if now.Sub(s.ClearSince) < r.keep {
@@ -478,6 +484,7 @@ func (c *Core) observeCoincidence(r *rule, dev *Device, key string, when bool, n
 	}
 	if when {
 		s.Hits[dev.ID] = now
+		c.wakeAt(now.Add(r.window))
 		c.dirty = true
 	} else if _, ok := s.Hits[dev.ID]; ok {
 		delete(s.Hits, dev.ID)
@@ -529,6 +536,7 @@ func (c *Core) observeAbsence(r *rule, dev *Device, key string, now time.Time) {
 // (zero: nothing scheduled).
 func (c *Core) Tick(now time.Time) time.Time {
 	c.now = now
+	c.hint = time.Time{}
 	var next time.Time
 	due := func(t time.Time) {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {
@@ -703,6 +711,9 @@ func (c *Core) fire(r *rule, dev *Device, key string, s *subjState, now time.Tim
 	c.applyInhibitions(now)
 	if !a.Silenced {
 		c.emit(alarm.EventFiring, &a.Alarm, 0, now)
+		if lv := c.cfg.Escalation.Levels; len(lv) > 0 {
+			c.wakeAt(since.Add(lv[0]))
+		}
 	}
 }
 
@@ -786,6 +797,7 @@ func (c *Core) Reset(id, by, comment string, now time.Time) error {
 func (c *Core) AddSilence(s Silence, now time.Time) {
 	c.now = now
 	c.silences = append(c.silences, s)
+	c.wakeAt(s.To)
 	c.dirty = true
 	c.auditf(AuditEntry{Action: "silence_added", By: s.By, Comment: s.Comment,
 		Detail: fmt.Sprintf("device=%q zone=%q rule=%q until %s", s.Device, s.Zone, s.Rule, s.To.Format(time.RFC3339))})
@@ -895,6 +907,20 @@ func (c *Core) auditf(e AuditEntry) {
 		e.Time = c.now
 	}
 	c.audit = append(c.audit, e)
+}
+
+func (c *Core) wakeAt(t time.Time) {
+	if c.hint.IsZero() || t.Before(c.hint) {
+		c.hint = t
+	}
+}
+
+// TakeHint returns the earliest deadline created since the last call (or
+// Tick), zero when none: the engine then runs Tick no later than that.
+func (c *Core) TakeHint() time.Time {
+	h := c.hint
+	c.hint = time.Time{}
+	return h
 }
 
 // Drain returns and clears the events and audit entries produced since

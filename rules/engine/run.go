@@ -47,6 +47,13 @@ const CursorName = "rules"
 // alarm state changed for a long time.
 const snapshotEvery = 10 * time.Second
 
+// minorSaveEvery coalesces saves of state changed by readings and timers:
+// the snapshot carries the log position it matches, so after a crash the
+// readings since are evaluated again and rebuild the same state (and the
+// same alarm events, which the outbox takes only once: their ids repeat).
+// Changes made by people are saved at once.
+const minorSaveEvery = time.Second
+
 // Engine runs a Core in one goroutine against the store's log.
 type Engine struct {
 	opts  Options
@@ -59,6 +66,7 @@ type Engine struct {
 	// Owned by Run.
 	seq, savedSeq uint64
 	savedAt       time.Time
+	unsaved       bool          // state changed without an alarm transition since the last save
 	pending       []alarm.Event // events the notifier has not taken yet
 
 	auditMu sync.Mutex // serialises audit appends and reads
@@ -141,8 +149,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	st := e.opts.Store
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	saveTick := time.NewTicker(snapshotEvery)
+	saveTick := time.NewTicker(minorSaveEvery)
 	defer saveTick.Stop()
+	// next is when Tick must run again: the earliest timer (a `for`, an
+	// absence, an escalation). Readings move it earlier through the
+	// Core's hint; Tick is not run per reading (it scans every subject).
+	next := e.now()
 	for {
 		var changed <-chan struct{}
 		if st != nil {
@@ -151,14 +163,19 @@ func (e *Engine) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		next := e.core.Tick(e.now())
-		if err := e.flush(ctx, false); err != nil {
-			return err
+		if h := e.core.TakeHint(); !h.IsZero() && h.Before(next) {
+			next = h
 		}
-		wait := time.Minute
-		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+		if now := e.now(); !now.Before(next) {
+			next = e.core.Tick(now)
+			if next.IsZero() {
+				next = now.Add(time.Minute)
+			}
+			if err := e.flush(ctx, false); err != nil {
+				return err
+			}
 		}
+		wait := max(time.Until(next), 0)
 		if len(e.pending) > 0 {
 			wait = min(wait, time.Second) // retry the notifier
 		}
@@ -170,12 +187,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-changed:
 		case <-timer.C:
 		case <-saveTick.C:
-			if err := e.flush(ctx, e.seq != e.savedSeq); err != nil {
+			due := e.unsaved || (e.seq != e.savedSeq && e.now().Sub(e.savedAt) >= snapshotEvery)
+			if err := e.flush(ctx, due); err != nil {
 				return err
 			}
 		case fn := <-e.reqs:
 			fn()
-			if err := e.flush(ctx, false); err != nil {
+			// Actions may change what is due (a silence ending, a reload).
+			next = e.now()
+			// What people do (acknowledge, reset, silence, reload) is not in
+			// the reading log to be replayed: saved at once.
+			if err := e.flush(ctx, true); err != nil {
 				return err
 			}
 		}
@@ -239,8 +261,11 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 			return err
 		}
 	}
-	if dirty || forceSave {
+	switch {
+	case forceSave:
 		return e.save()
+	case dirty:
+		e.unsaved = true
 	}
 	return nil
 }
@@ -255,7 +280,7 @@ func (e *Engine) save() error {
 	if err := writeFileSync(e.statePath(), b); err != nil {
 		return fmt.Errorf("engine: save state: %w", err)
 	}
-	e.savedSeq, e.savedAt = e.seq, e.now()
+	e.savedSeq, e.savedAt, e.unsaved = e.seq, e.now(), false
 	if e.opts.Store != nil {
 		if err := e.opts.Store.SetCursor(CursorName, e.seq); err != nil {
 			return fmt.Errorf("engine: %w", err)

@@ -224,7 +224,11 @@ func Open(dir string, opts Options) (*Outbox, error) {
 		o.routes = append(o.routes, compileRoute(r))
 	}
 	o.metrics = newMetrics(o.order)
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{o.log}, MemTableSize: 1 << 20})
+	// The outbox holds a few records per alarm: small buffers and a small
+	// block cache keep it from weighing on the gateway's memory budget.
+	cache := pebble.NewCache(1 << 20)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{o.log}, MemTableSize: 256 << 10, Cache: cache})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox in %s: %w", dir, err)
 	}

@@ -105,6 +105,7 @@ func (g *gatewayRole) start(spec gatewaySpec) (*gatewayReady, error) {
 		return nil, errors.New("already started")
 	}
 	t0 := time.Now()
+	app.TuneRuntime()
 	cfg, err := config.Load(spec.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("generated config is invalid (a bench bug): %w", err)

@@ -84,6 +84,7 @@ func runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Run the gateway with a config file",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			app.TuneRuntime()
 			cfg, err := config.Load(path)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), err)
