@@ -118,6 +118,14 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: open audit log: %w", err)
 	}
+	if e.savedAt.IsZero() && e.savedSeq == 0 {
+		// Make the starting position durable at once: a crash before the
+		// first save must not make the next start skip what came between.
+		if err := e.save(); err != nil {
+			e.audit.Close()
+			return nil, err
+		}
+	}
 	e.evaluated = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_readings_evaluated_total", Help: "Readings the rules engine evaluated."})
 	e.ruleEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_alarm_events_total", Help: "Alarm events handed to the notifier."})
 	e.notifyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_notify_failures_total", Help: "Failed hand-overs to the notification outbox (retried)."})

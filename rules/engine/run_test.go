@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -177,5 +179,51 @@ func TestEngineReloadRefusesBadRules(t *testing.T) {
 	}
 	if act, _ := r.e.Active(ctx); len(act) != 1 || act[0].Seq != 1 {
 		t.Fatalf("alarm after reload: %+v", act)
+	}
+}
+
+// TestCrashBeforeSaveReplaysTheSameAlarm: state changed by readings is
+// saved at most once a second; a crash before the save loses nothing,
+// because the readings since the saved position are evaluated again and
+// produce the same alarm with the same sequence number and time (so the
+// outbox, which keys events by them, sends it once).
+func TestCrashBeforeSaveReplaysTheSameAlarm(t *testing.T) {
+	st := openStore(t)
+	dir := t.TempDir()
+	first := newRecorder()
+	r := startEngine(t, st, dir, first)
+	// The engine saved its starting position at once? Copy the directory
+	// as it is before the smoke: that is what a crash right after the
+	// notification could leave behind when the coalesced save had not run.
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	if err := st.Append(context.Background(), smoke(true)); err != nil {
+		t.Fatal(err)
+	}
+	want := first.wait(t, 1)[0]
+	r.stop()
+
+	again := newRecorder()
+	startEngine(t, st, crashed, again)
+	got := again.wait(t, 1)[0]
+	if got.Kind != want.Kind || got.Alarm.ID != want.Alarm.ID || got.Alarm.Seq != want.Alarm.Seq || !got.At.Equal(want.At) {
+		t.Fatalf("after the crash the engine raised %+v, before %+v", got, want)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
