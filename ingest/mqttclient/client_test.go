@@ -123,3 +123,57 @@ func TestClientAcksOnlyStoredAndResubscribesAfterBrokerRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestPublishThroughTheGatewayConnection: alarm states for sirens and
+// panels go out through the gateway's own connection to the external
+// broker, retained, and a late subscriber (a panel that just booted) gets
+// them from Mosquitto.
+func TestPublishThroughTheGatewayConnection(t *testing.T) {
+	m := testpeer.StartMosquitto(t, "")
+	c, err := New(Options{
+		URL: m.URL(), ClientID: "gw-publisher", Subscriptions: []string{"sensors/#"},
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Handle: (&recorder{got: map[string]int{}, failN: map[string]int{}, signal: make(chan struct{}, 1)}).handle,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish("shelterwatch/f/kitchen/alarm", []byte(`{}`), true, 1); err != ErrNotConnected {
+		t.Fatalf("publish before Run: %v, want ErrNotConnected", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	state := `{"zone":"kitchen","severity":"fire"}`
+	if err := c.Publish("shelterwatch/f/kitchen/alarm", []byte(state), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL()).SetClientID("panel").SetAutoReconnect(false))
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("panel connect: %v", tok.Error())
+	}
+	defer sub.Disconnect(50)
+	sub.Subscribe("shelterwatch/f/+/alarm", 1, func(_ paho.Client, msg paho.Message) {
+		if msg.Retained() {
+			got <- string(msg.Payload())
+		}
+	})
+	select {
+	case p := <-got:
+		if p != state {
+			t.Fatalf("retained state %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the panel got no retained alarm state")
+	}
+}
