@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
@@ -65,6 +66,22 @@ func (a *App) newForwarders() error {
 			return fmt.Errorf("app: influxdb %s: %w", t.ID, err)
 		}
 		a.Forwarders = append(a.Forwarders, f)
+	}
+	// A target removed from the config would otherwise hold its cursor
+	// for ever, and the disk budget would treat everything after it as
+	// unforwarded.
+	configured := map[string]bool{}
+	for _, t := range a.cfg.Influx {
+		configured[forward.CursorName(t.ID)] = true
+	}
+	for name, seq := range a.Store.Cursors() {
+		if strings.HasPrefix(name, forward.CursorName("")) && !configured[name] {
+			a.log.Warn("forward: InfluxDB target no longer configured; forgetting its position in the store",
+				"cursor", name, "seq", seq, "store_last_seq", a.Store.LastSeq())
+			if err := a.Store.DeleteCursor(name); err != nil {
+				return fmt.Errorf("app: %w", err)
+			}
+		}
 	}
 	if len(a.Forwarders) > 0 {
 		if err := a.reg.Register(forward.NewCollector(a.Forwarders...)); err != nil {

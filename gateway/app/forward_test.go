@@ -1,12 +1,14 @@
 package app
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
+	"github.com/shelterwatch/shelterwatch/ingest/store"
 )
 
 func TestForwarderSelfAlarms(t *testing.T) {
@@ -36,5 +38,34 @@ func TestForwarderSelfAlarms(t *testing.T) {
 	a.checkForwarder(forward.Status{Target: "province"}, ForwardStalledAfter)
 	if got := ids(); len(got) != 0 {
 		t.Fatalf("alarms after catching up: %v", got)
+	}
+}
+
+func TestRemovedTargetCursorIsForgotten(t *testing.T) {
+	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n")
+	st, err := store.Open(store.Options{Dir: cfg.Store.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetCursor(forward.CursorName("old-province"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetCursor("rules", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.closePartial()
+	cur := a.Store.Cursors()
+	if _, ok := cur[forward.CursorName("old-province")]; ok {
+		t.Fatalf("cursor of a removed target kept: %v", cur)
+	}
+	if _, ok := cur["rules"]; !ok {
+		t.Fatalf("another consumer's cursor removed: %v", cur)
 	}
 }

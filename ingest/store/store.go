@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -519,6 +520,26 @@ func (s *Store) SetCursor(name string, seq uint64) error {
 	}
 	s.curMu.Lock()
 	s.cursors[name] = seq
+	s.curMu.Unlock()
+	return nil
+}
+
+// Cursors returns every consumer's durable position.
+func (s *Store) Cursors() map[string]uint64 {
+	s.curMu.Lock()
+	defer s.curMu.Unlock()
+	return maps.Clone(s.cursors)
+}
+
+// DeleteCursor forgets a consumer that no longer exists (an InfluxDB
+// target removed from the config), so that it no longer holds back what
+// the disk budget may delete first.
+func (s *Store) DeleteCursor(name string) error {
+	if err := s.db.Delete(cursorKey(name), pebble.Sync); err != nil {
+		return fmt.Errorf("store: delete cursor %q: %w", name, err)
+	}
+	s.curMu.Lock()
+	delete(s.cursors, name)
 	s.curMu.Unlock()
 	return nil
 }

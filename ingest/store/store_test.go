@@ -358,3 +358,21 @@ func TestLastPointOfSeries(t *testing.T) {
 		t.Fatalf("last of d = %v after appending to dd", p.Value)
 	}
 }
+
+func TestDeleteCursor(t *testing.T) {
+	s := openTest(t, Options{})
+	for name, seq := range map[string]uint64{"influx:facility": 7, "influx:old": 3} {
+		if err := s.SetCursor(name, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteCursor("influx:old"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Cursors(); len(got) != 1 || got["influx:facility"] != 7 {
+		t.Fatalf("cursors after delete: %v", got)
+	}
+	if m, ok := s.minCursor(); !ok || m != 7 {
+		t.Fatalf("min cursor %d %v: the deleted consumer still holds it back", m, ok)
+	}
+}
