@@ -60,7 +60,7 @@ type Engine struct {
 	log   *slog.Logger
 	now   func() time.Time
 	core  *Core
-	reqs  chan func()
+	reqs  chan request
 	audit *os.File
 
 	// Owned by Run.
@@ -91,7 +91,7 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, core: core, reqs: make(chan func())}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, core: core, reqs: make(chan request)}
 	b, err := os.ReadFile(e.statePath())
 	switch {
 	case err == nil:
@@ -199,13 +199,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := e.flush(ctx, due); err != nil {
 				return err
 			}
-		case fn := <-e.reqs:
-			fn()
+		case req := <-e.reqs:
+			req.fn()
 			// Actions may change what is due (a silence ending, a reload).
 			next = e.now()
 			// What people do (acknowledge, reset, silence, reload) is not in
-			// the reading log to be replayed: saved at once.
-			if err := e.flush(ctx, true); err != nil {
+			// the reading log to be replayed: saved at once, and the caller
+			// hears back only once it is (audit entry and state on disk).
+			err := e.flush(ctx, req.mutates)
+			req.done <- err
+			if err != nil {
 				return err
 			}
 		}
@@ -378,17 +381,29 @@ func (e *Engine) Audit(alarmID string, limit int) ([]AuditEntry, error) {
 	return out, nil
 }
 
-// do runs fn on the engine's goroutine and waits for it.
+// request is an action run on the engine's goroutine; done receives the
+// outcome of writing its consequences.
+type request struct {
+	fn      func()
+	mutates bool // saved at once (an action); false for a read
+	done    chan error
+}
+
+// do runs fn on the engine's goroutine and waits until its effects (audit
+// entry, state, notifications) are durable.
 func (e *Engine) do(ctx context.Context, fn func()) error {
-	done := make(chan struct{})
+	return e.send(ctx, request{fn: fn, mutates: true, done: make(chan error, 1)})
+}
+
+func (e *Engine) send(ctx context.Context, req request) error {
 	select {
-	case e.reqs <- func() { fn(); close(done) }:
+	case e.reqs <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case <-done:
-		return nil
+	case err := <-req.done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -397,7 +412,7 @@ func (e *Engine) do(ctx context.Context, fn func()) error {
 // Active returns the open alarms.
 func (e *Engine) Active(ctx context.Context) ([]alarm.Alarm, error) {
 	var out []alarm.Alarm
-	err := e.do(ctx, func() { out = e.core.Active() })
+	err := e.send(ctx, request{fn: func() { out = e.core.Active() }, done: make(chan error, 1)})
 	return out, err
 }
 
