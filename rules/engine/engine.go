@@ -105,9 +105,10 @@ type subjState struct {
 	Value string `json:"value,omitempty"`
 	// Truth per device, for coincidence: when the condition last held.
 	Hits map[string]time.Time `json:"hits,omitempty"`
-	// samples for rate of rise (not persisted: a restart starts a new
-	// window).
+	// samples for rate of rise from samples[head] on (not persisted: a
+	// restart starts a new window).
 	samples []sample
+	head    int
 }
 
 type sample struct {
@@ -459,22 +460,33 @@ func (c *Core) observeRise(r *rule, dev *Device, key string, rd reading.Reading,
 	if math.IsNaN(v) {
 		return
 	}
-	t := rd.Time
-	s.samples = append(s.samples, sample{t, v})
-	lo := v
-	keep := s.samples[:0]
-	for _, sm := range s.samples {
-		if t.Sub(sm.t) <= r.window {
-			keep = append(keep, sm)
-			lo = min(lo, sm.v)
-		}
-	}
-	s.samples = keep
+	lo := s.windowMin(rd.Time, v, r.window)
 	rising := when && v-lo >= r.rise
 	if rising {
 		s.Value = fmt.Sprintf("+%.1f", v-lo)
 	}
 	c.observeState(r, dev, key, rd, re, rising, now)
+}
+
+// windowMin adds (t, v) and returns the lowest value of the samples within
+// window before t. s.samples is a monotonic queue: the candidates for the
+// window's minimum in time order with increasing values (a later, lower
+// value makes every earlier higher one irrelevant). Each sample is pushed
+// and popped at most once: O(1) amortised however often a sensor reports.
+func (s *subjState) windowMin(t time.Time, v float64, window time.Duration) float64 {
+	for len(s.samples) > s.head && s.samples[len(s.samples)-1].v >= v {
+		s.samples = s.samples[:len(s.samples)-1]
+	}
+	s.samples = append(s.samples, sample{t, v})
+	for s.head < len(s.samples)-1 && t.Sub(s.samples[s.head].t) > window {
+		s.head++
+	}
+	if s.head > 64 && s.head > len(s.samples)/2 {
+		// Reclaim the dropped front now and then, not on every reading.
+		s.samples = append(s.samples[:0], s.samples[s.head:]...)
+		s.head = 0
+	}
+	return s.samples[s.head].v
 }
 
 func (c *Core) observeCoincidence(r *rule, dev *Device, key string, when bool, now time.Time) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -535,5 +536,36 @@ func TestMergeReplacesBuiltinByID(t *testing.T) {
 	}
 	if got[len(got)-1].ID != "extra" {
 		t.Fatalf("own rule not appended: %v", got[len(got)-1].ID)
+	}
+}
+
+// TestWindowMinMatchesAScan compares the sliding-window minimum behind
+// rate-of-rise with a plain scan over random readings.
+func TestWindowMinMatchesAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var s subjState
+	var all []sample
+	at := t0
+	const window = time.Minute
+	for i := range 20000 {
+		at = at.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+		v := 20 + rng.NormFloat64()*3
+		got := s.windowMin(at, v, window)
+		all = append(all, sample{at, v})
+		want := v
+		for _, sm := range all {
+			if at.Sub(sm.t) <= window {
+				want = min(want, sm.v)
+			}
+		}
+		if got != want {
+			t.Fatalf("reading %d: window minimum %v, a scan says %v", i, got, want)
+		}
+		if len(all) > 500 {
+			all = all[len(all)-500:] // older ones are outside any window here
+		}
+	}
+	if len(s.samples) > 1000 {
+		t.Fatalf("queue holds %d samples: not bounded by the window", len(s.samples))
 	}
 }
