@@ -1,0 +1,229 @@
+// Package hub fans one camera's stream out to many viewers.
+//
+// One source goroutine publishes access units; every viewer has its own
+// bounded queue. A viewer too slow to keep up loses frames, counted, and
+// resumes at the next keyframe (a decoder cannot use the frames between),
+// and never slows the source or the other viewers: Publish does not block.
+//
+// The hub keeps the latest keyframe and every frame after it (the GOP
+// cache). A new viewer gets that cache first, so its first picture is the
+// last keyframe, at once, whatever the camera's keyframe interval — the
+// leading relays make a new viewer wait for the camera's next keyframe
+// (8 s with a 10 s interval). The keyframe access unit carries SPS and PPS
+// (the camera source puts them in band), so a decoder can start from it.
+//
+// Viewers stay subscribed while the camera is away; when it comes back the
+// source calls Reset (a new stream may have new parameters) and publishing
+// resumes.
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Frame is one access unit of the camera's video.
+type Frame struct {
+	// NALUs are the access unit's NAL units (without start codes).
+	NALUs [][]byte
+	// PTS is the presentation time on the stream's clock.
+	PTS time.Duration
+	// Key marks an IDR access unit (with its SPS and PPS).
+	Key bool
+	// Received is when the source got it, for latency figures.
+	Received time.Time
+	size     int
+}
+
+// Size is the frame's payload in bytes.
+func (f *Frame) Size() int {
+	if f.size == 0 {
+		for _, n := range f.NALUs {
+			f.size += len(n)
+		}
+	}
+	return f.size
+}
+
+// Options bound the hub's memory.
+type Options struct {
+	// QueueLen is each viewer's queue in frames (default 120: 4 s at 30 fps).
+	QueueLen int
+	// MaxCacheBytes bounds the GOP cache (default 8 MiB); a GOP larger than
+	// that is not cached and new viewers wait for the next keyframe.
+	MaxCacheBytes int
+}
+
+// Hub is one camera's fan-out. Its methods are safe for concurrent use;
+// Publish is meant for one source goroutine.
+type Hub struct {
+	opts Options
+
+	mu         sync.Mutex
+	cache      []*Frame // latest keyframe and every frame after it
+	cacheBytes int
+	cacheOK    bool // false: the current GOP outgrew the cache
+	viewers    map[*Viewer]struct{}
+	closed     bool
+
+	published, dropped atomic.Uint64
+}
+
+// New returns an empty hub.
+func New(opts Options) *Hub {
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 120
+	}
+	if opts.MaxCacheBytes <= 0 {
+		opts.MaxCacheBytes = 8 << 20
+	}
+	return &Hub{opts: opts, viewers: map[*Viewer]struct{}{}}
+}
+
+// Viewer is one subscriber. Read frames from C until it is closed (by
+// Close, or when the hub closes).
+type Viewer struct {
+	C <-chan *Frame
+
+	h       *Hub
+	ch      chan *Frame
+	waitKey bool // dropped something: skip to the next keyframe
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+// Publish hands a frame to every viewer without waiting for any.
+func (h *Hub) Publish(f *Frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.published.Add(1)
+	switch {
+	case f.Key:
+		clear(h.cache)
+		h.cache, h.cacheBytes, h.cacheOK = append(h.cache[:0], f), f.Size(), f.Size() <= h.opts.MaxCacheBytes
+	case h.cacheOK && len(h.cache) > 0:
+		if h.cacheBytes+f.Size() > h.opts.MaxCacheBytes || len(h.cache) >= h.opts.QueueLen {
+			// Too long to replay into a queue: new viewers wait for the
+			// next keyframe instead.
+			clear(h.cache)
+			h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
+		} else {
+			h.cache = append(h.cache, f)
+			h.cacheBytes += f.Size()
+		}
+	}
+	for v := range h.viewers {
+		v.offer(f, &h.dropped)
+	}
+}
+
+// offer queues f for v, or drops it (and everything up to the next
+// keyframe) when v's queue is full. Called with the hub locked.
+func (v *Viewer) offer(f *Frame, total *atomic.Uint64) {
+	if v.waitKey && !f.Key {
+		v.dropped.Add(1)
+		total.Add(1)
+		return
+	}
+	select {
+	case v.ch <- f:
+		v.waitKey = false
+	default:
+		v.waitKey = true
+		v.dropped.Add(1)
+		total.Add(1)
+	}
+}
+
+// Subscribe adds a viewer. Its queue starts with the GOP cache, so the
+// first frame it reads is a keyframe when one is cached.
+func (h *Hub) Subscribe() *Viewer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := make(chan *Frame, h.opts.QueueLen)
+	v := &Viewer{C: ch, h: h, ch: ch, waitKey: true}
+	if h.closed {
+		close(ch)
+		return v
+	}
+	if h.cacheOK && len(h.cache) > 0 {
+		for _, f := range h.cache {
+			ch <- f // the cache is never longer than the queue
+		}
+		v.waitKey = false
+	}
+	h.viewers[v] = struct{}{}
+	return v
+}
+
+// Dropped is how many frames this viewer lost to its full queue.
+func (v *Viewer) Dropped() uint64 { return v.dropped.Load() }
+
+// Close unsubscribes the viewer and closes its channel.
+func (v *Viewer) Close() {
+	v.once.Do(func() {
+		v.h.mu.Lock()
+		defer v.h.mu.Unlock()
+		if _, ok := v.h.viewers[v]; ok {
+			delete(v.h.viewers, v)
+			close(v.ch)
+		}
+	})
+}
+
+// Reset forgets the GOP cache (the camera's stream restarted, perhaps with
+// new parameters); viewers resume at the next keyframe.
+func (h *Hub) Reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.cache)
+	h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
+	for v := range h.viewers {
+		v.waitKey = true
+	}
+}
+
+// Viewers is the number of subscribed viewers.
+func (h *Hub) Viewers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.viewers)
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Published, Dropped uint64
+	Viewers            int
+	CachedFrames       int
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	if h.cacheOK {
+		n = len(h.cache)
+	}
+	return Stats{Published: h.published.Load(), Dropped: h.dropped.Load(), Viewers: len(h.viewers), CachedFrames: n}
+}
+
+// Close ends the hub: every viewer's channel is closed.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for v := range h.viewers {
+		close(v.ch)
+		delete(h.viewers, v)
+	}
+	clear(h.cache)
+	h.cache = nil
+}
