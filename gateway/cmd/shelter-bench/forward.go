@@ -238,23 +238,34 @@ func medianRow(rs []forwardRow) forwardRow {
 	return rs[len(rs)/2]
 }
 
-func replayScenario(ctx context.Context, bin string, n int, gz bool) (forwardRow, error) {
-	row := forwardRow{name: fmt.Sprintf("replay backlog, gzip=%t", gz), points: n}
+// forwardRig starts a fresh influxd and opens an empty store; cleanup
+// stops and removes both.
+func forwardRig(bin string) (*influxd, *store.Store, func(), error) {
 	db, err := startInfluxd(bin)
 	if err != nil {
-		return row, err
+		return nil, nil, nil, err
 	}
-	defer db.stop()
 	dir, err := os.MkdirTemp("", "shelter-bench-store-")
 	if err != nil {
-		return row, err
+		db.stop()
+		return nil, nil, nil, err
 	}
-	defer os.RemoveAll(dir)
 	st, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		db.stop()
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	return db, st, func() { st.Close(); os.RemoveAll(dir); db.stop() }, nil
+}
+
+func replayScenario(ctx context.Context, bin string, n int, gz bool) (forwardRow, error) {
+	row := forwardRow{name: fmt.Sprintf("replay backlog, gzip=%t", gz), points: n}
+	db, st, cleanup, err := forwardRig(bin)
 	if err != nil {
 		return row, err
 	}
-	defer st.Close()
+	defer cleanup()
 	base := time.Now().Add(-30 * 24 * time.Hour)
 	for i := 0; i < n; i += 10000 {
 		if err := st.Append(ctx, benchReadings(i, min(10000, n-i), base)); err != nil {
@@ -293,21 +304,11 @@ func replayScenario(ctx context.Context, bin string, n int, gz bool) (forwardRow
 
 func liveScenario(ctx context.Context, bin string, rate int, d time.Duration) (forwardRow, error) {
 	row := forwardRow{name: fmt.Sprintf("live %s readings/s, linger 1s, gzip=true", thousands(float64(rate)))}
-	db, err := startInfluxd(bin)
+	db, st, cleanup, err := forwardRig(bin)
 	if err != nil {
 		return row, err
 	}
-	defer db.stop()
-	dir, err := os.MkdirTemp("", "shelter-bench-store-")
-	if err != nil {
-		return row, err
-	}
-	defer os.RemoveAll(dir)
-	st, err := store.Open(store.Options{Dir: dir})
-	if err != nil {
-		return row, err
-	}
-	defer st.Close()
+	defer cleanup()
 	base := time.Now()
 	next := 0
 	// appendFor appends at rate for d, in 100 slices a second.
