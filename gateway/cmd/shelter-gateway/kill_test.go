@@ -77,6 +77,38 @@ func startGateway(t *testing.T, bin, cfgPath string) *gatewayProc {
 	return g
 }
 
+// writeConfig writes a gateway config with devices d0..d<n-1> (native
+// temperature sensors on sw/d<i>, password pw-<i>), the store under dir,
+// loopback listeners, JSON logs and extra YAML, and returns its path.
+func writeConfig(t *testing.T, dir string, n int, extra string) string {
+	t.Helper()
+	var cfg strings.Builder
+	cfg.WriteString("facility: {id: crash-test, name: Crash Test, timezone: UTC}\nzones: [{id: z}]\ndevices:\n")
+	for i := range n {
+		h, _ := bcrypt.GenerateFromPassword(fmt.Appendf(nil, "pw-%d", i), bcrypt.MinCost)
+		fmt.Fprintf(&cfg, "  - {id: d%d, kind: temperature, zone: z, format: native, topic: sw/d%d, password_hash: %q}\n", i, i, h)
+	}
+	fmt.Fprintf(&cfg, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\nstore: {dir: %q}\nhttp: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n%s", filepath.Join(dir, "store"), extra)
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// connectDevice connects as device d<i>; on failure it reports the error
+// (from any goroutine) and returns false.
+func connectDevice(t *testing.T, broker string, i int) (paho.Client, bool) {
+	o := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("d%d", i)).
+		SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Errorf("device %d connect: %v", i, tok.Error())
+		return nil, false
+	}
+	return c, true
+}
+
 // TestKill9LosesNothingAcknowledged publishes from several devices while the
 // gateway is killed with SIGKILL, restarts it, and checks that every
 // message the broker acknowledged is in the store.
@@ -87,17 +119,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	bin := buildGateway(t)
 	dir := t.TempDir()
 	const devices = 4
-	var cfg strings.Builder
-	cfg.WriteString("facility: {id: kill-test, name: Kill Test, timezone: UTC}\nzones: [{id: z}]\ndevices:\n")
-	for i := range devices {
-		h, _ := bcrypt.GenerateFromPassword(fmt.Appendf(nil, "pw-%d", i), bcrypt.MinCost)
-		fmt.Fprintf(&cfg, "  - {id: d%d, kind: temperature, zone: z, format: native, topic: sw/d%d, password_hash: %q}\n", i, i, h)
-	}
-	fmt.Fprintf(&cfg, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\nstore: {dir: %q}\nhttp: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n", filepath.Join(dir, "store"))
-	cfgPath := filepath.Join(dir, "gw.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeConfig(t, dir, devices, "")
 
 	g := startGateway(t, bin, cfgPath)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
@@ -109,11 +131,8 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := paho.NewClientOptions().AddBroker("tcp://" + g.broker).SetClientID(fmt.Sprintf("d%d", i)).
-				SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
-			c := paho.NewClient(o)
-			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-				t.Errorf("device %d connect: %v", i, tok.Error())
+			c, ok := connectDevice(t, g.broker, i)
+			if !ok {
 				return
 			}
 			defer c.Disconnect(0)

@@ -2,16 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 )
@@ -29,23 +25,9 @@ func TestKill9DuringReplayStaysExact(t *testing.T) {
 	bin := buildGateway(t)
 	dir := t.TempDir()
 	const devices, perDevice = 4, 2500
-	var cfg strings.Builder
-	cfg.WriteString("facility: {id: replay-test, name: Replay Test, timezone: UTC}\nzones: [{id: z}]\ndevices:\n")
-	for i := range devices {
-		h, _ := bcrypt.GenerateFromPassword(fmt.Appendf(nil, "pw-%d", i), bcrypt.MinCost)
-		fmt.Fprintf(&cfg, "  - {id: d%d, kind: temperature, zone: z, format: native, topic: sw/d%d, password_hash: %q}\n", i, i, h)
-	}
-	fmt.Fprintf(&cfg, `broker: {embedded: {listen: "127.0.0.1:0"}}
-store: {dir: %q}
-http: {listen: "127.0.0.1:0"}
-log: {format: json}
-influxdb:
+	cfgPath := writeConfig(t, dir, devices, fmt.Sprintf(`influxdb:
   - {id: facility, url: %q, version: 1, database: shelter, batch_size: 100, linger: 0s, timeout: 2s, backoff_max: 500ms}
-`, filepath.Join(dir, "store"), db.URL())
-	cfgPath := filepath.Join(dir, "gw.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, db.URL()))
 
 	g := startGateway(t, bin, cfgPath)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
@@ -54,11 +36,8 @@ influxdb:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := paho.NewClientOptions().AddBroker("tcp://" + g.broker).SetClientID(fmt.Sprintf("d%d", i)).
-				SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
-			c := paho.NewClient(o)
-			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-				t.Errorf("device %d connect: %v", i, tok.Error())
+			c, ok := connectDevice(t, g.broker, i)
+			if !ok {
 				return
 			}
 			defer c.Disconnect(0)
