@@ -23,14 +23,20 @@ import (
 	"time"
 )
 
-// Frame is one access unit of the camera's video.
+// Frame is one access unit of the camera's video, or one audio packet.
 type Frame struct {
-	// NALUs are the access unit's NAL units (without start codes).
+	// NALUs are the access unit's NAL units (without start codes). For
+	// audio, the one element is the codec payload of one RTP packet
+	// (G.711 samples or an Opus packet), passed through untouched.
 	NALUs [][]byte
 	// PTS is the presentation time on the stream's clock.
 	PTS time.Duration
-	// Key marks an IDR access unit (with its SPS and PPS).
+	// Key marks an IDR access unit (with its SPS and PPS, and VPS for
+	// H.265).
 	Key bool
+	// Audio marks an audio packet. Audio is never cached (a new viewer
+	// hears from the moment it joins) and never waits for a keyframe.
+	Audio bool
 	// Received is when the source got it, for latency figures.
 	Received time.Time
 	size     int
@@ -44,6 +50,31 @@ func (f *Frame) Size() int {
 		}
 	}
 	return f.size
+}
+
+// Codecs the hub relays, named as in SDP.
+const (
+	CodecH264 = "H264"
+	CodecH265 = "H265"
+	CodecPCMU = "PCMU"
+	CodecPCMA = "PCMA"
+	CodecOpus = "OPUS"
+)
+
+// Media describes the camera's current stream: what a viewer must be able
+// to play. The source sets it each time it connects.
+type Media struct {
+	// Video is CodecH264 or CodecH265.
+	Video string `json:"video"`
+	// Audio is CodecPCMU, CodecPCMA, CodecOpus, or "" when the camera
+	// sends no audio the hub relays.
+	Audio string `json:"audio,omitempty"`
+	// AudioRate and AudioChannels describe Audio.
+	AudioRate     int `json:"audio_rate,omitempty"`
+	AudioChannels int `json:"audio_channels,omitempty"`
+	// Note explains a track the camera sends but the hub does not relay
+	// (e.g. AAC audio, which would need transcoding).
+	Note string `json:"note,omitempty"`
 }
 
 // Options bound the hub's memory.
@@ -66,6 +97,9 @@ type Hub struct {
 	cacheOK    bool // false: the current GOP outgrew the cache
 	viewers    map[*Viewer]struct{}
 	closed     bool
+	media      Media
+	hasMedia   bool
+	mediaSet   chan struct{} // closed when media is first known after a Reset
 
 	published, dropped atomic.Uint64
 }
@@ -78,7 +112,7 @@ func New(opts Options) *Hub {
 	if opts.MaxCacheBytes <= 0 {
 		opts.MaxCacheBytes = 8 << 20
 	}
-	return &Hub{opts: opts, viewers: map[*Viewer]struct{}{}}
+	return &Hub{opts: opts, viewers: map[*Viewer]struct{}{}, mediaSet: make(chan struct{})}
 }
 
 // Viewer is one subscriber. Read frames from C until it is closed (by
@@ -102,6 +136,11 @@ func (h *Hub) Publish(f *Frame) {
 	}
 	h.published.Add(1)
 	switch {
+	case f.Audio:
+		for v := range h.viewers {
+			v.offerAudio(f, &h.dropped)
+		}
+		return
 	case f.Key:
 		clear(h.cache)
 		h.cache, h.cacheBytes, h.cacheOK = append(h.cache[:0], f), f.Size(), f.Size() <= h.opts.MaxCacheBytes
@@ -134,6 +173,17 @@ func (v *Viewer) offer(f *Frame, total *atomic.Uint64) {
 		v.waitKey = false
 	default:
 		v.waitKey = true
+		v.dropped.Add(1)
+		total.Add(1)
+	}
+}
+
+// offerAudio queues an audio packet for v if there is room; audio does not
+// depend on earlier packets, so a loss never makes v wait for a keyframe.
+func (v *Viewer) offerAudio(f *Frame, total *atomic.Uint64) {
+	select {
+	case v.ch <- f:
+	default:
 		v.dropped.Add(1)
 		total.Add(1)
 	}
@@ -176,7 +226,8 @@ func (v *Viewer) Close() {
 }
 
 // Reset forgets the GOP cache (the camera's stream restarted, perhaps with
-// new parameters); viewers resume at the next keyframe.
+// new parameters); viewers resume at the next keyframe. The media stays
+// known until SetMedia replaces it.
 func (h *Hub) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -185,6 +236,33 @@ func (h *Hub) Reset() {
 	for v := range h.viewers {
 		v.waitKey = true
 	}
+}
+
+// SetMedia records what the camera sends now; the source calls it each
+// time it (re)connects, before publishing.
+func (h *Hub) SetMedia(m Media) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.media = m
+	if !h.hasMedia {
+		h.hasMedia = true
+		close(h.mediaSet)
+	}
+}
+
+// Media returns the camera's media and whether it is known yet (it is not
+// before the camera's first connection).
+func (h *Hub) Media() (Media, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.media, h.hasMedia
+}
+
+// MediaKnown is closed once the camera's media is known.
+func (h *Hub) MediaKnown() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mediaSet
 }
 
 // Viewers is the number of subscribed viewers.

@@ -179,3 +179,53 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+func TestAudioIsNotCachedAndNeverWaitsForAKeyframe(t *testing.T) {
+	h := New(Options{QueueLen: 4})
+	defer h.Close()
+	h.Publish(frame(0, true))
+	h.Publish(&Frame{NALUs: [][]byte{[]byte("audio-0")}, Audio: true})
+	v := h.Subscribe()
+	if got := read(t, v, 1); got[0] != "frame-0000" {
+		t.Fatalf("first frame %s", got[0])
+	}
+	select {
+	case f := <-v.C:
+		t.Fatalf("cached audio replayed: %s", name(f))
+	default:
+	}
+	// A viewer that lost video (and waits for a keyframe) still hears.
+	for n := 1; n <= 6; n++ {
+		h.Publish(frame(n, false))
+	}
+	read(t, v, 4) // drain; frames 5 and 6 were dropped
+	h.Publish(frame(7, false))
+	h.Publish(&Frame{NALUs: [][]byte{[]byte("audio-1")}, Audio: true})
+	if got := read(t, v, 1); got[0] != "audio-1" {
+		t.Fatalf("after a video drop got %s, want the audio packet", got[0])
+	}
+	if v.Dropped() != 3 {
+		t.Fatalf("dropped %d, want 3 (frames 5, 6, 7)", v.Dropped())
+	}
+}
+
+func TestMediaKnownAfterFirstSet(t *testing.T) {
+	h := New(Options{})
+	defer h.Close()
+	if _, ok := h.Media(); ok {
+		t.Fatal("media known before the camera connected")
+	}
+	known := h.MediaKnown()
+	select {
+	case <-known:
+		t.Fatal("MediaKnown closed early")
+	default:
+	}
+	h.SetMedia(Media{Video: CodecH264, Audio: CodecPCMU, AudioRate: 8000, AudioChannels: 1})
+	<-known
+	h.Reset()
+	m, ok := h.Media()
+	if !ok || m.Video != CodecH264 || m.Audio != CodecPCMU {
+		t.Fatalf("media after reset: %+v %v", m, ok)
+	}
+}

@@ -191,6 +191,7 @@ func (s *Source) session(ctx context.Context) error {
 	// A new stream may bring new parameters: viewers resume at its first
 	// keyframe.
 	s.opts.Hub.Reset()
+	s.opts.Hub.SetMedia(hub.Media{Video: hub.CodecH264})
 	sps, pps := forma.SPS, forma.PPS
 	var firstTS uint32
 	var haveFirst bool
