@@ -119,6 +119,10 @@ func New(opts Options) *Hub {
 // Close, or when the hub closes).
 type Viewer struct {
 	C <-chan *Frame
+	// Backlog is how many frames from the GOP cache were queued when the
+	// viewer subscribed: they are the past, to be decoded at once, not
+	// played at the camera's pace.
+	Backlog int
 
 	h       *Hub
 	ch      chan *Frame
@@ -205,9 +209,41 @@ func (h *Hub) Subscribe() *Viewer {
 			ch <- f // the cache is never longer than the queue
 		}
 		v.waitKey = false
+		v.Backlog = len(h.cache)
 	}
 	h.viewers[v] = struct{}{}
 	return v
+}
+
+// Resync replaces what is waiting in the viewer's queue with the GOP cache,
+// for a viewer whose decoder lost its reference (a keyframe request): it
+// can decode again at once instead of waiting for the camera's next
+// keyframe. It returns how many cached frames were queued (0: nothing
+// cached, the viewer resumes at the next keyframe). Call it only from the
+// goroutine that reads C, so that the count is exact.
+func (v *Viewer) Resync() int {
+	h := v.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.viewers[v]; !ok {
+		return 0
+	}
+	for drained := false; !drained; {
+		select {
+		case <-v.ch:
+		default:
+			drained = true
+		}
+	}
+	if !h.cacheOK || len(h.cache) == 0 {
+		v.waitKey = true
+		return 0
+	}
+	for _, f := range h.cache {
+		v.ch <- f
+	}
+	v.waitKey = false
+	return len(h.cache)
 }
 
 // Dropped is how many frames this viewer lost to its full queue.

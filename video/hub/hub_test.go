@@ -229,3 +229,32 @@ func TestMediaKnownAfterFirstSet(t *testing.T) {
 		t.Fatalf("media after reset: %+v %v", m, ok)
 	}
 }
+
+func TestResyncRequeuesTheGOPCache(t *testing.T) {
+	h := New(Options{QueueLen: 10})
+	defer h.Close()
+	h.Publish(frame(0, true))
+	h.Publish(frame(1, false))
+	v := h.Subscribe()
+	if v.Backlog != 2 {
+		t.Fatalf("backlog %d, want 2", v.Backlog)
+	}
+	read(t, v, 2)
+	h.Publish(frame(2, false))
+	h.Publish(frame(3, false)) // still queued when the decoder asks
+	if n := v.Resync(); n != 4 {
+		t.Fatalf("resync queued %d, want the 4 cached frames", n)
+	}
+	if got := read(t, v, 4); got[0] != "frame-0000" || got[3] != "frame-0003" {
+		t.Fatalf("after resync: %v", got)
+	}
+	h.Reset()
+	if n := v.Resync(); n != 0 {
+		t.Fatalf("resync with nothing cached queued %d", n)
+	}
+	h.Publish(frame(4, false)) // not decodable: skipped
+	h.Publish(frame(5, true))
+	if got := read(t, v, 1); got[0] != "frame-0005" {
+		t.Fatalf("after an empty resync got %s, want the next keyframe", got[0])
+	}
+}

@@ -1,0 +1,42 @@
+package whep
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	started, keyRequests, resyncs, bytes prometheus.Counter
+	active                               prometheus.Gauge
+	refused                              *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		started: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_sessions_started_total",
+			Help: "WebRTC viewing sessions started."}),
+		keyRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_keyframe_requests_total",
+			Help: "Keyframe requests (PLI/FIR) received from viewers."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_resyncs_total",
+			Help: "Keyframe requests answered from the GOP cache."}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_sent_bytes_total",
+			Help: "Video payload bytes sent to viewers."}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shelterwatch_video_sessions",
+			Help: "WebRTC viewing sessions now."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shelterwatch_video_sessions_refused_total",
+			Help: "WHEP offers refused, by reason."}, []string{"reason"}),
+	}
+}
+
+func (m *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.bytes, m.active, m.refused}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.all() {
+		c.Describe(ch)
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.all() {
+		c.Collect(ch)
+	}
+}

@@ -1,0 +1,314 @@
+package whep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shelterwatch/shelterwatch/video/hub"
+)
+
+// Errors a Cameras implementation or Authorize may return.
+var (
+	ErrUnknownCamera = errors.New("no such camera")
+	// ErrUnauthorized: no or unknown credentials (401).
+	ErrUnauthorized = errors.New("authentication required")
+	// ErrForbidden: known viewer, not allowed to see this camera (403).
+	ErrForbidden = errors.New("not allowed to view this camera")
+)
+
+// Cameras gives sessions access to the cameras' hubs.
+type Cameras interface {
+	// Acquire returns the camera's hub for one viewer and a release func
+	// the session calls when it ends (an on-demand camera starts pulling
+	// on the first Acquire and stops a grace period after the last
+	// release). ErrUnknownCamera when there is no such camera.
+	Acquire(ctx context.Context, camera string) (*hub.Hub, func(), error)
+}
+
+// Record is one viewing session, for the audit log.
+type Record struct {
+	ID     string    `json:"id"`
+	Camera string    `json:"camera"`
+	Who    string    `json:"who"`
+	Remote string    `json:"remote"`
+	Start  time.Time `json:"start"`
+	// End is zero while the session runs.
+	End time.Time `json:"end,omitzero"`
+	// Bytes is the media sent (RTP payloads and headers).
+	Bytes uint64 `json:"bytes"`
+	// Reason is why it ended.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Config configures the server.
+type Config struct {
+	// UDPAddr is the one UDP address all sessions' ICE uses (":8189").
+	// Required.
+	UDPAddr string
+	// TCPAddr, when set, also offers ICE-TCP on one port, for viewers
+	// whose networks block UDP.
+	TCPAddr string
+	// AdvertiseIPs replace the addresses of the gateway's host
+	// candidates (the public address of a 1:1 NAT).
+	AdvertiseIPs []string
+	// ICEServers are offered to viewers.
+	ICEServers []ICEServer
+	// MaxViewersPerCamera and MaxViewers bound sessions (defaults 8, 32).
+	MaxViewersPerCamera, MaxViewers int
+	// StartTimeout bounds the wait for an on-demand camera's first
+	// connection (default 10s).
+	StartTimeout time.Duration
+	// ConnectTimeout ends sessions whose peer never connects (default 15s).
+	ConnectTimeout time.Duration
+	// Audit receives each session's record when it starts and when it ends.
+	Audit  func(Record)
+	Logger *slog.Logger
+}
+
+// Server runs the WHEP sessions of all cameras.
+type Server struct {
+	cfg     Config
+	cams    Cameras
+	log     *slog.Logger
+	api     *webrtc.API
+	udp     net.PacketConn
+	tcp     net.Listener
+	udpMux  ice.UDPMux
+	tcpMux  ice.TCPMux
+	metrics *metrics
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	perCam   map[string]int
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New listens on the ICE ports and builds the WebRTC stack.
+func New(cfg Config, cams Cameras) (*Server, error) {
+	if cams == nil {
+		return nil, errors.New("whep: cameras required")
+	}
+	if cfg.UDPAddr == "" {
+		return nil, errors.New("whep: a UDP address for ICE is required")
+	}
+	if cfg.MaxViewersPerCamera <= 0 {
+		cfg.MaxViewersPerCamera = 8
+	}
+	if cfg.MaxViewers <= 0 {
+		cfg.MaxViewers = 32
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, cams: cams, log: cfg.Logger, sessions: map[string]*session{}, perCam: map[string]int{},
+		metrics: newMetrics()}
+	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("whep: listen for ICE on udp %s: %w", cfg.UDPAddr, err)
+	}
+	s.udp = udp
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	s.udpMux = ice.NewUniversalUDPMuxDefault(ice.UniversalUDPMuxParams{UDPConn: udp, Logger: lf.NewLogger("ice-udp")})
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetICEUDPMux(s.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPAddr != "" {
+		tcp, err := net.Listen("tcp", cfg.TCPAddr)
+		if err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("whep: listen for ICE-TCP on %s: %w", cfg.TCPAddr, err)
+		}
+		s.tcp = tcp
+		s.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), tcp, 8)
+		se.SetICETCPMux(s.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A gateway bound to loopback (tests, a reverse-proxied setup) must
+	// still offer its address.
+	if host, _, err := net.SplitHostPort(udp.LocalAddr().String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			se.SetIncludeLoopbackCandidate(true)
+		}
+	}
+	if len(cfg.AdvertiseIPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.AdvertiseIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("whep: advertised addresses: %w", err)
+		}
+	}
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: interceptors: %w", err)
+	}
+	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	return s, nil
+}
+
+func (s *Server) closeListeners() {
+	if s.udpMux != nil {
+		s.udpMux.Close()
+	}
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	if s.tcpMux != nil {
+		s.tcpMux.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+}
+
+// UDPAddr is the shared ICE UDP address (its port when configured as 0).
+func (s *Server) UDPAddr() net.Addr { return s.udp.LocalAddr() }
+
+// TCPAddr is the ICE-TCP address, or nil.
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+// Collector exposes the sessions' metrics.
+func (s *Server) Collector() prometheus.Collector { return s.metrics }
+
+// Sessions lists the running sessions.
+func (s *Server) Sessions() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, ss.record())
+	}
+	return out
+}
+
+// Close ends every session and releases the ports.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.stop("gateway shutting down")
+	}
+	s.wg.Wait()
+	s.closeListeners()
+	return nil
+}
+
+// admit reserves a viewer slot on camera, or says why not.
+func (s *Server) admit(camera string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errShuttingDown
+	case len(s.sessions) >= s.cfg.MaxViewers:
+		return fmt.Errorf("%w: the gateway already serves %d viewers", errTooMany, s.cfg.MaxViewers)
+	case s.perCam[camera] >= s.cfg.MaxViewersPerCamera:
+		return fmt.Errorf("%w: camera %s already has %d viewers", errTooMany, camera, s.cfg.MaxViewersPerCamera)
+	}
+	s.perCam[camera]++
+	return nil
+}
+
+func (s *Server) unadmit(camera string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perCam[camera]--
+	if s.perCam[camera] <= 0 {
+		delete(s.perCam, camera)
+	}
+}
+
+var (
+	errShuttingDown = errors.New("the gateway is shutting down")
+	errTooMany      = errors.New("too many viewers")
+)
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Codec capabilities the gateway sends. H.264 is offered as constrained
+// baseline (what every browser negotiates); the camera's real profile
+// plays regardless, as browsers decode any profile they know.
+var (
+	capH264 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+		RTCPFeedback: videoFeedback}
+	capH265 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000, RTCPFeedback: videoFeedback}
+	capPCMU = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}
+	capPCMA = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000, Channels: 1}
+	capOpus = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}
+
+	videoFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+)
+
+func registerCodecs(me *webrtc.MediaEngine) error {
+	type reg struct {
+		c  webrtc.RTPCodecCapability
+		pt webrtc.PayloadType
+		k  webrtc.RTPCodecType
+	}
+	h264 := func(fmtp string) webrtc.RTPCodecCapability {
+		c := capH264
+		c.SDPFmtpLine = fmtp
+		return c
+	}
+	for _, r := range []reg{
+		{capH264, 102, webrtc.RTPCodecTypeVideo},
+		{h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"), 103, webrtc.RTPCodecTypeVideo},
+		{h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"), 104, webrtc.RTPCodecTypeVideo},
+		{h264("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032"), 105, webrtc.RTPCodecTypeVideo},
+		{capH265, 106, webrtc.RTPCodecTypeVideo},
+		{capOpus, 111, webrtc.RTPCodecTypeAudio},
+		{capPCMU, 0, webrtc.RTPCodecTypeAudio},
+		{capPCMA, 8, webrtc.RTPCodecTypeAudio},
+	} {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: r.c, PayloadType: r.pt}, r.k); err != nil {
+			return fmt.Errorf("whep: register %s: %w", r.c.MimeType, err)
+		}
+	}
+	return nil
+}

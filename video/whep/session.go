@@ -1,0 +1,425 @@
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/shelterwatch/shelterwatch/video/hub"
+)
+
+// rtpPayloadMax keeps packets within WebRTC's 1200-byte MTU.
+const rtpPayloadMax = 1200 - 12
+
+// offerError carries the HTTP status for a refused offer.
+type offerError struct {
+	code int
+	err  error
+}
+
+func (e *offerError) Error() string { return e.err.Error() }
+func (e *offerError) Unwrap() error { return e.err }
+
+func refuse(code int, format string, args ...any) error {
+	return &offerError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+type session struct {
+	s                   *Server
+	id, etag            string
+	camera, who, remote string
+	start               time.Time
+	pc                  *webrtc.PeerConnection
+	h                   *hub.Hub
+	release             func()
+	media               hub.Media
+	video, audio        *webrtc.TrackLocalStaticRTP
+	remoteUfrag         string
+
+	bytes     atomic.Uint64
+	keyReq    chan struct{}
+	connected chan struct{}
+	connOnce  sync.Once
+	done      chan struct{}
+	stopOnce  sync.Once
+	mu        sync.Mutex
+	reason    string
+	end       time.Time
+}
+
+// offer runs the answering side of a WHEP POST. On success the session is
+// registered and running.
+func (s *Server) offer(ctx context.Context, camera, who, remote string, body []byte) (*session, string, error) {
+	info, err := parseOffer(body)
+	if err != nil {
+		s.metrics.refused.WithLabelValues("bad_offer").Inc()
+		return nil, "", refuse(400, "%w", err)
+	}
+	if err := s.admit(camera); err != nil {
+		s.metrics.refused.WithLabelValues("limit").Inc()
+		return nil, "", refuse(503, "%w", err)
+	}
+	admitted := true
+	defer func() {
+		if admitted {
+			s.unadmit(camera)
+		}
+	}()
+	h, release, err := s.cams.Acquire(ctx, camera)
+	if errors.Is(err, ErrUnknownCamera) {
+		s.metrics.refused.WithLabelValues("unknown_camera").Inc()
+		return nil, "", refuse(404, "camera %q: %w", camera, err)
+	}
+	if err != nil {
+		s.metrics.refused.WithLabelValues("camera").Inc()
+		return nil, "", refuse(503, "camera %q: %w", camera, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
+	// An on-demand camera is connecting now: wait for its first stream.
+	timer := time.NewTimer(s.cfg.StartTimeout)
+	defer timer.Stop()
+	select {
+	case <-h.MediaKnown():
+	case <-ctx.Done():
+		return nil, "", refuse(503, "camera %q: %w", camera, ctx.Err())
+	case <-timer.C:
+		s.metrics.refused.WithLabelValues("camera_not_started").Inc()
+		return nil, "", refuse(504, "camera %q did not start streaming within %s", camera, s.cfg.StartTimeout)
+	}
+	media, _ := h.Media()
+	var vcap webrtc.RTPCodecCapability
+	switch media.Video {
+	case hub.CodecH264:
+		vcap = capH264
+	case hub.CodecH265:
+		vcap = capH265
+	default:
+		return nil, "", refuse(503, "camera %q sends video the gateway cannot relay (%q)", camera, media.Video)
+	}
+	if !info.video[media.Video] {
+		s.metrics.refused.WithLabelValues("codec").Inc()
+		return nil, "", refuse(406, "camera %q sends %s video and the player offered no %s decoder", camera, media.Video, media.Video)
+	}
+	var acap *webrtc.RTPCodecCapability
+	switch {
+	case media.Audio == hub.CodecPCMU && info.audio["PCMU"]:
+		acap = &capPCMU
+	case media.Audio == hub.CodecPCMA && info.audio["PCMA"]:
+		acap = &capPCMA
+	case media.Audio == hub.CodecOpus && info.audio["OPUS"]:
+		acap = &capOpus
+	}
+
+	now := time.Now()
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(s.cfg.ICEServers, who, now, true)})
+	if err != nil {
+		return nil, "", refuse(500, "new peer connection: %w", err)
+	}
+	ss := &session{s: s, id: newID(), camera: camera, who: who, remote: remote, start: now, pc: pc, h: h,
+		release: release, media: media, remoteUfrag: info.ufrag,
+		keyReq: make(chan struct{}, 1), connected: make(chan struct{}), done: make(chan struct{})}
+	ss.etag = `"` + newID()[:16] + `"`
+	answer, err := ss.negotiate(string(body), vcap, acap)
+	if err != nil {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = pc.Close()
+		return nil, "", refuse(503, "%w", errShuttingDown)
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1)
+	s.mu.Unlock()
+	ok, admitted = true, false // the session owns the slot and the camera now
+	s.metrics.started.Inc()
+	s.metrics.active.Inc()
+	if s.cfg.Audit != nil {
+		s.cfg.Audit(ss.record())
+	}
+	go ss.run()
+	return ss, answer, nil
+}
+
+// negotiate adds the tracks, answers and gathers the gateway's candidates.
+func (ss *session) negotiate(offer string, vcap webrtc.RTPCodecCapability, acap *webrtc.RTPCodecCapability) (string, error) {
+	pc := ss.pc
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			ss.connOnce.Do(func() { close(ss.connected) })
+		case webrtc.PeerConnectionStateFailed:
+			ss.stop("ICE or DTLS failed")
+		case webrtc.PeerConnectionStateClosed:
+			ss.stop("peer connection closed")
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", refuse(400, "offer refused: %w", err)
+	}
+	stream := "shelterwatch-" + ss.camera
+	var err error
+	if ss.video, err = webrtc.NewTrackLocalStaticRTP(vcap, "video", stream); err != nil {
+		return "", refuse(500, "video track: %w", err)
+	}
+	vs, err := pc.AddTrack(ss.video)
+	if err != nil {
+		return "", refuse(406, "video track: %w", err)
+	}
+	var as *webrtc.RTPSender
+	if acap != nil {
+		if ss.audio, err = webrtc.NewTrackLocalStaticRTP(*acap, "audio", stream); err != nil {
+			return "", refuse(500, "audio track: %w", err)
+		}
+		if as, err = pc.AddTrack(ss.audio); err != nil {
+			ss.audio = nil // play video alone rather than refuse
+			as = nil
+		}
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", refuse(400, "cannot answer this offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", refuse(500, "set answer: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		// A slow STUN or TURN server: answer with what there is; the
+		// host candidates on the shared port are always there.
+	}
+	ss.s.wg.Add(1)
+	go ss.readRTCP(vs, true)
+	if as != nil {
+		ss.s.wg.Add(1)
+		go ss.readRTCP(as, false)
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// readRTCP drains a sender's RTCP (the interceptors need it read) and
+// passes keyframe requests on.
+func (ss *session) readRTCP(sender *webrtc.RTPSender, video bool) {
+	defer ss.s.wg.Done()
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		if !video {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				ss.s.metrics.keyRequests.Inc()
+				select {
+				case ss.keyReq <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// stop ends the session (once); run does the cleanup.
+func (ss *session) stop(reason string) {
+	ss.stopOnce.Do(func() {
+		ss.mu.Lock()
+		ss.reason = reason
+		ss.mu.Unlock()
+		close(ss.done)
+	})
+}
+
+func (ss *session) record() Record {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return Record{ID: ss.id, Camera: ss.camera, Who: ss.who, Remote: ss.remote, Start: ss.start, End: ss.end,
+		Bytes: ss.bytes.Load(), Reason: ss.reason}
+}
+
+// encoder packetises access units for one viewer.
+type encoder interface {
+	Encode([][]byte) ([]*rtp.Packet, error)
+}
+
+func (ss *session) newEncoder() (encoder, error) {
+	seq := uint16(rand.Uint32())
+	if ss.media.Video == hub.CodecH265 {
+		e := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: rtpPayloadMax, InitialSequenceNumber: &seq}
+		return e, e.Init()
+	}
+	e := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: rtpPayloadMax, PacketizationMode: 1, InitialSequenceNumber: &seq}
+	return e, e.Init()
+}
+
+// run is the session's media goroutine: it waits for the peer, then relays
+// the camera until the session stops.
+func (ss *session) run() {
+	defer ss.cleanup()
+	timer := time.NewTimer(ss.s.cfg.ConnectTimeout)
+	select {
+	case <-ss.connected:
+		timer.Stop()
+	case <-ss.done:
+		timer.Stop()
+		return
+	case <-timer.C:
+		ss.stop("the viewer's peer never connected")
+		return
+	}
+	enc, err := ss.newEncoder()
+	if err != nil {
+		ss.stop("packetiser: " + err.Error())
+		return
+	}
+	v := ss.h.Subscribe()
+	defer v.Close()
+	catchup := v.Backlog
+	vclock := newClock(90000)
+	aclock := newClock(audioRate(ss.media.Audio))
+	var aseq = uint16(rand.Uint32())
+	var lastResync time.Time
+	for {
+		select {
+		case <-ss.done:
+			return
+		case <-ss.keyReq:
+			if time.Since(lastResync) >= time.Second {
+				lastResync = time.Now()
+				catchup = v.Resync()
+				ss.s.metrics.resyncs.Inc()
+			}
+		case f, ok := <-v.C:
+			if !ok {
+				ss.stop("camera removed")
+				return
+			}
+			var err error
+			if f.Audio {
+				if ss.audio == nil {
+					continue
+				}
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: aclock.next(f.PTS, false, time.Now())},
+					Payload: f.NALUs[0]}
+				aseq++
+				err = ss.audio.WriteRTP(pkt)
+				ss.bytes.Add(uint64(12 + len(pkt.Payload)))
+			} else {
+				err = ss.writeVideo(enc, f, vclock, catchup > 0)
+				if catchup > 0 {
+					catchup--
+				}
+			}
+			if errors.Is(err, io.ErrClosedPipe) {
+				ss.stop("peer connection closed")
+				return
+			}
+		}
+	}
+}
+
+func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool) error {
+	pkts, err := enc.Encode(f.NALUs)
+	if err != nil {
+		return nil // an empty or odd access unit: skip it
+	}
+	ts := c.next(f.PTS, catchup, time.Now())
+	for _, p := range pkts {
+		p.Timestamp = ts
+		if err := ss.video.WriteRTP(p); err != nil {
+			return err
+		}
+		ss.bytes.Add(uint64(12 + len(p.Payload)))
+	}
+	ss.s.metrics.bytes.Add(float64(f.Size()))
+	return nil
+}
+
+// cleanup runs once, on the session's goroutine, after stop.
+func (ss *session) cleanup() {
+	_ = ss.pc.Close()
+	ss.release()
+	s := ss.s
+	s.mu.Lock()
+	delete(s.sessions, ss.id)
+	s.mu.Unlock()
+	s.unadmit(ss.camera)
+	ss.mu.Lock()
+	ss.end = time.Now()
+	ss.mu.Unlock()
+	s.metrics.active.Dec()
+	rec := ss.record()
+	s.log.Info("video: viewing session ended", "camera", rec.Camera, "who", rec.Who, "remote", rec.Remote,
+		"duration", rec.End.Sub(rec.Start).Round(time.Millisecond), "bytes", rec.Bytes, "reason", rec.Reason)
+	if s.cfg.Audit != nil {
+		s.cfg.Audit(rec)
+	}
+	s.wg.Done()
+}
+
+func audioRate(codec string) int {
+	if codec == hub.CodecOpus {
+		return 48000
+	}
+	return 8000
+}
+
+// clock maps the camera's presentation times to one viewer's RTP
+// timestamps, continuous across catch-up bursts and camera restarts.
+type clock struct {
+	rate     int64
+	have     bool
+	lastPTS  time.Duration
+	lastOut  uint32
+	lastWall time.Time
+}
+
+func newClock(rate int) *clock { return &clock{rate: int64(rate)} }
+
+// maxStep bounds a timestamp jump taken from the camera's clock; a larger
+// one (or a backwards one) is a new stream.
+const maxStep = 5 * time.Second
+
+func (c *clock) next(pts time.Duration, catchup bool, now time.Time) uint32 {
+	if !c.have {
+		c.have, c.lastPTS, c.lastOut, c.lastWall = true, pts, rand.Uint32(), now
+		return c.lastOut
+	}
+	var step time.Duration
+	d := pts - c.lastPTS
+	switch {
+	case catchup:
+		step = time.Millisecond
+	case d > 0 && d <= maxStep:
+		step = d
+	default:
+		// The camera's clock jumped (a reconnect): carry on from the wall
+		// clock so the player sees one continuous stream.
+		step = min(max(now.Sub(c.lastWall), time.Millisecond), maxStep)
+	}
+	c.lastOut += uint32(int64(step) * c.rate / int64(time.Second))
+	c.lastPTS, c.lastWall = pts, now
+	return c.lastOut
+}

@@ -1,0 +1,719 @@
+package whep
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/shelterwatch/shelterwatch/video/camsim"
+	"github.com/shelterwatch/shelterwatch/video/hub"
+	"github.com/shelterwatch/shelterwatch/video/source"
+)
+
+// testCameras serves fixed hubs.
+type testCameras map[string]*hub.Hub
+
+func (c testCameras) Acquire(_ context.Context, name string) (*hub.Hub, func(), error) {
+	h, ok := c[name]
+	if !ok {
+		return nil, nil, ErrUnknownCamera
+	}
+	return h, func() {}, nil
+}
+
+// camera runs a simulated camera looping clip and a source pulling it
+// into a hub, until the test ends.
+type camera struct {
+	sim  *camsim.Server
+	addr string
+	clip *camsim.Clip
+	hub  *hub.Hub
+	src  *source.Source
+}
+
+func startSim(t *testing.T, addr string, clip *camsim.Clip) *camsim.Server {
+	t.Helper()
+	sim, err := camsim.New(camsim.Options{Address: addr, Cameras: []camsim.Camera{{Path: "/cam", Clip: clip}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+// The 10 s GOP camera is shared: a new source joins the clip mid-GOP and
+// may wait up to 10 s before it caches its first keyframe.
+var (
+	gop10Once sync.Once
+	gop10     *camera
+	gop10Stop func()
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if gop10Stop != nil {
+		gop10Stop()
+	}
+	os.Exit(code)
+}
+
+func sharedGOP10(t *testing.T) *camera {
+	gop10Once.Do(func() {
+		gop10, gop10Stop = newCamera(t, "../camsim/testdata/gop10s.h264")
+	})
+	if gop10 == nil {
+		t.Fatal("the 10 s GOP camera did not start")
+	}
+	return gop10
+}
+
+func startCamera(t *testing.T, clipPath string) *camera {
+	t.Helper()
+	c, stop := newCamera(t, clipPath)
+	t.Cleanup(stop)
+	return c
+}
+
+func newCamera(t *testing.T, clipPath string) (*camera, func()) {
+	t.Helper()
+	clip, err := camsim.LoadClip(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &camera{clip: clip, hub: hub.New(hub.Options{QueueLen: 400})}
+	c.sim = startSim(t, "127.0.0.1:0", clip)
+	c.addr = c.sim.Addr().String()
+	c.src, err = source.New(source.Options{Name: "cam", URL: "rtsp://" + c.addr + "/cam", Transport: source.TransportTCP,
+		Hub: c.hub, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.src.Run(ctx) }()
+	stop := func() {
+		cancel()
+		<-done
+		c.hub.Close()
+		c.sim.Close()
+	}
+	// Let the GOP cache fill: a keyframe and a second of frames after it.
+	deadline := time.Now().Add(25 * time.Second)
+	for c.hub.Stats().CachedFrames < 15 {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("camera not live: %+v", c.src.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c, stop
+}
+
+type audit struct {
+	mu      sync.Mutex
+	records []Record
+}
+
+func (a *audit) add(r Record) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.records = append(a.records, r)
+}
+
+func (a *audit) ended() []Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []Record
+	for _, r := range a.records {
+		if !r.End.IsZero() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+const token = "viewer-token"
+
+// allowAll lets the bearer token "viewer-token" see every camera and
+// knows "other-token" (allowed nothing).
+func allowAll(r *http.Request, camera string) (string, error) {
+	switch r.Header.Get("Authorization") {
+	case "Bearer " + token:
+		return "supervisor-li", nil
+	case "Bearer other-token":
+		return "", ErrForbidden
+	}
+	return "", ErrUnauthorized
+}
+
+type gateway struct {
+	srv   *Server
+	http  *httptest.Server
+	audit *audit
+}
+
+func startGateway(t *testing.T, cams Cameras, cfg Config) *gateway {
+	t.Helper()
+	g := &gateway{audit: &audit{}}
+	cfg.UDPAddr = "127.0.0.1:0"
+	cfg.Audit = g.audit.add
+	var err error
+	g.srv, err = New(cfg, cams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.http = httptest.NewServer(g.srv.Handler("/api/v1/cameras", allowAll))
+	t.Cleanup(func() {
+		g.http.Close()
+		g.srv.Close()
+	})
+	return g
+}
+
+// accessUnit is what a viewer depacketised, and when.
+type accessUnit struct {
+	nalus [][]byte
+	at    time.Time
+}
+
+// viewer is a WHEP player built on pion, as any third-party player would
+// be: it offers to receive, POSTs, and depacketises what arrives.
+type viewer struct {
+	pc       *webrtc.PeerConnection
+	location string
+	aus      chan accessUnit
+	posted   time.Time
+	resp     *http.Response
+	pause    chan time.Duration // sleeps before each read, for a slow viewer
+	track    chan *webrtc.TrackRemote
+}
+
+func newViewerPC(t *testing.T) *webrtc.PeerConnection { return newViewerPCWith(t, nil) }
+
+// newViewerPCWith registers only the given video codec when one is given
+// (a player without an H.265 decoder), else pion's defaults.
+func newViewerPCWith(t *testing.T, only *webrtc.RTPCodecCapability) *webrtc.PeerConnection {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if only != nil {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: *only, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+			t.Fatal(err)
+		}
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: capPCMU, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+// post sends the offer and returns the response; on 201 the viewer is set up.
+func (g *gateway) connect(t *testing.T, camera, auth string) *viewer {
+	t.Helper()
+	return g.connectWith(t, camera, auth, nil)
+}
+
+func (g *gateway) connectWith(t *testing.T, camera, auth string, only *webrtc.RTPCodecCapability) *viewer {
+	t.Helper()
+	v := g.dial(t, camera, auth, only)
+	t.Cleanup(func() { v.pc.Close() })
+	return v
+}
+
+// dial connects a viewer; the caller closes its peer connection.
+func (g *gateway) dial(t *testing.T, camera, auth string, only *webrtc.RTPCodecCapability) *viewer {
+	t.Helper()
+	v := &viewer{pc: newViewerPCWith(t, only), aus: make(chan accessUnit, 2000), pause: make(chan time.Duration, 1),
+		track: make(chan *webrtc.TrackRemote, 2)}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := v.pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.track <- tr
+		if tr.Kind() != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		go v.depacketise(tr)
+	})
+	offer, err := v.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(v.pc)
+	if err := v.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/"+camera+"/whep", strings.NewReader(v.pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	v.posted = time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	v.resp = resp
+	if resp.StatusCode != http.StatusCreated {
+		return v
+	}
+	v.location = resp.Header.Get("Location")
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (v *viewer) depacketise(tr *webrtc.TrackRemote) {
+	dec := &rtph264.Decoder{}
+	if err := dec.Init(); err != nil {
+		return
+	}
+	var delay time.Duration
+	for {
+		select {
+		case delay = <-v.pause:
+		default:
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			close(v.aus)
+			return
+		}
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			continue
+		}
+		select {
+		case v.aus <- accessUnit{nalus: au, at: time.Now()}:
+		default:
+		}
+	}
+}
+
+// keyframe waits for an IDR access unit with SPS and PPS.
+func (v *viewer) keyframe(t *testing.T, within time.Duration) accessUnit {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case au, ok := <-v.aus:
+			if !ok {
+				t.Fatal("viewer's track ended")
+			}
+			var sps, pps, idr bool
+			for _, n := range au.nalus {
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
+					sps = true
+				case h264.NALUTypePPS:
+					pps = true
+				case h264.NALUTypeIDR:
+					idr = true
+				}
+			}
+			if idr && sps && pps {
+				return au
+			}
+			if idr {
+				t.Fatalf("IDR without parameter sets: sps=%v pps=%v", sps, pps)
+			}
+		case <-deadline:
+			t.Fatalf("no complete keyframe within %v", within)
+		}
+	}
+}
+
+func (g *gateway) hangUp(t *testing.T, v *viewer, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", g.http.URL+v.location, nil)
+	req.Header.Set("Authorization", "Bearer "+auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRoundTripFirstKeyframeAtOnce: a camera with a 10 s keyframe
+// interval; a new viewer gets a complete keyframe (SPS, PPS, IDR) within
+// 300 ms of its POST, from the GOP cache, then live frames carrying the
+// camera's send-time stamps; DELETE ends the session and the audit log
+// has who, camera, address and bytes.
+func TestRoundTripFirstKeyframeAtOnce(t *testing.T) {
+	cam := sharedGOP10(t)
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{ICEServers: []ICEServer{
+		{URLs: []string{"stun:stun.example.org:3478"}, ClientOnly: true},
+		{URLs: []string{"turn:turn.example.org:3478?transport=udp"}, Secret: "s3cret", TTL: time.Hour, ClientOnly: true},
+	}})
+	// Join well inside a GOP: without the cache the wait would be seconds.
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", v.resp.Status)
+	}
+	h := v.resp.Header
+	if !strings.HasPrefix(v.location, "/api/v1/cameras/hall/whep/") || h.Get("ETag") == "" ||
+		h.Get("Content-Type") != "application/sdp" || h.Get("Accept-Patch") != "application/trickle-ice-sdpfrag" {
+		t.Fatalf("WHEP headers: %v", h)
+	}
+	links := h.Values("Link")
+	if len(links) != 2 || !strings.Contains(links[0], `<stun:stun.example.org:3478>; rel="ice-server"`) ||
+		!strings.Contains(links[1], `username="`) || !strings.Contains(links[1], `:supervisor-li"`) {
+		t.Fatalf("Link headers: %q", links)
+	}
+	first := v.keyframe(t, 5*time.Second)
+	if d := first.at.Sub(v.posted); d > 300*time.Millisecond {
+		t.Fatalf("first complete keyframe %v after the POST, want ≤ 300ms", d)
+	}
+	// Then it plays live: stamps from the camera arrive, increasing.
+	var last time.Time
+	for n := 0; n < 20; {
+		select {
+		case au := <-v.aus:
+			ts, ok := camsim.ParseStamp(au.nalus)
+			if !ok {
+				t.Fatal("access unit without the camera's stamp")
+			}
+			if ts.Before(last) {
+				t.Fatalf("stamps out of order: %v after %v", ts, last)
+			}
+			last = ts
+			n++
+		case <-time.After(5 * time.Second):
+			t.Fatal("live frames stopped")
+		}
+	}
+	if n := len(g.srv.Sessions()); n != 1 {
+		t.Fatalf("%d sessions", n)
+	}
+	if code := g.hangUp(t, v, token); code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	waitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.audit.ended()) == 1 })
+	rec := g.audit.ended()[0]
+	if rec.Camera != "hall" || rec.Who != "supervisor-li" || !strings.HasPrefix(rec.Remote, "127.0.0.1:") ||
+		rec.Bytes < 10_000 || rec.Reason != "the viewer hung up" || !rec.End.After(rec.Start) {
+		t.Fatalf("audit record %+v", rec)
+	}
+	if code := g.hangUp(t, v, token); code != http.StatusNotFound {
+		t.Fatalf("second DELETE: %d, want 404", code)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	h.SetMedia(hub.Media{Video: hub.CodecH265})
+	g := startGateway(t, testCameras{"hall": h}, Config{})
+	for _, tc := range []struct {
+		name, camera, auth string
+		want               int
+	}{
+		{"no token", "hall", "", http.StatusUnauthorized},
+		{"unknown token", "hall", "guess", http.StatusUnauthorized},
+		{"not allowed this camera", "hall", "other-token", http.StatusForbidden},
+		{"unknown camera", "yard", token, http.StatusNotFound},
+		// A player without H.265: say so rather than play nothing.
+		{"codec the player lacks", "hall", token, http.StatusNotAcceptable},
+	} {
+		v := g.connectWith(t, tc.camera, tc.auth, &capH264)
+		if v.resp.StatusCode != tc.want {
+			t.Errorf("%s: %s, want %d", tc.name, v.resp.Status, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		ctype, body string
+		want        int
+	}{
+		{"text/plain", "v=0", http.StatusUnsupportedMediaType},
+		{"application/sdp", "not sdp", http.StatusBadRequest},
+		{"application/sdp", strings.Repeat("a", maxSDP+1), http.StatusRequestEntityTooLarge},
+	} {
+		req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/hall/whep", strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ctype)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %s %q…: %d, want %d", tc.ctype, truncate(tc.body, 10), resp.StatusCode, tc.want)
+		}
+	}
+	if n := len(g.srv.Sessions()); n != 0 {
+		t.Fatalf("%d sessions after refusals", n)
+	}
+}
+
+// TestCameraRestartKeepsTheViewer: the camera process dies and comes back
+// on the same address; the same session receives frames again, with no new
+// offer.
+func TestCameraRestartKeepsTheViewer(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", v.resp.Status)
+	}
+	v.keyframe(t, 5*time.Second)
+	if err := cam.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the source to notice", 15*time.Second, func() bool { return cam.src.Status().State == source.StateFailed })
+	// Drain what was sent before the camera died.
+	for drained := false; !drained; {
+		select {
+		case <-v.aus:
+		case <-time.After(200 * time.Millisecond):
+			drained = true
+		}
+	}
+	restarted := time.Now()
+	cam.sim = startSim(t, cam.addr, cam.clip)
+	au := v.keyframe(t, 10*time.Second)
+	if d := au.at.Sub(restarted); d > 3*time.Second {
+		t.Fatalf("frames again %v after the camera restarted, want ≤ 3s", d)
+	}
+	if n := len(g.srv.Sessions()); n != 1 {
+		t.Fatalf("%d sessions, want the same one", n)
+	}
+}
+
+// TestSlowViewerDoesNotDelayAFastOne: one player reads its packets slowly
+// (its buffers overflow); another on the same camera gets every frame,
+// in order, as the camera sends them.
+func TestSlowViewerDoesNotDelayAFastOne(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
+	slow := g.connect(t, "hall", token)
+	slow.pause <- 20 * time.Millisecond
+	fast := g.connect(t, "hall", token)
+	for _, v := range []*viewer{slow, fast} {
+		if v.resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s", v.resp.Status)
+		}
+	}
+	fast.keyframe(t, 5*time.Second)
+	// 3 s of live video: consecutive stamps 1/15 s apart (the clip's
+	// rate), none missing, and none late compared with the camera's pace.
+	var prev time.Time
+	gaps := 0
+	for n := 0; n < 45; n++ {
+		select {
+		case au := <-fast.aus:
+			ts, ok := camsim.ParseStamp(au.nalus)
+			if !ok {
+				t.Fatal("no stamp")
+			}
+			if !prev.IsZero() && ts.Sub(prev) > 100*time.Millisecond {
+				gaps++
+			}
+			prev = ts
+		case <-time.After(5 * time.Second):
+			t.Fatal("the fast viewer stalled")
+		}
+	}
+	if gaps > 0 {
+		t.Fatalf("the fast viewer missed frames (%d gaps in the stamps)", gaps)
+	}
+}
+
+// TestKeyframeRequestAnsweredFromCache: a PLI from the player makes the
+// gateway resend the cached GOP from its keyframe at once (the camera
+// cannot be asked for one over RTSP).
+func TestKeyframeRequestAnsweredFromCache(t *testing.T) {
+	cam := sharedGOP10(t)
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", v.resp.Status)
+	}
+	v.keyframe(t, 5*time.Second)
+	var tr *webrtc.TrackRemote
+	for tr == nil {
+		select {
+		case x := <-v.track:
+			if x.Kind() == webrtc.RTPCodecTypeVideo {
+				tr = x
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no video track")
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // the resync limit is once a second
+	asked := time.Now()
+	if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}}); err != nil {
+		t.Fatal(err)
+	}
+	au := v.keyframe(t, 2*time.Second) // the next camera keyframe is up to 10 s away
+	if d := au.at.Sub(asked); d > time.Second {
+		t.Fatalf("keyframe %v after the PLI", d)
+	}
+	if n := testutil.ToFloat64(g.srv.metrics.resyncs); n != 1 {
+		t.Fatalf("%v resyncs, want the PLI answered from the cache", n)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{MaxViewersPerCamera: 1})
+	if v := g.connect(t, "hall", token); v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first viewer: %s", v.resp.Status)
+	}
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusServiceUnavailable || v.resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second viewer: %s %v", v.resp.Status, v.resp.Header)
+	}
+}
+
+func TestPeerThatNeverConnectsIsDropped(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{ConnectTimeout: 300 * time.Millisecond})
+	pc := newViewerPC(t)
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, _ := pc.CreateOffer(nil)
+	req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/hall/whep", bytes.NewReader([]byte(offer.SDP)))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", resp.Status)
+	}
+	// The player never applies the answer: the session must not linger.
+	waitFor(t, "the abandoned session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
+	if r := g.audit.ended(); len(r) != 1 || r[0].Reason != "the viewer's peer never connected" {
+		t.Fatalf("audit %+v", r)
+	}
+}
+
+func TestTURNRestCredentials(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	user, pass := restCredentials("secret", "li:a", now, time.Hour)
+	if user != "1800003600:li_a" {
+		t.Fatalf("user %q", user)
+	}
+	// What a TURN server with use-auth-secret computes for that name and
+	// secret (base64 of HMAC-SHA1, worked out independently).
+	if pass != "wkW71anRUt8xuGcNEVf8BuhEnvk=" {
+		t.Fatalf("credential %q", pass)
+	}
+	u2, p2 := restCredentials("secret", "li:a", now, time.Hour)
+	if u2 != user || p2 != pass {
+		t.Fatal("credentials not deterministic")
+	}
+	if _, p3 := restCredentials("other", "li:a", now, time.Hour); p3 == pass {
+		t.Fatal("credential does not depend on the secret")
+	}
+}
+
+// TestJoinLeaveLeaksNothing: 100 viewers come and go; afterwards the
+// goroutines are back where they were and the heap has not grown.
+func TestJoinLeaveLeaksNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 WebRTC sessions")
+	}
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
+	cycle := func() {
+		v := g.dial(t, "hall", token, nil)
+		defer v.pc.Close()
+		if v.resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s", v.resp.Status)
+		}
+		v.keyframe(t, 5*time.Second)
+		if code := g.hangUp(t, v, token); code != http.StatusOK {
+			t.Fatalf("DELETE: %d", code)
+		}
+		v.pc.Close()
+		waitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
+	}
+	for range 5 { // warm up pools and caches
+		cycle()
+	}
+	settle := func() (int, uint64) {
+		var ms runtime.MemStats
+		var n int
+		for range 50 { // pion's goroutines end shortly after Close
+			runtime.GC()
+			n = runtime.NumGoroutine()
+			time.Sleep(20 * time.Millisecond)
+			if runtime.NumGoroutine() == n {
+				break
+			}
+		}
+		runtime.ReadMemStats(&ms)
+		return n, ms.HeapAlloc
+	}
+	g0, h0 := settle()
+	for range 100 {
+		cycle()
+	}
+	waitFor(t, "goroutines to return", 10*time.Second, func() bool {
+		n, _ := settle()
+		return n <= g0+2
+	})
+	g1, h1 := settle()
+	t.Logf("goroutines %d → %d, heap %d → %d KiB", g0, g1, h0>>10, h1>>10)
+	if h1 > h0+8<<20 {
+		t.Fatalf("heap grew by %d KiB over 100 sessions", (h1-h0)>>10)
+	}
+	if n := len(g.audit.ended()); n != 105 {
+		t.Fatalf("%d audit records of ended sessions, want 105", n)
+	}
+}
