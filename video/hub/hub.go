@@ -301,6 +301,22 @@ func (h *Hub) MediaKnown() <-chan struct{} {
 	return h.mediaSet
 }
 
+// Forget drops the GOP cache and the media, as when an on-demand camera
+// stops pulling: the next viewer must wait for a fresh stream rather than
+// be shown a stale picture as if it were live.
+func (h *Hub) Forget() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.cache)
+	h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
+	for v := range h.viewers {
+		v.waitKey = true
+	}
+	if h.hasMedia {
+		h.media, h.hasMedia, h.mediaSet = Media{}, false, make(chan struct{})
+	}
+}
+
 // Viewers is the number of subscribed viewers.
 func (h *Hub) Viewers() int {
 	h.mu.Lock()

@@ -258,3 +258,24 @@ func TestResyncRequeuesTheGOPCache(t *testing.T) {
 		t.Fatalf("after an empty resync got %s, want the next keyframe", got[0])
 	}
 }
+
+func TestForgetDropsCacheAndMedia(t *testing.T) {
+	h := New(Options{})
+	defer h.Close()
+	h.SetMedia(Media{Video: CodecH264})
+	h.Publish(frame(0, true))
+	h.Forget()
+	if _, ok := h.Media(); ok {
+		t.Fatal("media still known")
+	}
+	select {
+	case <-h.MediaKnown():
+		t.Fatal("MediaKnown closed after Forget")
+	default:
+	}
+	if s := h.Stats(); s.CachedFrames != 0 {
+		t.Fatalf("stale frames cached: %+v", s)
+	}
+	h.SetMedia(Media{Video: CodecH265})
+	<-h.MediaKnown()
+}

@@ -1,0 +1,227 @@
+// Package cameras owns the gateway's cameras: for each, one hub and the
+// source that pulls it, always on or on demand.
+//
+// Always-on (the default) pulls from start to shutdown, so a camera that
+// goes dark is noticed (and alarmed by the gateway) even when nobody is
+// watching: supervision needs the gap known, not discovered later.
+// On-demand pulls only while someone watches: the first viewer starts the
+// pull (the WHEP server waits for the first stream), and the pull stops a
+// grace period after the last viewer leaves, so a viewer who reloads the
+// page does not pay for a new RTSP handshake. When an on-demand pull
+// stops, its hub forgets the cached GOP: the next viewer must not be shown
+// a minutes-old picture as if it were live.
+//
+// Set implements whep.Cameras. One goroutine per running source; the
+// Set's mutex guards reference counts and timers.
+package cameras
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/video/hub"
+	"github.com/shelterwatch/shelterwatch/video/source"
+	"github.com/shelterwatch/shelterwatch/video/whep"
+)
+
+// Camera configures one camera.
+type Camera struct {
+	ID        string
+	Name      string
+	Zone      string
+	URL       string
+	Transport string
+	// OnDemand pulls only while viewed; Grace is how long the pull
+	// outlives the last viewer (default 10s).
+	OnDemand bool
+	Grace    time.Duration
+}
+
+// Status is one camera's state for the API.
+type Status struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Zone     string `json:"zone,omitempty"`
+	OnDemand bool   `json:"on_demand"`
+	// Pulling says whether the source runs now (always, for an always-on
+	// camera).
+	Pulling bool `json:"pulling"`
+	Viewers int  `json:"viewers"`
+	source.Status
+}
+
+type cam struct {
+	cfg  Camera
+	hub  *hub.Hub
+	src  *source.Source
+	refs int
+	// running pull: cancel stops it, done closes when it has stopped
+	cancel context.CancelFunc
+	done   chan struct{}
+	grace  *time.Timer
+}
+
+// Set is the gateway's cameras.
+type Set struct {
+	log    *slog.Logger
+	ctx    context.Context
+	mu     sync.Mutex
+	cams   map[string]*cam
+	closed bool
+}
+
+// New builds the cameras; Start begins the always-on pulls.
+func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Set{log: logger, cams: map[string]*cam{}}
+	for _, c := range cfgs {
+		if _, dup := s.cams[c.ID]; dup {
+			return nil, fmt.Errorf("cameras: duplicate camera id %q", c.ID)
+		}
+		if c.Grace <= 0 {
+			c.Grace = 10 * time.Second
+		}
+		h := hub.New(hubOpts)
+		src, err := source.New(source.Options{Name: c.ID, URL: c.URL, Transport: c.Transport, Hub: h, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("cameras: %w", err)
+		}
+		s.cams[c.ID] = &cam{cfg: c, hub: h, src: src}
+	}
+	return s, nil
+}
+
+// Start runs the always-on cameras until ctx ends (then Close).
+func (s *Set) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctx = ctx
+	for _, c := range s.cams {
+		if !c.cfg.OnDemand {
+			s.startLocked(c)
+		}
+	}
+}
+
+func (s *Set) startLocked(c *cam) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	c.cancel, c.done = cancel, make(chan struct{})
+	done := c.done
+	go func() {
+		defer close(done)
+		_ = c.src.Run(ctx)
+	}()
+	s.log.Info("camera: pulling", "camera", c.cfg.ID, "on_demand", c.cfg.OnDemand)
+}
+
+// Acquire implements whep.Cameras.
+func (s *Set) Acquire(_ context.Context, id string) (*hub.Hub, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cams[id]
+	if !ok {
+		return nil, nil, whep.ErrUnknownCamera
+	}
+	if s.closed || s.ctx == nil {
+		return nil, nil, errors.New("cameras are not running")
+	}
+	c.refs++
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
+	if c.idle() {
+		s.startLocked(c)
+	}
+	var once sync.Once
+	return c.hub, func() { once.Do(func() { s.release(c) }) }, nil
+}
+
+// idle: an on-demand camera not pulling now.
+func (c *cam) idle() bool { return c.cfg.OnDemand && c.cancel == nil }
+
+func (s *Set) release(c *cam) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.refs--
+	if c.refs > 0 || !c.cfg.OnDemand || c.cancel == nil || s.closed {
+		return
+	}
+	c.grace = time.AfterFunc(c.cfg.Grace, func() { s.stopIdle(c) })
+}
+
+// stopIdle ends an on-demand pull whose grace period ran out.
+func (s *Set) stopIdle(c *cam) {
+	s.mu.Lock()
+	if c.refs > 0 || c.cancel == nil || c.grace == nil {
+		s.mu.Unlock()
+		return // a viewer came back meanwhile
+	}
+	c.grace = nil
+	cancel, done := c.cancel, c.done
+	c.cancel, c.done = nil, nil
+	s.mu.Unlock()
+	cancel()
+	<-done
+	c.hub.Forget()
+	s.log.Info("camera: stopped pulling, nobody watching", "camera", c.cfg.ID)
+}
+
+// Hub returns a camera's hub (for tests and benchmarks), or nil.
+func (s *Set) Hub(id string) *hub.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cams[id]; ok {
+		return c.hub
+	}
+	return nil
+}
+
+// Statuses lists the cameras, by id.
+func (s *Set) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.cams))
+	for _, c := range s.cams {
+		st := Status{ID: c.cfg.ID, Name: c.cfg.Name, Zone: c.cfg.Zone, OnDemand: c.cfg.OnDemand,
+			Pulling: c.cancel != nil, Viewers: c.hub.Viewers(), Status: c.src.Status()}
+		if !st.Pulling {
+			st.State, st.Reason = "idle", "on demand: pulled only while someone watches"
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Close stops every pull and closes the hubs (ending their viewers).
+func (s *Set) Close() {
+	s.mu.Lock()
+	s.closed = true
+	var wait []chan struct{}
+	for _, c := range s.cams {
+		if c.grace != nil {
+			c.grace.Stop()
+			c.grace = nil
+		}
+		if c.cancel != nil {
+			c.cancel()
+			wait = append(wait, c.done)
+			c.cancel, c.done = nil, nil
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range wait {
+		<-d
+	}
+	for _, c := range s.cams {
+		c.hub.Close()
+	}
+}

@@ -1,0 +1,123 @@
+package cameras
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/video/camsim"
+	"github.com/shelterwatch/shelterwatch/video/hub"
+	"github.com/shelterwatch/shelterwatch/video/source"
+	"github.com/shelterwatch/shelterwatch/video/whep"
+)
+
+func startSim(t *testing.T) string {
+	t.Helper()
+	clip, err := camsim.LoadClip("../camsim/testdata/gop2s.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := camsim.New(camsim.Options{Address: "127.0.0.1:0", Cameras: []camsim.Camera{{Path: "/cam", Clip: clip}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return "rtsp://" + sim.Addr().String() + "/cam"
+}
+
+func status(t *testing.T, s *Set, id string) Status {
+	t.Helper()
+	for _, st := range s.Statuses() {
+		if st.ID == id {
+			return st
+		}
+	}
+	t.Fatalf("no camera %q", id)
+	return Status{}
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOnDemandStartsOnFirstViewerAndStopsAfterGrace: nothing is pulled
+// until a viewer acquires the camera; the pull survives a viewer leaving
+// and another arriving within the grace period, and stops (forgetting the
+// cached picture) once the grace period passes with nobody watching.
+func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
+	url := startSim(t)
+	s, err := New([]Camera{
+		{ID: "hall", URL: url, Transport: source.TransportTCP, OnDemand: true, Grace: 400 * time.Millisecond},
+		{ID: "door", URL: url, Transport: source.TransportTCP},
+	}, hub.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	defer s.Close()
+
+	if st := status(t, s, "hall"); st.Pulling || st.State != "idle" {
+		t.Fatalf("on-demand camera pulling before anyone watches: %+v", st)
+	}
+	waitFor(t, "the always-on camera to go live", 10*time.Second, func() bool { return status(t, s, "door").State == source.StateLive })
+	time.Sleep(300 * time.Millisecond)
+	if st := status(t, s, "hall"); st.Pulling || st.Frames != 0 {
+		t.Fatalf("on-demand camera pulled with nobody watching: %+v", st)
+	}
+
+	h, release, err := s.Acquire(ctx, "hall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.MediaKnown():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("on-demand camera did not start: %+v", status(t, s, "hall"))
+	}
+	waitFor(t, "frames", 10*time.Second, func() bool { return status(t, s, "hall").Frames > 0 })
+
+	// Leave and come back within the grace period: the same pull.
+	release()
+	release() // a second call is harmless
+	time.Sleep(150 * time.Millisecond)
+	_, release2, err := s.Acquire(ctx, "hall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if st := status(t, s, "hall"); !st.Pulling || st.Reconnects != 0 {
+		t.Fatalf("pull interrupted by a viewer who came back: %+v", st)
+	}
+	release2()
+	waitFor(t, "the pull to stop after the grace period", 5*time.Second, func() bool { return !status(t, s, "hall").Pulling })
+	if _, ok := h.Media(); ok || h.Stats().CachedFrames != 0 {
+		t.Fatal("a stopped on-demand camera still offers its old picture")
+	}
+	if st := status(t, s, "door"); !st.Pulling || st.State != source.StateLive {
+		t.Fatalf("always-on camera affected: %+v", st)
+	}
+	if _, _, err := s.Acquire(ctx, "yard"); err != whep.ErrUnknownCamera {
+		t.Fatalf("unknown camera: %v", err)
+	}
+}
+
+func TestNewRejectsDuplicatesAndBadURLs(t *testing.T) {
+	if _, err := New([]Camera{{ID: "a", URL: "rtsp://x/a"}, {ID: "a", URL: "rtsp://x/b"}}, hub.Options{}, nil); err == nil {
+		t.Fatal("duplicate id accepted")
+	}
+	if _, err := New([]Camera{{ID: "a", URL: "http://x/a"}}, hub.Options{}, nil); err == nil {
+		t.Fatal("non-RTSP URL accepted")
+	}
+}
