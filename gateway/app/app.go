@@ -38,6 +38,8 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
+	"github.com/shelterwatch/shelterwatch/video/cameras"
+	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
 // Version is set at build time (-ldflags "-X ...app.Version=...").
@@ -62,7 +64,10 @@ type App struct {
 	// Rules evaluates the safety rules and keeps the alarms.
 	Rules *engine.Engine
 	// Outbox delivers alarm notifications durably.
-	Outbox  *notify.Outbox
+	Outbox *notify.Outbox
+	// Cameras and WHEP relay the cameras to viewers (nil without cameras).
+	Cameras *cameras.Set
+	WHEP    *whep.Server
 	broker  *broker.Broker
 	client  *mqttclient.Client
 	httpSrv *http.Server
@@ -156,6 +161,9 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	if err = a.newRules(); err != nil {
 		return nil, err
 	}
+	if err = a.newVideo(); err != nil {
+		return nil, err
+	}
 
 	tokens := make([]httpapi.Token, 0, len(cfg.HTTP.Tokens))
 	for _, t := range cfg.HTTP.Tokens {
@@ -163,6 +171,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		if err != nil {
 			return nil, err
 		}
+		tok.Cameras = t.Cameras
 		tokens = append(tokens, tok)
 	}
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
@@ -183,6 +192,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 			Rules:      a.Rules,
 			Reload:     a.ReloadRules,
 			Outbox:     a.Outbox,
+			Video:      a.videoAPI(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -346,6 +356,14 @@ func (a *App) Run(ctx context.Context) error {
 	rulesDone := make(chan error, 1)
 	go func() { rulesDone <- a.Rules.Run(rulesCtx) }()
 	fwPending := len(a.Forwarders)
+	videoCtx, stopVideo := context.WithCancel(context.Background())
+	defer stopVideo()
+	videoDone := make(chan struct{})
+	if a.Cameras != nil {
+		go func() { defer close(videoDone); a.runVideo(videoCtx) }()
+	} else {
+		close(videoDone)
+	}
 
 	var runErr error
 	select {
@@ -380,6 +398,15 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		stopClient()
 		<-clientDone
+	}
+	// Viewers go before the rules engine: their sessions' ends are audited.
+	if a.WHEP != nil {
+		_ = a.WHEP.Close()
+	}
+	stopVideo()
+	<-videoDone
+	if a.Cameras != nil {
+		a.Cameras.Close()
 	}
 	stopRules()
 	if rulesDone != nil {
@@ -416,6 +443,12 @@ func (a *App) closePartial() {
 	}
 	if a.httpLn != nil {
 		_ = a.httpLn.Close()
+	}
+	if a.WHEP != nil {
+		_ = a.WHEP.Close()
+	}
+	if a.Cameras != nil {
+		a.Cameras.Close()
 	}
 	if a.Rules != nil {
 		_ = a.Rules.Close()

@@ -60,8 +60,12 @@ type Config struct {
 	// e-mail, MQTT panels, WeCom, DingTalk, Feishu); see
 	// rules/notify/README.md.
 	Notify notify.Config `yaml:"notify"`
-	HTTP   HTTP          `yaml:"http"`
-	Log    Log           `yaml:"log"`
+	// Cameras are the IP cameras relayed to remote supervisors.
+	Cameras []Camera `yaml:"cameras"`
+	// Video configures WebRTC for the cameras' viewers.
+	Video Video `yaml:"video"`
+	HTTP  HTTP  `yaml:"http"`
+	Log   Log   `yaml:"log"`
 
 	// src remembers where each key was in the file, so that Validate can
 	// name lines. Nil for a Config built in code.
@@ -309,6 +313,10 @@ type Token struct {
 	Role Role `yaml:"role"`
 	// SHA256 is the hex SHA-256 of the token (64 hex digits). Required.
 	SHA256 Secret `yaml:"sha256"`
+	// Cameras lists the camera ids this token may watch ("*": all). None
+	// by default, whatever the role: seeing into a placement is granted
+	// camera by camera.
+	Cameras []string `yaml:"cameras"`
 }
 
 // Log configures the gateway's own log.

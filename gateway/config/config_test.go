@@ -196,8 +196,9 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			MaxClockSkew: Duration(DefaultMaxClockSkew)},
 		Alarms: Alarms{Dir: "/var/lib/shelterwatch-alarms", BuiltinRules: true,
 			Escalation: []Duration{Duration(5 * time.Minute), Duration(15 * time.Minute)}, Repeat: Duration(DefaultAlarmRepeat)},
-		HTTP: HTTP{Listen: DefaultHTTPListen},
-		Log:  Log{Level: "info", Format: "text"},
+		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera},
+		HTTP:  HTTP{Listen: DefaultHTTPListen},
+		Log:   Log{Level: "info", Format: "text"},
 	}
 	want.Notify.Defaults()
 	got := *c

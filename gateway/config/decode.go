@@ -551,6 +551,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 
+	c.videoDefaults()
 	for i := range c.Devices {
 		dev := &c.Devices[i]
 		defDur("devices["+strconv.Itoa(i)+"].offline_after", &dev.OfflineAfter, DefaultOfflineAfter(dev.Kind))

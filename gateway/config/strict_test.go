@@ -496,6 +496,44 @@ store:
 		},
 	},
 	{
+		name: "camera with credentials in the URL, unknown zone and transport",
+		yaml: base + `cameras:
+  - id: hall-cam
+    zone: dorm-9
+    url: rtsp://admin:12345@192.168.1.64/Streaming/Channels/101
+    transport: quic
+  - id: hall-cam
+    zone: dorm-1
+    url: http://192.168.1.65/
+`,
+		want: []string{
+			`t.yaml:11: cameras[0].zone: unknown zone "dorm-9"`,
+			`t.yaml:12: cameras[0].url: credentials in the URL are not allowed: use username and password_file`,
+			`t.yaml:13: cameras[0].transport: unknown transport "quic" (want tcp, udp, or leave it out for UDP with TCP fallback)`,
+			`t.yaml:14: cameras[1].id: duplicate camera id "hall-cam" (first at line 10)`,
+			`t.yaml:16: cameras[1].url: unsupported scheme "http" (want rtsp or rtsps)`,
+		},
+	},
+	{
+		name: "TURN without credentials and a token naming an unknown camera",
+		yaml: base + `video:
+  advertise_ips: [203.0.113.7, gateway.example]
+  ice_servers:
+    - urls: [turn:turn.example:3478]
+http:
+  tokens:
+    - name: supervisor
+      role: viewer
+      sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+      cameras: [yard-cam]
+`,
+		want: []string{
+			`t.yaml:10: video.advertise_ips[1]: not an IP address: "gateway.example"`,
+			`t.yaml:12: video.ice_servers[0]: a TURN server needs credentials: secret_file, or username and credential_file`,
+			`t.yaml:18: http.tokens[0].cameras[0]: unknown camera "yard-cam"`,
+		},
+	},
+	{
 		name: "influxdb target of unknown version",
 		yaml: base + `influxdb:
   - id: facility

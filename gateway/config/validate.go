@@ -49,7 +49,9 @@ func (c *Config) validate() Errors {
 	v.influx()
 	v.alarms()
 	v.notify()
+	cams := v.video(zones)
 	v.http()
+	v.tokenCameras(cams)
 	v.log()
 	return v.errs
 }

@@ -14,8 +14,15 @@ type tokenKey struct{}
 
 // tokenName is the name of the token that authenticated r ("" for none).
 func tokenName(ctx context.Context) string {
-	s, _ := ctx.Value(tokenKey{}).(string)
-	return s
+	if t := tokenOf(ctx); t != nil {
+		return t.Name
+	}
+	return ""
+}
+
+func tokenOf(ctx context.Context) *Token {
+	t, _ := ctx.Value(tokenKey{}).(*Token)
+	return t
 }
 
 type forwarderJSON struct {

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,8 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
+	"github.com/shelterwatch/shelterwatch/video/cameras"
+	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
 // Role orders what a token may do; a higher role may do everything a lower one may.
@@ -57,11 +60,24 @@ func ParseRole(s string) (Role, error) {
 	return 0, fmt.Errorf("httpapi: unknown role %q", s)
 }
 
-// Token is a configured API token: its name, role and SHA-256 digest.
+// Token is a configured API token: its name, role and SHA-256 digest, and
+// the cameras it may watch.
 type Token struct {
 	Name   string
 	Role   Role
 	Digest [32]byte
+	// Cameras are the camera ids this token may view; "*" allows all.
+	Cameras []string
+}
+
+// mayView reports whether the token may watch camera.
+func (t *Token) mayView(camera string) bool {
+	for _, c := range t.Cameras {
+		if c == "*" || c == camera {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseToken builds a Token from the hex digest in the config.
@@ -105,7 +121,16 @@ type Options struct {
 	Reload func(context.Context) error
 	// Outbox reports notification deliveries per alarm. May be nil.
 	Outbox *notify.Outbox
+	// Video serves the cameras. May be nil (no cameras).
+	Video  *Video
 	Logger *slog.Logger
+}
+
+// Video is what the API needs of the cameras.
+type Video struct {
+	WHEP     *whep.Server
+	Cameras  func() []cameras.Status
+	Sessions func() []whep.Record
 }
 
 // Handler returns the HTTP handler.
@@ -138,6 +163,12 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /api/v1/audit", a.auth(RoleViewer, a.audit))
 	mux.Handle("POST /api/v1/silences", a.auth(RoleManager, a.addSilence))
 	mux.Handle("POST /api/v1/rules/reload", a.auth(RoleAdmin, a.reloadRules))
+	if opts.Video != nil {
+		mux.Handle("GET /api/v1/cameras", a.auth(RoleViewer, a.cameras))
+		mux.Handle("/api/v1/cameras/{camera}/whep", opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
+		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
+		mux.Handle("GET /api/v1/video/sessions", a.auth(RoleManager, a.videoSessions))
+	}
 	return mux
 }
 
@@ -155,30 +186,47 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// token finds the request's bearer token; the error says what is wrong.
+func (a *api) token(r *http.Request) (*Token, error) {
+	// The scheme name is case-insensitive (RFC 7235).
+	hdr := r.Header.Get("Authorization")
+	raw, ok := "", len(hdr) > 7 && strings.EqualFold(hdr[:7], "Bearer ")
+	if ok {
+		raw = hdr[7:]
+	}
+	if !ok || raw == "" {
+		return nil, errMissingToken
+	}
+	d := sha256.Sum256([]byte(raw))
+	var tok *Token
+	for i := range a.opts.Tokens {
+		// Compare every token so timing does not reveal which matched.
+		if subtle.ConstantTimeCompare(d[:], a.opts.Tokens[i].Digest[:]) == 1 {
+			tok = &a.opts.Tokens[i]
+		}
+	}
+	if tok == nil {
+		return nil, errUnknownToken
+	}
+	return tok, nil
+}
+
+var (
+	errMissingToken = errors.New("missing bearer token")
+	errUnknownToken = errors.New("unknown token")
+)
+
 func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The scheme name is case-insensitive (RFC 7235).
-		hdr := r.Header.Get("Authorization")
-		raw, ok := "", len(hdr) > 7 && strings.EqualFold(hdr[:7], "Bearer ")
-		if ok {
-			raw = hdr[7:]
-		}
-		if !ok || raw == "" {
+		tok, err := a.token(r)
+		if err == errMissingToken {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shelterwatch"`)
-			httpError(w, http.StatusUnauthorized, "missing bearer token")
+			httpError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		d := sha256.Sum256([]byte(raw))
-		var tok *Token
-		for i := range a.opts.Tokens {
-			// Compare every token so timing does not reveal which matched.
-			if subtle.ConstantTimeCompare(d[:], a.opts.Tokens[i].Digest[:]) == 1 {
-				tok = &a.opts.Tokens[i]
-			}
-		}
-		if tok == nil {
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shelterwatch", error="invalid_token"`)
-			httpError(w, http.StatusUnauthorized, "unknown token")
+			httpError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
 		if tok.Role < need {
@@ -186,7 +234,7 @@ func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
 			httpError(w, http.StatusForbidden, "this token's role may not use "+r.URL.Path)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok.Name)))
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	})
 }
 

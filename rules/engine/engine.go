@@ -173,6 +173,14 @@ type AuditEntry struct {
 	State   alarm.State    `json:"state,omitempty"`
 	Sev     alarm.Severity `json:"severity,omitempty"`
 	Detail  string         `json:"detail,omitempty"`
+	// Video viewing sessions (actions video_view_started and
+	// video_view_ended): the camera, the session, the viewer's address,
+	// when it started and the bytes sent.
+	Camera  string    `json:"camera,omitempty"`
+	Session string    `json:"session,omitempty"`
+	Remote  string    `json:"remote,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+	Bytes   uint64    `json:"bytes,omitempty"`
 }
 
 // NewCore compiles cfg. The error lists every problem in the rules.

@@ -348,6 +348,15 @@ func (e *Engine) appendAudit(entries []AuditEntry) error {
 	return nil
 }
 
+// Record appends an entry from elsewhere in the gateway (who watched which
+// camera) to the audit log, synced before it returns. Time defaults to now.
+func (e *Engine) Record(entry AuditEntry) error {
+	if entry.Time.IsZero() {
+		entry.Time = time.Now().UTC()
+	}
+	return e.appendAudit([]AuditEntry{entry})
+}
+
 // Audit returns the newest audit entries (up to limit), newest first,
 // optionally only those of one alarm. The log is append-only; nothing in
 // the API changes it.

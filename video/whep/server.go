@@ -2,6 +2,8 @@ package whep
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -89,6 +91,10 @@ type Server struct {
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux
 	metrics *metrics
+	// cert is the DTLS certificate of every session: making one per
+	// session (pion's default) costs an ECDSA key generation on the path
+	// to a viewer's first frame.
+	cert webrtc.Certificate
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -171,6 +177,17 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 		s.closeListeners()
 		return nil, fmt.Errorf("whep: interceptors: %w", err)
 	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: DTLS key: %w", err)
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: DTLS certificate: %w", err)
+	}
+	s.cert = *cert
 	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	return s, nil
 }

@@ -127,7 +127,8 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	}
 
 	now := time.Now()
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(s.cfg.ICEServers, who, now, true)})
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(s.cfg.ICEServers, who, now, true),
+		Certificates: []webrtc.Certificate{s.cert}})
 	if err != nil {
 		return nil, "", refuse(500, "new peer connection: %w", err)
 	}

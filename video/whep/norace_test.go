@@ -1,0 +1,5 @@
+//go:build !race
+
+package whep
+
+const raceBuild = false

@@ -1,0 +1,281 @@
+// Package whepclient is a WHEP player without a screen: it offers to
+// receive, POSTs the offer, and depacketises the H.264 it gets into access
+// units. Tests and the benchmark use it as any third-party player would
+// use the gateway; it is built on pion like the gateway, but shares no
+// code with the server side.
+package whepclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options configure a Client.
+type Options struct {
+	// URL is the camera's WHEP endpoint (http://host/api/v1/cameras/ID/whep).
+	URL string
+	// Token is sent as a bearer token; empty sends none.
+	Token string
+	// Video, when set, is the only video codec offered (a player without
+	// H.265, say); by default pion's usual codecs are offered.
+	Video *webrtc.RTPCodecCapability
+	// Loopback limits ICE to the loopback interface (tests).
+	Loopback bool
+	// Queue is how many access units wait to be read before new ones are
+	// dropped (default 2000).
+	Queue int
+	// HTTP is the client for signalling (default http.DefaultClient).
+	HTTP *http.Client
+}
+
+// AccessUnit is one depacketised H.264 access unit and when it arrived.
+type AccessUnit struct {
+	NALUs [][]byte
+	At    time.Time
+}
+
+// Client is one viewing session.
+type Client struct {
+	// PC is the peer connection (to send RTCP, read stats).
+	PC *webrtc.PeerConnection
+	// Posted is when the offer was sent.
+	Posted time.Time
+	// Response is the answer's HTTP response (body already read).
+	Response *http.Response
+	// Location is the session's resource URL (absolute).
+	Location string
+
+	opts   Options
+	aus    chan AccessUnit
+	tracks chan *webrtc.TrackRemote
+	delay  atomic.Int64
+	once   sync.Once
+}
+
+// StatusError is a refused offer.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("whep: offer refused: %d %s", e.Code, strings.TrimSpace(e.Body))
+}
+
+// Dial connects. A refused offer returns a *StatusError and a Client whose
+// Response shows the headers.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Queue <= 0 {
+		opts.Queue = 2000
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = http.DefaultClient
+	}
+	me := &webrtc.MediaEngine{}
+	if opts.Video != nil {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: *opts.Video, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	} else if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if opts.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{PC: pc, opts: opts, aus: make(chan AccessUnit, opts.Queue), tracks: make(chan *webrtc.TrackRemote, 2)}
+	fail := func(err error) (*Client, error) {
+		_ = pc.Close()
+		return c, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fail(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		select {
+		case c.tracks <- tr:
+		default:
+		}
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			go c.depacketise(tr)
+		} else {
+			go func() { // drain audio
+				for {
+					if _, _, err := tr.ReadRTP(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", opts.URL, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		return fail(err)
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	if opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+opts.Token)
+	}
+	c.Posted = time.Now()
+	resp, err := opts.HTTP.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	c.Response = resp
+	if resp.StatusCode != http.StatusCreated {
+		return fail(&StatusError{Code: resp.StatusCode, Body: string(body)})
+	}
+	loc, err := req.URL.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return fail(fmt.Errorf("whep: bad Location: %w", err))
+	}
+	c.Location = loc.String()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		return fail(fmt.Errorf("whep: answer refused: %w", err))
+	}
+	return c, nil
+}
+
+func (c *Client) depacketise(tr *webrtc.TrackRemote) {
+	defer close(c.aus)
+	dec := &rtph264.Decoder{}
+	if err := dec.Init(); err != nil {
+		return
+	}
+	for {
+		if d := time.Duration(c.delay.Load()); d > 0 {
+			time.Sleep(d)
+		}
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			continue
+		}
+		select {
+		case c.aus <- AccessUnit{NALUs: au, At: time.Now()}:
+		default:
+		}
+	}
+}
+
+// AccessUnits delivers the video; it closes when the track ends.
+func (c *Client) AccessUnits() <-chan AccessUnit { return c.aus }
+
+// SetReadDelay makes the player slow: it sleeps d before reading each
+// packet (its buffers then overflow, as a congested viewer's would).
+func (c *Client) SetReadDelay(d time.Duration) { c.delay.Store(int64(d)) }
+
+// VideoTrack waits for the video track.
+func (c *Client) VideoTrack(ctx context.Context) (*webrtc.TrackRemote, error) {
+	for {
+		select {
+		case tr := <-c.tracks:
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				return tr, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// HangUp sends DELETE for the session and returns the status code.
+func (c *Client) HangUp(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "DELETE", c.Location, nil)
+	if err != nil {
+		return 0, err
+	}
+	if c.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+	resp, err := c.opts.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Close ends the peer connection (without DELETE).
+func (c *Client) Close() error {
+	var err error
+	c.once.Do(func() { err = c.PC.Close() })
+	return err
+}
+
+// Keyframe reads until an IDR access unit that carries its SPS and PPS
+// (what a decoder can start from). An IDR without them is an error.
+func (c *Client) Keyframe(ctx context.Context) (AccessUnit, error) {
+	for {
+		select {
+		case au, ok := <-c.aus:
+			if !ok {
+				return AccessUnit{}, errors.New("whep: the video track ended")
+			}
+			sps, pps, idr := false, false, false
+			for _, n := range au.NALUs {
+				if len(n) == 0 {
+					continue
+				}
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
+					sps = true
+				case h264.NALUTypePPS:
+					pps = true
+				case h264.NALUTypeIDR:
+					idr = true
+				}
+			}
+			if idr && sps && pps {
+				return au, nil
+			}
+			if idr {
+				return au, fmt.Errorf("whep: IDR without parameter sets (sps=%v pps=%v)", sps, pps)
+			}
+		case <-ctx.Done():
+			return AccessUnit{}, fmt.Errorf("whep: no complete keyframe: %w", ctx.Err())
+		}
+	}
+}
