@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,26 +27,34 @@ type Camera struct {
 
 // Options configures a Server.
 type Options struct {
-	// Address is the RTSP (TCP) listen address, e.g. "127.0.0.1:0".
+	// Address is the RTSP (TCP) listen address, e.g. "127.0.0.1:0". Readers
+	// and publishers can always use the TCP (interleaved) transport.
 	Address string
-	// UDPRTPAddress and UDPRTCPAddress enable the UDP transport when both are
-	// set. RTSP needs an even RTP port and the next port for RTCP, e.g.
-	// ":8000" and ":8001". Empty means TCP transport only.
+	// UDPRTPAddress and UDPRTCPAddress enable the UDP transport as well when
+	// both are set. RTSP needs an even RTP port and the next port for RTCP,
+	// e.g. ":8000" and ":8001"; port 0 in both (e.g. "127.0.0.1:0") picks a
+	// free pair. Empty means TCP transport only.
 	UDPRTPAddress  string
 	UDPRTCPAddress string
 	Cameras        []Camera
+	// Push lets publishers ANNOUNCE and RECORD a live stream on any path
+	// that no camera serves, and readers play it on the same path while
+	// the publisher is connected (see the package doc).
+	Push bool
 	// Now is the clock written into the send-time stamps; time.Now if nil.
 	Now func() time.Time
 }
 
-// Server is an RTSP server that serves each camera's clip in a loop.
+// Server is an RTSP server that serves each camera's clip in a loop and,
+// with Options.Push, re-serves live pushes.
 type Server struct {
 	opts    Options
 	rtsp    *gortsplib.Server
 	cameras map[string]*camera
 
-	mu sync.Mutex // guards ln and each camera's stream until Start returns
-	ln net.Listener
+	mu     sync.Mutex // guards ln, pushes, and each camera's stream until Start returns
+	ln     net.Listener
+	pushes map[string]*push // by pathKey
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -65,13 +74,26 @@ func New(opts Options) (*Server, error) {
 	if (opts.UDPRTPAddress == "") != (opts.UDPRTCPAddress == "") {
 		return nil, errors.New("camsim: new server: set both UDP addresses or neither")
 	}
-	if len(opts.Cameras) == 0 {
-		return nil, errors.New("camsim: new server: no cameras")
+	if opts.UDPRTPAddress != "" {
+		rtp0, err := isPortZero(opts.UDPRTPAddress)
+		if err != nil {
+			return nil, fmt.Errorf("camsim: new server: UDP RTP address: %w", err)
+		}
+		rtcp0, err := isPortZero(opts.UDPRTCPAddress)
+		if err != nil {
+			return nil, fmt.Errorf("camsim: new server: UDP RTCP address: %w", err)
+		}
+		if rtp0 != rtcp0 {
+			return nil, errors.New("camsim: new server: set port 0 in both UDP addresses or in neither")
+		}
+	}
+	if len(opts.Cameras) == 0 && !opts.Push {
+		return nil, errors.New("camsim: new server: no cameras and pushes disabled")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, cameras: make(map[string]*camera)}
+	s := &Server{opts: opts, cameras: make(map[string]*camera), pushes: make(map[string]*push)}
 	for i, c := range opts.Cameras {
 		key := pathKey(c.Path)
 		if key == "" || c.Clip == nil || len(c.Clip.AccessUnits) == 0 {
@@ -87,20 +109,80 @@ func New(opts Options) (*Server, error) {
 
 func pathKey(p string) string { return strings.Trim(p, "/") }
 
+func isPortZero(address string) (bool, error) {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return false, err
+	}
+	return port == "0", nil
+}
+
+// listenUDPPair listens on a free even port of rtpHost and the next port of
+// rtcpHost, as RTSP over UDP needs. The kernel picks the first port; an odd
+// one, or a taken neighbour, means another try.
+func listenUDPPair(rtpHost, rtcpHost string) (rtpConn, rtcpConn net.PacketConn, err error) {
+	for range 100 {
+		rtpConn, err = net.ListenPacket("udp", net.JoinHostPort(rtpHost, "0"))
+		if err != nil {
+			return nil, nil, err
+		}
+		port := rtpConn.LocalAddr().(*net.UDPAddr).Port
+		if port%2 == 0 {
+			rtcpConn, err = net.ListenPacket("udp", net.JoinHostPort(rtcpHost, strconv.Itoa(port+1)))
+			if err == nil {
+				return rtpConn, rtcpConn, nil
+			}
+		}
+		rtpConn.Close()
+	}
+	return nil, nil, errors.New("no free pair of UDP ports in 100 tries")
+}
+
 // Start listens and starts every camera. The cameras stop when ctx is done
 // or at Close; Close must be called in either case.
 func (s *Server) Start(ctx context.Context) error {
+	udpRTP, udpRTCP := s.opts.UDPRTPAddress, s.opts.UDPRTCPAddress
+	// gortsplib cannot listen on port 0 for UDP (it checks that the RTP port
+	// is even and RTCP the next one before listening), so a free pair is
+	// opened here and handed over through ListenPacket: no other process can
+	// take the ports in between.
+	opened := make(map[string]net.PacketConn)
+	defer func() {
+		for _, pc := range opened { // left over only if the server failed to start
+			pc.Close()
+		}
+		clear(opened)
+	}()
+	if udpRTP != "" {
+		if zero, _ := isPortZero(udpRTP); zero {
+			rtpHost, _, _ := net.SplitHostPort(udpRTP)
+			rtcpHost, _, _ := net.SplitHostPort(udpRTCP)
+			rtpConn, rtcpConn, err := listenUDPPair(rtpHost, rtcpHost)
+			if err != nil {
+				return fmt.Errorf("camsim: start RTSP server: %w", err)
+			}
+			udpRTP, udpRTCP = rtpConn.LocalAddr().String(), rtcpConn.LocalAddr().String()
+			opened[udpRTP], opened[udpRTCP] = rtpConn, rtcpConn
+		}
+	}
 	s.rtsp = &gortsplib.Server{
 		Handler:        (*handler)(s),
 		RTSPAddress:    s.opts.Address,
-		UDPRTPAddress:  s.opts.UDPRTPAddress,
-		UDPRTCPAddress: s.opts.UDPRTCPAddress,
+		UDPRTPAddress:  udpRTP,
+		UDPRTCPAddress: udpRTCP,
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
 			s.mu.Lock()
 			s.ln = ln
 			s.mu.Unlock()
 			return ln, err
+		},
+		ListenPacket: func(network, address string) (net.PacketConn, error) {
+			if pc, ok := opened[address]; ok { // only called within Start
+				delete(opened, address)
+				return pc, nil
+			}
+			return net.ListenPacket(network, address)
 		},
 	}
 	if err := s.rtsp.Start(); err != nil {
@@ -144,8 +226,9 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Close stops the cameras, waits for them and closes the server and every
-// reader's connection. Later calls do nothing.
+// Close stops the cameras, waits for them and closes the server, every
+// reader's and publisher's connection and the pushed streams. Later calls do
+// nothing.
 func (s *Server) Close() error {
 	if s.cancel == nil {
 		return nil
@@ -206,21 +289,29 @@ func (s *Server) send(enc *rtph264.Encoder, c *camera, au AccessUnit, rtpTime ui
 	return nil
 }
 
-// handler answers RTSP requests; readers may only play known paths.
+// handler answers RTSP requests; readers may only play a camera's path or
+// a path with a publisher.
 type handler Server
 
 func (h *handler) stream(path string) (*base.Response, *gortsplib.ServerStream, error) {
-	c, ok := h.cameras[pathKey(path)]
-	if !ok {
+	key := pathKey(path)
+	h.mu.Lock()
+	var stream *gortsplib.ServerStream
+	c, isCamera := h.cameras[key]
+	if isCamera {
+		stream = c.stream
+	} else if p, ok := h.pushes[key]; ok {
+		stream = p.stream
+	}
+	h.mu.Unlock()
+	switch {
+	case stream != nil:
+		return &base.Response{StatusCode: base.StatusOK}, stream, nil
+	case isCamera:
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
+	default:
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
-	h.mu.Lock()
-	stream := c.stream
-	h.mu.Unlock()
-	if stream == nil {
-		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, stream, nil
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
@@ -230,6 +321,10 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		// A publisher sets up the medias it announced: OnAnnounce accepted it.
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
 	return h.stream(ctx.Path)
 }
 
