@@ -39,7 +39,15 @@ var testDevices = []struct{ id, kind, zone, format, topic string }{
 }
 
 // testConfig returns a config whose devices each have password "pw-<id>".
-func testConfig(t *testing.T, broker string) *config.Config {
+// extra is YAML for more top-level sections (the broker's, cameras...).
+func testConfig(t *testing.T, extra string) *config.Config {
+	t.Helper()
+	return testConfigTokens(t, extra, "")
+}
+
+// testConfigTokens is testConfig with more API tokens (YAML list items
+// indented by four spaces) beside the admin token.
+func testConfigTokens(t *testing.T, extra, tokens string) *config.Config {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("facility: {id: test-shelter, name: Test Shelter, timezone: Asia/Shanghai}\n")
@@ -52,9 +60,9 @@ func testConfig(t *testing.T, broker string) *config.Config {
 		}
 		fmt.Fprintf(&b, "  - {id: %s, kind: %s, zone: %s, format: %s, topic: %q, password_hash: %q}\n", d.id, d.kind, d.zone, d.format, d.topic, h)
 	}
-	b.WriteString(broker)
+	b.WriteString(extra)
 	sum := sha256.Sum256([]byte(testToken))
-	fmt.Fprintf(&b, "store: {dir: %q}\nhttp:\n  listen: 127.0.0.1:0\n  tokens: [{name: t, role: admin, sha256: %s}]\n", t.TempDir(), hex.EncodeToString(sum[:]))
+	fmt.Fprintf(&b, "store: {dir: %q}\nhttp:\n  listen: 127.0.0.1:0\n  tokens:\n    - {name: t, role: admin, sha256: %s, cameras: [\"*\"]}\n%s", t.TempDir(), hex.EncodeToString(sum[:]), tokens)
 	cfg, err := config.Parse([]byte(b.String()), "test.yaml")
 	if err != nil {
 		t.Fatalf("test config: %v", err)
