@@ -2,7 +2,8 @@
 // broker, a store in a data directory, a demo facility (dormitories, a
 // secure ward, a kitchen …) and the sensor simulator publishing real device
 // payloads over real MQTT with occasional events (a door opened at night,
-// a heating failure, smoke in the kitchen).
+// a heating failure, smoke in the kitchen), and two simulated cameras
+// (RTSP, looping the built-in clips) relayed over WebRTC.
 //
 // There are no default passwords even here: every simulated device gets a
 // fresh random password (the gateway only knows its bcrypt hash), and the API
@@ -28,6 +29,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/gateway/app"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/sensorsim"
+	"github.com/shelterwatch/shelterwatch/video/camsim"
 )
 
 // Options configure the demo.
@@ -35,6 +37,11 @@ type Options struct {
 	DataDir    string // default: a new temporary directory, removed at exit
 	HTTPListen string // default 127.0.0.1:8080
 	MQTTListen string // default 127.0.0.1:1883
+	// RTSPListen is the camera simulator's address (default 127.0.0.1:0:
+	// nothing outside the gateway needs it).
+	RTSPListen string
+	// WebRTCUDP is the WebRTC port viewers reach (default 127.0.0.1:8189).
+	WebRTCUDP string
 	Interval   time.Duration
 	EventEvery time.Duration
 	Logger     *slog.Logger
@@ -62,9 +69,18 @@ func randomSecret() string {
 	return hex.EncodeToString(b)
 }
 
+// demoCameras are the simulated cameras: the secure ward's corridor (with
+// the 10 s keyframe interval many cameras ship with, which the GOP cache
+// hides from viewers) and the entrance.
+var demoCameras = []struct{ id, name, nameZH, zone, clip string }{
+	{"ward-cam", "Secure ward corridor", "特护区走廊", "secure-ward", camsim.ClipGOP10s},
+	{"entrance-cam", "Entrance", "入口", "corridor", camsim.ClipGOP2s},
+}
+
 // Config builds the demo facility's config text. Passwords and the API token
-// are generated here and returned alongside.
-func Config(dataDir, httpListen, mqttListen string, bcryptCost int) (yaml string, devices []sensorsim.Device, token string, err error) {
+// are generated here and returned alongside. rtspAddr is the camera
+// simulator's address.
+func Config(dataDir, httpListen, mqttListen, rtspAddr, webrtcUDP string, bcryptCost int) (yaml string, devices []sensorsim.Device, token string, err error) {
 	devices = sensorsim.SampleDevices()
 	var b strings.Builder
 	fmt.Fprintf(&b, "facility:\n  id: demo-shelter\n  name: Demo Relief Station\n  name_zh: 演示救助站\n  timezone: Asia/Shanghai\n")
@@ -93,9 +109,35 @@ func Config(dataDir, httpListen, mqttListen string, bcryptCost int) (yaml string
 	sum := sha256.Sum256([]byte(token))
 	fmt.Fprintf(&b, "broker:\n  mode: embedded\n  embedded:\n    listen: %q\n", mqttListen)
 	fmt.Fprintf(&b, "store:\n  dir: %q\n  retention: 7d\n  disk_budget: 512MiB\n", dataDir)
-	fmt.Fprintf(&b, "http:\n  listen: %q\n  tokens:\n    - name: demo-admin\n      role: admin\n      sha256: %q\n", httpListen, hex.EncodeToString(sum[:]))
+	b.WriteString("cameras:\n")
+	for _, c := range demoCameras {
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    name_zh: %s\n    zone: %s\n    url: \"rtsp://%s/%s\"\n    transport: tcp\n",
+			c.id, c.name, c.nameZH, c.zone, rtspAddr, c.id)
+	}
+	fmt.Fprintf(&b, "video:\n  webrtc_udp: %q\n", webrtcUDP)
+	fmt.Fprintf(&b, "http:\n  listen: %q\n  tokens:\n    - name: demo-admin\n      role: admin\n      sha256: %q\n      cameras: [\"*\"]\n", httpListen, hex.EncodeToString(sum[:]))
 	b.WriteString("log:\n  level: info\n  format: text\n")
 	return b.String(), devices, token, nil
+}
+
+// startCameras runs the camera simulator with the demo's cameras.
+func startCameras(ctx context.Context, addr string) (*camsim.Server, error) {
+	var cams []camsim.Camera
+	for _, c := range demoCameras {
+		clip, err := camsim.BuiltinClip(c.clip)
+		if err != nil {
+			return nil, err
+		}
+		cams = append(cams, camsim.Camera{Path: "/" + c.id, Clip: clip})
+	}
+	sim, err := camsim.New(camsim.Options{Address: addr, Cameras: cams})
+	if err != nil {
+		return nil, fmt.Errorf("demo: cameras: %w", err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		return nil, fmt.Errorf("demo: cameras: %w", err)
+	}
+	return sim, nil
 }
 
 // Run runs the demo until ctx is done.
@@ -112,6 +154,12 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.MQTTListen == "" {
 		opts.MQTTListen = "127.0.0.1:1883"
 	}
+	if opts.RTSPListen == "" {
+		opts.RTSPListen = "127.0.0.1:0"
+	}
+	if opts.WebRTCUDP == "" {
+		opts.WebRTCUDP = "127.0.0.1:8189"
+	}
 	if opts.DataDir == "" {
 		dir, err := os.MkdirTemp("", "shelterwatch-demo-")
 		if err != nil {
@@ -126,7 +174,13 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.DefaultCost
 	}
-	text, devices, token, err := Config(filepath.Join(opts.DataDir, "store"), opts.HTTPListen, opts.MQTTListen, opts.BcryptCost)
+	sim, err := startCameras(ctx, opts.RTSPListen)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	text, devices, token, err := Config(filepath.Join(opts.DataDir, "store"), opts.HTTPListen, opts.MQTTListen,
+		sim.Addr().String(), opts.WebRTCUDP, opts.BcryptCost)
 	if err != nil {
 		return err
 	}
@@ -165,10 +219,13 @@ ShelterWatch demo / 演示 — facility %q
   Metrics / 监控指标:        http://%s/metrics
   Devices / 设备状态:        curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/devices
   Alarms / 报警:            curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/alarms
+  Cameras / 摄像头:          curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/cameras
+  Live video (WHEP) / 实时视频: http://%s/api/v1/cameras/{ward-cam|entrance-cam}/whep (bearer token as above)
   Config / 配置文件:         %s
   Ctrl-C stops the demo / 按 Ctrl-C 停止演示.
 
-`, cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), tokenPath, a.HTTPAddr(), tokenPath, a.HTTPAddr(), cfgPath)
+`, cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), tokenPath, a.HTTPAddr(), tokenPath, a.HTTPAddr(),
+			tokenPath, a.HTTPAddr(), a.HTTPAddr(), cfgPath)
 		if opts.OnReady != nil {
 			opts.OnReady(a, token)
 		}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/gateway/app"
+	"github.com/shelterwatch/shelterwatch/video/whepclient"
 )
 
 // TestDemoReadingsFlow is what `make run` promises: the demo starts, the
@@ -32,7 +33,7 @@ func TestDemoReadingsFlow(t *testing.T) {
 	dataDir := t.TempDir()
 	go func() {
 		done <- Run(ctx, Options{
-			DataDir: dataDir, HTTPListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0",
+			DataDir: dataDir, HTTPListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", WebRTCUDP: "127.0.0.1:0",
 			Interval: 100 * time.Millisecond, EventEvery: time.Hour,
 			Logger: slog.New(slog.DiscardHandler), Out: io.Discard, BcryptCost: bcrypt.MinCost,
 			OnReady: func(a *app.App, token string) { readyCh <- ready{a, token} },
@@ -104,5 +105,49 @@ func TestDemoReadingsFlow(t *testing.T) {
 	}
 	if online == 0 || len(got.Devices) < 10 {
 		t.Fatalf("devices API: %d devices, %d online", len(got.Devices), online)
+	}
+
+	// The two simulated cameras are pulled and watchable over WHEP.
+	waitCameras := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", "http://"+r.a.HTTPAddr()+"/api/v1/cameras", nil)
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cams []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&cams)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := 0
+		for _, c := range cams {
+			if c.State == "live" {
+				live++
+			}
+		}
+		if len(cams) == 2 && live == 2 {
+			break
+		}
+		if time.Now().After(waitCameras) {
+			t.Fatalf("demo cameras not live: %+v", cams)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	v, err := whepclient.Dial(wctx, whepclient.Options{URL: "http://" + r.a.HTTPAddr() + "/api/v1/cameras/entrance-cam/whep",
+		Token: r.token, Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.Keyframe(wctx); err != nil {
+		t.Fatal(err)
 	}
 }

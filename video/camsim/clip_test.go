@@ -116,3 +116,22 @@ func TestLoadTestdataClips(t *testing.T) {
 		})
 	}
 }
+
+func TestBuiltinClipsMatchTestdata(t *testing.T) {
+	for _, name := range []string{ClipGOP2s, ClipGOP10s} {
+		c, err := BuiltinClip(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := LoadClip("testdata/" + name + ".h264")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.AccessUnits) != len(f.AccessUnits) || len(c.AccessUnits) == 0 {
+			t.Fatalf("%s: %d access units built in, %d in the file", name, len(c.AccessUnits), len(f.AccessUnits))
+		}
+	}
+	if _, err := BuiltinClip("gop99s"); err == nil {
+		t.Fatal("unknown clip accepted")
+	}
+}

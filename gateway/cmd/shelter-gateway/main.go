@@ -132,7 +132,7 @@ func demoCmd() *cobra.Command {
 	var jsonLog bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a demo facility: embedded broker, simulated sensors, local store",
+		Short: "Run a demo facility: embedded broker, simulated sensors and cameras, local store",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format := "text"
 			if jsonLog {
@@ -148,6 +148,7 @@ func demoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "keep the demo's store here (default: a temporary directory removed at exit)")
 	cmd.Flags().StringVar(&o.HTTPListen, "http", "127.0.0.1:8080", "HTTP listen address")
 	cmd.Flags().StringVar(&o.MQTTListen, "mqtt", "127.0.0.1:1883", "embedded MQTT broker listen address")
+	cmd.Flags().StringVar(&o.WebRTCUDP, "webrtc-udp", "127.0.0.1:8189", "UDP address for WebRTC viewers of the simulated cameras")
 	cmd.Flags().DurationVar(&o.Interval, "interval", 5*time.Second, "mean period between a simulated sensor's reports")
 	cmd.Flags().DurationVar(&o.EventEvery, "event-every", time.Minute, "mean period between simulated events")
 	cmd.Flags().BoolVar(&jsonLog, "json", false, "log as JSON")
