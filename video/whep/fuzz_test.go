@@ -2,6 +2,7 @@ package whep
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -37,7 +38,25 @@ func FuzzOffer(f *testing.F) {
 		if len(body) > maxSDP {
 			return // the handler refuses these before parsing
 		}
-		ss, answer, err := s.offer(context.Background(), "hall", "fuzz", "127.0.0.1:1", body)
+		type result struct {
+			ss     *session
+			answer string
+			err    error
+		}
+		done := make(chan result, 1)
+		go func() {
+			ss, answer, err := s.offer(context.Background(), "hall", "fuzz", "127.0.0.1:1", body)
+			done <- result{ss, answer, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(10 * time.Second):
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("offer hung on %q\n%s", body, buf[:n])
+		}
+		ss, answer, err := r.ss, r.answer, r.err
 		if err != nil {
 			if _, ok := err.(*offerError); !ok {
 				t.Fatalf("error without an HTTP status: %v", err)
