@@ -52,6 +52,21 @@ func TestSampleConfig(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a camera and who may watch it", func(t *testing.T) {
+		if len(c.Cameras) != 1 || c.Cameras[0].ID != "ward-cam" || c.Cameras[0].Zone != "secure-ward" ||
+			c.Cameras[0].Grace.Std() != DefaultCameraGrace || c.Cameras[0].DownAlarmAfter.Std() != DefaultCameraDownAlarmAfter {
+			t.Errorf("cameras = %+v", c.Cameras)
+		}
+		if c.Video.WebRTCUDP != DefaultWebRTCUDP || c.Video.MaxViewers != DefaultMaxViewers ||
+			c.Video.MaxViewersPerCamera != DefaultMaxViewersPerCamera {
+			t.Errorf("video = %+v", c.Video)
+		}
+		for _, tok := range c.HTTP.Tokens {
+			if want := tok.Name != "admin"; want != (len(tok.Cameras) == 1 && tok.Cameras[0] == "ward-cam") {
+				t.Errorf("token %s cameras %v", tok.Name, tok.Cameras)
+			}
+		}
+	})
 	t.Run("every format is shown", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, d := range c.Devices {
