@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -59,6 +61,7 @@ type Client struct {
 
 	opts   Options
 	aus    chan AccessUnit
+	audio  chan []byte
 	tracks chan *webrtc.TrackRemote
 	delay  atomic.Int64
 	once   sync.Once
@@ -105,7 +108,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{PC: pc, opts: opts, aus: make(chan AccessUnit, opts.Queue), tracks: make(chan *webrtc.TrackRemote, 2)}
+	c := &Client{PC: pc, opts: opts, aus: make(chan AccessUnit, opts.Queue), audio: make(chan []byte, opts.Queue),
+		tracks: make(chan *webrtc.TrackRemote, 2)}
 	fail := func(err error) (*Client, error) {
 		_ = pc.Close()
 		return c, err
@@ -123,10 +127,15 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
 			go c.depacketise(tr)
 		} else {
-			go func() { // drain audio
+			go func() {
 				for {
-					if _, _, err := tr.ReadRTP(); err != nil {
+					pkt, _, err := tr.ReadRTP()
+					if err != nil {
 						return
+					}
+					select {
+					case c.audio <- pkt.Payload:
+					default:
 					}
 				}
 			}()
@@ -175,11 +184,26 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
+// decoder depacketises one video codec.
+type decoder interface {
+	Decode(*rtp.Packet) ([][]byte, error)
+}
+
 func (c *Client) depacketise(tr *webrtc.TrackRemote) {
 	defer close(c.aus)
-	dec := &rtph264.Decoder{}
-	if err := dec.Init(); err != nil {
-		return
+	var dec decoder
+	if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH265) {
+		d := &rtph265.Decoder{}
+		if err := d.Init(); err != nil {
+			return
+		}
+		dec = d
+	} else {
+		d := &rtph264.Decoder{}
+		if err := d.Init(); err != nil {
+			return
+		}
+		dec = d
 	}
 	for {
 		if d := time.Duration(c.delay.Load()); d > 0 {
@@ -200,7 +224,11 @@ func (c *Client) depacketise(tr *webrtc.TrackRemote) {
 	}
 }
 
-// AccessUnits delivers the video; it closes when the track ends.
+// Audio delivers the payload of each audio RTP packet.
+func (c *Client) Audio() <-chan []byte { return c.audio }
+
+// AccessUnits delivers the video (H.264 or H.265 access units); it closes
+// when the track ends.
 func (c *Client) AccessUnits() <-chan AccessUnit { return c.aus }
 
 // SetReadDelay makes the player slow: it sleeps d before reading each
