@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -601,5 +603,53 @@ func TestJoinLeaveLeaksNothing(t *testing.T) {
 	}
 	if n := len(g.audit.ended()); n != 105 {
 		t.Fatalf("%d audit records of ended sessions, want 105", n)
+	}
+}
+
+// TestICETCP: a viewer whose network blocks UDP connects over the one
+// ICE-TCP port.
+func TestICETCP(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{TCPAddr: "127.0.0.1:0"})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := whepclient.Dial(ctx, whepclient.Options{URL: g.http.URL + "/api/v1/cameras/hall/whep", Token: token, Loopback: true, TCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Keyframe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := c.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	}
+}
+
+// TestAdvertisedAddress: behind 1:1 NAT the answer names the public
+// address on the shared port, not the gateway's own.
+func TestAdvertisedAddress(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	g := startGateway(t, testCameras{"hall": h}, Config{AdvertiseIPs: []string{"203.0.113.7"}})
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, _ := pc.CreateOffer(nil)
+	ss, answer, err := g.srv.offer(context.Background(), "hall", "li", "127.0.0.1:1", []byte(offer.SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.stop("test over")
+	port := g.srv.UDPAddr().(*net.UDPAddr).Port
+	if want := fmt.Sprintf("203.0.113.7 %d typ host", port); !strings.Contains(answer, want) || strings.Contains(answer, "127.0.0.1") {
+		t.Fatalf("answer candidates, want %q only:\n%s", want, answer)
 	}
 }

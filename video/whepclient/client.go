@@ -35,6 +35,8 @@ type Options struct {
 	Video *webrtc.RTPCodecCapability
 	// Loopback limits ICE to the loopback interface (tests).
 	Loopback bool
+	// TCP limits ICE to TCP (a network that blocks UDP).
+	TCP bool
 	// Queue is how many access units wait to be read before new ones are
 	// dropped (default 2000).
 	Queue int
@@ -99,9 +101,13 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	network := webrtc.NetworkTypeUDP4
+	if opts.TCP {
+		network = webrtc.NetworkTypeTCP4
+	}
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	if opts.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
