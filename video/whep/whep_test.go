@@ -151,12 +151,14 @@ func (a *audit) ended() []Record {
 
 const token = "viewer-token"
 
-// allowAll lets the bearer token "viewer-token" see every camera and
-// knows "other-token" (allowed nothing).
+// allowAll lets the bearer tokens "viewer-token" and "second-token" see
+// every camera and knows "other-token" (allowed nothing).
 func allowAll(r *http.Request, camera string) (string, error) {
 	switch r.Header.Get("Authorization") {
 	case "Bearer " + token:
 		return "supervisor-li", nil
+	case "Bearer second-token":
+		return "nurse-wang", nil
 	case "Bearer other-token":
 		return "", ErrForbidden
 	}
@@ -651,5 +653,68 @@ func TestAdvertisedAddress(t *testing.T) {
 	port := g.srv.UDPAddr().(*net.UDPAddr).Port
 	if want := fmt.Sprintf("203.0.113.7 %d typ host", port); !strings.Contains(answer, want) || strings.Contains(answer, "127.0.0.1") {
 		t.Fatalf("answer candidates, want %q only:\n%s", want, answer)
+	}
+}
+
+// TestTrickleAndOwnership: PATCH adds candidates under the session's ETag;
+// a stale ETag, an ICE restart, a wrong body type or another viewer are
+// refused; only the owner may DELETE.
+func TestTrickleAndOwnership(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	g := startGateway(t, testCameras{"hall": h}, Config{})
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", v.resp.Status)
+	}
+	etag := v.resp.Header.Get("ETag")
+	ufrag := ""
+	for _, l := range strings.Split(v.PC.LocalDescription().SDP, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			ufrag = u
+		}
+	}
+	patch := func(auth, ctype, ifMatch, body string) int {
+		req, _ := http.NewRequest("PATCH", g.http.URL+v.location, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+auth)
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("If-Match", ifMatch)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	frag := "a=ice-ufrag:" + ufrag + "\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" +
+		"a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n"
+	const ct = "application/trickle-ice-sdpfrag"
+	for _, tc := range []struct {
+		name, auth, ctype, ifMatch, body string
+		want                             int
+	}{
+		{"trickled candidate", token, ct, etag, frag, http.StatusNoContent},
+		{"any ETag", token, ct, "*", frag, http.StatusNoContent},
+		{"stale ETag", token, ct, `"stale"`, frag, http.StatusPreconditionFailed},
+		{"ICE restart", token, ct, etag, strings.Replace(frag, ufrag, "newfrag1", 1), http.StatusMethodNotAllowed},
+		{"wrong body type", token, "application/sdp", etag, frag, http.StatusUnsupportedMediaType},
+		{"garbage", token, ct, etag, "hello", http.StatusBadRequest},
+		{"no token", "", ct, etag, frag, http.StatusUnauthorized},
+	} {
+		if got := patch(tc.auth, tc.ctype, tc.ifMatch, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// Another viewer allowed this camera cannot end this one's session.
+	req, _ := http.NewRequest("DELETE", g.http.URL+v.location, nil)
+	req.Header.Set("Authorization", "Bearer second-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || len(g.srv.Sessions()) != 1 {
+		t.Fatalf("DELETE by another viewer: %d, %d sessions", resp.StatusCode, len(g.srv.Sessions()))
 	}
 }
