@@ -4,16 +4,32 @@
 //
 // Transport: UDP first with TCP-interleaved fallback (gortsplib's default),
 // or forced. Credentials in the URL (rtsp://user:pass@host/path) are used
-// for basic or digest authentication and never logged. H.264 is relayed;
-// SPS and PPS are put in front of every keyframe so any viewer can start
-// decoding from it.
+// for basic or digest authentication and never logged.
+//
+// Codecs are passed through, never transcoded. Video is H.264, or H.265
+// when the camera offers no H.264; the parameter sets (VPS, SPS, PPS) are
+// put in front of every keyframe so any viewer can start decoding from it.
+// Audio is relayed when a WebRTC viewer can play it as it is: G.711 at
+// 8000 Hz mono, or Opus; one hub frame per RTP packet. Other audio (AAC,
+// usually) is left out and the status note says why. A camera that sends
+// B-frames is relayed too, with a status warning, since WebRTC players
+// stutter on reordered frames.
+//
+// Concurrency: Run owns the connection; Status may be called from any
+// goroutine. With UDP, video and audio packets arrive on different
+// goroutines and both publish to the hub, which is safe.
+//
+// Backpressure: none here. Publish never blocks; the hub drops (and counts)
+// frames for viewers that fall behind.
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -23,7 +39,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtp"
 
 	"github.com/shelterwatch/shelterwatch/internal/backoff"
@@ -68,6 +85,21 @@ type Status struct {
 	Bitrate float64 `json:"bitrate_bps"`
 	// LastKeyframe is when the last keyframe arrived (zero: none yet).
 	LastKeyframe time.Time `json:"last_keyframe,omitzero"`
+	// Video and Audio are the codecs relayed in the latest session
+	// (hub.CodecH264, hub.CodecPCMU, ...; Audio "" for none).
+	Video string `json:"video,omitempty"`
+	Audio string `json:"audio,omitempty"`
+	// Note explains a track the camera sends but the gateway does not
+	// relay (e.g. AAC audio), for the operator.
+	Note string `json:"note,omitempty"`
+	// Warning is set when the latest session has a problem viewers will
+	// notice but that does not stop the relay: B-frames.
+	Warning string `json:"warning,omitempty"`
+	// BFrames counts video access units whose PTS was earlier than the
+	// one before (reordered frames), over all sessions.
+	BFrames uint64 `json:"b_frames,omitempty"`
+	// AudioPackets counts relayed audio packets over all sessions.
+	AudioPackets uint64 `json:"audio_packets,omitempty"`
 }
 
 // Source pulls one camera. Run owns the connection.
@@ -82,6 +114,10 @@ type Source struct {
 	winFrames, winBit uint64
 
 	frames, reconnects atomic.Uint64
+
+	// dial replaces gortsplib's dialer when set (tests keep a hostile
+	// camera from redirecting the client elsewhere).
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // New checks the options.
@@ -124,13 +160,11 @@ func redact(raw string) string {
 // Run pulls until ctx ends, reconnecting for ever.
 func (s *Source) Run(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
-		s.setState(StateConnecting, "")
-		err := s.session(ctx)
+		live, err := s.attempt(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.setState(StateFailed, err.Error())
-		if s.live() {
+		if live {
 			attempt = 0 // it was live: start the backoff again
 		}
 		s.reconnects.Add(1)
@@ -144,19 +178,38 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Source) live() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status.Frames > 0
+// attempt runs one session and leaves the status failed with its reason.
+// live reports that the session relayed video, so a camera that was
+// streaming is retried at once while one that keeps failing backs off.
+func (s *Source) attempt(ctx context.Context) (live bool, err error) {
+	s.setState(StateConnecting, "")
+	before := s.frames.Load()
+	err = s.session(ctx)
+	reason := err.Error()
+	if ctx.Err() != nil {
+		reason = "stopped"
+	}
+	s.setState(StateFailed, reason)
+	return s.frames.Load() > before, err
 }
 
-// session is one connection: describe, setup, play, relay until an error.
+// session is one connection: describe, setup, play, relay until an error,
+// which it always returns.
 func (s *Source) session(ctx context.Context) error {
 	u, err := base.ParseURL(s.opts.URL)
 	if err != nil {
 		return err
 	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 10 * time.Second}
+	c := &gortsplib.Client{
+		Scheme:      u.Scheme,
+		Host:        u.Host,
+		ReadTimeout: 10 * time.Second,
+		DialContext: s.dial,
+		// gortsplib prints these with the standard logger by default.
+		OnTransportSwitch: func(err error) { s.log.Info("camera: switching transport", "err", err) },
+		OnPacketsLost:     func(n uint64) { s.log.Debug("camera: RTP packets lost", "lost", n) },
+		OnDecodeError:     func(err error) { s.log.Debug("camera: bad packet", "err", err) },
+	}
 	switch s.opts.Transport {
 	case TransportTCP:
 		t := gortsplib.TransportTCP
@@ -176,69 +229,109 @@ func (s *Source) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	var forma *format.H264
-	medi := desc.FindFormat(&forma)
-	if medi == nil {
-		return errors.New("the camera offers no H.264 video track")
+	vmedia, vformat := pickVideo(desc)
+	if vmedia == nil {
+		return errors.New("the camera offers no H.264 or H.265 video track")
 	}
-	dec, err := forma.CreateDecoder()
+	video := newVideoTrack(vformat)
+	decode, err := videoDecoder(vformat)
 	if err != nil {
-		return fmt.Errorf("H.264 decoder: %w", err)
+		return err
 	}
-	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return fmt.Errorf("setup: %w", err)
+	audio, note := pickAudio(desc)
+	if audio != nil && audio.media == vmedia {
+		audio = nil // one media cannot be set up twice; a camera would not mix them
+	}
+	if _, err := c.Setup(desc.BaseURL, vmedia, 0, 0); err != nil {
+		return fmt.Errorf("setup video: %w", err)
+	}
+	if audio != nil {
+		if _, err := c.Setup(desc.BaseURL, audio.media, 0, 0); err != nil {
+			var refused liberrors.ErrClientBadStatusCode
+			if !errors.As(err, &refused) {
+				return fmt.Errorf("setup audio: %w", err)
+			}
+			// The camera said no, and the connection is still good: video
+			// alone is worth showing.
+			note = fmt.Sprintf("audio %s is not relayed: the camera refused to set it up (%d %s)", audio.codec, refused.Code, refused.Message)
+			s.log.Warn("camera: audio setup refused", "err", err)
+			audio = nil
+		}
+	}
+	media := hub.Media{Video: video.codec, Note: note}
+	if audio != nil {
+		media.Audio, media.AudioRate, media.AudioChannels = audio.codec, audio.rate, audio.channels
 	}
 	// A new stream may bring new parameters: viewers resume at its first
-	// keyframe.
+	// keyframe, knowing what they will get.
 	s.opts.Hub.Reset()
-	s.opts.Hub.SetMedia(hub.Media{Video: hub.CodecH264})
-	sps, pps := forma.SPS, forma.PPS
-	var firstTS uint32
-	var haveFirst bool
-	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
-		au, err := dec.Decode(pkt)
+	s.opts.Hub.SetMedia(media)
+	s.setMedia(media)
+
+	c.OnPacketRTP(vmedia, vformat, func(pkt *rtp.Packet) {
+		au, err := decode(pkt)
 		if err != nil {
-			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
+				!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
 				s.log.Debug("camera: bad RTP packet", "err", err)
 			}
 			return
 		}
-		// Presentation time from the RTP clock (90 kHz), relative to the
-		// session's first packet; wrap-around is handled by the uint32
-		// subtraction.
-		if !haveFirst {
-			firstTS, haveFirst = pkt.Timestamp, true
+		f, backwards := video.frame(au, pkt.Timestamp, time.Now())
+		if backwards {
+			s.reordered(video.codec)
 		}
-		pts := int64(pkt.Timestamp - firstTS)
-		key := h264.IsRandomAccess(au)
-		hasSPS, hasPPS := false, false
-		for _, n := range au {
-			if len(n) == 0 {
-				continue
-			}
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				sps, hasSPS = n, true
-			case h264.NALUTypePPS:
-				pps, hasPPS = n, true
-			}
+		if len(f.NALUs) == 0 {
+			return
 		}
-		if key && (!hasSPS || !hasPPS) && sps != nil && pps != nil {
-			au = append([][]byte{sps, pps}, au...)
-		}
-		f := &hub.Frame{NALUs: au, PTS: time.Duration(pts) * time.Second / 90000, Key: key, Received: time.Now()}
 		s.opts.Hub.Publish(f)
 		s.count(f)
 	})
+	if audio != nil {
+		var clock rtpClock
+		c.OnPacketRTP(audio.media, audio.format, func(pkt *rtp.Packet) {
+			if len(pkt.Payload) == 0 {
+				return
+			}
+			s.opts.Hub.Publish(&hub.Frame{
+				// The payload is the packet's buffer; the frame outlives
+				// the callback in viewers' queues.
+				NALUs:    [][]byte{bytes.Clone(pkt.Payload)},
+				PTS:      ticksToDuration(clock.at(pkt.Timestamp), audio.rate),
+				Audio:    true,
+				Received: time.Now(),
+			})
+			s.countAudio()
+		})
+	}
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
 	s.setState(StateLive, "")
-	s.log.Info("camera: live")
+	s.log.Info("camera: live", "video", media.Video, "audio", media.Audio, "note", media.Note)
 	if err := c.Wait(); err != nil {
 		return err
 	}
 	return errors.New("stream ended")
+}
+
+// videoDecoder returns the RTP depacketizer for an H.264 or H.265 format.
+func videoDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
+	switch f := f.(type) {
+	case *format.H264:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return nil, fmt.Errorf("H.264 decoder: %w", err)
+		}
+		return dec.Decode, nil
+	case *format.H265:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return nil, fmt.Errorf("H.265 decoder: %w", err)
+		}
+		return dec.Decode, nil
+	}
+	return nil, fmt.Errorf("video format %s", f.Codec())
 }
 
 func (s *Source) count(f *hub.Frame) {
@@ -259,6 +352,34 @@ func (s *Source) count(f *hub.Frame) {
 		}
 		s.winStart, s.winFrames, s.winBit = now, 0, 0
 	}
+}
+
+func (s *Source) countAudio() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.AudioPackets++
+}
+
+// reordered counts a video access unit whose PTS went backwards and warns
+// once per session.
+func (s *Source) reordered(codec string) {
+	s.mu.Lock()
+	s.status.BFrames++
+	first := s.status.Warning == ""
+	if first {
+		s.status.Warning = bFrameWarning(codec)
+	}
+	s.mu.Unlock()
+	if first {
+		s.log.Warn("camera: the camera sends B-frames; WebRTC viewers may stutter")
+	}
+}
+
+// setMedia records a new session's media in the status.
+func (s *Source) setMedia(m hub.Media) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Video, s.status.Audio, s.status.Note, s.status.Warning = m.Video, m.Audio, m.Note, ""
 }
 
 func (s *Source) setState(state, reason string) {
