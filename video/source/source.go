@@ -37,6 +37,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
@@ -242,6 +243,15 @@ func (s *Source) session(ctx context.Context) error {
 	if audio != nil && audio.media == vmedia {
 		audio = nil // one media cannot be set up twice; a camera would not mix them
 	}
+	if err := checkControl(desc, vmedia); err != nil {
+		return fmt.Errorf("setup video: %w", err)
+	}
+	if audio != nil {
+		if err := checkControl(desc, audio.media); err != nil {
+			note = fmt.Sprintf("audio %s is not relayed: %v", audio.codec, err)
+			audio = nil
+		}
+	}
 	if _, err := c.Setup(desc.BaseURL, vmedia, 0, 0); err != nil {
 		return fmt.Errorf("setup video: %w", err)
 	}
@@ -313,6 +323,22 @@ func (s *Source) session(ctx context.Context) error {
 		return err
 	}
 	return errors.New("stream ended")
+}
+
+// checkControl checks that a media's control URL (the SETUP target) can be
+// built. gortsplib (v4.16.2) makes a nil URL without an error from a
+// control attribute that is no URL (a bad %-escape, a control character),
+// and Client.Setup then dereferences it on the client's own goroutine,
+// where no recover can catch it: one camera's SDP would crash the gateway.
+func checkControl(desc *description.Session, m *description.Media) error {
+	u, err := m.URL(desc.BaseURL)
+	if err != nil {
+		return fmt.Errorf("the camera's description has no usable URL for the track: %w", err)
+	}
+	if u == nil {
+		return fmt.Errorf("the camera's description has a track control %q that is not a URL", m.Control)
+	}
+	return nil
 }
 
 // videoDecoder returns the RTP depacketizer for an H.264 or H.265 format.
