@@ -63,7 +63,10 @@ type cam struct {
 	// running pull: cancel stops it, done closes when it has stopped
 	cancel context.CancelFunc
 	done   chan struct{}
-	grace  *time.Timer
+	// stopping closes when the previous (stopped) pull has returned: a new
+	// pull waits for it, so one hub never has two sources.
+	stopping chan struct{}
+	grace    *time.Timer
 }
 
 // Set is the gateway's cameras.
@@ -113,9 +116,12 @@ func (s *Set) Start(ctx context.Context) {
 func (s *Set) startLocked(c *cam) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c.cancel, c.done = cancel, make(chan struct{})
-	done := c.done
+	done, prev := c.done, c.stopping
 	go func() {
 		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		_ = c.src.Run(ctx)
 	}()
 	s.log.Info("camera: pulling", "camera", c.cfg.ID, "on_demand", c.cfg.OnDemand)
@@ -165,12 +171,13 @@ func (s *Set) stopIdle(c *cam) {
 		return // a viewer came back meanwhile
 	}
 	c.grace = nil
-	cancel, done := c.cancel, c.done
-	c.cancel, c.done = nil, nil
+	cancel := c.cancel
+	c.cancel, c.stopping, c.done = nil, c.done, nil
+	// Forget before anyone can start a new pull, so that a new pull's
+	// media is never erased.
+	c.hub.Forget()
 	s.mu.Unlock()
 	cancel()
-	<-done
-	c.hub.Forget()
 	s.log.Info("camera: stopped pulling, nobody watching", "camera", c.cfg.ID)
 }
 
@@ -215,6 +222,9 @@ func (s *Set) Close() {
 			c.cancel()
 			wait = append(wait, c.done)
 			c.cancel, c.done = nil, nil
+		}
+		if c.stopping != nil {
+			wait = append(wait, c.stopping)
 		}
 	}
 	s.mu.Unlock()

@@ -186,6 +186,9 @@ func (s *Source) attempt(ctx context.Context) (live bool, err error) {
 	s.setState(StateConnecting, "")
 	before := s.frames.Load()
 	err = s.session(ctx)
+	// The cached GOP is now the past: a viewer who joins during the
+	// outage must not be shown it as if it were live.
+	s.opts.Hub.Reset()
 	reason := err.Error()
 	if ctx.Err() != nil {
 		reason = "stopped"

@@ -111,6 +111,9 @@ func TestPullsIntoHubAndSurvivesCameraRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, src, StateFailed, 15*time.Second)
+	if n := h.Stats().CachedFrames; n != 0 {
+		t.Fatalf("%d frames of the lost stream still cached for new viewers", n)
+	}
 	cam2 := startCamera(t, addr)
 	defer cam2.Close()
 	waitState(t, src, StateLive, 15*time.Second)
