@@ -32,10 +32,12 @@ fuzz:
 	FUZZTIME=10m ./scripts/fuzz-smoke.sh
 
 bench: test-deps
+	./scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(GO) run ./gateway/cmd/shelter-bench
 	$(GO) run ./gateway/cmd/shelter-bench forward -runs 3
 	$(GO) run ./gateway/cmd/shelter-bench alarms
+	$(GO) run ./gateway/cmd/shelter-bench video
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

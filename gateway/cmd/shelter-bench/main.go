@@ -69,6 +69,8 @@ func runRole(args []string) (code int, ok bool) {
 		return forwardMain(args[1:], os.Stdout, os.Stderr), true
 	case "alarms":
 		return alarmsMain(args[1:], os.Stdout, os.Stderr), true
+	case "video":
+		return videoMain(args[1:], os.Stdout, os.Stderr), true
 	default:
 		return 0, false
 	}
