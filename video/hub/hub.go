@@ -79,7 +79,13 @@ type Media struct {
 
 // Options bound the hub's memory.
 type Options struct {
-	// QueueLen is each viewer's queue in frames (default 120: 4 s at 30 fps).
+	// QueueLen is each viewer's queue in frames, and so also the most
+	// frames the GOP cache holds (a new viewer's queue starts with the
+	// whole cache). Default 600: a 20 s keyframe interval at 30 fps, so
+	// that the cache covers the long intervals cameras ship with (at 120,
+	// a 10 s GOP at 15 fps outgrew it after 8 s and a fifth of new viewers
+	// waited for the next keyframe). A viewer's session writes to the
+	// network without blocking, so a long queue does not mean a laggy one.
 	QueueLen int
 	// MaxCacheBytes bounds the GOP cache (default 8 MiB); a GOP larger than
 	// that is not cached and new viewers wait for the next keyframe.
@@ -107,7 +113,7 @@ type Hub struct {
 // New returns an empty hub.
 func New(opts Options) *Hub {
 	if opts.QueueLen <= 0 {
-		opts.QueueLen = 120
+		opts.QueueLen = 600
 	}
 	if opts.MaxCacheBytes <= 0 {
 		opts.MaxCacheBytes = 8 << 20
