@@ -41,7 +41,7 @@ type Options struct {
 	// nothing outside the gateway needs it).
 	RTSPListen string
 	// WebRTCUDP is the WebRTC port viewers reach (default 127.0.0.1:8189).
-	WebRTCUDP string
+	WebRTCUDP  string
 	Interval   time.Duration
 	EventEvery time.Duration
 	Logger     *slog.Logger

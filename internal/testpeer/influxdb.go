@@ -46,7 +46,7 @@ func InfluxdBinary(t testing.TB) string {
 
 // InfluxdPath finds influxd without a test (for the bench command).
 func InfluxdPath() (string, error) {
-	if root, err := repoRoot(); err == nil {
+	if root, err := RepoRoot(); err == nil {
 		p := filepath.Join(root, ".tools", "bin", "influxd")
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return p, nil
@@ -58,8 +58,8 @@ func InfluxdPath() (string, error) {
 	return "", errors.New("influxd not found: run `make test-deps` (it builds github.com/influxdata/influxdb/cmd/influxd@v1.8.10 into .tools/bin)")
 }
 
-// repoRoot finds the directory holding go.mod above the working directory.
-func repoRoot() (string, error) {
+// RepoRoot finds the directory holding go.mod above the working directory.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -159,3 +159,16 @@ func (m *Mosquitto) Restart(t testing.TB) {
 	m.stop()
 	m.start(t)
 }
+
+// WaitFor polls cond every 10 ms until it holds, failing the test after
+// within. what says what was awaited.
+func WaitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

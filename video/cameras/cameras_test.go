@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 	"github.com/shelterwatch/shelterwatch/video/hub"
 	"github.com/shelterwatch/shelterwatch/video/source"
@@ -39,17 +40,6 @@ func status(t *testing.T, s *Set, id string) Status {
 	return Status{}
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestOnDemandStartsOnFirstViewerAndStopsAfterGrace: nothing is pulled
 // until a viewer acquires the camera; the pull survives a viewer leaving
 // and another arriving within the grace period, and stops (forgetting the
@@ -71,7 +61,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 	if st := status(t, s, "hall"); st.Pulling || st.State != "idle" {
 		t.Fatalf("on-demand camera pulling before anyone watches: %+v", st)
 	}
-	waitFor(t, "the always-on camera to go live", 10*time.Second, func() bool { return status(t, s, "door").State == source.StateLive })
+	testpeer.WaitFor(t, "the always-on camera to go live", 10*time.Second, func() bool { return status(t, s, "door").State == source.StateLive })
 	time.Sleep(300 * time.Millisecond)
 	if st := status(t, s, "hall"); st.Pulling || st.Frames != 0 {
 		t.Fatalf("on-demand camera pulled with nobody watching: %+v", st)
@@ -86,7 +76,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("on-demand camera did not start: %+v", status(t, s, "hall"))
 	}
-	waitFor(t, "frames", 10*time.Second, func() bool { return status(t, s, "hall").Frames > 0 })
+	testpeer.WaitFor(t, "frames", 10*time.Second, func() bool { return status(t, s, "hall").Frames > 0 })
 
 	// Leave and come back within the grace period: the same pull.
 	release()
@@ -101,7 +91,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 		t.Fatalf("pull interrupted by a viewer who came back: %+v", st)
 	}
 	release2()
-	waitFor(t, "the pull to stop after the grace period", 5*time.Second, func() bool { return !status(t, s, "hall").Pulling })
+	testpeer.WaitFor(t, "the pull to stop after the grace period", 5*time.Second, func() bool { return !status(t, s, "hall").Pulling })
 	if _, ok := h.Media(); ok || h.Stats().CachedFrames != 0 {
 		t.Fatal("a stopped on-demand camera still offers its old picture")
 	}

@@ -273,6 +273,10 @@ func (v *Viewer) Close() {
 func (h *Hub) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.resetLocked()
+}
+
+func (h *Hub) resetLocked() {
 	clear(h.cache)
 	h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
 	for v := range h.viewers {
@@ -313,11 +317,7 @@ func (h *Hub) MediaKnown() <-chan struct{} {
 func (h *Hub) Forget() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.cache)
-	h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
-	for v := range h.viewers {
-		v.waitKey = true
-	}
+	h.resetLocked()
 	if h.hasMedia {
 		h.media, h.hasMedia, h.mediaSet = Media{}, false, make(chan struct{})
 	}

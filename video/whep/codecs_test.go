@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -72,10 +71,7 @@ func TestCodecsPassThrough(t *testing.T) {
 			defer cancel()
 			go feed(ctx, h, tc.key, tc.delta)
 			g := startGateway(t, testCameras{"hall": h}, Config{})
-			v := g.connect(t, "hall", token)
-			if v.resp.StatusCode != http.StatusCreated {
-				t.Fatalf("POST: %s", v.resp.Status)
-			}
+			v := g.watch(t, "hall")
 			tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
 			defer tcancel()
 			tr, err := v.VideoTrack(tctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 	"github.com/shelterwatch/shelterwatch/video/hub"
 	"github.com/shelterwatch/shelterwatch/video/source"
@@ -203,6 +204,17 @@ func (g *gateway) connect(t *testing.T, camera, auth string) *viewer {
 	return g.connectWith(t, camera, auth, nil)
 }
 
+// watch connects a viewer with the allowed token and fails the test
+// unless the offer is accepted.
+func (g *gateway) watch(t *testing.T, camera string) *viewer {
+	t.Helper()
+	v := g.connect(t, camera, token)
+	if v.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %s", v.resp.Status)
+	}
+	return v
+}
+
 func (g *gateway) connectWith(t *testing.T, camera, auth string, only *webrtc.RTPCodecCapability) *viewer {
 	t.Helper()
 	v := g.dial(t, camera, auth, only)
@@ -250,17 +262,6 @@ func (g *gateway) hangUp(t *testing.T, v *viewer, auth string) int {
 	return code
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestRoundTripFirstKeyframeAtOnce: a camera with a 10 s keyframe
 // interval; a new viewer gets a complete keyframe (SPS, PPS, IDR) within
 // 300 ms of its POST, from the GOP cache, then live frames carrying the
@@ -273,10 +274,7 @@ func TestRoundTripFirstKeyframeAtOnce(t *testing.T) {
 		{URLs: []string{"turn:turn.example.org:3478?transport=udp"}, Secret: "s3cret", TTL: time.Hour, ClientOnly: true},
 	}})
 	// Join well inside a GOP: without the cache the wait would be seconds.
-	v := g.connect(t, "hall", token)
-	if v.resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s", v.resp.Status)
-	}
+	v := g.watch(t, "hall")
 	h := v.resp.Header
 	if !strings.HasPrefix(v.location, "/api/v1/cameras/hall/whep/") || h.Get("ETag") == "" ||
 		h.Get("Content-Type") != "application/sdp" || h.Get("Accept-Patch") != "application/trickle-ice-sdpfrag" {
@@ -325,7 +323,7 @@ func TestRoundTripFirstKeyframeAtOnce(t *testing.T) {
 	if code := g.hangUp(t, v, token); code != http.StatusOK {
 		t.Fatalf("DELETE: %d", code)
 	}
-	waitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.audit.ended()) == 1 })
+	testpeer.WaitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.audit.ended()) == 1 })
 	rec := g.audit.ended()[0]
 	if rec.Camera != "hall" || rec.Who != "supervisor-li" || !strings.HasPrefix(rec.Remote, "127.0.0.1:") ||
 		rec.Bytes < 10_000 || rec.Reason != "the viewer hung up" || !rec.End.After(rec.Start) {
@@ -388,15 +386,12 @@ func TestRefusals(t *testing.T) {
 func TestCameraRestartKeepsTheViewer(t *testing.T) {
 	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
-	v := g.connect(t, "hall", token)
-	if v.resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s", v.resp.Status)
-	}
+	v := g.watch(t, "hall")
 	v.keyframe(t, 5*time.Second)
 	if err := cam.sim.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the source to notice", 15*time.Second, func() bool { return cam.src.Status().State == source.StateFailed })
+	testpeer.WaitFor(t, "the source to notice", 15*time.Second, func() bool { return cam.src.Status().State == source.StateFailed })
 	// Drain what was sent before the camera died.
 	for drained := false; !drained; {
 		select {
@@ -465,10 +460,7 @@ func TestSlowViewerDoesNotDelayAFastOne(t *testing.T) {
 func TestKeyframeRequestAnsweredFromCache(t *testing.T) {
 	cam := sharedGOP10(t)
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{})
-	v := g.connect(t, "hall", token)
-	if v.resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s", v.resp.Status)
-	}
+	v := g.watch(t, "hall")
 	v.keyframe(t, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -526,7 +518,7 @@ func TestPeerThatNeverConnectsIsDropped(t *testing.T) {
 		t.Fatalf("POST: %s", resp.Status)
 	}
 	// The player never applies the answer: the session must not linger.
-	waitFor(t, "the abandoned session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
+	testpeer.WaitFor(t, "the abandoned session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
 	if r := g.audit.ended(); len(r) != 1 || r[0].Reason != "the viewer's peer never connected" {
 		t.Fatalf("audit %+v", r)
 	}
@@ -571,7 +563,7 @@ func TestJoinLeaveLeaksNothing(t *testing.T) {
 			t.Fatalf("DELETE: %d", code)
 		}
 		v.Close()
-		waitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
+		testpeer.WaitFor(t, "the session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
 	}
 	for range 5 { // warm up pools and caches
 		cycle()
@@ -594,7 +586,7 @@ func TestJoinLeaveLeaksNothing(t *testing.T) {
 	for range 100 {
 		cycle()
 	}
-	waitFor(t, "goroutines to return", 10*time.Second, func() bool {
+	testpeer.WaitFor(t, "goroutines to return", 10*time.Second, func() bool {
 		n, _ := settle()
 		return n <= g0+2
 	})
@@ -664,10 +656,7 @@ func TestTrickleAndOwnership(t *testing.T) {
 	defer h.Close()
 	h.SetMedia(hub.Media{Video: hub.CodecH264})
 	g := startGateway(t, testCameras{"hall": h}, Config{})
-	v := g.connect(t, "hall", token)
-	if v.resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s", v.resp.Status)
-	}
+	v := g.watch(t, "hall")
 	etag := v.resp.Header.Get("ETag")
 	ufrag := ""
 	for _, l := range strings.Split(v.PC.LocalDescription().SDP, "\n") {

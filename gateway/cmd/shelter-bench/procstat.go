@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"strconv"
@@ -22,14 +21,22 @@ func selfCPU() time.Duration {
 // memStatus returns this process's peak (VmHWM) and current (VmRSS)
 // resident set size in bytes.
 func memStatus() (peak, cur int64) {
-	f, err := os.Open("/proc/self/status")
+	peak, cur, _ = readMemStatus("/proc/self/status")
+	return peak, cur
+}
+
+// procMem returns process pid's peak (VmHWM) and current (VmRSS) resident
+// set size in bytes.
+func procMem(pid int) (peak, cur int64, err error) {
+	return readMemStatus(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+func readMemStatus(path string) (peak, cur int64, err error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0
+		return 0, 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
+	for line := range strings.Lines(string(b)) {
 		var dst *int64
 		switch {
 		case strings.HasPrefix(line, "VmHWM:"):
@@ -39,14 +46,13 @@ func memStatus() (peak, cur int64) {
 		default:
 			continue
 		}
-		fields := strings.Fields(line)
-		if len(fields) >= 2 {
-			if kb, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+		if f := strings.Fields(line); len(f) >= 2 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 				*dst = kb << 10
 			}
 		}
 	}
-	return peak, cur
+	return peak, cur, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every

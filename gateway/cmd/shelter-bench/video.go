@@ -34,7 +34,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,6 +54,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 	"github.com/shelterwatch/shelterwatch/video/whepclient"
 )
@@ -200,7 +200,7 @@ func videoMain(args []string, stdout, stderr io.Writer) int {
 // go2rtcPath finds the go2rtc that scripts/bench-deps.sh builds, or says
 // why there is none.
 func go2rtcPath() (path, missing string) {
-	root, err := videoRepoRoot()
+	root, err := testpeer.RepoRoot()
 	if err == nil {
 		p := filepath.Join(root, ".tools", "bin", "go2rtc")
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
@@ -211,25 +211,6 @@ func go2rtcPath() (path, missing string) {
 		return p, ""
 	}
 	return "", "go2rtc not found: run scripts/bench-deps.sh (make bench does) to build it into .tools/bin"
-}
-
-// videoRepoRoot finds the directory holding go.mod above the working
-// directory: the committed clips are found from there.
-func videoRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the bench inside the repository")
-		}
-		dir = parent
-	}
 }
 
 // videoResult is everything the report prints.
@@ -302,7 +283,7 @@ type loadResult struct {
 
 func runVideoBench(ctx context.Context, o videoOptions) (*videoResult, error) {
 	res := &videoResult{Cores: runtime.NumCPU()}
-	root, err := videoRepoRoot()
+	root, err := testpeer.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -997,32 +978,6 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 		}
 	}
 	return out, sc.Err()
-}
-
-// procMem returns process pid's peak (VmHWM) and current (VmRSS) resident
-// set size in bytes (memStatus is the same for this process).
-func procMem(pid int) (peak, cur int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		var dst *int64
-		switch {
-		case strings.HasPrefix(line, "VmHWM:"):
-			dst = &peak
-		case strings.HasPrefix(line, "VmRSS:"):
-			dst = &cur
-		default:
-			continue
-		}
-		if f := strings.Fields(line); len(f) >= 2 {
-			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				*dst = kb << 10
-			}
-		}
-	}
-	return peak, cur, nil
 }
 
 // isKeyframe reports whether an access unit holds an IDR picture.
