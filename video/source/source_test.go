@@ -83,17 +83,7 @@ func waitState(t *testing.T, s *Source, state string, within time.Duration) Stat
 func TestPullsIntoHubAndSurvivesCameraRestart(t *testing.T) {
 	cam := startCamera(t, "127.0.0.1:0")
 	addr := cam.Addr().String()
-	h := hub.New(hub.Options{})
-	defer h.Close()
-	src, err := New(Options{Name: "cam1", URL: "rtsp://" + addr + "/cam1", Transport: TransportTCP, Hub: h,
-		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	src, h := runSource(t, "rtsp://"+addr+"/cam1")
 
 	v := h.Subscribe()
 	defer v.Close()
