@@ -152,6 +152,11 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
+	// A viewer whose tab or network vanished without a DELETE: no ICE
+	// traffic for 5 s is "disconnected", 15 s "failed", and the session
+	// ends (pion's defaults, 5 s and 25 s, keep a dead viewer's slot
+	// longer than a supervisor takes to reopen the page).
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// A gateway bound to loopback (tests, a reverse-proxied setup) must
 	// still offer its address.

@@ -707,3 +707,22 @@ func TestTrickleAndOwnership(t *testing.T) {
 		t.Fatalf("DELETE by another viewer: %d, %d sessions", resp.StatusCode, len(g.srv.Sessions()))
 	}
 }
+
+// TestPlayerThatClosesWithoutDeleteEndsItsSession: a tab closed without
+// a DELETE (its peer connection closes) ends the session, and the audit
+// log says so.
+func TestPlayerThatClosesWithoutDeleteEndsItsSession(t *testing.T) {
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	g := startGateway(t, testCameras{"hall": h}, Config{})
+	v := g.watch(t, "hall")
+	testpeer.WaitFor(t, "the session to connect", 10*time.Second, func() bool {
+		return v.PC.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
+	v.Close()
+	testpeer.WaitFor(t, "the session to end", 20*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })
+	if r := g.audit.ended(); len(r) != 1 || r[0].Reason == "" || r[0].Reason == "the viewer hung up" {
+		t.Fatalf("audit %+v", r)
+	}
+}
