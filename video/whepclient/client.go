@@ -37,6 +37,10 @@ type Options struct {
 	Loopback bool
 	// TCP limits ICE to TCP (a network that blocks UDP).
 	TCP bool
+	// RelayOnly asks the endpoint for its ICE servers first (OPTIONS,
+	// Link headers) and reaches the gateway only through a TURN relay, as
+	// a viewer behind a strict NAT would.
+	RelayOnly bool
 	// Queue is how many access units wait to be read before new ones are
 	// dropped (default 2000).
 	Queue int
@@ -110,7 +114,15 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	var pcCfg webrtc.Configuration
+	if opts.RelayOnly {
+		servers, err := fetchICEServers(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		pcCfg = webrtc.Configuration{ICEServers: servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(pcCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +205,56 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 // decoder depacketises one video codec.
 type decoder interface {
 	Decode(*rtp.Packet) ([][]byte, error)
+}
+
+// fetchICEServers asks the endpoint (OPTIONS) for its ICE servers.
+func fetchICEServers(ctx context.Context, opts Options) ([]webrtc.ICEServer, error) {
+	req, err := http.NewRequestWithContext(ctx, "OPTIONS", opts.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+opts.Token)
+	}
+	resp, err := opts.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	servers := ParseLinks(resp.Header.Values("Link"))
+	if len(servers) == 0 {
+		return nil, errors.New("whep: the endpoint offers no ICE servers")
+	}
+	return servers, nil
+}
+
+// ParseLinks reads WHEP Link headers (rel="ice-server") into ICE servers.
+func ParseLinks(values []string) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, v := range values {
+		for link := range strings.SplitSeq(v, ",") {
+			parts := strings.Split(link, ";")
+			url := strings.Trim(strings.TrimSpace(parts[0]), "<>")
+			s := webrtc.ICEServer{URLs: []string{url}}
+			ice := false
+			for _, p := range parts[1:] {
+				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+				val = strings.Trim(val, `"`)
+				switch k {
+				case "rel":
+					ice = val == "ice-server"
+				case "username":
+					s.Username = val
+				case "credential":
+					s.Credential = val
+				}
+			}
+			if ice && url != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func (c *Client) depacketise(tr *webrtc.TrackRemote) {
