@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/shelterwatch/shelterwatch/video/hub"
 )
@@ -121,5 +122,30 @@ func TestCodecsPassThrough(t *testing.T) {
 				t.Fatalf("audio codec %q, want %s", audioMime, tc.audioMime)
 			}
 		})
+	}
+}
+
+// TestLaggingViewerSkipsAhead: frames that reach a session more than 2 s
+// after the camera sent them (a gateway starved of CPU) make it jump to the
+// newest keyframe instead of playing ever further behind.
+func TestLaggingViewerSkipsAhead(t *testing.T) {
+	key := [][]byte{{0x67, 0x42, 0xc0, 0x1e, 1, 2}, {0x68, 0xce, 0x3c, 0x80}, append([]byte{0x65, 0x88}, bytes.Repeat([]byte{7}, 2000)...)}
+	delta := [][]byte{append([]byte{0x41, 0x9a}, bytes.Repeat([]byte{8}, 300)...)}
+	h := hub.New(hub.Options{})
+	defer h.Close()
+	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	start := time.Now()
+	pts := func() time.Duration { return time.Since(start) }
+	h.Publish(&hub.Frame{NALUs: key, Key: true, PTS: pts(), Received: time.Now()})
+	g := startGateway(t, testCameras{"hall": h}, Config{})
+	v := g.watch(t, "hall")
+	v.keyframe(t, 10*time.Second)
+	// Frames that have waited 3 s somewhere in the gateway.
+	for range 3 {
+		h.Publish(&hub.Frame{NALUs: delta, PTS: pts(), Received: time.Now().Add(-3 * time.Second)})
+	}
+	v.keyframe(t, 5*time.Second) // the newest keyframe again, from the cache
+	if n := testutil.ToFloat64(g.srv.metrics.lagResyncs); n != 1 {
+		t.Fatalf("%v lag resyncs, want 1", n)
 	}
 }

@@ -42,7 +42,10 @@
 // reports and TWCC feedback. A keyframe request (PLI/FIR) from the player
 // is answered from the GOP cache (at most once a second): RTSP cameras
 // cannot be asked for a keyframe, and waiting for the next one would
-// freeze the picture for up to the camera's keyframe interval.
+// freeze the picture for up to the camera's keyframe interval. A session
+// that falls more than 2 s behind the camera (a gateway starved of CPU)
+// skips ahead to the newest keyframe the same way, so a supervisor never
+// watches an ever older picture.
 //
 // # Sessions
 //

@@ -3,9 +3,9 @@ package whep
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	started, keyRequests, resyncs, bytes prometheus.Counter
-	active                               prometheus.Gauge
-	refused                              *prometheus.CounterVec
+	started, keyRequests, resyncs, lagResyncs, bytes prometheus.Counter
+	active                                           prometheus.Gauge
+	refused                                          *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -16,6 +16,8 @@ func newMetrics() *metrics {
 			Help: "Keyframe requests (PLI/FIR) received from viewers."}),
 		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_resyncs_total",
 			Help: "Keyframe requests answered from the GOP cache."}),
+		lagResyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_lag_resyncs_total",
+			Help: "Times a viewer fell more than 2 s behind the camera and skipped to the newest keyframe."}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_sent_bytes_total",
 			Help: "Video payload bytes sent to viewers."}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shelterwatch_video_sessions",
@@ -26,7 +28,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.bytes, m.active, m.refused}
+	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.lagResyncs, m.bytes, m.active, m.refused}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -328,6 +328,18 @@ func (ss *session) run() {
 				err = ss.audio.WriteRTP(pkt)
 				ss.bytes.Add(uint64(12 + len(pkt.Payload)))
 			} else {
+				if catchup == 0 && !f.Received.IsZero() && time.Since(f.Received) > maxLag &&
+					time.Since(lastResync) >= maxLag {
+					// This session fell behind (the gateway was starved of
+					// CPU): jump to the newest keyframe rather than show the
+					// supervisor ever older pictures.
+					lastResync = time.Now()
+					ss.s.metrics.lagResyncs.Inc()
+					if n := v.Resync(); n > 0 {
+						catchup = n
+						continue
+					}
+				}
 				err = ss.writeVideo(enc, f, vclock, catchup > 0)
 				if catchup > 0 {
 					catchup--
@@ -398,6 +410,10 @@ type clock struct {
 }
 
 func newClock(rate int) *clock { return &clock{rate: int64(rate)} }
+
+// maxLag is how far behind the camera a session may fall before it skips
+// ahead to the newest keyframe.
+const maxLag = 2 * time.Second
 
 // maxStep bounds a timestamp jump taken from the camera's clock; a larger
 // one (or a backwards one) is a new stream.
