@@ -45,22 +45,10 @@ func TestViewerThroughTURNWithRESTCredentials(t *testing.T) {
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{ICEServers: []ICEServer{
 		{URLs: []string{turnURL}, Secret: secret, TTL: time.Hour, ClientOnly: true},
 	}})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := whepclient.Dial(ctx, whepclient.Options{URL: g.http.URL + "/api/v1/cameras/hall/whep", Token: token,
-		Loopback: true, RelayOnly: true})
-	if err != nil {
-		t.Fatal(err)
+	c, pair := g.play(t, whepclient.Options{RelayOnly: true})
+	if pair.Local.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair %v, want the viewer's side relayed", pair)
 	}
-	defer c.Close()
-	if _, err := c.Keyframe(ctx); err != nil {
-		t.Fatal(err)
-	}
-	pair, err := c.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeRelay {
-		t.Fatalf("selected pair %v (%v), want the viewer's side relayed", pair, err)
-	}
-
 	if sdp := c.PC.LocalDescription().SDP; !strings.Contains(sdp, "typ relay") {
 		t.Fatalf("the viewer offered no relay candidate:\n%s", sdp)
 	}
@@ -70,6 +58,8 @@ func TestViewerThroughTURNWithRESTCredentials(t *testing.T) {
 	bad := startGateway(t, testCameras{"hall": cam.hub}, Config{ICEServers: []ICEServer{
 		{URLs: []string{turnURL}, Secret: "wrong-secret", TTL: time.Hour, ClientOnly: true},
 	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	b, err := whepclient.Dial(ctx, whepclient.Options{URL: bad.http.URL + "/api/v1/cameras/hall/whep", Token: token,
 		Loopback: true, RelayOnly: true})
 	if err != nil {

@@ -335,9 +335,7 @@ func TestRoundTripFirstKeyframeAtOnce(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	h := hub.New(hub.Options{})
-	defer h.Close()
-	h.SetMedia(hub.Media{Video: hub.CodecH265})
+	h := stillCamera(t, hub.CodecH265)
 	g := startGateway(t, testCameras{"hall": h}, Config{})
 	for _, tc := range []struct {
 		name, camera, auth string
@@ -605,28 +603,49 @@ func TestJoinLeaveLeaksNothing(t *testing.T) {
 func TestICETCP(t *testing.T) {
 	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{TCPAddr: "127.0.0.1:0"})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	_, pair := g.play(t, whepclient.Options{TCP: true})
+	if pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v, want TCP", pair)
+	}
+}
+
+// play connects a player with opts (URL, token and loopback filled in) to
+// camera "hall", waits for its first keyframe and returns it with the ICE
+// candidate pair it uses.
+func (g *gateway) play(t *testing.T, opts whepclient.Options) (*whepclient.Client, *webrtc.ICECandidatePair) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := whepclient.Dial(ctx, whepclient.Options{URL: g.http.URL + "/api/v1/cameras/hall/whep", Token: token, Loopback: true, TCP: true})
+	opts.URL, opts.Token, opts.Loopback = g.http.URL+"/api/v1/cameras/hall/whep", token, true
+	c, err := whepclient.Dial(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if _, err := c.Keyframe(ctx); err != nil {
 		t.Fatal(err)
 	}
 	pair, err := c.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
-		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
+	if err != nil || pair == nil {
+		t.Fatalf("no selected candidate pair (%v)", err)
 	}
+	return c, pair
+}
+
+// stillCamera is a hub that says it carries H.264 and never publishes:
+// enough for signalling tests.
+func stillCamera(t *testing.T, codec string) *hub.Hub {
+	t.Helper()
+	h := hub.New(hub.Options{})
+	t.Cleanup(h.Close)
+	h.SetMedia(hub.Media{Video: codec})
+	return h
 }
 
 // TestAdvertisedAddress: behind 1:1 NAT the answer names the public
 // address on the shared port, not the gateway's own.
 func TestAdvertisedAddress(t *testing.T) {
-	h := hub.New(hub.Options{})
-	defer h.Close()
-	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	h := stillCamera(t, hub.CodecH264)
 	g := startGateway(t, testCameras{"hall": h}, Config{AdvertiseIPs: []string{"203.0.113.7"}})
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -652,9 +671,7 @@ func TestAdvertisedAddress(t *testing.T) {
 // a stale ETag, an ICE restart, a wrong body type or another viewer are
 // refused; only the owner may DELETE.
 func TestTrickleAndOwnership(t *testing.T) {
-	h := hub.New(hub.Options{})
-	defer h.Close()
-	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	h := stillCamera(t, hub.CodecH264)
 	g := startGateway(t, testCameras{"hall": h}, Config{})
 	v := g.watch(t, "hall")
 	etag := v.resp.Header.Get("ETag")
@@ -712,9 +729,7 @@ func TestTrickleAndOwnership(t *testing.T) {
 // a DELETE (its peer connection closes) ends the session, and the audit
 // log says so.
 func TestPlayerThatClosesWithoutDeleteEndsItsSession(t *testing.T) {
-	h := hub.New(hub.Options{})
-	defer h.Close()
-	h.SetMedia(hub.Media{Video: hub.CodecH264})
+	h := stillCamera(t, hub.CodecH264)
 	g := startGateway(t, testCameras{"hall": h}, Config{})
 	v := g.watch(t, "hall")
 	testpeer.WaitFor(t, "the session to connect", 10*time.Second, func() bool {
