@@ -146,19 +146,25 @@ func TestStampsFollowSendOrder(t *testing.T) {
 	frames, _ := play(t, s, "/cam1")
 	var prev time.Time
 	for i := range 10 {
-		f := next(t, frames)
-		stamp, ok := ParseStamp(f.au)
-		if !ok {
-			t.Fatalf("access unit %d (%v) has no stamp", i, naluTypes(f.au))
-		}
-		if !stamp.After(prev) {
-			t.Errorf("access unit %d stamped %v, not after the previous %v", i, stamp, prev)
-		}
-		if lat := f.recv.Sub(stamp); lat < 0 || lat > time.Second {
-			t.Errorf("access unit %d received %v after its stamp, want within 0..1s", i, lat)
-		}
-		prev = stamp
+		prev = checkStamp(t, i, next(t, frames), prev)
 	}
+}
+
+// checkStamp checks access unit i's send-time stamp: present, after the
+// previous one, and received within a second of it. It returns the stamp.
+func checkStamp(t *testing.T, i int, f frame, prev time.Time) time.Time {
+	t.Helper()
+	stamp, ok := ParseStamp(f.au)
+	if !ok {
+		t.Fatalf("access unit %d (%v) has no stamp", i, naluTypes(f.au))
+	}
+	if !stamp.After(prev) {
+		t.Errorf("access unit %d stamped %v, not after the previous %v", i, stamp, prev)
+	}
+	if lat := f.recv.Sub(stamp); lat < 0 || lat > time.Second {
+		t.Errorf("access unit %d received %v after its stamp, want within 0..1s", i, lat)
+	}
+	return stamp
 }
 
 func TestLoopsPastClipEnd(t *testing.T) {

@@ -30,35 +30,22 @@ func startCamera(t *testing.T, addr string) *camsim.Server {
 // nextKeyframe reads v until a keyframe and checks it can start a decoder.
 func nextKeyframe(t *testing.T, v *hub.Viewer, within time.Duration) *hub.Frame {
 	t.Helper()
-	deadline := time.After(within)
-	for {
-		select {
-		case f, ok := <-v.C:
-			if !ok {
-				t.Fatal("viewer closed")
-			}
-			if !f.Key {
-				continue
-			}
-			var sps, pps, idr bool
-			for _, n := range f.NALUs {
-				switch h264.NALUType(n[0] & 0x1f) {
-				case h264.NALUTypeSPS:
-					sps = true
-				case h264.NALUTypePPS:
-					pps = true
-				case h264.NALUTypeIDR:
-					idr = true
-				}
-			}
-			if !sps || !pps || !idr {
-				t.Fatalf("keyframe without SPS/PPS/IDR: sps=%v pps=%v idr=%v", sps, pps, idr)
-			}
-			return f
-		case <-deadline:
-			t.Fatalf("no keyframe within %v", within)
+	f := nextFrame(t, v, within, "keyframe", func(f *hub.Frame) bool { return f.Key })
+	var sps, pps, idr bool
+	for _, n := range f.NALUs {
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			sps = true
+		case h264.NALUTypePPS:
+			pps = true
+		case h264.NALUTypeIDR:
+			idr = true
 		}
 	}
+	if !sps || !pps || !idr {
+		t.Fatalf("keyframe without SPS/PPS/IDR: sps=%v pps=%v idr=%v", sps, pps, idr)
+	}
+	return f
 }
 
 func waitState(t *testing.T, s *Source, state string, within time.Duration) Status {

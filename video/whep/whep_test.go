@@ -1,7 +1,6 @@
 package whep
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -495,16 +494,8 @@ func TestLimits(t *testing.T) {
 func TestPeerThatNeverConnectsIsDropped(t *testing.T) {
 	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{ConnectTimeout: 300 * time.Millisecond})
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, _ := pc.CreateOffer(nil)
-	req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/hall/whep", bytes.NewReader([]byte(offer.SDP)))
+	offer := recvOnlyOffer(t)
+	req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/hall/whep", strings.NewReader(offer))
 	req.Header.Set("Content-Type", "application/sdp")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
@@ -647,16 +638,8 @@ func stillCamera(t *testing.T, codec string) *hub.Hub {
 func TestAdvertisedAddress(t *testing.T) {
 	h := stillCamera(t, hub.CodecH264)
 	g := startGateway(t, testCameras{"hall": h}, Config{AdvertiseIPs: []string{"203.0.113.7"}})
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, _ := pc.CreateOffer(nil)
-	ss, answer, err := g.srv.offer(context.Background(), "hall", "li", "127.0.0.1:1", []byte(offer.SDP))
+	offer := recvOnlyOffer(t)
+	ss, answer, err := g.srv.offer(context.Background(), "hall", "li", "127.0.0.1:1", []byte(offer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,4 +723,23 @@ func TestPlayerThatClosesWithoutDeleteEndsItsSession(t *testing.T) {
 	if r := g.audit.ended(); len(r) != 1 || r[0].Reason == "" || r[0].Reason == "the viewer hung up" {
 		t.Fatalf("audit %+v", r)
 	}
+}
+
+// recvOnlyOffer is the offer of a player that receives video and never
+// connects (its peer connection is closed at the test's end).
+func recvOnlyOffer(t *testing.T) string {
+	t.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
 }
