@@ -455,33 +455,42 @@ func gatewayFirstFrames(ctx context.Context, o videoOptions, dir string, urls ma
 		return err
 	}
 	fmt.Fprintf(o.Log, "shelter-bench video: gateway: %d joins per camera …\n", o.Joins)
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	var mu sync.Mutex
+	span := func(gopClip) time.Duration { return o.JoinSpan }
+	return runJoins(ctx, o.GOPClips, o.Joins, span, 1, func(i int, g gopClip, at time.Duration) {
+		j, err := joinOnce(ctx, gw.whepURL(g.Name), gw.token, true, o.Hold, 5*time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		row := &res.FirstFrame[i]
+		if err != nil {
+			fmt.Fprintf(o.Log, "shelter-bench video: gateway: join %s at +%s: %v\n", g.Name, at.Round(time.Millisecond), err)
+			row.Failed = append(row.Failed, err.Error())
+			return
+		}
+		if j.FirstFrame > goalFirstFrame {
+			fmt.Fprintf(o.Log, "shelter-bench video: gateway: join %s at +%s: answer after %s, first keyframe after %s\n",
+				g.Name, at.Round(time.Millisecond), j.Answer.Round(time.Millisecond), j.FirstFrame.Round(time.Millisecond))
+		}
+		row.Joins = append(row.Joins, j.FirstFrame)
+		res.IdleLatency = append(res.IdleLatency, j.Latency...)
+	})
+}
+
+// runJoins calls join for n viewers per camera, each at its moment in the
+// camera's schedule (spread over span(camera) from now), and waits for all.
+// join runs on its own goroutine.
+func runJoins(ctx context.Context, clips []gopClip, n int, span func(gopClip) time.Duration, seed uint64,
+	join func(i int, g gopClip, at time.Duration)) error {
+	var wg sync.WaitGroup
+	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), seed))
 	t0 := time.Now()
-	for i, g := range o.GOPClips {
-		for _, at := range joinSchedule(o.Joins, g.GOP, o.JoinSpan, rng) {
+	for i, g := range clips {
+		for _, at := range joinSchedule(n, g.GOP, span(g), rng) {
 			wg.Go(func() {
 				if sleepCtx(ctx, time.Until(t0.Add(at))) != nil {
 					return
 				}
-				j, err := joinOnce(ctx, gw.whepURL(g.Name), gw.token, true, o.Hold, 5*time.Second)
-				mu.Lock()
-				defer mu.Unlock()
-				row := &res.FirstFrame[i]
-				if err != nil {
-					fmt.Fprintf(o.Log, "shelter-bench video: gateway: join %s at +%s: %v\n", g.Name, at.Round(time.Millisecond), err)
-					row.Failed = append(row.Failed, err.Error())
-					return
-				}
-				if j.FirstFrame > goalFirstFrame {
-					fmt.Fprintf(o.Log, "shelter-bench video: gateway: join %s at +%s: answer after %s, first keyframe after %s\n",
-						g.Name, at.Round(time.Millisecond), j.Answer.Round(time.Millisecond), j.FirstFrame.Round(time.Millisecond))
-				}
-				row.Joins = append(row.Joins, j.FirstFrame)
-				res.IdleLatency = append(res.IdleLatency, j.Latency...)
+				join(i, g, at)
 			})
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -212,35 +211,22 @@ func go2rtcJoins(ctx context.Context, o videoOptions, g *go2rtc, res *videoResul
 		}
 		h.start(time.Now())
 	}
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 2))
-	t0 := time.Now()
-	for i, gc := range o.GOPClips {
-		// The joins of one camera are spread over one GOP: each waits up
-		// to a GOP for its keyframe, so more would only make the run longer.
-		for _, at := range joinSchedule(o.Go2RTCJoins, gc.GOP, gc.GOP, rng) {
-			wg.Go(func() {
-				if sleepCtx(ctx, time.Until(t0.Add(at))) != nil {
-					return
-				}
-				j, err := joinOnce(ctx, g.whepURL(gc.Name), "", false, 0, gc.GOP+5*time.Second)
-				mu.Lock()
-				defer mu.Unlock()
-				row := &res.FirstFrame[i]
-				if err != nil {
-					row.Go2RTCFailed = append(row.Go2RTCFailed, err.Error())
-					return
-				}
-				row.Go2RTC = append(row.Go2RTC, j.FirstFrame)
-				if j.NoParams {
-					row.Go2RTCNoParams++
-				}
-			})
+	var mu sync.Mutex
+	// The joins of one camera are spread over one GOP: each waits up to a
+	// GOP for its keyframe, so more would only make the run longer.
+	span := func(gc gopClip) time.Duration { return gc.GOP }
+	return runJoins(ctx, o.GOPClips, o.Go2RTCJoins, span, 2, func(i int, gc gopClip, _ time.Duration) {
+		j, err := joinOnce(ctx, g.whepURL(gc.Name), "", false, 0, gc.GOP+5*time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		row := &res.FirstFrame[i]
+		if err != nil {
+			row.Go2RTCFailed = append(row.Go2RTCFailed, err.Error())
+			return
 		}
-	}
-	wg.Wait()
-	return ctx.Err()
+		row.Go2RTC = append(row.Go2RTC, j.FirstFrame)
+		if j.NoParams {
+			row.Go2RTCNoParams++
+		}
+	})
 }
