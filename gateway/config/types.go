@@ -4,101 +4,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
-// Duration is a time.Duration written as in Go ("90s", "1h30m") or with a
-// day suffix in front ("90d", "1d12h"). Negative durations are rejected.
-type Duration time.Duration
-
-// Std returns d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
-// dayRE matches a leading count of days; the rest is a Go duration.
-var dayRE = regexp.MustCompile(`^([0-9]+)d(.*)$`)
+// Duration is the facility model's one duration type ("90s", "1h30m",
+// "90d", "1d12h"); config, rules and notification channels share it.
+type Duration = facility.Duration
 
 // ParseDuration parses s as a Duration.
-func ParseDuration(s string) (Duration, error) {
-	bad := fmt.Errorf("invalid duration %s", quote(s))
-	if strings.HasPrefix(s, "-") {
-		return 0, fmt.Errorf("negative duration %s", quote(s))
-	}
-	var days int64
-	rest := s
-	m := dayRE.FindStringSubmatch(s)
-	if m != nil {
-		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || n > math.MaxInt64/int64(24*time.Hour) {
-			return 0, bad
-		}
-		days, rest = n, m[2]
-		if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
-			return 0, bad
-		}
-	}
-	var d time.Duration
-	if rest != "" || m == nil {
-		var err error
-		if d, err = time.ParseDuration(rest); err != nil {
-			return 0, bad
-		}
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("negative duration %s", quote(s))
-	}
-	total := time.Duration(days) * 24 * time.Hour
-	if d > math.MaxInt64-total {
-		return 0, bad
-	}
-	return Duration(total + d), nil
-}
-
-// String formats d so that ParseDuration reads it back: days first, then
-// the units down to nanoseconds that are not zero ("90d", "1d1h", "1h30m",
-// "1s500ms", "0s").
-func (d Duration) String() string {
-	if d == 0 {
-		return "0s"
-	}
-	if d < 0 {
-		// Not produced by parsing, but a Config built in code may hold it.
-		return time.Duration(d).String()
-	}
-	var b strings.Builder
-	rest := time.Duration(d)
-	for _, u := range []struct {
-		name string
-		size time.Duration
-	}{
-		{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second},
-		{"ms", time.Millisecond}, {"us", time.Microsecond}, {"ns", time.Nanosecond},
-	} {
-		if n := rest / u.size; n > 0 {
-			b.WriteString(strconv.FormatInt(int64(n), 10))
-			b.WriteString(u.name)
-			rest -= n * u.size
-		}
-	}
-	return b.String()
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = v
-	return nil
-}
+func ParseDuration(s string) (Duration, error) { return facility.ParseDuration(s) }
 
 // ByteSize is a size in bytes, written as a plain number of bytes ("65536")
 // or with a unit: B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // benchConfig has 100 devices in 10 zones and 200 rules: the built-in set
@@ -27,7 +28,7 @@ func benchConfig() Config {
 		r := RuleConfig{ID: fmt.Sprintf("gen-%d", i), Match: fmt.Sprintf("%q in tags", tag), Severity: "warning", Title: title("gen {{.Value}}")}
 		switch i % 3 {
 		case 0:
-			r.Kinds, r.When, r.Clear, r.For = []string{"temperature"}, fmt.Sprintf("value > %d", 30+i%10), fmt.Sprintf("value < %d", 28+i%10), Duration(time.Minute)
+			r.Kinds, r.When, r.Clear, r.For = []string{"temperature"}, fmt.Sprintf("value > %d", 30+i%10), fmt.Sprintf("value < %d", 28+i%10), facility.Duration(time.Minute)
 		case 1:
 			r.Kinds, r.When, r.Active = []string{"door"}, "value", ActiveConfig{Between: fmt.Sprintf("%02d:00-%02d:00", i%24, (i+3)%24)}
 		case 2:

@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/facility"
+)
 
 // Builtin returns the built-in rule set for the concerns of the
 // civil-affairs notice: fire, cold and heat in dormitories, residents
@@ -9,7 +13,7 @@ import "time"
 // the reason for it. A rule in the config with the same id replaces the
 // built-in one.
 func Builtin() []RuleConfig {
-	d := func(x time.Duration) Duration { return Duration(x) }
+	d := func(x time.Duration) facility.Duration { return facility.Duration(x) }
 	return []RuleConfig{
 		{
 			// Any detector: smoke must page at once, and stays until a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -153,7 +154,7 @@ func TestResetRefusedWhileConditionHolds(t *testing.T) {
 
 func TestThresholdHoldHysteresisAndKeepFiring(t *testing.T) {
 	cold := RuleConfig{ID: "cold-dorm", Kinds: []string{"temperature"}, Match: `"dormitory" in tags`,
-		When: "value < 16", Clear: "value >= 18", For: Duration(10 * time.Minute), KeepFiringFor: Duration(5 * time.Minute),
+		When: "value < 16", Clear: "value >= 18", For: facility.Duration(10 * time.Minute), KeepFiringFor: facility.Duration(5 * time.Minute),
 		Severity: "warning", Title: title("Cold in {{.ZoneName}}: {{.Value}} °C")}
 	tl := newTimeline(t, testConfig(cold))
 	temp := func(v float64) []alarm.Event {
@@ -182,7 +183,7 @@ func TestThresholdHoldHysteresisAndKeepFiring(t *testing.T) {
 }
 
 func TestKeepFiringInterruptedByRelapse(t *testing.T) {
-	hot := RuleConfig{ID: "hot", Kinds: []string{"temperature"}, When: "value > 35", KeepFiringFor: Duration(5 * time.Minute),
+	hot := RuleConfig{ID: "hot", Kinds: []string{"temperature"}, When: "value > 35", KeepFiringFor: facility.Duration(5 * time.Minute),
 		Severity: "warning", Title: title("hot")}
 	tl := newTimeline(t, testConfig(hot))
 	expect(t, "36", tl.send("dorm1-temp", reading.KindTemperature, reading.Number(36)), "firing:hot@dev:dorm1-temp")
@@ -198,7 +199,7 @@ func TestKeepFiringInterruptedByRelapse(t *testing.T) {
 
 func TestRateOfRise(t *testing.T) {
 	rise := RuleConfig{ID: "heat-rise", Type: TypeRateOfRise, Kinds: []string{"temperature"}, When: "true",
-		Rise: "8", Window: Duration(time.Minute), Severity: "critical", Title: title("Temperature up {{.Value}} °C in a minute")}
+		Rise: "8", Window: facility.Duration(time.Minute), Severity: "critical", Title: title("Temperature up {{.Value}} °C in a minute")}
 	tl := newTimeline(t, testConfig(rise))
 	temp := func(d time.Duration, v float64) []alarm.Event {
 		tl.at(d)
@@ -261,7 +262,7 @@ func TestWindowDays(t *testing.T) {
 }
 
 func TestDoorHeldOpenTooLong(t *testing.T) {
-	held := RuleConfig{ID: "door-held", Kinds: []string{"door"}, When: "value", For: Duration(5 * time.Minute),
+	held := RuleConfig{ID: "door-held", Kinds: []string{"door"}, When: "value", For: facility.Duration(5 * time.Minute),
 		Severity: "warning", Title: title("door open 5 min")}
 	tl := newTimeline(t, testConfig(held))
 	tl.send("ward-door", reading.KindDoor, reading.Bool(true))
@@ -279,7 +280,7 @@ func TestDoorHeldOpenTooLong(t *testing.T) {
 
 func TestAbsenceAvailabilityAndGatewaySilence(t *testing.T) {
 	offline := RuleConfig{ID: "offline", Type: TypeAbsence, Severity: "trouble", Title: title("{{.Device}} offline: {{.Value}}")}
-	silent := RuleConfig{ID: "no-readings", Type: TypeAbsence, Scope: ScopeGateway, After: Duration(10 * time.Minute),
+	silent := RuleConfig{ID: "no-readings", Type: TypeAbsence, Scope: ScopeGateway, After: facility.Duration(10 * time.Minute),
 		Severity: "critical", Inhibits: []string{"offline"}, Title: title("No readings at all: check the broker and network")}
 	cfg := testConfig(offline, silent)
 	cfg.Devices = cfg.Devices[3:] // dorm1-temp only: offline after 1h
@@ -327,7 +328,7 @@ func TestLowBattery(t *testing.T) {
 }
 
 func TestCoincidenceConfirmsFireAndInhibitsSingleDetector(t *testing.T) {
-	fire := RuleConfig{ID: "confirmed-fire", Type: TypeCoincidence, Kinds: []string{"smoke"}, When: "value", Window: Duration(time.Minute),
+	fire := RuleConfig{ID: "confirmed-fire", Type: TypeCoincidence, Kinds: []string{"smoke"}, When: "value", Window: facility.Duration(time.Minute),
 		Count: 2, Severity: "fire", Latched: true, Inhibits: []string{"smoke"},
 		Title: TextConfig{EN: "FIRE in {{.ZoneName}}: {{len .Devices}} detectors", ZH: "{{.ZoneNameZH}}确认火警"}}
 	tl := newTimeline(t, testConfig(smokeRule, fire))
@@ -355,7 +356,7 @@ func TestCoincidenceConfirmsFireAndInhibitsSingleDetector(t *testing.T) {
 }
 
 func TestCoincidenceNeedsTheWindow(t *testing.T) {
-	fire := RuleConfig{ID: "confirmed-fire", Type: TypeCoincidence, Kinds: []string{"smoke"}, When: "value", Window: Duration(time.Minute),
+	fire := RuleConfig{ID: "confirmed-fire", Type: TypeCoincidence, Kinds: []string{"smoke"}, When: "value", Window: facility.Duration(time.Minute),
 		Severity: "fire", Title: title("fire")}
 	tl := newTimeline(t, testConfig(fire))
 	tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))
@@ -408,7 +409,7 @@ func TestEscalationStopsOnAcknowledge(t *testing.T) {
 }
 
 func TestRestartInTheMiddleOfFor(t *testing.T) {
-	held := RuleConfig{ID: "door-held", Kinds: []string{"door"}, When: "value", For: Duration(5 * time.Minute),
+	held := RuleConfig{ID: "door-held", Kinds: []string{"door"}, When: "value", For: facility.Duration(5 * time.Minute),
 		Severity: "warning", Title: title("door open 5 min")}
 	tl := newTimeline(t, testConfig(held, smokeRule))
 	tl.send("ward-door", reading.KindDoor, reading.Bool(true))
@@ -480,7 +481,7 @@ func TestRuleErrors(t *testing.T) {
 		{"template names a missing field", RuleConfig{ID: "r", When: "true", Severity: "warning", Title: title("{{.Temperature}}")},
 			"rules[0].title.en: template title.en: template: title.en:1:2: executing \"title.en\" at <.Temperature>: can't evaluate field Temperature in type engine.TemplateData"},
 		{"template syntax", RuleConfig{ID: "r", When: "true", Severity: "warning", Title: title("{{.Zone")}, "rules[0].title.en: bad template: template: title.en:1: unclosed action"},
-		{"rise", RuleConfig{ID: "r", Type: TypeRateOfRise, When: "true", Rise: "fast", Window: Duration(time.Minute), Severity: "warning", Title: title("x")},
+		{"rise", RuleConfig{ID: "r", Type: TypeRateOfRise, When: "true", Rise: "fast", Window: facility.Duration(time.Minute), Severity: "warning", Title: title("x")},
 			`rules[0].rise: want a positive number (in the value's unit), got "fast"`},
 		{"window", RuleConfig{ID: "r", When: "value", Kinds: []string{"door"}, Active: ActiveConfig{Between: "22:00"}, Severity: "warning", Title: title("x")},
 			`rules[0].active: between: want HH:MM-HH:MM, got "22:00"`},

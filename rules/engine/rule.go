@@ -13,6 +13,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -61,18 +62,18 @@ type RuleConfig struct {
 	// Clear ends the alarm (hysteresis); default: not When.
 	Clear string `yaml:"clear"`
 	// For is how long When must hold before firing.
-	For Duration `yaml:"for"`
+	For facility.Duration `yaml:"for"`
 	// KeepFiringFor keeps an alarm firing this long after Clear held.
-	KeepFiringFor Duration `yaml:"keep_firing_for"`
+	KeepFiringFor facility.Duration `yaml:"keep_firing_for"`
 	// Window and Rise: rate_of_rise (rise in the value's unit within
 	// window) and coincidence (window).
-	Window Duration `yaml:"window"`
-	Rise   string   `yaml:"rise"`
+	Window facility.Duration `yaml:"window"`
+	Rise   string            `yaml:"rise"`
 	// Count is the number of distinct devices for coincidence (default 2).
 	Count int `yaml:"count"`
 	// After is the silence for absence (default: the device's
 	// offline_after).
-	After Duration `yaml:"after"`
+	After facility.Duration `yaml:"after"`
 	// Active limits the rule to times of day and weekdays in the
 	// facility's time zone ("22:00-06:00", days mon..sun).
 	Active ActiveConfig `yaml:"active"`
@@ -106,19 +107,6 @@ type ActiveConfig struct {
 type TextConfig struct {
 	EN string `yaml:"en"`
 	ZH string `yaml:"zh"`
-}
-
-// Duration is a time.Duration written as in Go ("90s", "5m").
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil || v < 0 {
-		return fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h", string(b))
-	}
-	*d = Duration(v)
-	return nil
 }
 
 // FieldError is a problem in one rule, named by its key path relative to

@@ -3,23 +3,22 @@ package notify
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
 // Config is the "notify" section of the gateway's configuration. Its field
 // types are the ones the gateway's strict YAML decoder handles: structs,
-// slices, strings, booleans, integers and [Duration]. Zero values take the
+// slices, strings, booleans, integers and [facility.Duration]. Zero values take the
 // defaults documented on each field (see [Config.Defaults]).
 type Config struct {
 	// ExternalURL is the gateway's address as facility managers reach it
@@ -35,7 +34,7 @@ type Config struct {
 	// tried before it is marked failed (default 24h). Critical and fire
 	// deliveries never expire: they are tried until they get through or
 	// the receiver refuses them for good.
-	MaxAge Duration `yaml:"max_age"`
+	MaxAge facility.Duration `yaml:"max_age"`
 	// MaxAttempts, when above 0, also fails a non-urgent delivery after
 	// that many attempts. Default 0: only MaxAge applies.
 	MaxAttempts int `yaml:"max_attempts"`
@@ -44,7 +43,7 @@ type Config struct {
 	Concurrency int `yaml:"concurrency"`
 	// KeepFinished is how long delivered and failed deliveries stay
 	// visible per alarm (default 7d).
-	KeepFinished Duration `yaml:"keep_finished"`
+	KeepFinished facility.Duration `yaml:"keep_finished"`
 	// Channels are the places notifications go.
 	Channels []ChannelConfig `yaml:"channels"`
 	// Routes choose the channels of each event. Without routes every
@@ -55,10 +54,10 @@ type Config struct {
 // RetryConfig bounds the jittered exponential backoff between attempts.
 type RetryConfig struct {
 	// Min is the first wait (default 1s).
-	Min Duration `yaml:"min"`
+	Min facility.Duration `yaml:"min"`
 	// Max caps the wait (default 2m). Critical and fire deliveries wait at
 	// most 30s between attempts whatever Max says.
-	Max Duration `yaml:"max"`
+	Max facility.Duration `yaml:"max"`
 }
 
 // Channel types.
@@ -85,7 +84,7 @@ type ChannelConfig struct {
 	// Concurrency overrides Config.Concurrency for this channel.
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds one attempt (default 10s; 30s for email).
-	Timeout Duration `yaml:"timeout"`
+	Timeout facility.Duration `yaml:"timeout"`
 	// Languages overrides Config.Languages for this channel.
 	Languages []string `yaml:"languages"`
 	// Templates override the built-in message templates.
@@ -202,64 +201,6 @@ type LangText struct {
 	EN string `yaml:"en"`
 }
 
-// Duration is a time.Duration written as in Go ("90s", "1h30m") or in days
-// ("7d", "1d12h"). It decodes from YAML through UnmarshalText.
-type Duration time.Duration
-
-// Std returns d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
-var daysRE = regexp.MustCompile(`^([0-9]{1,6})d(.*)$`)
-
-// ParseDuration parses s as a Duration.
-func ParseDuration(s string) (Duration, error) {
-	if strings.HasPrefix(s, "-") {
-		return 0, fmt.Errorf("negative duration %q", s)
-	}
-	var days int64
-	rest := s
-	if m := daysRE.FindStringSubmatch(s); m != nil {
-		days, _ = strconv.ParseInt(m[1], 10, 64)
-		rest = m[2]
-		if rest == "" {
-			return Duration(time.Duration(days) * 24 * time.Hour), nil
-		}
-		if rest[0] == '-' || rest[0] == '+' {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-	}
-	d, err := time.ParseDuration(rest)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q (write 90s, 15m, 2h or 7d)", s)
-	}
-	total := time.Duration(days) * 24 * time.Hour
-	if d > math.MaxInt64-total {
-		return 0, fmt.Errorf("invalid duration %q: too long", s)
-	}
-	return Duration(total + d), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = v
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-func (d Duration) String() string {
-	t := time.Duration(d)
-	if t >= 24*time.Hour && t%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(t/(24*time.Hour)), 10) + "d"
-	}
-	return t.String()
-}
-
 // Defaults used when a field is zero.
 const (
 	DefaultRetryMin     = time.Second
@@ -281,19 +222,19 @@ func (c *Config) Defaults() {
 		c.Languages = []string{"zh", "en"}
 	}
 	if c.Retry.Min == 0 {
-		c.Retry.Min = Duration(DefaultRetryMin)
+		c.Retry.Min = facility.Duration(DefaultRetryMin)
 	}
 	if c.Retry.Max == 0 {
-		c.Retry.Max = Duration(max(DefaultRetryMax, c.Retry.Min.Std()))
+		c.Retry.Max = facility.Duration(max(DefaultRetryMax, c.Retry.Min.Std()))
 	}
 	if c.MaxAge == 0 {
-		c.MaxAge = Duration(DefaultMaxAge)
+		c.MaxAge = facility.Duration(DefaultMaxAge)
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.KeepFinished == 0 {
-		c.KeepFinished = Duration(DefaultKeepFinished)
+		c.KeepFinished = facility.Duration(DefaultKeepFinished)
 	}
 	for i := range c.Channels {
 		ch := &c.Channels[i]
@@ -305,9 +246,9 @@ func (c *Config) Defaults() {
 			}
 		}
 		if ch.Timeout == 0 {
-			ch.Timeout = Duration(DefaultTimeout)
+			ch.Timeout = facility.Duration(DefaultTimeout)
 			if ch.Type == TypeEmail {
-				ch.Timeout = Duration(DefaultEmailTimeout)
+				ch.Timeout = facility.Duration(DefaultEmailTimeout)
 			}
 		}
 		if len(ch.Languages) == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -150,7 +151,9 @@ func TestConfigValidate(t *testing.T) {
 		{"route bad severity", func(c *Config) { c.Routes[0].MinSeverity = "high" }, "routes[0].min_severity", `got "high"`},
 		{"route bad kind", func(c *Config) { c.Routes[0].Kinds = []alarm.EventKind{"paged"} }, "routes[0].kinds[0]", `got "paged"`},
 		{"route bad level", func(c *Config) { c.Routes[0].Levels = []int{-1} }, "routes[0].levels[0]", "negative"},
-		{"retry max below min", func(c *Config) { c.Retry = RetryConfig{Min: Duration(time.Minute), Max: Duration(time.Second)} }, "retry.max", "below"},
+		{"retry max below min", func(c *Config) {
+			c.Retry = RetryConfig{Min: facility.Duration(time.Minute), Max: facility.Duration(time.Second)}
+		}, "retry.max", "below"},
 		{"bad external url", func(c *Config) { c.ExternalURL = "gw.example.org" }, "external_url", "http(s) URL"},
 		{"bad topic prefix", func(c *Config) {
 			c.Channels[0] = ChannelConfig{Name: "p", Type: TypeMQTT, MQTT: MQTTConfig{TopicPrefix: "sw/#"}}
@@ -185,37 +188,5 @@ func TestValidateNeverEchoesRobotURLs(t *testing.T) {
 	c.Defaults()
 	if s := ConfigError(c.Validate()).Error(); !strings.Contains(s, "channels[0].dingtalk.url") || strings.Contains(s, "TOPSECRET") {
 		t.Fatalf("error %q", s)
-	}
-}
-
-func TestDuration(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		err  bool
-	}{
-		{"90s", 90 * time.Second, false},
-		{"1h30m", 90 * time.Minute, false},
-		{"7d", 7 * 24 * time.Hour, false},
-		{"1d12h", 36 * time.Hour, false},
-		{"-5s", 0, true},
-		{"1d-1h", 0, true},
-		{"soon", 0, true},
-		{"", 0, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			var d Duration
-			err := d.UnmarshalText([]byte(tc.in))
-			if (err != nil) != tc.err || d.Std() != tc.want {
-				t.Fatalf("UnmarshalText(%q) = %v, %v", tc.in, d.Std(), err)
-			}
-			if err == nil {
-				var back Duration
-				text, _ := d.MarshalText()
-				if back.UnmarshalText(text) != nil || back != d {
-					t.Fatalf("%q formats as %q, which reads back as %v", tc.in, text, back.Std())
-				}
-			}
-		})
 	}
 }

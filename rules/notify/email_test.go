@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -250,7 +251,7 @@ func TestEmail(t *testing.T) {
 			ec.From = "ShelterWatch <gw@shelter.test>"
 			ec.To = []string{"duty@shelter.test"}
 			ec.Recipients = []LevelRecipients{{Level: 1, To: []string{"director@civil.test"}}}
-			ch := buildOne(t, Config{Channels: []ChannelConfig{{Name: "mail", Type: TypeEmail, Email: ec, Timeout: Duration(5 * time.Second)}}},
+			ch := buildOne(t, Config{Channels: []ChannelConfig{{Name: "mail", Type: TypeEmail, Email: ec, Timeout: facility.Duration(5 * time.Second)}}},
 				Env{Location: time.FixedZone("CST", 8*3600)})
 			err := ch.Send(context.Background(), tc.ev)
 			if tc.wantErr {
