@@ -13,6 +13,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // History endpoints: readings (raw or bucketed) and device availability.
@@ -231,7 +232,7 @@ func (a *api) availability(w http.ResponseWriter, r *http.Request) {
 	}
 
 	out := []availabilityJSON{}
-	var timelines [][]segment
+	var timelines [][]facility.Segment
 	for _, dev := range a.availDevices(q.Get("device"), q.Get("zone")) {
 		d := silence
 		if d == 0 {
@@ -251,8 +252,8 @@ func (a *api) availability(w http.ResponseWriter, r *http.Request) {
 		_ = cw.Write([]string{"device", "zone", "state", "cause", "start", "end", "seconds"})
 		for i, segs := range timelines {
 			for _, s := range segs {
-				_ = cw.Write([]string{out[i].Device, out[i].Zone, s.state.String(), s.cause,
-					s.start.UTC().Format(time.RFC3339Nano), s.end.UTC().Format(time.RFC3339Nano), ff(s.end.Sub(s.start).Seconds())})
+				_ = cw.Write([]string{out[i].Device, out[i].Zone, s.State.String(), outageCause(s),
+					s.Start.UTC().Format(time.RFC3339Nano), s.End.UTC().Format(time.RFC3339Nano), ff(s.End.Sub(s.Start).Seconds())})
 			}
 		}
 		cw.Flush()
@@ -332,35 +333,33 @@ func (a *api) offlineAfter(d availDevice) time.Duration {
 
 // deviceTimeline reads what the store knows about a device's signs of life
 // and replays it over [from, end).
-func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time, silence time.Duration) ([]segment, error) {
-	var prior *liveEvent
-	var events []liveEvent
+func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time, silence time.Duration) ([]facility.Segment, error) {
+	var events []facility.Event
 	for _, sr := range d.series {
+		// The newest reading of each series before the period decides the
+		// state at its start.
 		p, ok, err := a.opts.Store.LastBefore(sr, from)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			e := eventOf(sr.Kind, p)
-			if prior == nil || !e.before(*prior) {
-				prior = &e
-			}
+			events = append(events, facility.EventOf(sr.Kind, p.Value, p.Time, p.Seq))
 		}
 		if !end.After(from) {
 			continue
 		}
 		if sr.Kind == reading.KindAvailability {
 			err = a.opts.Store.Points(r.Context(), sr, from, end, func(p store.Point) bool {
-				events = append(events, eventOf(sr.Kind, p))
+				events = append(events, facility.EventOf(sr.Kind, p.Value, p.Time, p.Seq))
 				return true
 			})
 		} else {
 			// Readings closer together than the silence timeout cannot hide
 			// an outage, so groups of them (rollups) are enough.
 			err = a.opts.Store.Activity(r.Context(), sr, from, end, silence, func(first, last time.Time) {
-				events = append(events, liveEvent{at: first, kind: evData})
+				events = append(events, facility.Event{At: first, Kind: facility.EventData})
 				if last.After(first) {
-					events = append(events, liveEvent{at: last, kind: evData})
+					events = append(events, facility.Event{At: last, Kind: facility.EventData})
 				}
 			})
 		}
@@ -368,166 +367,31 @@ func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time
 			return nil, err
 		}
 	}
-	slices.SortFunc(events, func(x, y liveEvent) int {
-		if x.before(y) {
-			return -1
-		}
-		if y.before(x) {
-			return 1
-		}
-		return 0
-	})
-	return replay(from, end, silence, prior, events), nil
+	return facility.Replay(from, end, silence, events), nil
 }
 
-// eventKind is what a reading says about whether its device is online.
-type eventKind int
-
-const (
-	evOffline eventKind = iota // availability false
-	evOnline                   // availability true
-	evData                     // any other reading: proof of life
-)
-
-type liveEvent struct {
-	at   time.Time
-	kind eventKind
-	seq  uint64
+// outageCause is the cause a timeline segment carries in the API: that of
+// an outage, none for online and unknown time.
+func outageCause(s facility.Segment) string {
+	if s.State != facility.Offline {
+		return ""
+	}
+	return s.Cause.String()
 }
 
-func eventOf(kind reading.Kind, p store.Point) liveEvent {
-	if kind != reading.KindAvailability {
-		return liveEvent{at: p.Time, kind: evData, seq: p.Seq}
-	}
-	if p.Value.Type == reading.TypeBool && !p.Value.Bool {
-		return liveEvent{at: p.Time, kind: evOffline, seq: p.Seq}
-	}
-	return liveEvent{at: p.Time, kind: evOnline, seq: p.Seq}
-}
-
-// before orders events by time; at the same time availability messages
-// come before data (data proves the device online, as in devstate), and
-// availability messages in arrival order.
-func (e liveEvent) before(o liveEvent) bool {
-	if !e.at.Equal(o.at) {
-		return e.at.Before(o.at)
-	}
-	if (e.kind == evData) != (o.kind == evData) {
-		return o.kind == evData
-	}
-	return e.seq < o.seq
-}
-
-// liveState is a device's state in an availability timeline.
-type liveState int
-
-const (
-	stateUnknown liveState = iota
-	stateOnline
-	stateOffline
-)
-
-func (s liveState) String() string {
-	switch s {
-	case stateOnline:
-		return "online"
-	case stateOffline:
-		return "offline"
-	}
-	return "unknown"
-}
-
-// Outage causes.
-const (
-	causeReported = "reported_offline" // an availability message said offline
-	causeSilent   = "silent"           // nothing arrived for longer than the silence timeout
-)
-
-type segment struct {
-	start, end time.Time
-	state      liveState
-	cause      string // for offline
-}
-
-// replay is the availability state machine. Starting from the newest
-// reading before the period (prior; nil when none, so the state is unknown
-// until the first event), it applies the events in order over [from, end):
-// an availability message sets online or offline, any other reading sets
-// online, and an online device from which nothing arrives for longer than
-// silence is offline ("silent") from lastSeen+silence until the next event.
-// An offline availability message is not overridden by silence.
-func replay(from, end time.Time, silence time.Duration, prior *liveEvent, events []liveEvent) []segment {
-	var segs []segment
-	state, cause := stateUnknown, ""
-	var lastSeen time.Time
-	apply := func(e liveEvent) {
-		lastSeen = e.at
-		if e.kind == evOffline {
-			state, cause = stateOffline, causeReported
-		} else {
-			state, cause = stateOnline, ""
-		}
-	}
-	emit := func(s, e time.Time, st liveState, c string) {
-		if !e.After(s) {
-			return
-		}
-		if n := len(segs); n > 0 && segs[n-1].state == st && segs[n-1].cause == c && segs[n-1].end.Equal(s) {
-			segs[n-1].end = e
-			return
-		}
-		segs = append(segs, segment{start: s, end: e, state: st, cause: c})
-	}
-	cur := from
-	advance := func(to time.Time) {
-		if to.After(end) {
-			to = end
-		}
-		switch state {
-		case stateOnline:
-			if silent := lastSeen.Add(silence); silence > 0 && silent.Before(to) {
-				if silent.After(cur) {
-					emit(cur, silent, stateOnline, "")
-				} else {
-					silent = cur
-				}
-				emit(silent, to, stateOffline, causeSilent)
-			} else {
-				emit(cur, to, stateOnline, "")
-			}
-		case stateOffline:
-			emit(cur, to, stateOffline, cause)
-		default:
-			emit(cur, to, stateUnknown, "")
-		}
-		if to.After(cur) {
-			cur = to
-		}
-	}
-	if prior != nil {
-		apply(*prior)
-	}
-	for _, e := range events {
-		advance(e.at)
-		apply(e)
-	}
-	advance(end)
-	return segs
-}
-
-func summarise(d availDevice, silence time.Duration, from, end time.Time, segs []segment) availabilityJSON {
+func summarise(d availDevice, silence time.Duration, from, end time.Time, segs []facility.Segment) availabilityJSON {
 	out := availabilityJSON{Device: d.id, Zone: d.zone, Silence: silence.String(), SilenceSeconds: silence.Seconds(),
 		Outages: []spanJSON{}, Unknown: []spanJSON{}}
 	for i, s := range segs {
-		secs := s.end.Sub(s.start).Seconds()
-		span := spanJSON{Start: s.start.UTC(), End: s.end.UTC(), Seconds: secs}
-		switch s.state {
-		case stateOnline:
+		secs := s.End.Sub(s.Start).Seconds()
+		span := spanJSON{Start: s.Start.UTC(), End: s.End.UTC(), Seconds: secs}
+		switch s.State {
+		case facility.Online:
 			out.OnlineSeconds += secs
-		case stateOffline:
+		case facility.Offline:
 			out.OfflineSeconds += secs
-			span.Cause = s.cause
-			span.Ongoing = i == len(segs)-1 && s.end.Equal(end)
+			span.Cause = outageCause(s)
+			span.Ongoing = i == len(segs)-1 && s.End.Equal(end)
 			out.Outages = append(out.Outages, span)
 		default:
 			out.UnknownSeconds += secs

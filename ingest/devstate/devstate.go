@@ -6,7 +6,9 @@
 // Online is decided from two sources: availability messages (Zigbee2MQTT
 // availability, Tasmota and ESPHome LWT, Homie $state), which are explicit,
 // and silence: a device not heard from for its OfflineAfter is offline even
-// if nobody said so (battery devices die quietly).
+// if nobody said so (battery devices die quietly). The rules are those of
+// facility's availability model; the tracker feeds it the messages as they
+// arrive.
 //
 // Concurrency: one mutex; Observe is cheap (a map update) and snapshots copy.
 package devstate
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // Device is the static description the tracker starts from.
@@ -49,12 +52,13 @@ type State struct {
 }
 
 type entry struct {
-	dev       Device
-	lastSeen  time.Time
-	announced *bool // last explicit availability, nil if none since last message
-	battery   *float64
-	lqi       *float64
-	last      map[reading.Kind]LastValue
+	dev Device
+	// status holds the receive time of the newest message and whether the
+	// last availability message, with no data since, said offline.
+	status  facility.Status
+	battery *float64
+	lqi     *float64
+	last    map[reading.Kind]LastValue
 }
 
 // Tracker holds the state of every configured device.
@@ -86,9 +90,6 @@ func (t *Tracker) Observe(id string, received time.Time, rs []reading.Reading) {
 	if e == nil {
 		return
 	}
-	if received.After(e.lastSeen) {
-		e.lastSeen = received
-	}
 	sawData := false
 	for i := range rs {
 		r := &rs[i]
@@ -96,8 +97,7 @@ func (t *Tracker) Observe(id string, received time.Time, rs []reading.Reading) {
 			e.last[r.Kind] = LastValue{Value: r.Value, Time: r.Time}
 		}
 		if r.Kind == reading.KindAvailability {
-			online := r.Value.Bool
-			e.announced = &online
+			e.status = e.status.Apply(facility.EventOf(r.Kind, r.Value, received, uint64(i)))
 			continue
 		}
 		sawData = true
@@ -114,8 +114,9 @@ func (t *Tracker) Observe(id string, received time.Time, rs []reading.Reading) {
 		}
 	}
 	if sawData || len(rs) == 0 {
-		// Data from a device proves it is online whatever its last LWT said.
-		e.announced = nil
+		// Data from a device proves it is online whatever its last LWT said:
+		// at the same instant data comes after availability messages.
+		e.status = e.status.Apply(facility.Event{At: received, Kind: facility.EventData})
 	}
 }
 
@@ -145,7 +146,7 @@ func (t *Tracker) Snapshot() []State {
 }
 
 func (e *entry) snapshot(now time.Time) State {
-	s := State{Device: e.dev.ID, Zone: e.dev.Zone, Kind: e.dev.Kind, LastSeen: e.lastSeen,
+	s := State{Device: e.dev.ID, Zone: e.dev.Zone, Kind: e.dev.Kind, LastSeen: e.status.LastSeen,
 		Last: make(map[reading.Kind]LastValue, len(e.last))}
 	for k, v := range e.last {
 		s.Last[k] = v
@@ -158,17 +159,23 @@ func (e *entry) snapshot(now time.Time) State {
 		q := *e.lqi
 		s.LinkQuality = &q
 	}
-	switch {
-	case e.lastSeen.IsZero():
-		s.OfflineReason = "never_seen"
-	case e.announced != nil && !*e.announced:
-		s.OfflineReason = "availability"
-	case e.dev.OfflineAfter > 0 && now.Sub(e.lastSeen) > e.dev.OfflineAfter:
-		s.OfflineReason = "silent"
-	default:
-		s.Online = true
-	}
+	a, cause := e.status.At(now, e.dev.OfflineAfter)
+	s.Online = a == facility.Online
+	s.OfflineReason = offlineReason(cause)
 	return s
+}
+
+// offlineReason is the State.OfflineReason of a cause.
+func offlineReason(c facility.Cause) string {
+	switch c {
+	case facility.CauseNoData:
+		return "never_seen"
+	case facility.CauseReported:
+		return "availability"
+	case facility.CauseSilent:
+		return "silent"
+	}
+	return ""
 }
 
 // Restore seeds the tracker with a value read back from the store at start,
@@ -184,17 +191,16 @@ func (t *Tracker) Restore(id string, kind reading.Kind, lv LastValue) {
 	if cur, ok := e.last[kind]; !ok || lv.Time.After(cur.Time) {
 		e.last[kind] = lv
 	}
-	if lv.Time.After(e.lastSeen) {
-		e.lastSeen = lv.Time
+	if lv.Time.After(e.status.LastSeen) {
+		e.status.LastSeen = lv.Time
 	}
 	// Series are restored in any order: an availability message counts only
-	// if no data came after it (data proves the device online).
+	// if no data came after it (data proves the device online). One as new
+	// as the newest data counts here, where facility.Compare would put the
+	// data last.
 	av, hasAv := e.last[reading.KindAvailability]
-	e.announced = nil
-	if hasAv && !av.Time.Before(e.newestData()) {
-		online := av.Value.Bool
-		e.announced = &online
-	}
+	e.status.ReportedOffline = hasAv && !av.Time.Before(e.newestData()) &&
+		facility.EventOf(reading.KindAvailability, av.Value, av.Time, 0).Kind == facility.EventOffline
 	if kind == reading.KindBattery && lv.Value.Type == reading.TypeNumber {
 		b := lv.Value.Num
 		e.battery = &b
