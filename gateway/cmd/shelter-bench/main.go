@@ -1,35 +1,23 @@
-// Command shelter-bench measures the gateway's whole ingest path — MQTT in,
-// decode, durable group commit in the Pebble store, PUBACK — and prints a
-// Markdown table. `make bench` runs it.
+// Command shelter-bench measures the gateway and prints Markdown tables.
+// `make bench` runs every bench:
 //
-//	shelter-bench                      # every scenario, 10s each
+//	shelter-bench                      # ingest: MQTT in → decode → durable store → PUBACK
+//	shelter-bench forward -runs 3      # the InfluxDB forwarder against a real influxd
+//	shelter-bench alarms               # smoke publish → signed webhook, under load
+//	shelter-bench video                # the camera relay, and go2rtc for comparison
+//
+// The ingest bench runs every scenario for 10s; for example:
+//
 //	shelter-bench -quick               # 3s each: a smoke run of about 30s
 //	shelter-bench -scenarios 'mode=embedded' -runs 3 -cpuprofile prof/
 //	shelter-bench -scenarios 'devices=10000/mode=embedded' -trace prof/
 //
-// Each scenario starts from nothing: a generated config (YAML text in a file
-// loaded by config.Load, like an operator's) with N devices of the real payload
-// formats, a new store in a temporary directory, the gateway, and K = min(N,
-// 200) paho publishers sending QoS 1 on behalf of the devices round-robin,
-// each with a window of publishes awaiting PUBACK. In mosquitto mode a
-// mosquitto broker is started too and the gateway consumes from it as an
-// external-broker client.
-//
-// The default window is 8: the embedded broker handles one publish per
-// connection at a time (PUBACK after fsync), so a deeper window adds no
-// throughput, only time spent queued behind the connection's earlier
-// publishes, which the latency columns would then mostly measure. -window
-// and -conns change it.
-//
-// The gateway and the publishers run in separate processes — this binary
-// re-executed as "shelter-bench gateway" and "shelter-bench publish", driven
-// over stdin/stdout — so that the gateway's CPU time and peak RSS are its
-// own. Figures cover a steady-state window after a warm-up. After each
-// scenario the bench checks that every acknowledged publish is in the store.
-//
-// Every process and file a scenario starts is stopped and removed when it
-// ends, on error, or on Ctrl-C; children also die with the bench (parent
-// death signal). Ports are chosen by the kernel.
+// What each bench measures, and how, is in the package documentation of
+// internal/bench/ingest, forward, alarms and video; this command parses
+// the flags and runs them. The same binary also plays the processes the
+// benches start: "shelter-bench gateway" (internal/bench/gateway) and
+// "shelter-bench publish" (internal/bench/ingest), driven over stdin and
+// stdout (internal/bench/proc).
 package main
 
 import (
@@ -43,45 +31,41 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/alarms"
+	"github.com/shelterwatch/shelterwatch/internal/bench/forward"
+	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
+	"github.com/shelterwatch/shelterwatch/internal/bench/ingest"
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"github.com/shelterwatch/shelterwatch/internal/bench/video"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 )
 
 func main() {
-	if code, ok := runRole(os.Args[1:]); ok {
+	args := os.Args[1:]
+	if code, ok := proc.RunRole(args, gateway.Role, ingest.PublishRole); ok {
 		os.Exit(code)
 	}
-	os.Exit(benchMain(os.Args[1:], os.Stdout, os.Stderr))
+	if len(args) > 0 {
+		switch args[0] {
+		case "forward":
+			os.Exit(forwardMain(args[1:], os.Stdout, os.Stderr))
+		case "alarms":
+			os.Exit(alarmsMain(args[1:], os.Stdout, os.Stderr))
+		case "video":
+			os.Exit(videoMain(args[1:], os.Stdout, os.Stderr))
+		}
+	}
+	os.Exit(ingestMain(args, os.Stdout, os.Stderr))
 }
 
-// runRole runs this process as a child role when args name one.
-func runRole(args []string) (code int, ok bool) {
-	if len(args) == 0 {
-		return 0, false
-	}
-	var h handler
-	switch args[0] {
-	case "gateway":
-		g := &gatewayRole{}
-		h = g.handle
-	case "publish":
-		p := &publishRole{}
-		h = p.handle
-	case "forward":
-		return forwardMain(args[1:], os.Stdout, os.Stderr), true
-	case "alarms":
-		return alarmsMain(args[1:], os.Stdout, os.Stderr), true
-	case "video":
-		return videoMain(args[1:], os.Stdout, os.Stderr), true
-	default:
-		return 0, false
-	}
-	if err := serve(os.Stdin, os.Stdout, h); err != nil {
-		fmt.Fprintf(os.Stderr, "shelter-bench %s: %v\n", args[0], err)
-		return 1, true
-	}
-	return 0, true
+// interruptible is the context of a bench run: Ctrl-C or SIGTERM ends it,
+// and the bench stops everything it started.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func benchMain(args []string, stdout, stderr io.Writer) int {
+func ingestMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("shelter-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -118,8 +102,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "shelter-bench: -scenarios: %v\n", err)
 		return 2
 	}
-	var scs []scenario
-	for _, sc := range defaultScenarios() {
+	var scs []ingest.Scenario
+	for _, sc := range ingest.DefaultScenarios() {
 		if *conns > 0 {
 			sc.Conns = min(*conns, sc.Devices)
 		}
@@ -145,43 +129,146 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	o := runOptions{Exe: exe, Mosquitto: *mosqBin, Warmup: *warmup, Duration: *duration,
+	o := ingest.Options{Scenarios: scs, Runs: *runs, Exe: exe, Mosquitto: *mosqBin, Warmup: *warmup, Duration: *duration,
 		Window: *window, ProfDir: *profDir, TraceDir: *traceDir, Log: stderr, MaxInFlight: *maxInFlight}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	start := time.Now()
-	var rows []summary
-	failed := false
-	for i, sc := range scs {
-		var results []result
-		for run := range *runs {
-			fmt.Fprintf(stderr, "shelter-bench: [%d/%d] %s run %d/%d …\n", i+1, len(scs), sc.Name(), run+1, *runs)
-			t0 := time.Now()
-			r, err := runScenario(ctx, o, sc)
-			if err != nil {
-				if errors.Is(err, errNoMosquitto) {
-					fmt.Fprintf(stderr, "shelter-bench: %s skipped: %v\n", sc.Name(), err)
-					break
-				}
-				fmt.Fprintf(stderr, "shelter-bench: %s FAILED: %v\n", sc.Name(), err)
-				failed = true
-				if ctx.Err() != nil {
-					return 130
-				}
-				continue
-			}
-			fmt.Fprintf(stderr, "shelter-bench: %s: %s msgs/s, p50 %.1f ms, p99 %.1f ms, peak RSS %.1f MB; %d acked, %d readings stored (%.1fs)\n",
-				sc.Name(), thousands(r.MsgsPerSec), r.P50ms, r.P99ms, mb(r.PeakRSS), r.Acked, r.StoredReadings, time.Since(t0).Seconds())
-			results = append(results, r)
-		}
-		if len(results) > 0 {
-			rows = append(rows, median(results))
-		}
+	switch err := ingest.Run(ctx, o, stdout); {
+	case errors.Is(err, ingest.ErrFailed):
+		return 1 // the table has the scenarios that worked; the log says what failed
+	case err != nil:
+		return 130
 	}
-	printReport(stdout, rows, o, *runs)
-	fmt.Fprintf(stdout, "\nTotal time %.1fs.\n", time.Since(start).Seconds())
-	if failed {
+	return 0
+}
+
+func forwardMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("shelter-bench forward", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		backlog  = fs.Int("backlog", 1_000_000, "readings in the backlog to replay")
+		liveRate = fs.Int("live-rate", 5000, "readings/s appended in the live scenario")
+		liveFor  = fs.Duration("live-duration", 10*time.Second, "length of each live phase")
+		runs     = fs.Int("runs", 1, "runs per scenario; the table shows medians")
+		quick    = fs.Bool("quick", false, "smoke run: 100,000-reading backlog, 3s live phases")
+		bin      = fs.String("influxd", "", "influxd binary (default: .tools/bin/influxd, then PATH)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *quick {
+		*backlog, *liveFor = 100_000, 3*time.Second
+	}
+	if *bin == "" {
+		p, err := testpeer.InfluxdPath()
+		if err != nil {
+			fmt.Fprintln(stderr, "shelter-bench forward:", err)
+			return 1
+		}
+		*bin = p
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	o := forward.Options{Influxd: *bin, Backlog: *backlog, LiveRate: *liveRate, LiveFor: *liveFor, Runs: *runs, Log: stderr}
+	if err := forward.Run(ctx, o, stdout); err != nil {
+		fmt.Fprintln(stderr, "shelter-bench forward:", err)
+		return 1
+	}
+	return 0
+}
+
+func alarmsMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("shelter-bench alarms", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		n       = fs.Int("alarms", 1000, "smoke alarms to raise")
+		load    = fs.Int("load", 5000, "other readings/s during the run")
+		devices = fs.Int("devices", 50, "devices sending the other readings")
+		quick   = fs.Bool("quick", false, "smoke run: 100 alarms")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *quick {
+		*n = 100
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	if err := alarms.Run(ctx, alarms.Options{Alarms: *n, Load: *load, Devices: *devices, Log: stderr}, stdout); err != nil {
+		fmt.Fprintln(stderr, "shelter-bench alarms:", err)
+		return 1
+	}
+	return 0
+}
+
+func videoMain(args []string, stdout, stderr io.Writer) int {
+	o := video.DefaultOptions()
+	fs := flag.NewFlagSet("shelter-bench video", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.Joins, "joins", o.Joins, "viewer joins per camera for the first-frame figures")
+	fs.IntVar(&o.Go2RTCJoins, "go2rtc-joins", o.Go2RTCJoins, "viewer joins per camera through go2rtc (each may wait a whole GOP)")
+	fs.IntVar(&o.Cameras, "cameras", o.Cameras, "cameras in the load scenario")
+	fs.IntVar(&o.ViewersPerCamera, "viewers", o.ViewersPerCamera, "viewers per camera in the load scenario")
+	fs.StringVar(&o.Clip.Bitrate, "bitrate", o.Clip.Bitrate, "bit rate of the load clip (ffmpeg -b:v)")
+	fs.StringVar(&o.Clip.Size, "size", o.Clip.Size, "picture size of the load clip")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "load: time after the viewers connect before the window")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "load: measured window")
+	fs.StringVar(&o.FFmpeg, "ffmpeg", o.FFmpeg, "ffmpeg binary (makes the load clip)")
+	go2rtc := fs.String("go2rtc", "", `go2rtc binary (default: the repository's .tools/bin/go2rtc, built by scripts/bench-deps.sh); "none" skips the comparison`)
+	quick := fs.Bool("quick", false, "smoke run of about a minute: 8 joins per camera (3 through go2rtc) over 10 s, 2 s warm-up, 5 s window")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "shelter-bench video: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *quick {
+		// Flags given explicitly win over -quick's values.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, q := range []struct {
+			flag  string
+			quick func()
+		}{
+			{"joins", func() { o.Joins = 8 }},
+			{"go2rtc-joins", func() { o.Go2RTCJoins = 3 }},
+			{"warmup", func() { o.Warmup = 2 * time.Second }},
+			{"duration", func() { o.Duration = 5 * time.Second }},
+		} {
+			if !set[q.flag] {
+				q.quick()
+			}
+		}
+		o.JoinSpan = 10 * time.Second
+	}
+	if o.Joins < 1 || o.Go2RTCJoins < 0 || o.Cameras < 1 || o.ViewersPerCamera < 1 || o.Duration <= 0 || o.Warmup < 0 {
+		fmt.Fprintln(stderr, "shelter-bench video: -joins, -cameras and -viewers must be ≥ 1, -go2rtc-joins and -warmup ≥ 0, -duration > 0")
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "shelter-bench video: find own binary: %v\n", err)
+		return 1
+	}
+	o.Exe, o.Log = exe, stderr
+	switch *go2rtc {
+	case "none":
+		o.Go2RTCMissing = "skipped (-go2rtc none)"
+	case "":
+		o.Go2RTC, o.Go2RTCMissing = video.Go2RTCPath()
+	default:
+		o.Go2RTC = *go2rtc
+	}
+
+	ctx, stop := interruptible()
+	defer stop()
+	if err := video.Run(ctx, o, stdout); err != nil {
+		fmt.Fprintln(stderr, "shelter-bench video:", err)
+		if ctx.Err() != nil {
+			return 130
+		}
 		return 1
 	}
 	return 0

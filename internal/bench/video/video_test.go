@@ -1,4 +1,4 @@
-package main
+package video
 
 import (
 	"bytes"
@@ -10,8 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 )
+
+// TestMain lets the test binary play the gateway: the bench re-executes
+// its own binary, which in a test is this one.
+func TestMain(m *testing.M) {
+	if code, ok := proc.RunRole(os.Args[1:], gateway.Role); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
 
 // TestVideoBenchMeasuresWorkingRelay runs a tiny video bench end to end
 // (one 2 s GOP camera for the joins, one camera with two viewers for the
@@ -23,25 +34,25 @@ func TestVideoBenchMeasuresWorkingRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a gateway process, cameras and WebRTC players: not a -short test")
 	}
-	o := defaultVideoOptions()
+	o := DefaultOptions()
 	o.FFmpeg = testpeer.Require(t, "ffmpeg", "ffmpeg")
-	exe, err := os.Executable() // the test binary plays the gateway (TestMain)
+	exe, err := os.Executable() // the test binary plays the gateway
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Exe, o.Log = exe, testLog{t}
+	o.Exe, o.Log = exe, t.Output()
 	o.Go2RTCMissing = "not run by the test"
-	o.GOPClips = o.GOPClips[:1] // 2 s GOP: the 10 s one may take 10 s to be cached
+	o.gopClips = o.gopClips[:1] // 2 s GOP: the 10 s one may take 10 s to be cached
 	o.Joins, o.JoinSpan, o.Hold = 3, 2*time.Second, 1500*time.Millisecond
 	o.Cameras, o.ViewersPerCamera = 1, 2
-	o.Clip = clipSpec{Size: "320x240", FPS: 15, Seconds: 4, GOP: 15, Bitrate: "300k"}
+	o.Clip = ClipSpec{Size: "320x240", FPS: 15, Seconds: 4, GOP: 15, Bitrate: "300k"}
 	o.Warmup, o.Duration = time.Second, 2*time.Second
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := runVideoBench(ctx, o)
+	res, err := run(ctx, o)
 	if err != nil {
-		t.Fatalf("runVideoBench: %v", err)
+		t.Fatalf("run: %v", err)
 	}
 
 	ff := res.FirstFrame[0]
@@ -83,7 +94,7 @@ func TestVideoBenchMeasuresWorkingRelay(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	printVideoReport(&out, o, res)
+	printReport(&out, o, res)
 	for _, want := range []string{
 		"| time to first frame, 2 s keyframe interval: p50 / p99 ms | ",
 		"| added latency under the load, all live frames: p50 / p99 ms | ",

@@ -1,30 +1,44 @@
-package main
+package video
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/video/whepclient"
 )
+
+// Go2RTCPath finds the go2rtc that scripts/bench-deps.sh builds, or says
+// why there is none.
+func Go2RTCPath() (path, missing string) {
+	root, err := testpeer.RepoRoot()
+	if err == nil {
+		p := filepath.Join(root, ".tools", "bin", "go2rtc")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, ""
+		}
+	}
+	if p, err := exec.LookPath("go2rtc"); err == nil {
+		return p, ""
+	}
+	return "", "go2rtc not found: run scripts/bench-deps.sh (make bench does) to build it into .tools/bin"
+}
 
 // go2rtc is a go2rtc process relaying the bench's cameras, reached on
 // loopback only: its API (and WHEP-style endpoint) on one TCP port, WebRTC
 // media on one UDP port, its RTSP and SRTP servers off, no STUN server.
 type go2rtc struct {
-	cmd    *exec.Cmd
-	api    string // host:port
-	exited chan struct{}
-	log    *tailLog
+	*proc.Program
+	api string // host:port
 }
 
 // go2rtcConf is its config. streams maps stream names to RTSP URLs.
@@ -47,26 +61,15 @@ streams:
 	return b.String()
 }
 
-// freeUDPPort asks the kernel for a loopback UDP port free right now.
-func freeUDPPort() (int, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
-// startGo2RTC starts go2rtc and waits until its API answers. A port taken
-// in between means another try.
+// startGo2RTC starts go2rtc and waits until its API answers.
 func startGo2RTC(ctx context.Context, bin, dir string, streams map[string]string, names []string, logTo io.Writer) (*go2rtc, error) {
-	var lastErr error
-	for range 3 {
-		apiPort, err := freePort()
+	var api string
+	p, err := proc.StartRetrying(ctx, func() (*proc.Program, error) {
+		apiPort, err := proc.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		rtcPort, err := freeUDPPort()
+		rtcPort, err := proc.FreeUDPPort()
 		if err != nil {
 			return nil, err
 		}
@@ -74,78 +77,40 @@ func startGo2RTC(ctx context.Context, bin, dir string, streams map[string]string
 		if err := os.WriteFile(conf, []byte(go2rtcConf(apiPort, rtcPort, streams, names)), 0o600); err != nil {
 			return nil, err
 		}
-		g := &go2rtc{api: "127.0.0.1:" + strconv.Itoa(apiPort), exited: make(chan struct{}), log: newTailLog("[go2rtc] ", logTo)}
-		g.cmd = exec.Command(bin, "-config", conf)
-		g.cmd.Dir = dir
-		g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
-		g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := g.cmd.Start(); err != nil {
+		api = "127.0.0.1:" + strconv.Itoa(apiPort)
+		cmd := exec.Command(bin, "-config", conf)
+		cmd.Dir = dir
+		p, err := proc.StartProgram("go2rtc", cmd, logTo)
+		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", bin, err)
 		}
-		go func() { _ = g.cmd.Wait(); close(g.exited) }()
-		if lastErr = g.waitAPI(ctx, 10*time.Second); lastErr == nil {
-			return g, nil
-		}
-		g.stop()
-		if ctx.Err() != nil {
-			return nil, lastErr
-		}
+		return p, nil
+	}, func(p *proc.Program) error {
+		return p.WaitReady(ctx, 10*time.Second, 50*time.Millisecond, "API not answering on "+api, func() error {
+			var streams map[string]any
+			return getJSON(ctx, "http://"+api+"/api/streams", "", &streams)
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
-}
-
-func (g *go2rtc) waitAPI(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-g.exited:
-			return fmt.Errorf("go2rtc exited at start (%v): %s", g.cmd.ProcessState, g.log.Tail())
-		default:
-		}
-		var streams map[string]any
-		err := getJSON(ctx, "http://"+g.api+"/api/streams", "", &streams)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("go2rtc API not answering on %s after %s: %w; log: %s", g.api, limit, err, g.log.Tail())
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
+	return &go2rtc{Program: p, api: api}, nil
 }
 
 func (g *go2rtc) whepURL(stream string) string {
 	return "http://" + g.api + "/api/webrtc?src=" + stream
 }
 
-// stop terminates go2rtc and waits for it (SIGKILL after 5 s).
-func (g *go2rtc) stop() {
-	select {
-	case <-g.exited:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-	case <-time.After(5 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-	}
-}
-
 // go2rtcRuns puts the load through go2rtc, then lets a few viewers join
 // each GOP clip while one viewer keeps the camera's pull running (go2rtc
 // pulls a camera only while someone watches: a join then measures the
 // relay, not the RTSP connect).
-func go2rtcRuns(ctx context.Context, o videoOptions, dir string, streams map[string]string, res *videoResult) error {
+func go2rtcRuns(ctx context.Context, o Options, dir string, streams map[string]string, res *result) error {
 	var names []string
 	for i := range o.Cameras {
-		names = append(names, fmt.Sprintf("cam%d", i+1))
+		names = append(names, loadCamera(i))
 	}
-	for _, g := range o.GOPClips {
+	for _, g := range o.gopClips {
 		names = append(names, g.Name)
 	}
 	if out, err := exec.CommandContext(ctx, o.Go2RTC, "-version").Output(); err == nil {
@@ -162,9 +127,9 @@ func go2rtcRuns(ctx context.Context, o videoOptions, dir string, streams map[str
 	if err != nil {
 		return err
 	}
-	defer g.stop()
+	defer g.Stop()
 	var lr loadResult
-	if err := runLoad(ctx, o, relayUnderLoad{name: "go2rtc", pid: g.cmd.Process.Pid, url: g.whepURL}, &lr); err != nil {
+	if err := runLoad(ctx, o, relayUnderLoad{name: "go2rtc", pid: g.Pid(), url: g.whepURL}, &lr); err != nil {
 		return err
 	}
 	res.Go2RTC = &lr
@@ -185,23 +150,23 @@ func go2rtcRuns(ctx context.Context, o videoOptions, dir string, streams map[str
 }
 
 // go2rtcJoins lets a few viewers join each GOP clip through go2rtc.
-func go2rtcJoins(ctx context.Context, o videoOptions, g *go2rtc, res *videoResult) error {
+func go2rtcJoins(ctx context.Context, o Options, g *go2rtc, res *result) error {
 	fmt.Fprintf(o.Log, "shelter-bench video: go2rtc: %d joins per camera …\n", o.Go2RTCJoins)
 	// One holder per camera, connected until the joins are done.
-	var holders []*benchViewer
+	var holders []*viewer
 	defer func() {
 		for _, h := range holders {
 			h.close(false)
 		}
 	}()
-	for _, gc := range o.GOPClips {
+	for _, gc := range o.gopClips {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		c, err := whepclient.Dial(dctx, whepclient.Options{URL: g.whepURL(gc.Name), Loopback: true})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("holder for %s: %w", gc.Name, err)
 		}
-		h := &benchViewer{c: c}
+		h := &viewer{c: c}
 		holders = append(holders, h)
 		kctx, kcancel := context.WithTimeout(ctx, gc.GOP+10*time.Second)
 		_, err = c.Keyframe(kctx)
@@ -215,7 +180,7 @@ func go2rtcJoins(ctx context.Context, o videoOptions, g *go2rtc, res *videoResul
 	// The joins of one camera are spread over one GOP: each waits up to a
 	// GOP for its keyframe, so more would only make the run longer.
 	span := func(gc gopClip) time.Duration { return gc.GOP }
-	return runJoins(ctx, o.GOPClips, o.Go2RTCJoins, span, 2, func(i int, gc gopClip, _ time.Duration) {
+	return runJoins(ctx, o.gopClips, o.Go2RTCJoins, span, 2, func(i int, gc gopClip, _ time.Duration) {
 		j, err := joinOnce(ctx, g.whepURL(gc.Name), "", false, 0, gc.GOP+5*time.Second)
 		mu.Lock()
 		defer mu.Unlock()

@@ -1,4 +1,13 @@
-package main
+// Package gateway runs the gateway under test in a process of its own —
+// the bench binary re-executed as "shelter-bench gateway", which builds the
+// whole gateway with app.New from a generated config file, loaded by
+// config.Load as an operator's is — and reads it from the bench: the
+// store's sequence number (readings durably stored), the process's CPU
+// time and RSS, and the ingest and store metrics of its Prometheus
+// registry, with histograms kept whole so that quantiles can be taken over
+// a window. On request it writes CPU and heap profiles and an execution
+// trace of that window.
+package gateway
 
 import (
 	"context"
@@ -15,48 +24,36 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/gateway/app"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"github.com/shelterwatch/shelterwatch/internal/bench/procstat"
 )
 
-// gatewaySpec starts the gateway role.
-type gatewaySpec struct {
+// Role is the gateway role: the whole gateway (app.New, App.Run) in the
+// child process.
+var Role = proc.Role{Name: "gateway", New: func() proc.Handler { return (&role{}).handle }}
+
+// spec starts the gateway role.
+type spec struct {
 	// ConfigFile is the generated YAML config, loaded with config.Load as
 	// an operator's file is. (A path rather than the text, so that the
 	// gateway process does not keep a megabyte of request buffer.)
 	ConfigFile string `json:"config_file"`
 }
 
-type gatewayReady struct {
+type ready struct {
 	Broker         string  `json:"broker"` // embedded broker address, "" in external mode
 	StartupSeconds float64 `json:"startup_seconds"`
 }
 
-// gatewayStat is a snapshot of the gateway process. Counters are
-// cumulative; the orchestrator takes differences.
-type gatewayStat struct {
-	Seq       uint64  `json:"seq"` // readings durably stored (store LastSeq)
-	CPUNanos  int64   `json:"cpu_nanos"`
-	PeakRSS   int64   `json:"peak_rss"` // VmHWM, bytes
-	RSS       int64   `json:"rss"`      // VmRSS, bytes
-	HeapInuse float64 `json:"heap_inuse"`
-	// Latency is shelterwatch_ingest_receive_to_stored_seconds.
-	Latency histogram `json:"latency"`
-	Commits float64   `json:"commits"`
-	// Fsync is shelterwatch_store_fsync_seconds (one group commit each).
-	Fsync        histogram `json:"fsync"`
-	DeadLettered float64   `json:"dead_lettered"`
-	NotAcked     float64   `json:"not_acked"`
+// ProfileSpec names the files a profiled window writes ("" = none).
+type ProfileSpec struct {
+	CPU   string `json:"cpu,omitempty"`
+	Trace string `json:"trace,omitempty"`
+	Heap  string `json:"heap,omitempty"` // written when profiling stops
 }
 
-// histogram is a Prometheus histogram: cumulative counts per upper bound.
-type histogram struct {
-	Bounds []float64 `json:"bounds"`
-	Counts []uint64  `json:"counts"`
-	Count  uint64    `json:"count"`
-	Sum    float64   `json:"sum"`
-}
-
-// gatewayRole runs the whole gateway (app.New, app.Run) in this process.
-type gatewayRole struct {
+// role is the gateway, from inside its process.
+type role struct {
 	a       *app.App
 	dir     string
 	cancel  context.CancelFunc
@@ -66,14 +63,14 @@ type gatewayRole struct {
 	heap    string // heap profile written at "profile-stop"
 }
 
-func (g *gatewayRole) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
+func (g *role) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
 	switch cmd {
 	case "init":
-		var spec gatewaySpec
-		if err := json.Unmarshal(args, &spec); err != nil {
+		var s spec
+		if err := json.Unmarshal(args, &s); err != nil {
 			return nil, false, err
 		}
-		r, err := g.start(spec)
+		r, err := g.start(s)
 		return r, false, err
 	case "seq":
 		if g.a == nil {
@@ -87,26 +84,26 @@ func (g *gatewayRole) handle(_ context.Context, cmd string, args json.RawMessage
 		st, err := g.stat()
 		return st, false, err
 	case "profile":
-		var spec profileSpec
-		if err := json.Unmarshal(args, &spec); err != nil {
+		var s ProfileSpec
+		if err := json.Unmarshal(args, &s); err != nil {
 			return nil, false, err
 		}
-		return nil, false, g.startProfile(spec)
+		return nil, false, g.startProfile(s)
 	case "profile-stop":
 		return nil, false, g.stopProfile()
 	case "stop":
 		return nil, true, g.stop()
 	}
-	return nil, false, fmt.Errorf("%w %q", errUnknownCmd, cmd)
+	return nil, false, fmt.Errorf("%w %q", proc.ErrUnknownCmd, cmd)
 }
 
-func (g *gatewayRole) start(spec gatewaySpec) (*gatewayReady, error) {
+func (g *role) start(s spec) (*ready, error) {
 	if g.a != nil {
 		return nil, errors.New("already started")
 	}
 	t0 := time.Now()
 	app.TuneRuntime()
-	cfg, err := config.Load(spec.ConfigFile)
+	cfg, err := config.Load(s.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("generated config is invalid (a bench bug): %w", err)
 	}
@@ -126,20 +123,13 @@ func (g *gatewayRole) start(spec gatewaySpec) (*gatewayReady, error) {
 	case <-time.After(time.Minute):
 		return nil, errors.New("gateway not ready within 1m")
 	}
-	return &gatewayReady{Broker: a.BrokerAddr(), StartupSeconds: time.Since(t0).Seconds()}, nil
+	return &ready{Broker: a.BrokerAddr(), StartupSeconds: time.Since(t0).Seconds()}, nil
 }
 
-// profileSpec names the files a "profile" command writes ("" = none).
-type profileSpec struct {
-	CPU   string `json:"cpu,omitempty"`
-	Trace string `json:"trace,omitempty"`
-	Heap  string `json:"heap,omitempty"` // written when profiling stops
-}
-
-func (g *gatewayRole) startProfile(spec profileSpec) error {
-	g.heap = spec.Heap
-	if spec.CPU != "" {
-		f, err := os.Create(spec.CPU)
+func (g *role) startProfile(s ProfileSpec) error {
+	g.heap = s.Heap
+	if s.CPU != "" {
+		f, err := os.Create(s.CPU)
 		if err != nil {
 			return err
 		}
@@ -149,8 +139,8 @@ func (g *gatewayRole) startProfile(spec profileSpec) error {
 		}
 		g.prof = f
 	}
-	if spec.Trace != "" {
-		f, err := os.Create(spec.Trace)
+	if s.Trace != "" {
+		f, err := os.Create(s.Trace)
 		if err != nil {
 			return errors.Join(err, g.stopProfile())
 		}
@@ -163,7 +153,7 @@ func (g *gatewayRole) startProfile(spec profileSpec) error {
 	return nil
 }
 
-func (g *gatewayRole) stopProfile() error {
+func (g *role) stopProfile() error {
 	var errs []error
 	if g.prof != nil {
 		pprof.StopCPUProfile()
@@ -188,7 +178,7 @@ func (g *gatewayRole) stopProfile() error {
 
 // stop shuts the gateway down (it writes every queued append first) and
 // removes its store. Safe to call more than once.
-func (g *gatewayRole) stop() error {
+func (g *role) stop() error {
 	perr := g.stopProfile()
 	if g.a == nil {
 		return perr
@@ -207,9 +197,9 @@ func (g *gatewayRole) stop() error {
 	return errors.Join(perr, err)
 }
 
-func (g *gatewayRole) stat() (*gatewayStat, error) {
-	st := &gatewayStat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(selfCPU())}
-	st.PeakRSS, st.RSS = memStatus()
+func (g *role) stat() (*Stat, error) {
+	st := &Stat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(procstat.SelfCPU())}
+	st.PeakRSS, st.RSS, _ = procstat.Mem(os.Getpid())
 	mfs, err := g.a.Registry().Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gather metrics: %w", err)
@@ -244,8 +234,8 @@ func (g *gatewayRole) stat() (*gatewayStat, error) {
 	return st, nil
 }
 
-func promHistogram(h *dto.Histogram) histogram {
-	var out histogram
+func promHistogram(h *dto.Histogram) Histogram {
+	var out Histogram
 	for _, b := range h.GetBucket() {
 		out.Bounds = append(out.Bounds, b.GetUpperBound())
 		out.Counts = append(out.Counts, b.GetCumulativeCount())

@@ -1,4 +1,9 @@
-package main
+// Package procstat reads how much CPU time and memory a process has used,
+// from Linux's /proc and getrusage. The benches run the gateway, the load
+// generators and the servers they compare with (mosquitto, go2rtc, influxd)
+// as separate processes, so that each figure here is one party's own; they
+// take the difference of two readings around a measured window.
+package procstat
 
 import (
 	"fmt"
@@ -9,8 +14,9 @@ import (
 	"time"
 )
 
-// selfCPU is the CPU time (user + system) this process has used.
-func selfCPU() time.Duration {
+// SelfCPU is the CPU time (user + system, all threads) this process has
+// used.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -18,21 +24,10 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// memStatus returns this process's peak (VmHWM) and current (VmRSS)
-// resident set size in bytes.
-func memStatus() (peak, cur int64) {
-	peak, cur, _ = readMemStatus("/proc/self/status")
-	return peak, cur
-}
-
-// procMem returns process pid's peak (VmHWM) and current (VmRSS) resident
-// set size in bytes.
-func procMem(pid int) (peak, cur int64, err error) {
-	return readMemStatus(fmt.Sprintf("/proc/%d/status", pid))
-}
-
-func readMemStatus(path string) (peak, cur int64, err error) {
-	b, err := os.ReadFile(path)
+// Mem returns process pid's peak (VmHWM) and current (VmRSS) resident set
+// size in bytes, from /proc/<pid>/status.
+func Mem(pid int) (peak, cur int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -59,9 +54,9 @@ func readMemStatus(path string) (peak, cur int64, err error) {
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// procCPU returns the CPU time (user + system, all threads) of process pid
+// CPU returns the CPU time (user + system, all threads) of process pid
 // from /proc/<pid>/stat.
-func procCPU(pid int) (time.Duration, error) {
+func CPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -85,10 +80,11 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-// machineBusy returns the CPU time all CPUs of the machine have spent not
+// MachineBusy returns the CPU time all CPUs of the machine have spent not
 // idle (user, nice, system, irq, softirq, steal) since boot, from the first
-// line of /proc/stat.
-func machineBusy() (time.Duration, error) {
+// line of /proc/stat. What the measured processes did not use of it went
+// to the kernel (softirq for loopback TCP) and to other programs.
+func MachineBusy() (time.Duration, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, err

@@ -1,12 +1,12 @@
-package main
+package ingest
 
 import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/report"
 )
 
 // Goals the gateway is held to.
@@ -36,12 +36,7 @@ func median(runs []result) summary {
 		for i, r := range runs {
 			xs[i] = get(r)
 		}
-		slices.Sort(xs)
-		if n := len(xs); n%2 == 1 {
-			return xs[n/2]
-		} else {
-			return (xs[n/2-1] + xs[n/2]) / 2
-		}
+		return report.Median(xs)
 	}
 	d := func(get func(r result) time.Duration) time.Duration {
 		return time.Duration(f(func(r result) float64 { return float64(get(r)) }))
@@ -67,7 +62,7 @@ func median(runs []result) summary {
 	// Msgs so that the per-100k helpers reproduce it.
 	gw := f(func(r result) float64 { return r.gatewayCPUPer100k() })
 	all := f(func(r result) float64 { return r.totalCPUPer100k() })
-	pubShare := f(func(r result) float64 { return per100k(r.PublisherCPU, r.Msgs) })
+	pubShare := f(func(r result) float64 { return report.Per100k(r.PublisherCPU, r.Msgs) })
 	s.GatewayCPU = time.Duration(gw * s.Msgs / 1e5 * float64(time.Second))
 	s.PublisherCPU = time.Duration(pubShare * s.Msgs / 1e5 * float64(time.Second))
 	s.BrokerCPU = time.Duration((all - gw - pubShare) * s.Msgs / 1e5 * float64(time.Second))
@@ -75,14 +70,15 @@ func median(runs []result) summary {
 	for _, r := range runs {
 		lo, hi = math.Min(lo, r.MsgsPerSec), math.Max(hi, r.MsgsPerSec)
 	}
-	s.Spread = fmt.Sprintf("%s–%s", thousands(lo), thousands(hi))
+	s.Spread = fmt.Sprintf("%s–%s", report.Thousands(lo), report.Thousands(hi))
 	return s
 }
 
-// printReport writes the Markdown table, its legend and the goals.
-func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
+// printReport writes the Markdown table, its legend, where the time went
+// and the goals.
+func printReport(w io.Writer, rows []summary, o Options) {
 	fmt.Fprintf(w, "\nShelterWatch ingest bench: %s measured after %s warm-up, %d run(s) per scenario%s.\n\n",
-		o.Duration, o.Warmup, runs, map[bool]string{true: " (medians)", false: ""}[runs > 1])
+		o.Duration, o.Warmup, o.Runs, map[bool]string{true: " (medians)", false: ""}[o.Runs > 1])
 	fmt.Fprintln(w, "| scenario | msgs/s | CPU-s per 100k msgs | p50 ms | p99 ms | RSS MB (peak) | readings/s | CPU-s per 100k msgs, all processes | RSS MB (end) | gateway CPU use |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
@@ -95,8 +91,8 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 			name += fmt.Sprintf(" (%d runs, %s msgs/s)", r.Runs, r.Spread)
 		}
 		fmt.Fprintf(w, "| %s | %s | %.2f | %.1f%s | %.1f%s | %.1f | %s | %.2f | %.1f | %.0f%% |\n",
-			name, thousands(r.MsgsPerSec), r.gatewayCPUPer100k(), r.P50ms, lat, r.P99ms, lat,
-			mb(r.PeakRSS), thousands(r.ReadingsPerSec), r.totalCPUPer100k(), mb(r.EndRSS), 100*r.GatewayCPUUtil)
+			name, report.Thousands(r.MsgsPerSec), r.gatewayCPUPer100k(), r.P50ms, lat, r.P99ms, lat,
+			report.MB(r.PeakRSS), report.Thousands(r.ReadingsPerSec), r.totalCPUPer100k(), report.MB(r.EndRSS), 100*r.GatewayCPUUtil)
 	}
 	fmt.Fprint(w, `
 - msgs/s: MQTT messages durably stored per second (QoS 1; every message carries 1–4 readings).
@@ -110,11 +106,18 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
   the message off MQTT to fsynced; interpolated in its ×2 buckets). Time inside mosquitto is not included.
 - RSS: the gateway process's VmHWM (peak since it started, including config load) and VmRSS at the end of the window.
 `)
+	printWhereTimeGoes(w, rows, o)
+	printGoals(w, rows)
+}
+
+// printWhereTimeGoes breaks each row's CPU and latency down by process and
+// stage, and warns when other programs competed for the CPU.
+func printWhereTimeGoes(w io.Writer, rows []summary, o Options) {
 	fmt.Fprintln(w, "\nWhere the time goes:")
 	for _, r := range rows {
-		fmt.Fprintf(w, "- %s: CPU-s per 100k msgs: gateway %.2f, publishers %.2f", r.Scenario, r.gatewayCPUPer100k(), per100k(r.PublisherCPU, r.Msgs))
+		fmt.Fprintf(w, "- %s: CPU-s per 100k msgs: gateway %.2f, publishers %.2f", r.Scenario, r.gatewayCPUPer100k(), report.Per100k(r.PublisherCPU, r.Msgs))
 		if r.Mode == modeMosquitto {
-			fmt.Fprintf(w, ", mosquitto %.2f", per100k(r.BrokerCPU, r.Msgs))
+			fmt.Fprintf(w, ", mosquitto %.2f", report.Per100k(r.BrokerCPU, r.Msgs))
 		}
 		fmt.Fprintf(w, "; outside them %.0f%% of a core (softirq, other programs)", 100*max(r.OtherCPUUtil, 0))
 		fmt.Fprintf(w, "; gateway receive→fsynced p50 %.1f ms, p99 %.1f ms", r.GwP50ms, r.GwP99ms)
@@ -122,7 +125,7 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 			r.FsyncMeanMs, r.FsyncP99ms, r.ReadingsPerCommit, r.HeapInuse/(1<<20))
 		if r.Mode == modeMosquitto {
 			fmt.Fprintf(w, "; publish→mosquitto PUBACK p50 %.1f ms (publishers held ≤ %s readings ahead of the store)",
-				r.BrokerAckP50ms, thousands(float64(mosquittoBacklog(o.MaxInFlight))))
+				r.BrokerAckP50ms, report.Thousands(float64(mosquittoBacklog(o.MaxInFlight))))
 		}
 		fmt.Fprintln(w, ".")
 	}
@@ -133,7 +136,11 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 			break
 		}
 	}
+}
 
+// printGoals holds the full-rate rows to the throughput goal and the
+// 1,000-device rows to the memory goal.
+func printGoals(w io.Writer, rows []summary) {
 	fmt.Fprintln(w, "\nGoals:")
 	var best *summary
 	for i := range rows {
@@ -142,7 +149,7 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 			continue
 		}
 		fmt.Fprintf(w, "- ≥ %s msgs/s sustained with durable group commit, %s: %s msgs/s — %s\n",
-			thousands(goalMsgsPerSec), r.Scenario, thousands(r.MsgsPerSec), passMiss(r.MsgsPerSec >= goalMsgsPerSec))
+			report.Thousands(goalMsgsPerSec), r.Scenario, report.Thousands(r.MsgsPerSec), report.PassMiss(r.MsgsPerSec >= goalMsgsPerSec))
 		if best == nil || r.MsgsPerSec > best.MsgsPerSec {
 			best = r
 		}
@@ -152,41 +159,13 @@ func printReport(w io.Writer, rows []summary, o runOptions, runs int) {
 		if r.Devices == goalRSSDevices {
 			rssRow = true
 			fmt.Fprintf(w, "- RSS ≤ %d MB at %s devices, %s: peak %.1f MB — %s\n",
-				goalRSSBytes>>20, thousands(goalRSSDevices), r.Scenario, mb(r.PeakRSS), passMiss(r.PeakRSS <= goalRSSBytes))
+				goalRSSBytes>>20, report.Thousands(goalRSSDevices), r.Scenario, report.MB(r.PeakRSS), report.PassMiss(r.PeakRSS <= goalRSSBytes))
 		}
 	}
 	if best == nil {
 		fmt.Fprintln(w, "- throughput: no full-rate scenario selected")
 	}
 	if !rssRow {
-		fmt.Fprintf(w, "- RSS at %s devices: scenario not selected\n", thousands(goalRSSDevices))
+		fmt.Fprintf(w, "- RSS at %s devices: scenario not selected\n", report.Thousands(goalRSSDevices))
 	}
-}
-
-func passMiss(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "MISS"
-}
-
-func mb(b int64) float64 { return float64(b) / (1 << 20) }
-
-// thousands formats x rounded, with thousands separators.
-func thousands(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return fmt.Sprint(x)
-	}
-	s := fmt.Sprintf("%.0f", math.Abs(x))
-	var b strings.Builder
-	if x < 0 {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

@@ -1,4 +1,4 @@
-package main
+package ingest
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"github.com/shelterwatch/shelterwatch/internal/bench/procstat"
+	"github.com/shelterwatch/shelterwatch/internal/bench/report"
 )
 
 // publishSpec starts the publisher role.
@@ -56,8 +60,13 @@ type publishStat struct {
 	FirstError    string  `json:"first_error,omitempty"`
 }
 
-// publishRole is K paho clients publishing QoS 1 on behalf of N devices.
-type publishRole struct {
+// PublishRole is the publisher role: K paho clients publishing QoS 1 on
+// behalf of N devices, in a process of their own so that their CPU time is
+// not the gateway's.
+var PublishRole = proc.Role{Name: "publish", New: func() proc.Handler { return (&publisher{}).handle }}
+
+// publisher is the publisher role, from inside its process.
+type publisher struct {
 	spec  publishSpec
 	conns []*pubConn
 
@@ -93,7 +102,7 @@ type inflight struct {
 	readings int
 }
 
-func (p *publishRole) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
+func (p *publisher) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
 	switch cmd {
 	case "init":
 		if err := json.Unmarshal(args, &p.spec); err != nil {
@@ -119,10 +128,10 @@ func (p *publishRole) handle(_ context.Context, cmd string, args json.RawMessage
 		p.stop()
 		return p.mark(), true, nil
 	}
-	return nil, false, fmt.Errorf("%w %q", errUnknownCmd, cmd)
+	return nil, false, fmt.Errorf("%w %q", proc.ErrUnknownCmd, cmd)
 }
 
-func (p *publishRole) init() (*publishReady, error) {
+func (p *publisher) init() (*publishReady, error) {
 	s := &p.spec
 	if s.Devices <= 0 || s.Conns <= 0 || s.Window <= 0 {
 		return nil, fmt.Errorf("bad spec: devices=%d conns=%d window=%d", s.Devices, s.Conns, s.Window)
@@ -190,7 +199,7 @@ func (p *publishRole) init() (*publishReady, error) {
 // probe publishes one message and returns its readings once the broker
 // has acknowledged it. It is not counted in the totals: the orchestrator
 // uses it to find out when the gateway is really consuming.
-func (p *publishRole) probe() (int, error) {
+func (p *publisher) probe() (int, error) {
 	if len(p.conns) == 0 {
 		return 0, errors.New("not connected")
 	}
@@ -205,7 +214,7 @@ func (p *publishRole) probe() (int, error) {
 	return m.readings, nil
 }
 
-func (p *publishRole) start() error {
+func (p *publisher) start() error {
 	if p.cancel != nil {
 		return errors.New("already started")
 	}
@@ -231,7 +240,7 @@ func (p *publishRole) start() error {
 // run publishes on one connection: up to Window publishes awaiting PUBACK,
 // reaped in order by a second goroutine that records each latency from the
 // Publish call to the PUBACK.
-func (p *publishRole) run(ctx context.Context, c *pubConn, interval, offset time.Duration) {
+func (p *publisher) run(ctx context.Context, c *pubConn, interval, offset time.Duration) {
 	window := p.spec.Window
 	slots := make(chan struct{}, window)
 	pending := make(chan inflight, window)
@@ -308,14 +317,14 @@ func (p *publishRole) run(ctx context.Context, c *pubConn, interval, offset time
 	}
 }
 
-func (p *publishRole) noteErr(err error) {
+func (p *publisher) noteErr(err error) {
 	s := err.Error()
 	p.firstErr.CompareAndSwap(nil, &s)
 }
 
 // mark returns the counters and the latency percentiles since the last
 // mark.
-func (p *publishRole) mark() *publishStat {
+func (p *publisher) mark() *publishStat {
 	var lat []float64
 	for _, c := range p.conns {
 		c.mu.Lock()
@@ -325,21 +334,21 @@ func (p *publishRole) mark() *publishStat {
 	}
 	st := &publishStat{
 		Published: p.published.Load(), Acked: p.acked.Load(), AckedReadings: p.ackedReadings.Load(),
-		Failed: p.failed.Load(), CPUNanos: int64(selfCPU()), LatSamples: len(lat),
+		Failed: p.failed.Load(), CPUNanos: int64(procstat.SelfCPU()), LatSamples: len(lat),
 	}
 	if e := p.firstErr.Load(); e != nil {
 		st.FirstError = *e
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
-		st.LatP50ms, st.LatP99ms, st.LatMaxms = quantileSorted(lat, 0.50), quantileSorted(lat, 0.99), lat[len(lat)-1]
+		st.LatP50ms, st.LatP99ms, st.LatMaxms = report.Quantile(lat, 0.50), report.Quantile(lat, 0.99), lat[len(lat)-1]
 	}
 	return st
 }
 
 // stop ends publishing and waits for every publish in flight to be
 // acknowledged (or to fail), then disconnects. Safe to call more than once.
-func (p *publishRole) stop() {
+func (p *publisher) stop() {
 	if p.cancel != nil {
 		p.cancel()
 		t := time.AfterFunc(stopGrace, func() { p.abandonOnce.Do(func() { close(p.abandon) }) })
@@ -349,7 +358,7 @@ func (p *publishRole) stop() {
 	p.disconnect()
 }
 
-func (p *publishRole) disconnect() {
+func (p *publisher) disconnect() {
 	var wg sync.WaitGroup
 	for _, c := range p.conns {
 		if c.cl != nil && c.cl.IsConnectionOpen() {
@@ -357,13 +366,4 @@ func (p *publishRole) disconnect() {
 		}
 	}
 	wg.Wait()
-}
-
-// quantileSorted returns the q-quantile of sorted xs (nearest rank).
-func quantileSorted(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(xs))+0.5) - 1
-	return xs[min(max(i, 0), len(xs)-1)]
 }

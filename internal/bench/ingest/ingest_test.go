@@ -1,4 +1,4 @@
-package main
+package ingest
 
 import (
 	"bytes"
@@ -8,26 +8,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
 )
 
 // TestMain lets the test binary play the gateway and publisher roles: the
 // bench re-executes its own binary, which in a test is this one.
 func TestMain(m *testing.M) {
-	if code, ok := runRole(os.Args[1:]); ok {
+	if code, ok := proc.RunRole(os.Args[1:], gateway.Role, PublishRole); ok {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
 
 // testOptions runs a scenario briefly, with child logs in the test log.
-func testOptions(t *testing.T) runOptions {
+func testOptions(t *testing.T) Options {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runOptions{Exe: exe, Mosquitto: "/usr/sbin/mosquitto", Warmup: 500 * time.Millisecond,
-		Duration: 2 * time.Second, Window: 8, Log: testLog{t}, MaxInFlight: 200}
+	return Options{Runs: 1, Exe: exe, Mosquitto: "/usr/sbin/mosquitto", Warmup: 500 * time.Millisecond,
+		Duration: 2 * time.Second, Window: 8, Log: t.Output(), MaxInFlight: 200}
 }
 
 // TestBenchMeasuresStoredWork runs small quick scenarios end to end and
@@ -38,7 +41,7 @@ func TestBenchMeasuresStoredWork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a gateway, publishers and possibly mosquitto: not a -short test")
 	}
-	for _, sc := range []scenario{
+	for _, sc := range []Scenario{
 		{Devices: 20, Mode: modeEmbedded, Conns: 4},
 		{Devices: 20, Mode: modeMosquitto, Conns: 4},
 	} {
@@ -79,7 +82,7 @@ func TestBenchMeasuresStoredWork(t *testing.T) {
 			}
 
 			var out bytes.Buffer
-			printReport(&out, []summary{median([]result{res})}, o, 1)
+			printReport(&out, []summary{median([]result{res})}, o)
 			row := ""
 			for _, line := range strings.Split(out.String(), "\n") {
 				if strings.HasPrefix(line, "| "+sc.Name()+" |") {
@@ -96,35 +99,4 @@ func TestBenchMeasuresStoredWork(t *testing.T) {
 			t.Logf("%s (acked %d, stored %d readings)", row, res.Acked, res.StoredReadings)
 		})
 	}
-}
-
-func TestHistQuantile(t *testing.T) {
-	bounds := []float64{0.001, 0.002, 0.004, 0.008}
-	h0 := histogram{Bounds: bounds, Counts: []uint64{5, 5, 5, 5}, Count: 5}
-	for _, tc := range []struct {
-		name   string
-		counts []uint64 // cumulative, after h0
-		q      float64
-		want   float64
-	}{
-		{"all in first bucket", []uint64{15, 15, 15, 15}, 0.5, 0.0005},
-		{"median in second bucket", []uint64{5, 15, 15, 15}, 0.5, 0.0015},
-		{"p99 at top of third", []uint64{5, 5, 105, 105}, 0.99, 0.00398},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h1 := histogram{Bounds: bounds, Counts: tc.counts, Count: tc.counts[len(tc.counts)-1]}
-			if got := histQuantile(h0, h1, tc.q); got < tc.want*0.999 || got > tc.want*1.001 {
-				t.Errorf("histQuantile = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-// testLog sends child process logs to the test log.
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(p []byte) (int, error) {
-	l.t.Helper()
-	l.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

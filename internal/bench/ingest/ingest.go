@@ -1,0 +1,155 @@
+// Package ingest measures the gateway's whole ingest path — MQTT in,
+// decode, durable group commit in the Pebble store, PUBACK — and prints a
+// Markdown table: messages per second, gateway CPU per 100,000 messages,
+// publish latency, peak RSS, and against the goals (≥ 50,000 msgs/s, RSS ≤
+// 60 MB at 1,000 devices).
+//
+// Each scenario starts from nothing: a generated config (YAML text in a file
+// loaded by config.Load, like an operator's) with N devices of the real payload
+// formats, a new store in a temporary directory, the gateway, and K = min(N,
+// 200) paho publishers sending QoS 1 on behalf of the devices round-robin,
+// each with a window of publishes awaiting PUBACK. In mosquitto mode a
+// mosquitto broker is started too and the gateway consumes from it as an
+// external-broker client.
+//
+// The default window is 8: the embedded broker handles one publish per
+// connection at a time (PUBACK after fsync), so a deeper window adds no
+// throughput, only time spent queued behind the connection's earlier
+// publishes, which the latency columns would then mostly measure.
+//
+// The gateway and the publishers run in separate processes — the bench
+// binary re-executed as "shelter-bench gateway" (package gateway) and
+// "shelter-bench publish" (PublishRole), driven over stdin/stdout — so
+// that the gateway's CPU time and peak RSS are its own. Figures cover a
+// steady-state window after a warm-up. After each scenario the bench checks
+// that every acknowledged publish is in the store.
+//
+// Every process and file a scenario starts is stopped and removed when it
+// ends, on error, or on Ctrl-C; children also die with the bench (parent
+// death signal). Ports are chosen by the kernel.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/report"
+)
+
+// Broker modes of a scenario.
+const (
+	modeEmbedded  = "embedded"
+	modeMosquitto = "mosquitto"
+)
+
+// Scenario is one configuration measured.
+type Scenario struct {
+	Devices int
+	Mode    string // "embedded" or "mosquitto"
+	// Rate caps the total publish rate (messages/s); 0 = as fast as the
+	// publishers' windows allow.
+	Rate float64
+	// Conns overrides the number of publisher connections (default
+	// min(Devices, 200)).
+	Conns int
+}
+
+// Name is the scenario's row label, in benchstat's key=value style.
+func (s Scenario) Name() string {
+	n := fmt.Sprintf("devices=%d/mode=%s", s.Devices, s.Mode)
+	if s.Rate > 0 {
+		n += "/rate=" + strconv.FormatFloat(s.Rate, 'f', -1, 64)
+	}
+	if s.Conns > 0 && s.Conns != min(s.Devices, 200) {
+		n += "/conns=" + strconv.Itoa(s.Conns)
+	}
+	return n
+}
+
+func (s Scenario) conns() int {
+	if s.Conns > 0 {
+		return s.Conns
+	}
+	return min(s.Devices, 200)
+}
+
+// DefaultScenarios are the rows of `make bench`: throughput at a small and
+// a large installation with each broker, and the memory footprint of a
+// 1,000-device site at a realistic (modest) rate.
+func DefaultScenarios() []Scenario {
+	return []Scenario{
+		{Devices: 100, Mode: modeEmbedded},
+		{Devices: 100, Mode: modeMosquitto},
+		{Devices: 10000, Mode: modeEmbedded},
+		{Devices: 10000, Mode: modeMosquitto},
+		{Devices: 1000, Mode: modeEmbedded, Rate: 1000},
+	}
+}
+
+// Options configure an ingest bench run.
+type Options struct {
+	Scenarios []Scenario
+	Runs      int // per scenario; the table shows medians
+
+	Exe       string // the bench binary, re-executed for the gateway and publisher roles
+	Mosquitto string // path of the mosquitto binary
+	Warmup    time.Duration
+	Duration  time.Duration
+	Window    int    // publishes awaiting PUBACK per connection
+	ProfDir   string // if set, write CPU and heap profiles of the gateway per scenario
+	TraceDir  string // if set, write an execution trace of the gateway per scenario
+	Log       io.Writer
+	// MaxInFlight is the gateway's broker.external.max_in_flight and
+	// mosquitto's max_inflight_messages.
+	MaxInFlight int
+}
+
+// ErrFailed is Run's error when a scenario failed but the others made the
+// table.
+var ErrFailed = errors.New("a scenario failed")
+
+// Run measures every scenario o.Runs times, logging progress to o.Log,
+// and writes the table to w. A scenario that needs mosquitto is skipped
+// when there is none. When ctx is done while a scenario runs, Run returns
+// ctx's error and writes nothing.
+func Run(ctx context.Context, o Options, w io.Writer) error {
+	start := time.Now()
+	var rows []summary
+	failed := false
+	for i, sc := range o.Scenarios {
+		var results []result
+		for run := range o.Runs {
+			fmt.Fprintf(o.Log, "shelter-bench: [%d/%d] %s run %d/%d …\n", i+1, len(o.Scenarios), sc.Name(), run+1, o.Runs)
+			t0 := time.Now()
+			r, err := runScenario(ctx, o, sc)
+			if err != nil {
+				if errors.Is(err, errNoMosquitto) {
+					fmt.Fprintf(o.Log, "shelter-bench: %s skipped: %v\n", sc.Name(), err)
+					break
+				}
+				fmt.Fprintf(o.Log, "shelter-bench: %s FAILED: %v\n", sc.Name(), err)
+				failed = true
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				continue
+			}
+			fmt.Fprintf(o.Log, "shelter-bench: %s: %s msgs/s, p50 %.1f ms, p99 %.1f ms, peak RSS %.1f MB; %d acked, %d readings stored (%.1fs)\n",
+				sc.Name(), report.Thousands(r.MsgsPerSec), r.P50ms, r.P99ms, report.MB(r.PeakRSS), r.Acked, r.StoredReadings, time.Since(t0).Seconds())
+			results = append(results, r)
+		}
+		if len(results) > 0 {
+			rows = append(rows, median(results))
+		}
+	}
+	printReport(w, rows, o)
+	fmt.Fprintf(w, "\nTotal time %.1fs.\n", time.Since(start).Seconds())
+	if failed {
+		return ErrFailed
+	}
+	return nil
+}
