@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
-	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // api calls the gateway's API with the test token.
@@ -82,7 +82,7 @@ func TestSmokeAlarmThroughTheAPI(t *testing.T) {
 		t.Fatalf("after reset: %+v", act)
 	}
 	code, b := api(t, a, http.MethodGet, "/api/v1/audit?alarm="+id, "")
-	var audit struct{ Audit []engine.AuditEntry }
+	var audit struct{ Audit []audit.Entry }
 	if code != http.StatusOK || json.Unmarshal(b, &audit) != nil {
 		t.Fatalf("audit: %d %s", code, b)
 	}

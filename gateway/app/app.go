@@ -1,41 +1,42 @@
 // Package app is the gateway's composition root: it turns a validated
-// config into running components — durable store, ingest pipeline, device
-// state, the embedded broker or the external-broker client, and the HTTP
-// server — and owns their lifecycle.
+// config into components — durable store, audit log, fault reporter,
+// InfluxDB forwarders, notification outbox, rules engine, cameras and
+// WHEP, HTTP server, and the MQTT intake (embedded broker or external
+// client) — and runs them as one ordered group (internal/lifecycle).
 //
-// Shutdown order matters for "nothing acknowledged is lost": intake stops
-// first (broker or client), so no new message can be acknowledged, then the
-// HTTP server, and the store closes last, after writing every append that
-// was already queued.
+// The order is the lifecycle: stages start in the order of Stages and stop
+// in reverse, each after the one after it has fully stopped. Intake starts
+// last and stops first, so no message is acknowledged after the stages
+// that make it durable have begun to stop; the store starts first and
+// closes last, after every append already queued is written. The package
+// holds wiring only: what each component does lives in its own package.
 package app
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
-	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/broker"
 	"github.com/shelterwatch/shelterwatch/ingest/decode"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
+	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 	"github.com/shelterwatch/shelterwatch/video/cameras"
@@ -49,7 +50,7 @@ var Version = "dev"
 // device data: counted and dropped, never dead-lettered.
 var ignoredTopics = []string{"zigbee2mqtt/bridge", "homeassistant", "$SYS"}
 
-// App is a running gateway.
+// App is a gateway, built and ready to Run.
 type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
@@ -57,11 +58,15 @@ type App struct {
 	Store    *store.Store
 	Pipeline *pipeline.Pipeline
 	State    *devstate.Tracker
+	// Audit is the audit log: alarm actions, video views, rule reloads.
+	Audit *audit.Log
+	// Health writes the gateway's faults about itself as readings of its
+	// built-in devices; the rules turn them into alarms.
+	Health *health.Reporter
 	// Forwarders send the store's log to the configured InfluxDB targets.
 	Forwarders []*forward.Forwarder
-	// Alarms are the gateway's alarms about itself.
-	Alarms *selfalarm.Registry
-	// Rules evaluates the safety rules and keeps the alarms.
+	// Rules evaluates the safety rules and keeps every alarm, the
+	// gateway's own faults included.
 	Rules *engine.Engine
 	// Outbox delivers alarm notifications durably.
 	Outbox *notify.Outbox
@@ -74,6 +79,7 @@ type App struct {
 	httpLn  net.Listener
 	ready   atomic.Bool
 	readyCh chan struct{}
+	stages  lifecycle.Group
 }
 
 // New builds every component from cfg and binds the listeners, so that
@@ -88,116 +94,88 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Alarms = selfalarm.New(log, nil)
-	if err = a.Alarms.Register(a.reg); err != nil {
-		return nil, fmt.Errorf("app: register self-alarm metrics: %w", err)
+	for _, build := range []func() error{
+		a.newStore, a.newAudit, a.newHealth, a.newPipeline, a.newForwarders, a.newIntake,
+		a.newNotify, a.newRules, a.newVideo, a.newHTTP,
+	} {
+		if err = build(); err != nil {
+			return nil, err
+		}
 	}
+	a.stages = lifecycle.Group{Logger: log, OnStarted: a.started, OnStopping: a.stopping}
+	a.stages.Add(a.Stages()...)
+	return a, nil
+}
 
+func (a *App) newStore() (err error) {
 	a.Store, err = store.Open(store.Options{
-		Dir:            cfg.Store.Dir,
-		Retention:      cfg.Store.Retention.Std(),
-		DiskBudget:     int64(cfg.Store.DiskBudget),
-		CommitMaxBatch: cfg.Store.CommitMaxBatch,
-		DeadLetterMax:  cfg.Ingest.DeadLetterMax,
-		Logger:         log,
+		Dir:            a.cfg.Store.Dir,
+		Retention:      a.cfg.Store.Retention.Std(),
+		DiskBudget:     int64(a.cfg.Store.DiskBudget),
+		CommitMaxBatch: a.cfg.Store.CommitMaxBatch,
+		DeadLetterMax:  a.cfg.Ingest.DeadLetterMax,
+		Logger:         a.log,
 		OnUnforwardedDrop: func(reason string, n uint64) {
-			a.Alarms.Raise(AlarmDataLoss, selfalarm.Critical, true,
-				fmt.Sprintf("The local store deleted %d readings (%s) before every InfluxDB target had them: they are lost to history. Bring InfluxDB back or raise store.disk_budget.", n, reason),
-				fmt.Sprintf("本地存储在数据转发到所有 InfluxDB 之前删除了 %d 条读数（%s），这些历史数据已丢失。请恢复 InfluxDB 连接或增大 store.disk_budget。", n, reason))
+			// Called from the store's maintenance, after New: Health is set.
+			a.Health.Event(health.StoreDevice,
+				fmt.Sprintf("the local store deleted %d readings (%s) before every InfluxDB target had them", n, reason))
 		},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err = a.Store.Register(a.reg); err != nil {
-		return nil, fmt.Errorf("app: register store metrics: %w", err)
-	}
+	return a.register("store", a.Store.Register)
+}
 
-	devs := make([]pipeline.Device, 0, len(cfg.Devices))
-	states := make([]devstate.Device, 0, len(cfg.Devices))
-	for _, d := range cfg.Devices {
-		devs = append(devs, pipeline.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, Format: d.Format, Base: d.Topic, Invert: d.Invert})
-		states = append(states, devstate.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, OfflineAfter: d.OfflineAfter.Std()})
+func (a *App) newAudit() (err error) {
+	a.Audit, err = audit.Open(filepath.Join(a.cfg.Alarms.Dir, "audit.jsonl"), audit.Options{
+		OnWrite: func(err error) {
+			// Called after New: Health is set. A write that fails is a
+			// fault until one succeeds again.
+			if err != nil {
+				a.Health.Set(health.AuditDevice, "writing the audit log failed: "+err.Error())
+			} else {
+				a.Health.Set(health.AuditDevice, health.OK)
+			}
+		},
+	})
+	return err
+}
+
+func (a *App) newHealth() error {
+	zones := map[string]string{}
+	for _, c := range a.cfg.Cameras {
+		zones[health.CameraDevice(c.ID)] = c.Zone
 	}
-	a.State = devstate.New(states, nil)
+	a.Health = health.New(health.Options{Facility: a.cfg.Facility.ID, Zones: zones, Store: a.Store, Logger: a.log})
+	return a.register("health", a.Health.Register)
+}
+
+func (a *App) newPipeline() (err error) {
+	devs := make([]pipeline.Device, 0, len(a.cfg.Devices))
+	for _, d := range a.cfg.Devices {
+		devs = append(devs, pipeline.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, Format: d.Format, Base: d.Topic, Invert: d.Invert})
+	}
+	a.State = devstate.New(a.cfg.DeviceModels(), nil)
 	if err = a.restoreState(); err != nil {
-		return nil, err
+		return err
 	}
 	a.Pipeline, err = pipeline.New(pipeline.Options{
-		Facility:     cfg.Facility.ID,
-		Location:     cfg.Facility.Location,
+		Facility:     a.cfg.Facility.ID,
+		Location:     a.cfg.Facility.Location,
 		Devices:      devs,
 		Decoders:     decode.All(),
 		Store:        a.Store,
 		State:        a.State,
-		MaxPayload:   int(cfg.Ingest.MaxPayloadBytes),
-		MaxClockSkew: cfg.Ingest.MaxClockSkew.Std(),
+		MaxPayload:   int(a.cfg.Ingest.MaxPayloadBytes),
+		MaxClockSkew: a.cfg.Ingest.MaxClockSkew.Std(),
 		Ignore:       ignoredTopics,
-		Logger:       log,
+		Logger:       a.log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err = a.Pipeline.Register(a.reg); err != nil {
-		return nil, fmt.Errorf("app: register pipeline metrics: %w", err)
-	}
-
-	if err = a.newForwarders(); err != nil {
-		return nil, err
-	}
-
-	switch cfg.Broker.Mode {
-	case config.ModeExternal:
-		err = a.newClient()
-	default:
-		err = a.newBroker()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err = a.newNotify(); err != nil {
-		return nil, err
-	}
-	if err = a.newRules(); err != nil {
-		return nil, err
-	}
-	if err = a.newVideo(); err != nil {
-		return nil, err
-	}
-
-	tokens := make([]httpapi.Token, 0, len(cfg.HTTP.Tokens))
-	for _, t := range cfg.HTTP.Tokens {
-		tok, err := httpapi.ParseToken(t.Name, string(t.Role), t.SHA256.Reveal())
-		if err != nil {
-			return nil, err
-		}
-		tok.Cameras = t.Cameras
-		tokens = append(tokens, tok)
-	}
-	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("app: HTTP listen on %s: %w", cfg.HTTP.Listen, err)
-	}
-	a.httpSrv = &http.Server{
-		Handler: httpapi.Handler(httpapi.Options{
-			Store: a.Store, State: a.State, Gatherer: a.reg, Tokens: tokens, Ready: a.notReady, Logger: log,
-			OfflineAfter: func(id string) time.Duration {
-				if d := cfg.DeviceByID(id); d != nil {
-					return d.OfflineAfter.Std()
-				}
-				return 0
-			},
-			Forwarders: a.forwarderStatus,
-			Alarms:     a.Alarms,
-			Rules:      a.Rules,
-			Reload:     a.ReloadRules,
-			Outbox:     a.Outbox,
-			Video:      a.videoAPI(),
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	return a, nil
+	return a.register("pipeline", a.Pipeline.Register)
 }
 
 // restoreState seeds device state from the newest stored value of every
@@ -215,79 +193,11 @@ func (a *App) restoreState() error {
 	return nil
 }
 
-func (a *App) newBroker() error {
-	e := a.cfg.Broker.Embedded
-	var accounts []broker.Account
-	var anon []string
-	for _, d := range a.cfg.Devices {
-		filters := broker.PrefixFilters(a.Pipeline.Prefixes(d.ID))
-		anon = append(anon, filters...)
-		if d.PasswordHash == "" {
-			continue
-		}
-		accounts = append(accounts, broker.Account{Username: d.ID, PasswordHash: d.PasswordHash.Reveal(), Publish: filters, Subscribe: filters})
+func (a *App) register(what string, reg func(prometheus.Registerer) error) error {
+	if err := reg(a.reg); err != nil {
+		return fmt.Errorf("app: register %s metrics: %w", what, err)
 	}
-	for _, u := range e.Users {
-		accounts = append(accounts, broker.Account{Username: u.Username, PasswordHash: u.PasswordHash.Reveal(), Publish: u.Publish, Subscribe: u.Subscribe})
-	}
-	var tlsCfg *tls.Config
-	if e.TLSListen != "" {
-		cert, err := tls.LoadX509KeyPair(e.TLSCertFile, e.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("app: load broker TLS certificate: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	b, err := broker.New(broker.Options{
-		Listen: e.Listen, TLSListen: e.TLSListen, TLSConfig: tlsCfg,
-		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon,
-		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
-	a.broker = b
-	return b.Register(a.reg)
-}
-
-func (a *App) newClient() error {
-	x := a.cfg.Broker.External
-	pw, err := x.Password()
-	if err != nil {
-		return fmt.Errorf("app: external broker password: %w", err)
-	}
-	var tlsCfg *tls.Config
-	if x.CAFile != "" || x.CertFile != "" {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		if x.CAFile != "" {
-			pem, err := os.ReadFile(x.CAFile)
-			if err != nil {
-				return fmt.Errorf("app: read broker CA: %w", err)
-			}
-			tlsCfg.RootCAs = x509.NewCertPool()
-			if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("app: broker CA %s holds no PEM certificate", x.CAFile)
-			}
-		}
-		if x.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(x.CertFile, x.KeyFile)
-			if err != nil {
-				return fmt.Errorf("app: load broker client certificate: %w", err)
-			}
-			tlsCfg.Certificates = []tls.Certificate{cert}
-		}
-	}
-	c, err := mqttclient.New(mqttclient.Options{
-		URL: x.URL, ClientID: x.ClientID, Username: x.Username, Password: pw.Reveal(), TLSConfig: tlsCfg,
-		Subscriptions: a.Pipeline.Subscriptions(), MaxInFlight: x.MaxInFlight,
-		ReconnectMax: x.ReconnectMax.Std(), KeepAlive: x.KeepAlive.Std(),
-		Handle: a.Pipeline.Handle, Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
-	a.client = c
-	return c.Register(a.reg)
+	return nil
 }
 
 // BrokerAddr is the embedded broker's bound TCP address ("" in external mode).
@@ -317,7 +227,7 @@ func (a *App) Registry() *prometheus.Registry { return a.reg }
 
 func (a *App) notReady() string {
 	if !a.ready.Load() {
-		return "starting"
+		return "starting or stopping"
 	}
 	if a.client != nil && !a.client.Connected() {
 		return "not connected to the external MQTT broker"
@@ -325,116 +235,31 @@ func (a *App) notReady() string {
 	return ""
 }
 
-// Run serves until ctx is done, then shuts down in order and returns.
-func (a *App) Run(ctx context.Context) error {
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- a.httpSrv.Serve(a.httpLn) }()
-
-	clientDone := make(chan error, 1)
-	clientCtx, stopClient := context.WithCancel(context.Background())
-	defer stopClient()
-	if a.broker != nil {
-		if err := a.broker.Start(); err != nil {
-			_ = a.httpSrv.Close()
-			_ = a.Store.Close()
-			return err
-		}
-		a.ready.Store(true)
-	} else {
-		go func() { clientDone <- a.client.Run(clientCtx) }()
-		a.ready.Store(true)
-	}
+func (a *App) started() {
+	a.ready.Store(true)
 	close(a.readyCh)
 	a.log.Info("gateway: ready", "facility", a.cfg.Facility.ID, "version", Version,
 		"broker", a.BrokerAddr(), "http", a.HTTPAddr(), "devices", len(a.cfg.Devices), "mode", string(a.cfg.Broker.Mode))
-
-	fwCtx, stopForwarders := context.WithCancel(context.Background())
-	defer stopForwarders()
-	fwDone := a.runForwarders(fwCtx)
-	rulesCtx, stopRules := context.WithCancel(context.Background())
-	defer stopRules()
-	rulesDone := make(chan error, 1)
-	go func() { rulesDone <- a.Rules.Run(rulesCtx) }()
-	fwPending := len(a.Forwarders)
-	videoCtx, stopVideo := context.WithCancel(context.Background())
-	defer stopVideo()
-	videoDone := make(chan struct{})
-	if a.Cameras != nil {
-		go func() { defer close(videoDone); a.runVideo(videoCtx) }()
-	} else {
-		close(videoDone)
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-httpErr:
-		runErr = fmt.Errorf("app: HTTP server: %w", err)
-	case err := <-fwDone:
-		runErr = err
-		fwPending--
-	case err := <-rulesDone:
-		// The rules engine stopping is a safety failure: stop the whole
-		// gateway so the service manager restarts it (and /readyz fails).
-		runErr = fmt.Errorf("app: rules engine stopped: %w", err)
-		rulesDone = nil
-	}
-	a.log.Info("gateway: shutting down")
-	a.ready.Store(false)
-	if a.broker != nil {
-		// mochi's Close can hang when a client is being removed at the same
-		// moment; never let that block the store from closing. A publish
-		// still in its hook then fails to append and is not acknowledged.
-		closed := make(chan error, 1)
-		go func() { closed <- a.broker.Close() }()
-		select {
-		case err := <-closed:
-			if err != nil {
-				a.log.Warn("gateway: close broker", "err", err)
-			}
-		case <-time.After(5 * time.Second):
-			a.log.Error("gateway: broker did not close within 5s; closing the store anyway")
-		}
-	} else {
-		stopClient()
-		<-clientDone
-	}
-	// Viewers go before the rules engine: their sessions' ends are audited.
-	if a.WHEP != nil {
-		_ = a.WHEP.Close()
-	}
-	stopVideo()
-	<-videoDone
-	if a.Cameras != nil {
-		a.Cameras.Close()
-	}
-	stopRules()
-	if rulesDone != nil {
-		if err := <-rulesDone; err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	// Pending deliveries stay in the outbox for the next start.
-	if err := a.Outbox.Close(); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	// Forwarders only read the store; stop them before it closes. A write
-	// in flight is abandoned: its readings are sent again after restart.
-	stopForwarders()
-	for range fwPending {
-		if err := <-fwDone; err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = a.httpSrv.Shutdown(shCtx)
-	if err := a.Store.Close(); err != nil {
-		runErr = errors.Join(runErr, err)
-	}
-	a.log.Info("gateway: stopped")
-	return runErr
 }
+
+func (a *App) stopping() {
+	a.ready.Store(false)
+	a.log.Info("gateway: shutting down")
+}
+
+// Run serves until ctx is done or a stage fails, then stops every stage in
+// reverse order and returns.
+func (a *App) Run(ctx context.Context) error {
+	err := a.stages.Run(ctx)
+	a.log.Info("gateway: stopped")
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	return nil
+}
+
+// StageNames lists the stages in start order (they stop in reverse).
+func (a *App) StageNames() []string { return a.stages.Names() }
 
 // closePartial releases what New built before it failed.
 func (a *App) closePartial() {
@@ -450,11 +275,11 @@ func (a *App) closePartial() {
 	if a.Cameras != nil {
 		a.Cameras.Close()
 	}
-	if a.Rules != nil {
-		_ = a.Rules.Close()
-	}
 	if a.Outbox != nil {
 		_ = a.Outbox.Close()
+	}
+	if a.Audit != nil {
+		_ = a.Audit.Close()
 	}
 	if a.Store != nil {
 		_ = a.Store.Close()

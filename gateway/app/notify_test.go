@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
+	"github.com/shelterwatch/shelterwatch/ingest/health"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
-	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // hookReceiver is an alarm receiver that checks every request's
@@ -197,17 +198,15 @@ notify:
 	}
 
 	// The gateway's own faults page people through the same channels.
-	a.Alarms.Raise("store-data-loss", selfalarm.Critical, true, "lost 12 readings", "丢失 12 条读数")
-	hook.waitFor(alarm.EventFiring, 5*time.Second)
-	hook.mu.Lock()
-	lastID := hook.ids[len(hook.ids)-1]
-	hook.mu.Unlock()
-	if lastID != "gateway@self:store-data-loss" {
-		t.Fatalf("self-alarm webhook for %q", lastID)
-	}
+	a.Health.Event(health.StoreDevice, "the local store deleted 12 readings (disk budget) before every InfluxDB target had them")
+	waitFor(t, 5*time.Second, "the data-loss alarm's webhook", func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		return slices.Contains(hook.ids, "store-data-loss@dev:gateway.store")
+	})
 
 	code, b := api(t, a, http.MethodGet, "/api/v1/audit?alarm="+id, "")
-	var audit struct{ Audit []engine.AuditEntry }
+	var audit struct{ Audit []audit.Entry }
 	if code != http.StatusOK || json.Unmarshal(b, &audit) != nil {
 		t.Fatalf("audit: %d %s", code, b)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
-	"github.com/shelterwatch/shelterwatch/rules/alarm"
+	"github.com/shelterwatch/shelterwatch/ingest/health"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
@@ -24,19 +24,41 @@ func rulesConfig(cfg *config.Config) (engine.Config, error) {
 		}
 		extra = rs
 	}
-	ec := engine.Config{
+	return engine.Config{
 		Facility:   cfg.Facility.ID,
 		Location:   cfg.Facility.Location,
 		Rules:      cfg.AllRules(extra),
 		Escalation: engine.Escalation{Levels: cfg.Alarms.EscalationLevels(), Repeat: cfg.Alarms.Repeat.Std()},
+		Zones:      cfg.ZoneModels(),
+		Devices:    append(cfg.DeviceModels(), gatewayDevices(cfg)...),
+	}, nil
+}
+
+// gatewayDevices are the built-in devices through which the gateway's
+// parts report their faults (ingest/health): one per always-on camera,
+// two per InfluxDB target (delivery, credentials), the store, the audit
+// log, and each watched certificate.
+func gatewayDevices(cfg *config.Config) []facility.Device {
+	dev := func(id, name, zone string) facility.Device {
+		return facility.Device{ID: id, Name: name, Kind: reading.KindFault, Zone: zone, Builtin: true}
 	}
-	for _, z := range cfg.Zones {
-		ec.Zones = append(ec.Zones, engine.Zone{ID: z.ID, Name: z.Name, NameZH: z.NameZH, Tags: z.Tags})
+	out := []facility.Device{
+		dev(health.StoreDevice, "local store", ""),
+		dev(health.AuditDevice, "audit log", ""),
 	}
-	for _, d := range cfg.Devices {
-		ec.Devices = append(ec.Devices, engine.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std()})
+	for _, c := range cfg.Cameras {
+		if !c.OnDemand {
+			m := c.Model()
+			out = append(out, dev(health.CameraDevice(c.ID), m.DisplayName(), c.Zone))
+		}
 	}
-	return ec, nil
+	for _, t := range cfg.Influx {
+		out = append(out, dev(health.ForwardDevice(t.ID), t.ID, ""), dev(health.ForwardAuthDevice(t.ID), t.ID, ""))
+	}
+	for _, w := range watchedCertificates(cfg) {
+		out = append(out, dev(health.CertDevice(w.Name), w.Name, ""))
+	}
+	return out
 }
 
 func (a *App) newRules() error {
@@ -44,11 +66,11 @@ func (a *App) newRules() error {
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
-	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Notifier: a.Outbox, Logger: a.log})
+	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Audit: a.Audit, Notifier: a.Outbox, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
-	return a.Rules.Register(a.reg)
+	return a.register("rules", a.Rules.Register)
 }
 
 // newNotify opens the notification outbox with the configured channels.
@@ -67,35 +89,7 @@ func (a *App) newNotify() error {
 		return fmt.Errorf("app: notifications: %w", err)
 	}
 	a.Outbox = ob
-	a.Alarms.OnChange = a.notifySelfAlarm
-	return ob.Register(a.reg)
-}
-
-// notifySelfAlarm tells people about the gateway's own faults (data lost
-// to the disk budget, InfluxDB unreachable for long, credentials refused)
-// through the same channels as sensor alarms.
-func (a *App) notifySelfAlarm(c selfalarm.Change) {
-	sev := alarm.SeverityTrouble
-	if c.Alarm.Severity == selfalarm.Critical {
-		sev = alarm.SeverityCritical
-	}
-	now := time.Now()
-	al := alarm.Alarm{
-		ID: "gateway@self:" + c.Alarm.ID, Seq: uint64(c.Alarm.Since.UnixNano()), Rule: "gateway-self", Severity: sev,
-		Facility: a.cfg.Facility.ID,
-		Title:    alarm.Text{EN: "Gateway fault: " + c.Alarm.ID, ZH: "网关故障：" + c.Alarm.ID},
-		Body:     alarm.Text{EN: c.Alarm.Message, ZH: c.Alarm.MessageZH},
-		State:    alarm.StateFiring, Since: c.Alarm.Since, Updated: now,
-	}
-	kind := alarm.EventFiring
-	if !c.Raised {
-		al.State, al.ResolvedAt, kind = alarm.StateResolved, now, alarm.EventResolved
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Outbox.Enqueue(ctx, alarm.Event{Kind: kind, At: now, Alarm: al}); err != nil {
-		a.log.Error("self-alarm: notification not queued", "alarm", c.Alarm.ID, "err", err)
-	}
+	return a.register("notification", ob.Register)
 }
 
 // ReloadRules re-reads the rules file and swaps the rules in when every

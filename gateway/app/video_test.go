@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
-	"github.com/shelterwatch/shelterwatch/rules/engine"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/video/cameras"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 	"github.com/shelterwatch/shelterwatch/video/source"
@@ -163,23 +163,21 @@ video:
 	if code, err := c.HangUp(context.Background()); err != nil || code != http.StatusOK {
 		t.Fatalf("DELETE: %d %v", code, err)
 	}
-	var ended engine.AuditEntry
+	var ended audit.Entry
 	waitFor(t, 5*time.Second, "the viewing session in the audit log", func() bool {
-		entries, err := a.Rules.Audit("", 50)
+		entries, err := a.Audit.Read(audit.Filter{Action: audit.ActionVideoViewEnded}, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
-			if e.Action == "video_view_ended" {
-				ended = e
-				return true
-			}
+		if len(entries) > 0 {
+			ended = entries[0]
+			return true
 		}
 		return false
 	})
-	if ended.By != "supervisor-li" || ended.Camera != "ward-cam" || !strings.HasPrefix(ended.Remote, "127.0.0.1:") ||
-		ended.Bytes == 0 || ended.Started.IsZero() || !ended.Time.After(ended.Started) {
-		t.Fatalf("audit entry %+v", ended)
+	if v := ended.Video; v == nil || ended.By != "supervisor-li" || v.Camera != "ward-cam" || !strings.HasPrefix(v.Remote, "127.0.0.1:") ||
+		v.Bytes == 0 || v.Started.IsZero() || !ended.Time.After(v.Started) {
+		t.Fatalf("audit entry %+v (video %+v)", ended, ended.Video)
 	}
 
 	// On demand: the first viewer starts the pull, the grace period ends it.
@@ -198,9 +196,13 @@ video:
 
 	// The live camera dies: camera-down is raised for the supervisors.
 	_ = push.Process.Kill()
-	waitFor(t, 20*time.Second, "camera-down:ward-cam", func() bool {
-		for _, al := range a.Alarms.Active() {
-			if al.ID == AlarmCameraDown+":ward-cam" && al.Severity == selfalarm.Warning {
+	waitFor(t, 20*time.Second, "camera-down@dev:gateway.camera.ward-cam", func() bool {
+		act, err := a.Rules.Active(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, al := range act {
+			if al.ID == "camera-down@dev:gateway.camera.ward-cam" && al.Severity == alarm.SeverityTrouble && al.Zone == "secure-ward" {
 				return true
 			}
 		}

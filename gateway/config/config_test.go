@@ -609,7 +609,7 @@ func TestRulesFileAndSampleRules(t *testing.T) {
 			cold = &all[i]
 		}
 	}
-	if cold == nil || cold.When != "value < 18" || len(all) != len(engine.Builtin())+1 {
+	if cold == nil || cold.When != "value < 18" || len(all) != len(engine.Builtin())+len(engine.GatewayRules())+1 {
 		t.Fatalf("sample rules: %d rules, dorm-cold %+v", len(all), cold)
 	}
 

@@ -57,15 +57,16 @@ func (c *Config) alarmDefaults() {
 	}
 }
 
-// AllRules returns the rules the engine runs: the built-in set (when on),
-// replaced or extended by the config's rules and then those of extra (the
-// rules file).
+// AllRules returns the rules the engine runs: the gateway's fault rules
+// (always) and the built-in sensor rules (when on), replaced or extended by
+// the config's rules and then those of extra (the rules file).
 func (c *Config) AllRules(extra []engine.RuleConfig) []engine.RuleConfig {
 	own := append(append([]engine.RuleConfig(nil), c.Rules...), extra...)
-	if !c.Alarms.BuiltinRules {
-		return own
+	builtin := engine.GatewayRules()
+	if c.Alarms.BuiltinRules {
+		builtin = append(engine.Builtin(), builtin...)
 	}
-	return engine.Merge(engine.Builtin(), own)
+	return engine.Merge(builtin, own)
 }
 
 // EscalationLevels returns alarms.escalation as durations.

@@ -217,6 +217,17 @@ store:
 		want: []string{`t.yaml:11: devices[0].kind: unknown kind "smok" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, smoke, tamper, temperature, water_leak)`},
 	},
 	{
+		name: "gateway-only kind",
+		yaml: base + `devices:
+  - id: dorm1-smoke
+    kind: fault
+    zone: dorm-1
+    format: native
+    topic: sw/dorm1-smoke
+`,
+		want: []string{`t.yaml:11: devices[0].kind: unknown kind "fault" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, smoke, tamper, temperature, water_leak)`},
+	},
+	{
 		name: "unknown format",
 		yaml: base + `devices:
   - id: dorm1-smoke

@@ -178,7 +178,7 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 		}
 		if d.Kind == "" {
 			v.errorf(key+".kind", "required")
-		} else if _, ok := d.Kind.Known(); !ok {
+		} else if _, ok := d.Kind.Known(); !ok || d.Kind.Internal() {
 			v.errorf(key+".kind", "unknown kind %s (known: %s)", quote(string(d.Kind)), strings.Join(kindNames(), ", "))
 		}
 		if d.Zone == "" {

@@ -36,7 +36,7 @@ type Camera struct {
 	// Grace is how long an on-demand pull outlives its last viewer.
 	// Default 10s.
 	Grace Duration `yaml:"grace"`
-	// DownAlarmAfter raises the self-alarm camera-down:<id> when an
+	// DownAlarmAfter raises the alarm camera-down@dev:gateway.camera.<id> when an
 	// always-on camera has not been live for this long. Default 1m.
 	DownAlarmAfter Duration `yaml:"down_alarm_after"`
 }

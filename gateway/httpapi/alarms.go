@@ -9,17 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
 // alarmsList serves the open alarms, most severe first.
 func (a *api) alarmsList(w http.ResponseWriter, r *http.Request) {
-	if a.opts.Rules == nil {
+	if a.opts.Alarms == nil {
 		writeJSON(w, map[string]any{"alarms": []alarm.Alarm{}})
 		return
 	}
-	list, err := a.opts.Rules.Active(r.Context())
+	list, err := a.opts.Alarms.Active(r.Context())
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
 		return
@@ -57,7 +59,7 @@ func readBody(r *http.Request, v any) error {
 // alarmAction acknowledges or resets an alarm as the calling token.
 func (a *api) alarmAction(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.opts.Rules == nil {
+		if a.opts.Alarms == nil {
 			httpError(w, http.StatusNotFound, "no rules engine")
 			return
 		}
@@ -74,9 +76,9 @@ func (a *api) alarmAction(action string) http.HandlerFunc {
 		var err error
 		switch action {
 		case "ack":
-			err = a.opts.Rules.Acknowledge(r.Context(), id, by, body.Comment)
+			err = a.opts.Alarms.Acknowledge(r.Context(), id, by, body.Comment)
 		case "reset":
-			err = a.opts.Rules.Reset(r.Context(), id, by, body.Comment)
+			err = a.opts.Alarms.Reset(r.Context(), id, by, body.Comment)
 		}
 		switch {
 		case errors.Is(err, engine.ErrNotFound):
@@ -97,11 +99,12 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if a.opts.Rules == nil {
-		writeJSON(w, map[string]any{"audit": []engine.AuditEntry{}})
+	if a.opts.Audit == nil {
+		writeJSON(w, map[string]any{"audit": []audit.Entry{}})
 		return
 	}
-	entries, err := a.opts.Rules.Audit(r.URL.Query().Get("alarm"), limit)
+	q := r.URL.Query()
+	entries, err := a.opts.Audit.Read(audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera"), Action: q.Get("action")}, limit)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "could not read the audit log")
 		a.opts.Logger.Error("httpapi: audit", "err", err)
@@ -120,7 +123,7 @@ type silenceBody struct {
 
 // addSilence mutes matching alarms for a while (a detector under test).
 func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
-	if a.opts.Rules == nil {
+	if a.opts.Alarms == nil {
 		httpError(w, http.StatusNotFound, "no rules engine")
 		return
 	}
@@ -129,10 +132,11 @@ func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d, err := time.ParseDuration(b.Duration)
+	fd, err := facility.ParseDuration(b.Duration)
+	d := fd.Std()
 	switch {
 	case err != nil || d <= 0:
-		httpError(w, http.StatusBadRequest, "duration must be a positive Go duration like 30m or 2h")
+		httpError(w, http.StatusBadRequest, "duration must be a positive duration like 30m, 2h or 1d")
 		return
 	case d > 7*24*time.Hour:
 		httpError(w, http.StatusBadRequest, "duration longer than 7 days: a silence must end")
@@ -147,7 +151,7 @@ func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
 	now := a.opts.Clock()
 	s := engine.Silence{ID: fmt.Sprintf("s-%d", now.UnixNano()), Device: b.Device, Zone: b.Zone, Rule: b.Rule,
 		From: now, To: now.Add(d), By: tokenName(r.Context()), Comment: b.Comment}
-	if err := a.opts.Rules.AddSilence(r.Context(), s); err != nil {
+	if err := a.opts.Alarms.AddSilence(r.Context(), s); err != nil {
 		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
 		return
 	}

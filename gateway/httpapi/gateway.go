@@ -3,9 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"time"
 
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
 )
 
@@ -39,26 +37,4 @@ func (a *api) forwarders(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, map[string]any{"forwarders": out})
-}
-
-// selfAlarms lists the gateway's alarms about itself.
-func (a *api) selfAlarms(w http.ResponseWriter, r *http.Request) {
-	out := []selfalarm.Alarm{}
-	if a.opts.Alarms != nil {
-		out = a.opts.Alarms.Active()
-	}
-	writeJSON(w, map[string]any{"self_alarms": out})
-}
-
-// ackSelfAlarm removes a self-alarm, latched ones included, once a manager
-// has seen it. Who did it is logged.
-func (a *api) ackSelfAlarm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if a.opts.Alarms == nil || !a.opts.Alarms.Acknowledge(id) {
-		httpError(w, http.StatusNotFound, "no active self-alarm "+id)
-		return
-	}
-	a.opts.Logger.Info("self-alarm acknowledged", "alarm", id, "token", tokenName(r.Context()), "remote", r.RemoteAddr,
-		"at", time.Now().UTC().Format(time.RFC3339))
-	writeJSON(w, map[string]any{"acknowledged": id})
 }

@@ -26,11 +26,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 	"github.com/shelterwatch/shelterwatch/video/cameras"
@@ -113,17 +114,36 @@ type Options struct {
 	Clock func() time.Time
 	// Forwarders reports the InfluxDB forwarders' status. May be nil.
 	Forwarders func() []forward.Status
-	// Alarms are the gateway's self-alarms. May be nil.
-	Alarms *selfalarm.Registry
-	// Rules is the rules engine (alarms, audit log). May be nil.
-	Rules *engine.Engine
+	// Alarms are the open alarms and what people do with them (the rules
+	// engine): sensor alarms and the gateway's own faults alike. May be nil.
+	Alarms Alarms
+	// Audit is the audit log. May be nil.
+	Audit AuditLog
 	// Reload re-reads the rules file. May be nil.
 	Reload func(context.Context) error
 	// Outbox reports notification deliveries per alarm. May be nil.
-	Outbox *notify.Outbox
+	Outbox Deliveries
 	// Video serves the cameras. May be nil (no cameras).
 	Video  *Video
 	Logger *slog.Logger
+}
+
+// Alarms is what the API needs of the rules engine.
+type Alarms interface {
+	Active(ctx context.Context) ([]alarm.Alarm, error)
+	Acknowledge(ctx context.Context, id, by, comment string) error
+	Reset(ctx context.Context, id, by, comment string) error
+	AddSilence(ctx context.Context, s engine.Silence) error
+}
+
+// AuditLog is what the API needs of the audit log.
+type AuditLog interface {
+	Read(f audit.Filter, limit int) ([]audit.Entry, error)
+}
+
+// Deliveries is what the API needs of the notification outbox.
+type Deliveries interface {
+	Deliveries(alarmID string) []notify.Delivery
 }
 
 // Video is what the API needs of the cameras.
@@ -154,8 +174,6 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("GET /api/v1/availability", a.auth(RoleViewer, a.availability))
 	mux.Handle("GET /api/v1/dead-letters", a.auth(RoleManager, a.deadLetters))
 	mux.Handle("GET /api/v1/forwarders", a.auth(RoleViewer, a.forwarders))
-	mux.Handle("GET /api/v1/self-alarms", a.auth(RoleViewer, a.selfAlarms))
-	mux.Handle("POST /api/v1/self-alarms/{id}/ack", a.auth(RoleManager, a.ackSelfAlarm))
 	mux.Handle("GET /api/v1/alarms", a.auth(RoleViewer, a.alarmsList))
 	mux.Handle("POST /api/v1/alarms/{id}/ack", a.auth(RoleManager, a.alarmAction("ack")))
 	mux.Handle("POST /api/v1/alarms/{id}/reset", a.auth(RoleManager, a.alarmAction("reset")))

@@ -24,11 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
-	"github.com/shelterwatch/shelterwatch/gateway/selfalarm"
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
 	"github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // t0 is on an hour boundary so that 1h buckets start at t0, t0+1h, ...
@@ -73,8 +73,6 @@ type testServer struct {
 	ready atomic.Pointer[string]    // what Ready returns
 	now   atomic.Pointer[time.Time] // what the API's clock reads
 	log   *syncBuffer
-	// alarms are the self-alarms the API serves.
-	alarms *selfalarm.Registry
 }
 
 // newServer starts the API over loopback with a real store, a device state
@@ -104,8 +102,8 @@ func newServer(t *testing.T) *testServer {
 		}
 		tokens = append(tokens, tok)
 	}
-	s := &testServer{st: st, log: &syncBuffer{}, alarms: selfalarm.New(nil, nil)}
-	s.state = devstate.New([]devstate.Device{
+	s := &testServer{st: st, log: &syncBuffer{}}
+	s.state = devstate.New([]facility.Device{
 		{ID: "dorm3-temp", Zone: "dorm3", Kind: reading.KindTemperature, OfflineAfter: 10 * time.Minute},
 		{ID: "kitchen-smoke", Zone: "kitchen", Kind: reading.KindSmoke, OfflineAfter: 10 * time.Minute},
 		{ID: "hall-door", Zone: "hall", Kind: reading.KindDoor, OfflineAfter: 10 * time.Minute},
@@ -126,8 +124,7 @@ func newServer(t *testing.T) *testServer {
 			}
 			return 0
 		},
-		Clock:  func() time.Time { return *s.now.Load() },
-		Alarms: s.alarms,
+		Clock: func() time.Time { return *s.now.Load() },
 		Forwarders: func() []forward.Status {
 			return []forward.Status{{Target: "province", State: "retrying", BacklogPoints: 1200, BacklogAge: 90 * time.Second, LastError: "network: connection refused"}}
 		},
@@ -763,41 +760,16 @@ func TestForwardersAndSelfAlarms(t *testing.T) {
 		t.Fatalf("forwarders: %+v", fw)
 	}
 
-	s.alarms.Raise("store-data-loss", selfalarm.Critical, true, "lost 10 readings", "丢失 10 条读数")
-	var al struct {
-		SelfAlarms []selfalarm.Alarm `json:"self_alarms"`
-	}
-	if err := json.Unmarshal(s.getOK(t, "/api/v1/self-alarms"), &al); err != nil {
+	// Gateway faults are alarms like any other, served by /api/v1/alarms;
+	// the separate self-alarm endpoints are gone.
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/self-alarms", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(al.SelfAlarms) != 1 || al.SelfAlarms[0].ID != "store-data-loss" || al.SelfAlarms[0].MessageZH != "丢失 10 条读数" {
-		t.Fatalf("self-alarms: %+v", al)
-	}
-
-	post := func(path, secret string) int {
-		req, _ := http.NewRequest(http.MethodPost, s.url+path, nil)
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	// A viewer may see the alarm but not acknowledge it.
-	if code := post("/api/v1/self-alarms/store-data-loss/ack", viewerSecret); code != http.StatusForbidden {
-		t.Fatalf("viewer ack: %d, want 403", code)
-	}
-	if code := post("/api/v1/self-alarms/store-data-loss/ack", managerSecret); code != http.StatusOK {
-		t.Fatalf("manager ack: %d", code)
-	}
-	if !strings.Contains(s.log.String(), "self-alarm acknowledged") || !strings.Contains(s.log.String(), "token=shift-lead") {
-		t.Fatalf("acknowledgement not logged with who did it:\n%s", s.log)
-	}
-	if len(s.alarms.Active()) != 0 {
-		t.Fatal("alarm still active after acknowledgement")
-	}
-	if code := post("/api/v1/self-alarms/store-data-loss/ack", managerSecret); code != http.StatusNotFound {
-		t.Fatalf("second ack: %d, want 404", code)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /api/v1/self-alarms: %d, want 404", resp.StatusCode)
 	}
 }

@@ -147,7 +147,7 @@ func decodeNative(payload []byte) (Result, error) {
 	for _, k := range keys {
 		kind := reading.Kind(k)
 		t, known := kind.Known()
-		if !known || kind == reading.KindAvailability {
+		if !known || kind == reading.KindAvailability || kind.Internal() {
 			return Result{}, Errorf(ReasonMalformed, "%s: values: %q is not a reading kind", format, k)
 		}
 		field := "values." + k

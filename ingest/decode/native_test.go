@@ -112,6 +112,9 @@ var nativeCases = []decodeCase{
 	{name: "unknown top-level key", topic: nativeTopic, payload: `{"values":{},"colour":"red"}`, reason: ReasonMalformed},
 	{name: "unknown kind", topic: nativeTopic, payload: `{"values":{"temprature":21}}`, reason: ReasonMalformed},
 	{name: "availability in values", topic: nativeTopic, payload: `{"values":{"availability":true}}`, reason: ReasonMalformed},
+	// A sensor may never speak for the gateway: fault is reported only by
+	// the gateway's own parts.
+	{name: "fault in values", topic: nativeTopic, payload: `{"values":{"fault":"ok"}}`, reason: ReasonMalformed},
 	{name: "number for bool kind", topic: nativeTopic, payload: `{"values":{"smoke":1}}`, reason: ReasonWrongType},
 	{name: "string for number kind", topic: nativeTopic, payload: `{"values":{"temperature":"hot"}}`, reason: ReasonWrongType},
 	{name: "values not an object", topic: nativeTopic, payload: `{"values":[21.5]}`, reason: ReasonWrongType},

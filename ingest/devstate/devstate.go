@@ -22,14 +22,6 @@ import (
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
-// Device is the static description the tracker starts from.
-type Device struct {
-	ID           string
-	Zone         string
-	Kind         reading.Kind
-	OfflineAfter time.Duration
-}
-
 // LastValue is the newest value of one kind.
 type LastValue struct {
 	Value reading.Value `json:"-"`
@@ -52,7 +44,7 @@ type State struct {
 }
 
 type entry struct {
-	dev Device
+	dev facility.Device
 	// status holds the receive time of the newest message and whether the
 	// last availability message, with no data since, said offline.
 	status  facility.Status
@@ -69,7 +61,7 @@ type Tracker struct {
 }
 
 // New returns a tracker for the given devices. clock may be nil (time.Now).
-func New(devices []Device, clock func() time.Time) *Tracker {
+func New(devices []facility.Device, clock func() time.Time) *Tracker {
 	if clock == nil {
 		clock = time.Now
 	}

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 func TestOnlineFromAvailabilityAndSilence(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	now := t0
-	tr := New([]Device{{ID: "door-1", Zone: "ward", Kind: reading.KindDoor, OfflineAfter: time.Hour}}, func() time.Time { return now })
+	tr := New([]facility.Device{{ID: "door-1", Zone: "ward", Kind: reading.KindDoor, OfflineAfter: time.Hour}}, func() time.Time { return now })
 	avail := func(on bool) []reading.Reading {
 		return []reading.Reading{{Device: "door-1", Kind: reading.KindAvailability, Time: now, Value: reading.Bool(on)}}
 	}
@@ -80,7 +81,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Try both restore orders: the store lists series in any order.
 			for _, reverse := range []bool{false, true} {
-				tr := New([]Device{{ID: "s", Kind: reading.KindSmoke, OfflineAfter: 25 * time.Hour}}, func() time.Time { return now })
+				tr := New([]facility.Device{{ID: "s", Kind: reading.KindSmoke, OfflineAfter: 25 * time.Hour}}, func() time.Time { return now })
 				kinds := []reading.Kind{reading.KindSmoke, reading.KindAvailability}
 				if reverse {
 					kinds[0], kinds[1] = kinds[1], kinds[0]

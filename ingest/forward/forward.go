@@ -129,6 +129,17 @@ type Options struct {
 	// NoLinger sends partial batches at once (tests and benchmarks that
 	// want the lowest latency); the target's Linger is ignored.
 	NoLinger bool
+	// Health, when set, receives the target's condition (see watch).
+	Health Health
+	// StalledAfter is how old the oldest unforwarded reading may get
+	// before the target counts as stalled (default DefaultStalledAfter).
+	StalledAfter time.Duration
+}
+
+// Health receives the condition of the gateway's parts (the gateway's
+// fault reporter, ingest/health).
+type Health interface {
+	Set(device, condition string)
 }
 
 // Retry reasons, as in the shelterwatch_forward_retries_total metric.
@@ -241,6 +252,12 @@ func (f *Forwarder) Name() string { return f.t.Name }
 // only when the store fails.
 func (f *Forwarder) Run(ctx context.Context) error {
 	defer f.client.Close()
+	if f.opts.Health != nil {
+		wctx, stop := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); f.watch(wctx, watchEvery) }()
+		defer func() { stop(); <-watched }()
+	}
 	f.done = f.st.Cursor(f.cursor)
 	// Register the cursor at once, so the store's disk budget knows this
 	// consumer even before its first delivery.

@@ -20,13 +20,14 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // t0 is the receive time of every test message unless a case says otherwise.
 var t0 = time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 
 const (
-	facility   = "shelter-north"
+	facilityID = "shelter-north"
 	maxPayload = 256 // bytes; small so that oversized dead letters are kept whole
 )
 
@@ -75,13 +76,13 @@ func newHarness(t testing.TB, modify func(*pipeline.Options)) *harness {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	devs := testDevices()
-	states := make([]devstate.Device, 0, len(devs))
+	states := make([]facility.Device, 0, len(devs))
 	for _, d := range devs {
-		states = append(states, devstate.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, OfflineAfter: time.Hour})
+		states = append(states, facility.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, OfflineAfter: time.Hour})
 	}
 	h := &harness{st: st, state: devstate.New(states, func() time.Time { return t0 }), reg: prometheus.NewRegistry()}
 	opts := pipeline.Options{
-		Facility:     facility,
+		Facility:     facilityID,
 		Devices:      devs,
 		Decoders:     decode.All(),
 		Store:        st,
@@ -560,9 +561,9 @@ func TestNormalisation(t *testing.T) {
 			}
 			r := rs[0]
 			dev := deviceByID(t, tc.device)
-			if r.Facility != facility || r.Device != dev.ID || r.Zone != dev.Zone || r.Format != dev.Format {
+			if r.Facility != facilityID || r.Device != dev.ID || r.Zone != dev.Zone || r.Format != dev.Format {
 				t.Errorf("reading facility/device/zone/format = %q/%q/%q/%q, want %q/%q/%q/%q",
-					r.Facility, r.Device, r.Zone, r.Format, facility, dev.ID, dev.Zone, dev.Format)
+					r.Facility, r.Device, r.Zone, r.Format, facilityID, dev.ID, dev.Zone, dev.Format)
 			}
 			if !r.Received.Equal(t0) {
 				t.Errorf("Received = %v, want %v", r.Received, t0)
@@ -783,7 +784,7 @@ func FuzzHandle(f *testing.F) {
 				}
 			}
 			d, ok := devices[r.Device]
-			if !ok || r.Zone != d.Zone || r.Format != d.Format || r.Facility != facility {
+			if !ok || r.Zone != d.Zone || r.Format != d.Format || r.Facility != facilityID {
 				t.Fatalf("stored reading %+v does not belong to a configured device (from %q)", r, topic)
 			}
 			if r.Time.After(t0.Add(skew)) || r.Time.Before(t0.Add(-24*time.Hour-skew)) {

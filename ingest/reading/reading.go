@@ -32,6 +32,10 @@ const (
 	KindBatteryLow   Kind = "battery_low"  // bool: true = firmware reports low battery
 	KindCO           Kind = "co"           // number: ppm carbon monoxide
 	KindAvailability Kind = "availability" // bool: true = online (from availability/LWT topics)
+	// KindFault is the condition of one of the gateway's own parts (a
+	// camera's video, an InfluxDB target, the store): "ok", or what is
+	// wrong. Only the gateway's built-in devices report it.
+	KindFault Kind = "fault" // state: "ok" or the fault
 )
 
 // knownKinds maps each kind to the value type it carries.
@@ -49,6 +53,7 @@ var knownKinds = map[Kind]ValueType{
 	KindBatteryLow:   TypeBool,
 	KindCO:           TypeNumber,
 	KindAvailability: TypeBool,
+	KindFault:        TypeState,
 }
 
 // Known reports whether k is a kind the gateway understands, and the value
@@ -58,11 +63,19 @@ func (k Kind) Known() (ValueType, bool) {
 	return t, ok
 }
 
-// Kinds returns every known kind (for config validation and docs).
+// Internal reports whether only the gateway itself reports kind k: a
+// device's payload or config may never claim it, so no sensor can raise or
+// clear a gateway fault.
+func (k Kind) Internal() bool { return k == KindFault }
+
+// Kinds returns every kind a device may report (for config validation and
+// docs): the known kinds except the internal ones.
 func Kinds() []Kind {
 	out := make([]Kind, 0, len(knownKinds))
 	for k := range knownKinds {
-		out = append(out, k)
+		if !k.Internal() {
+			out = append(out, k)
+		}
 	}
 	return out
 }

@@ -16,11 +16,11 @@ func benchConfig() Config {
 	cfg := Config{Facility: "bench", Location: shanghai}
 	for z := range 10 {
 		tag := []string{"dormitory", "kitchen", "secure-ward", "corridor", "office"}[z%5]
-		cfg.Zones = append(cfg.Zones, Zone{ID: fmt.Sprintf("zone-%d", z), Name: fmt.Sprintf("Zone %d", z), Tags: []string{tag}})
+		cfg.Zones = append(cfg.Zones, facility.Zone{ID: fmt.Sprintf("zone-%d", z), Name: fmt.Sprintf("Zone %d", z), Tags: []string{tag}})
 	}
 	for d := range 100 {
 		kind := []reading.Kind{reading.KindTemperature, reading.KindTemperature, reading.KindDoor, reading.KindSmoke}[d%4]
-		cfg.Devices = append(cfg.Devices, Device{ID: fmt.Sprintf("dev-%03d", d), Kind: kind, Zone: fmt.Sprintf("zone-%d", d%10), OfflineAfter: time.Hour})
+		cfg.Devices = append(cfg.Devices, facility.Device{ID: fmt.Sprintf("dev-%03d", d), Kind: kind, Zone: fmt.Sprintf("zone-%d", d%10), OfflineAfter: time.Hour})
 	}
 	cfg.Rules = Builtin()
 	for i := 0; len(cfg.Rules) < 200; i++ {

@@ -116,6 +116,51 @@ func Builtin() []RuleConfig {
 	}
 }
 
+// GatewayRules raise the gateway's faults about itself. Each part of the
+// gateway that owns some state reports its condition as fault readings of
+// a built-in device (ingest/health), and these rules turn them into alarms
+// with the same lifecycle as a sensor's: escalation, silences,
+// acknowledgement, audit. They run even when the built-in sensor rules
+// are turned off; a configured rule with the same id replaces one.
+func GatewayRules() []RuleConfig {
+	fault := func(id, match, sev string, latched bool, title, body TextConfig) RuleConfig {
+		return RuleConfig{ID: id, Kinds: []string{"fault"}, Match: match, When: `value != "ok"`, Severity: sev, Latched: latched,
+			Title: title, Body: body, Labels: []string{"source=gateway"}}
+	}
+	return []RuleConfig{
+		// An always-on camera without video for its down_alarm_after:
+		// remote supervision of that area is interrupted.
+		fault("camera-down", `device startsWith "gateway.camera."`, "trouble", false,
+			TextConfig{EN: "Camera dark: {{.DeviceName}} ({{.ZoneName}})", ZH: "摄像头无视频：{{.DeviceName}}（{{.ZoneNameZH}}）"},
+			TextConfig{EN: "{{.Value}}. Remote supervision of this area is interrupted.", ZH: "{{.Value}}。该区域的远程监督已中断。"}),
+		// Nothing confirmed by an InfluxDB target for 15 minutes: history
+		// is safe in the local store but nobody upstream sees it.
+		fault("forward-stalled", `device startsWith "gateway.influx."`, "trouble", false,
+			TextConfig{EN: "InfluxDB target {{.DeviceName}} is not receiving readings", ZH: "InfluxDB 目标 {{.DeviceName}} 未能接收数据"},
+			TextConfig{EN: "{{.Value}}. The readings are safe in the local store and will be sent when it is back.",
+				ZH: "{{.Value}}。读数已安全保存在本地存储中，恢复后会自动补发。"}),
+		fault("forward-auth", `device startsWith "gateway.influx-auth."`, "critical", false,
+			TextConfig{EN: "InfluxDB target {{.DeviceName}} refuses the gateway's credentials", ZH: "InfluxDB 目标 {{.DeviceName}} 拒绝了网关的凭据"},
+			TextConfig{EN: "{{.Value}}. Nothing is dropped; fix the token or password in the configuration.",
+				ZH: "{{.Value}}。数据不会丢弃；请在配置中更正令牌或密码。"}),
+		// Readings deleted before every InfluxDB target had them are lost
+		// to history: latched until a manager has seen it and reset it.
+		fault("store-data-loss", `device == "gateway.store"`, "critical", true,
+			TextConfig{EN: "Readings lost to history: the local store deleted unforwarded data", ZH: "历史数据丢失：本地存储删除了未转发的读数"},
+			TextConfig{EN: "{{.Value}}. Bring InfluxDB back or raise store.disk_budget.", ZH: "{{.Value}}。请恢复 InfluxDB 连接或增大 store.disk_budget。"}),
+		// The audit log is the record of who acknowledged an alarm and who
+		// watched inside a placement: a failed write must be seen.
+		fault("audit-log-failed", `device == "gateway.audit"`, "trouble", false,
+			TextConfig{EN: "The audit log cannot be written", ZH: "审计日志无法写入"},
+			TextConfig{EN: "{{.Value}}. Free disk space or fix the permissions of alarms.dir.", ZH: "{{.Value}}。请释放磁盘空间或检查 alarms.dir 的权限。"}),
+		// A TLS certificate that expires within 14 days (or already has):
+		// devices and browsers will refuse the gateway.
+		fault("certificate-expiry", `device startsWith "gateway.tls."`, "trouble", false,
+			TextConfig{EN: "TLS certificate {{.DeviceName}} needs renewing", ZH: "TLS 证书 {{.DeviceName}} 需要更新"},
+			TextConfig{EN: "{{.Value}}. Replace the certificate and reload the gateway.", ZH: "{{.Value}}。请更换证书并重新加载网关。"}),
+	}
+}
+
 // Merge returns the built-in rules with those of own replacing built-ins
 // of the same id, then own's other rules in order.
 func Merge(builtin, own []RuleConfig) []RuleConfig {

@@ -29,23 +29,10 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
-
-// Device is a sensor the rules know about.
-type Device struct {
-	ID           string
-	Name         string
-	Kind         reading.Kind
-	Zone         string
-	OfflineAfter time.Duration
-}
-
-// Zone is a room or area.
-type Zone struct {
-	ID, Name, NameZH string
-	Tags             []string
-}
 
 // Escalation says who is told when: level 0 at once, level i once an
 // alarm is unacknowledged for Levels[i-1]; then the last level again every
@@ -80,8 +67,8 @@ func (s *Silence) matches(a *alarm.Alarm, now time.Time) bool {
 type Config struct {
 	Facility   string
 	Location   *time.Location
-	Devices    []Device
-	Zones      []Zone
+	Devices    []facility.Device
+	Zones      []facility.Zone
 	Rules      []RuleConfig
 	Escalation Escalation
 }
@@ -132,8 +119,8 @@ type Core struct {
 	cfg     Config
 	rules   []*rule
 	byID    map[string]*rule
-	devices map[string]*Device
-	zones   map[string]*Zone
+	devices map[string]*facility.Device
+	zones   map[string]*facility.Zone
 	// applies caches rule.match per device: rule index → device → bool.
 	applies []map[string]bool
 	// devRules lists, per device, the rules that apply to it with their
@@ -150,7 +137,7 @@ type Core struct {
 	seq      uint64
 
 	events []alarm.Event
-	audit  []AuditEntry
+	audit  []audit.Entry
 	dirty  bool
 	now    time.Time // of the call in progress, for audit entries
 	// hint is the earliest deadline Observe or an action created since the
@@ -158,29 +145,6 @@ type Core struct {
 	// reading to find out.
 	hint time.Time
 	vm   vm.VM // reused for every evaluation (the Core has one owner)
-}
-
-// AuditEntry is one line of the append-only audit log.
-type AuditEntry struct {
-	Time    time.Time      `json:"time"`
-	Action  string         `json:"action"`
-	AlarmID string         `json:"alarm_id,omitempty"`
-	Seq     uint64         `json:"seq,omitempty"`
-	Rule    string         `json:"rule,omitempty"`
-	By      string         `json:"by,omitempty"`
-	Comment string         `json:"comment,omitempty"`
-	Level   int            `json:"level,omitempty"`
-	State   alarm.State    `json:"state,omitempty"`
-	Sev     alarm.Severity `json:"severity,omitempty"`
-	Detail  string         `json:"detail,omitempty"`
-	// Video viewing sessions (actions video_view_started and
-	// video_view_ended): the camera, the session, the viewer's address,
-	// when it started and the bytes sent.
-	Camera  string    `json:"camera,omitempty"`
-	Session string    `json:"session,omitempty"`
-	Remote  string    `json:"remote,omitempty"`
-	Started time.Time `json:"started,omitzero"`
-	Bytes   uint64    `json:"bytes,omitempty"`
 }
 
 // NewCore compiles cfg. The error lists every problem in the rules.
@@ -230,11 +194,11 @@ func (c *Core) configure(cfg Config) error {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	devices := map[string]*Device{}
+	devices := map[string]*facility.Device{}
 	for i := range cfg.Devices {
 		devices[cfg.Devices[i].ID] = &cfg.Devices[i]
 	}
-	zones := map[string]*Zone{}
+	zones := map[string]*facility.Zone{}
 	for i := range cfg.Zones {
 		zones[cfg.Zones[i].ID] = &cfg.Zones[i]
 	}
@@ -242,6 +206,12 @@ func (c *Core) configure(cfg Config) error {
 	for i, r := range rules {
 		applies[i] = map[string]bool{}
 		for _, d := range cfg.Devices {
+			if d.Builtin && !r.kinds[reading.KindFault] {
+				// The gateway's own devices are seen only by rules written
+				// for their faults: sensor rules, absence and "no readings"
+				// never count them.
+				continue
+			}
 			ok, err := r.matches(&d, zones[d.Zone])
 			if err != nil {
 				return RulesError{{Index: i, Key: "match", Msg: fmt.Sprintf("device %s: %v", d.ID, err)}}
@@ -271,7 +241,7 @@ func (c *Core) configure(cfg Config) error {
 	return nil
 }
 
-func (r *rule) matches(d *Device, z *Zone) (bool, error) {
+func (r *rule) matches(d *facility.Device, z *facility.Zone) (bool, error) {
 	if r.match == nil {
 		return true, nil
 	}
@@ -287,7 +257,7 @@ func (r *rule) matches(d *Device, z *Zone) (bool, error) {
 	return b, nil
 }
 
-func subjectKey(r *rule, dev *Device) string {
+func subjectKey(r *rule, dev *facility.Device) string {
 	switch r.scope {
 	case ScopeZone:
 		return r.cfg.ID + "@zone:" + dev.Zone
@@ -314,7 +284,10 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		return // readings only come from configured devices
 	}
 	c.lastSeen[rd.Device] = now
-	c.lastAny = now
+	if !dev.Builtin {
+		// A gateway fault reading is no sign that sensors get through.
+		c.lastAny = now
+	}
 	if rd.Kind == reading.KindAvailability {
 		c.offline[rd.Device] = !rd.Value.Bool
 	} else {
@@ -371,7 +344,7 @@ func (re *readingEnv) set(e env) {
 	re.bool = envBool{env: e, Value: b}
 }
 
-func (c *Core) envFor(rd reading.Reading, dev *Device, local time.Time) env {
+func (c *Core) envFor(rd reading.Reading, dev *facility.Device, local time.Time) env {
 	e := env{Kind: string(rd.Kind), Value: rd.Value.Any(), Num: rd.Value.Float(), Device: dev.ID, DeviceKind: string(dev.Kind),
 		Zone: dev.Zone, Battery: math.NaN(), LinkQuality: math.NaN(), Hour: local.Hour(),
 		Weekday: strings.ToLower(local.Weekday().String()[:3])}
@@ -402,20 +375,23 @@ func (c *Core) eval(r *rule, prog *vm.Program, re *readingEnv) (bool, bool) {
 	}
 	out, err := c.vm.Run(prog, in)
 	if err != nil {
-		c.auditf(AuditEntry{Action: "rule_error", Rule: r.cfg.ID, Detail: oneLine(err.Error())})
+		c.auditf(audit.Entry{Action: "rule_error", Detail: oneLine(err.Error()), Alarm: &audit.Alarm{Rule: r.cfg.ID}})
 		return false, false
 	}
 	b, ok := out.(bool)
 	return b, ok
 }
 
-func (c *Core) observeState(r *rule, dev *Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
+func (c *Core) observeState(r *rule, dev *facility.Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
 	s := c.state(key)
 	id := key
 	firing := c.open[id] != nil && !c.open[id].CondCleared
 	if when {
 		if r.typ == TypeState {
 			s.Value = rd.Value.String()
+			if rd.Value.Type == reading.TypeState {
+				s.Value = rd.Value.State // a fault's text, unquoted in messages
+			}
 		}
 		if !s.ClearSince.IsZero() {
 			s.ClearSince = time.Time{}
@@ -462,7 +438,7 @@ func (c *Core) observeState(r *rule, dev *Device, key string, rd reading.Reading
 	c.conditionCleared(id, now)
 }
 
-func (c *Core) observeRise(r *rule, dev *Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
+func (c *Core) observeRise(r *rule, dev *facility.Device, key string, rd reading.Reading, re *readingEnv, when bool, now time.Time) {
 	s := c.state(key)
 	v := rd.Value.Float()
 	if math.IsNaN(v) {
@@ -497,7 +473,7 @@ func (s *subjState) windowMin(t time.Time, v float64, window time.Duration) floa
 	return s.samples[s.head].v
 }
 
-func (c *Core) observeCoincidence(r *rule, dev *Device, key string, when bool, now time.Time) {
+func (c *Core) observeCoincidence(r *rule, dev *facility.Device, key string, when bool, now time.Time) {
 	s := c.state(key)
 	if s.Hits == nil {
 		s.Hits = map[string]time.Time{}
@@ -531,7 +507,7 @@ func (c *Core) observeCoincidence(r *rule, dev *Device, key string, when bool, n
 	}
 }
 
-func (c *Core) observeAbsence(r *rule, dev *Device, key string, now time.Time) {
+func (c *Core) observeAbsence(r *rule, dev *facility.Device, key string, now time.Time) {
 	if r.scope == ScopeGateway {
 		if a := c.open[key]; a != nil && !a.CondCleared {
 			c.conditionCleared(key, now)
@@ -624,7 +600,7 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 			if c.open[key] == nil {
 				s := c.state(key)
 				s.Value = fmt.Sprintf("no readings for %v", now.Sub(last).Round(time.Second))
-				c.fire(r, &Device{}, key, s, now)
+				c.fire(r, &facility.Device{}, key, s, now)
 			}
 		} else {
 			due(at)
@@ -667,26 +643,26 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 
 // deviceOf returns the device of a device-scope subject key, or a
 // stand-in carrying the zone of a zone-scope key.
-func (c *Core) deviceOf(key string) *Device {
+func (c *Core) deviceOf(key string) *facility.Device {
 	_, subj, _ := strings.Cut(key, "@")
 	switch {
 	case strings.HasPrefix(subj, "dev:"):
 		return c.devices[subj[4:]]
 	case strings.HasPrefix(subj, "zone:"):
-		return &Device{Zone: subj[5:]}
+		return &facility.Device{Zone: subj[5:]}
 	}
-	return &Device{}
+	return &facility.Device{}
 }
 
 // fire opens an alarm for key unless one is open.
-func (c *Core) fire(r *rule, dev *Device, key string, s *subjState, now time.Time) {
+func (c *Core) fire(r *rule, dev *facility.Device, key string, s *subjState, now time.Time) {
 	if a := c.open[key]; a != nil {
 		if a.CondCleared {
 			// A latched alarm whose condition came back: still the same
 			// episode, and it needs its reset all the more.
 			a.CondCleared = false
 			c.dirty = true
-			c.auditf(AuditEntry{Action: "condition_returned", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule})
+			c.auditf(audit.Entry{Action: "condition_returned", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 		}
 		return
 	}
@@ -727,7 +703,7 @@ func (c *Core) fire(r *rule, dev *Device, key string, s *subjState, now time.Tim
 	}
 	c.open[key] = a
 	c.dirty = true
-	c.auditf(AuditEntry{Action: "fired", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Sev: a.Severity, Detail: a.Title.EN})
+	c.auditf(audit.Entry{Action: "fired", Detail: a.Title.EN, Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Severity: string(a.Severity)}})
 	c.applyInhibitions(now)
 	if !a.Silenced {
 		c.emit(alarm.EventFiring, &a.Alarm, 0, now)
@@ -753,7 +729,7 @@ func (c *Core) conditionCleared(key string, now time.Time) {
 		if !a.CondCleared {
 			a.CondCleared = true
 			a.Updated = now
-			c.auditf(AuditEntry{Action: "condition_cleared", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: "latched: waiting for a manager's reset"})
+			c.auditf(audit.Entry{Action: "condition_cleared", Detail: "latched: waiting for a manager's reset", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 		}
 		return
 	}
@@ -764,7 +740,7 @@ func (c *Core) resolve(a *openAlarm, by string, now time.Time) {
 	a.State, a.ResolvedAt, a.Updated = alarm.StateResolved, now, now
 	delete(c.open, a.ID)
 	c.dirty = true
-	c.auditf(AuditEntry{Action: "resolved", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by})
+	c.auditf(audit.Entry{Action: "resolved", By: by, Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 	if !a.Silenced {
 		c.emit(alarm.EventResolved, &a.Alarm, a.Level, now)
 	}
@@ -787,7 +763,7 @@ func (c *Core) Acknowledge(id, by, comment string, now time.Time) error {
 	}
 	a.State, a.AckedBy, a.AckedAt, a.AckComment, a.Updated = alarm.StateAcknowledged, by, now, comment, now
 	c.dirty = true
-	c.auditf(AuditEntry{Action: "acknowledged", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by, Comment: comment})
+	c.auditf(audit.Entry{Action: "acknowledged", By: by, Comment: comment, Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 	if !a.Silenced {
 		c.emit(alarm.EventAcknowledged, &a.Alarm, a.Level, now)
 	}
@@ -808,7 +784,7 @@ func (c *Core) Reset(id, by, comment string, now time.Time) error {
 	if !a.CondCleared {
 		return fmt.Errorf("alarm %s: its condition still holds; it cannot be reset yet", id)
 	}
-	c.auditf(AuditEntry{Action: "reset", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, By: by, Comment: comment})
+	c.auditf(audit.Entry{Action: "reset", By: by, Comment: comment, Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 	c.resolve(a, by, now)
 	return nil
 }
@@ -819,8 +795,7 @@ func (c *Core) AddSilence(s Silence, now time.Time) {
 	c.silences = append(c.silences, s)
 	c.wakeAt(s.To)
 	c.dirty = true
-	c.auditf(AuditEntry{Action: "silence_added", By: s.By, Comment: s.Comment,
-		Detail: fmt.Sprintf("device=%q zone=%q rule=%q until %s", s.Device, s.Zone, s.Rule, s.To.Format(time.RFC3339))})
+	c.auditf(audit.Entry{Action: "silence_added", By: s.By, Comment: s.Comment, Detail: fmt.Sprintf("device=%q zone=%q rule=%q until %s", s.Device, s.Zone, s.Rule, s.To.Format(time.RFC3339))})
 	c.applyInhibitions(now)
 }
 
@@ -865,9 +840,9 @@ func (c *Core) applyInhibitions(now time.Time) {
 			a.Silenced, a.Reason = silenced, reason
 			c.dirty = true
 			if silenced {
-				c.auditf(AuditEntry{Action: "silenced", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: reason})
+				c.auditf(audit.Entry{Action: "silenced", Detail: reason, Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 			} else if was {
-				c.auditf(AuditEntry{Action: "unsilenced", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule})
+				c.auditf(audit.Entry{Action: "unsilenced", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 				if a.State == alarm.StateFiring {
 					// Nobody was told while it was muted: tell them now.
 					a.LastNotified = now
@@ -892,7 +867,7 @@ func (c *Core) escalate(now time.Time, due func(time.Time)) {
 				a.Level++
 				a.LastNotified, a.Updated = now, now
 				c.dirty = true
-				c.auditf(AuditEntry{Action: "escalated", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level})
+				c.auditf(audit.Entry{Action: "escalated", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level}})
 				c.emit(alarm.EventEscalated, &a.Alarm, a.Level, now)
 				if a.Level < len(levels) {
 					due(a.Since.Add(levels[a.Level]))
@@ -908,7 +883,7 @@ func (c *Core) escalate(now time.Time, due func(time.Time)) {
 			if at := a.LastNotified.Add(rep); !at.After(now) {
 				a.LastNotified = now
 				c.dirty = true
-				c.auditf(AuditEntry{Action: "repeated", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level})
+				c.auditf(audit.Entry{Action: "repeated", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Level: a.Level}})
 				c.emit(alarm.EventRepeat, &a.Alarm, a.Level, now)
 				due(now.Add(rep))
 			} else {
@@ -922,7 +897,7 @@ func (c *Core) emit(kind alarm.EventKind, a *alarm.Alarm, level int, now time.Ti
 	c.events = append(c.events, alarm.Event{Kind: kind, At: now, Alarm: *a, Level: level})
 }
 
-func (c *Core) auditf(e AuditEntry) {
+func (c *Core) auditf(e audit.Entry) {
 	if e.Time.IsZero() {
 		e.Time = c.now
 	}
@@ -945,10 +920,10 @@ func (c *Core) TakeHint() time.Time {
 
 // Drain returns and clears the events and audit entries produced since
 // the last call, and whether the persistent state changed.
-func (c *Core) Drain() (events []alarm.Event, audit []AuditEntry, dirty bool) {
-	events, audit, dirty = c.events, c.audit, c.dirty
+func (c *Core) Drain() (events []alarm.Event, entries []audit.Entry, dirty bool) {
+	events, entries, dirty = c.events, c.audit, c.dirty
 	c.events, c.audit, c.dirty = nil, nil, false
-	return events, audit, dirty
+	return events, entries, dirty
 }
 
 // Active returns the open alarms, most severe first, then oldest.

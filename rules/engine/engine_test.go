@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -29,12 +30,12 @@ func testConfig(rules ...RuleConfig) Config {
 	return Config{
 		Facility: "north-shelter",
 		Location: shanghai,
-		Zones: []Zone{
+		Zones: []facility.Zone{
 			{ID: "kitchen", Name: "Kitchen", NameZH: "厨房", Tags: []string{"kitchen"}},
 			{ID: "ward", Name: "Secure ward", NameZH: "封闭病区", Tags: []string{"secure-ward"}},
 			{ID: "dorm-1", Name: "Dormitory 1", NameZH: "一号宿舍", Tags: []string{"dormitory"}},
 		},
-		Devices: []Device{
+		Devices: []facility.Device{
 			{ID: "kitchen-smoke-1", Kind: reading.KindSmoke, Zone: "kitchen", OfflineAfter: 25 * time.Hour},
 			{ID: "kitchen-smoke-2", Kind: reading.KindSmoke, Zone: "kitchen", OfflineAfter: 25 * time.Hour},
 			{ID: "ward-door", Name: "Ward exit", Kind: reading.KindDoor, Zone: "ward", OfflineAfter: 25 * time.Hour},
@@ -52,7 +53,7 @@ type timeline struct {
 	c      *Core
 	now    time.Time
 	events []alarm.Event
-	audit  []AuditEntry
+	audit  []audit.Entry
 }
 
 func newTimeline(t *testing.T, cfg Config) *timeline {
@@ -505,7 +506,7 @@ func TestRuleErrors(t *testing.T) {
 }
 
 func TestBuiltinRulesCompileAndWork(t *testing.T) {
-	if errs := CheckRules(Builtin()); len(errs) > 0 {
+	if errs := CheckRules(append(Builtin(), GatewayRules()...)); len(errs) > 0 {
 		t.Fatalf("built-in rules: %v", RulesError(errs))
 	}
 	tl := newTimeline(t, testConfig(Builtin()...))

@@ -11,7 +11,7 @@ import (
 // are accepted or rejected with an error at load, and an accepted rule
 // never panics when it evaluates readings or renders its messages.
 func FuzzRule(f *testing.F) {
-	for _, r := range Builtin() {
+	for _, r := range append(Builtin(), GatewayRules()...) {
 		f.Add(r.Match, r.When, r.Clear, r.Title.EN, r.Body.ZH, "temperature")
 	}
 	f.Add("", "value > 30 && hour < 6", "value < 25", "{{.Value}} in {{.ZoneName}}", "{{range .Devices}}{{.}}{{end}}", "")

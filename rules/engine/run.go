@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -26,14 +24,30 @@ type Notifier interface {
 	Enqueue(ctx context.Context, ev alarm.Event) error
 }
 
+// Log is the durable reading log the engine consumes (the store), from
+// its own cursor.
+type Log interface {
+	ReadLog(after uint64, max int) ([]reading.Reading, error)
+	// Changed is closed when readings after the last read were appended.
+	Changed() <-chan struct{}
+	LastSeq() uint64
+	SetCursor(name string, seq uint64) error
+}
+
+// Auditor is the audit log: Append returns once the entries are on disk.
+type Auditor interface {
+	Append(entries ...audit.Entry) error
+}
+
 // Options wire an Engine.
 type Options struct {
 	Config Config
 	// Store is the reading log the engine consumes (cursor "rules").
-	Store *store.Store
-	// Dir holds the engine's state (state.json) and the audit log
-	// (audit.jsonl).
-	Dir      string
+	Store Log
+	// Dir holds the engine's state (state.json).
+	Dir string
+	// Audit receives every alarm action; nil: not recorded (tests).
+	Audit    Auditor
 	Notifier Notifier
 	Logger   *slog.Logger
 	// Now is the clock (default time.Now).
@@ -56,20 +70,17 @@ const minorSaveEvery = time.Second
 
 // Engine runs a Core in one goroutine against the store's log.
 type Engine struct {
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	core  *Core
-	reqs  chan request
-	audit *os.File
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	core *Core
+	reqs chan request
 
 	// Owned by Run.
 	seq, savedSeq uint64
 	savedAt       time.Time
 	unsaved       bool          // state changed without an alarm transition since the last save
 	pending       []alarm.Event // events the notifier has not taken yet
-
-	auditMu sync.Mutex // serialises audit appends and reads
 
 	evaluated, notifyFailures, ruleEvents prometheus.Counter
 	lag                                   prometheus.Histogram
@@ -114,15 +125,10 @@ func New(opts Options) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("engine: read state: %w", err)
 	}
-	e.audit, err = os.OpenFile(filepath.Join(opts.Dir, "audit.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("engine: open audit log: %w", err)
-	}
 	if e.savedAt.IsZero() && e.savedSeq == 0 {
 		// Make the starting position durable at once: a crash before the
 		// first save must not make the next start skip what came between.
 		if err := e.save(); err != nil {
-			e.audit.Close()
 			return nil, err
 		}
 	}
@@ -144,16 +150,11 @@ func (e *Engine) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Close releases the audit log of an engine that will not Run (Run closes
-// it itself when it returns).
-func (e *Engine) Close() error { return e.audit.Close() }
-
 func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, "state.json") }
 
 // Run evaluates until ctx ends. It returns an error only when the store or
 // the state directory fails.
 func (e *Engine) Run(ctx context.Context) error {
-	defer e.audit.Close()
 	st := e.opts.Store
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -183,7 +184,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		wait := max(time.Until(next), 0)
+		wait := max(next.Sub(e.now()), 0)
 		if len(e.pending) > 0 {
 			wait = min(wait, time.Second) // retry the notifier
 		}
@@ -250,7 +251,7 @@ func (e *Engine) consume(ctx context.Context) error {
 // follow. A crash in between repeats a notification (and its audit entry)
 // after restart rather than losing one.
 func (e *Engine) flush(ctx context.Context, forceSave bool) error {
-	events, audit, dirty := e.core.Drain()
+	events, entries, dirty := e.core.Drain()
 	e.pending = append(e.pending, events...)
 	sort.SliceStable(e.pending, func(i, j int) bool {
 		return e.pending[i].Alarm.Severity.Rank() > e.pending[j].Alarm.Severity.Rank()
@@ -267,8 +268,8 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	if e.opts.Notifier == nil {
 		e.pending = e.pending[:0]
 	}
-	if len(audit) > 0 {
-		if err := e.appendAudit(audit); err != nil {
+	if len(entries) > 0 {
+		if err := e.appendAudit(entries); err != nil {
 			return err
 		}
 	}
@@ -329,65 +330,14 @@ func writeFileSync(path string, b []byte) error {
 	return d.Sync()
 }
 
-func (e *Engine) appendAudit(entries []AuditEntry) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for _, a := range entries {
-		if err := enc.Encode(a); err != nil {
-			return fmt.Errorf("engine: encode audit entry: %w", err)
-		}
+func (e *Engine) appendAudit(entries []audit.Entry) error {
+	if e.opts.Audit == nil {
+		return nil
 	}
-	e.auditMu.Lock()
-	defer e.auditMu.Unlock()
-	if _, err := e.audit.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("engine: append audit log: %w", err)
-	}
-	if err := e.audit.Sync(); err != nil {
-		return fmt.Errorf("engine: sync audit log: %w", err)
+	if err := e.opts.Audit.Append(entries...); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
-}
-
-// Record appends an entry from elsewhere in the gateway (who watched which
-// camera) to the audit log, synced before it returns. Time defaults to now.
-func (e *Engine) Record(entry AuditEntry) error {
-	if entry.Time.IsZero() {
-		entry.Time = time.Now().UTC()
-	}
-	return e.appendAudit([]AuditEntry{entry})
-}
-
-// Audit returns the newest audit entries (up to limit), newest first,
-// optionally only those of one alarm. The log is append-only; nothing in
-// the API changes it.
-func (e *Engine) Audit(alarmID string, limit int) ([]AuditEntry, error) {
-	e.auditMu.Lock()
-	defer e.auditMu.Unlock()
-	f, err := os.Open(filepath.Join(e.opts.Dir, "audit.jsonl"))
-	if err != nil {
-		return nil, fmt.Errorf("engine: read audit log: %w", err)
-	}
-	defer f.Close()
-	var all []AuditEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var a AuditEntry
-		if json.Unmarshal(sc.Bytes(), &a) != nil {
-			continue // a torn last line after a crash
-		}
-		if alarmID == "" || a.AlarmID == alarmID {
-			all = append(all, a)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("engine: read audit log: %w", err)
-	}
-	out := make([]AuditEntry, 0, min(limit, len(all)))
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
-	}
-	return out, nil
 }
 
 // request is an action run on the engine's goroutine; done receives the
@@ -458,7 +408,7 @@ func (e *Engine) Reload(ctx context.Context, cfg Config) error {
 	var err error
 	if derr := e.do(ctx, func() {
 		if err = e.core.configure(cfg); err == nil {
-			e.core.auditf(AuditEntry{Time: e.now(), Action: "rules_reloaded", Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})
+			e.core.auditf(audit.Entry{Time: e.now(), Action: "rules_reloaded", Detail: fmt.Sprintf("%d rules", len(cfg.Rules))})
 			e.core.dirty = true
 		}
 	}); derr != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -63,18 +64,24 @@ func openStore(t *testing.T) *store.Store {
 
 type runningEngine struct {
 	e      *Engine
+	audit  *audit.Log
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func startEngine(t *testing.T, st *store.Store, dir string, n Notifier) *runningEngine {
 	t.Helper()
-	e, err := New(Options{Config: testConfig(smokeRule), Store: st, Dir: dir, Notifier: n})
+	al, err := audit.Open(filepath.Join(dir, "audit.jsonl"), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	e, err := New(Options{Config: testConfig(smokeRule), Store: st, Dir: dir, Audit: al, Notifier: n})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningEngine{e: e, cancel: cancel, done: make(chan error, 1)}
+	r := &runningEngine{e: e, audit: al, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- e.Run(ctx) }()
 	t.Cleanup(r.stop)
 	return r
@@ -133,12 +140,12 @@ func TestEngineOverTheStoreSurvivesRestart(t *testing.T) {
 	if ev[2].Kind != alarm.EventResolved {
 		t.Fatalf("third event %+v", ev[2])
 	}
-	audit, err := r2.e.Audit("smoke@dev:kitchen-smoke-1", 10)
+	entries, err := r2.audit.Read(audit.Filter{AlarmID: "smoke@dev:kitchen-smoke-1"}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var actions []string
-	for _, a := range audit {
+	for _, a := range entries {
 		actions = append(actions, a.Action+"/"+a.By)
 	}
 	want := []string{"resolved/li.manager", "reset/li.manager", "condition_cleared/", "acknowledged/li.manager", "fired/"}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 )
 
 // snapshot is the Core's persistent state: open alarms, pending timers
@@ -51,7 +53,7 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 	}
 	for k, a := range s.Open {
 		if c.byID[a.Rule] == nil {
-			c.auditf(AuditEntry{Time: now, Action: "dropped", AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule, Detail: "its rule no longer exists"})
+			c.auditf(audit.Entry{Time: now, Action: "dropped", Detail: "its rule no longer exists", Alarm: &audit.Alarm{AlarmID: a.ID, Seq: a.Seq, Rule: a.Rule}})
 			continue
 		}
 		c.open[k] = a

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	healthdev "github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/video/hub"
 	"github.com/shelterwatch/shelterwatch/video/source"
 	"github.com/shelterwatch/shelterwatch/video/whep"
@@ -40,7 +41,13 @@ type Camera struct {
 	// outlives the last viewer (default 10s).
 	OnDemand bool
 	Grace    time.Duration
+	// DownAfter is how long an always-on camera may show no video before
+	// it is reported as a fault (default DefaultDownAfter).
+	DownAfter time.Duration
 }
+
+// DefaultDownAfter is Camera.DownAfter when unset.
+const DefaultDownAfter = time.Minute
 
 // Status is one camera's state for the API.
 type Status struct {
@@ -91,6 +98,9 @@ func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) 
 		if c.Grace <= 0 {
 			c.Grace = 10 * time.Second
 		}
+		if c.DownAfter <= 0 {
+			c.DownAfter = DefaultDownAfter
+		}
 		h := hub.New(hubOpts)
 		src, err := source.New(source.Options{Name: c.ID, URL: c.URL, Transport: c.Transport, Hub: h, Logger: logger})
 		if err != nil {
@@ -101,7 +111,47 @@ func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) 
 	return s, nil
 }
 
-// Start runs the always-on cameras until ctx ends (then Close).
+// Run pulls the always-on cameras and watches them until ctx ends, then
+// closes the set. Each always-on camera's condition goes to health (when
+// not nil) once a second: ok while live, a fault once it has shown no
+// video for its DownAfter.
+func (s *Set) Run(ctx context.Context, health Health) error {
+	s.Start(ctx)
+	defer s.Close()
+	w := newWatchdog(time.Now())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			if health == nil {
+				continue
+			}
+			for _, st := range s.Statuses() {
+				if st.OnDemand {
+					continue
+				}
+				if cond := w.condition(st, s.downAfter(st.ID), now); cond != "" {
+					health.Set(healthdev.CameraDevice(st.ID), cond)
+				}
+			}
+		}
+	}
+}
+
+func (s *Set) downAfter(id string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cams[id]; ok {
+		return c.cfg.DownAfter
+	}
+	return DefaultDownAfter
+}
+
+// Start runs the always-on cameras until ctx ends (then Close). Run
+// starts them itself; Start is for callers that watch nothing.
 func (s *Set) Start(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/ingest/broker"
+	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
+	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
+)
+
+// newIntake builds where readings come in: the embedded broker or the
+// client of an external one.
+func (a *App) newIntake() error {
+	if a.cfg.Broker.Mode == config.ModeExternal {
+		return a.newClient()
+	}
+	return a.newBroker()
+}
+
+func (a *App) newBroker() error {
+	e := a.cfg.Broker.Embedded
+	var accounts []broker.Account
+	var anon []string
+	for _, d := range a.cfg.Devices {
+		filters := broker.PrefixFilters(a.Pipeline.Prefixes(d.ID))
+		anon = append(anon, filters...)
+		if d.PasswordHash == "" {
+			continue
+		}
+		accounts = append(accounts, broker.Account{Username: d.ID, PasswordHash: d.PasswordHash.Reveal(), Publish: filters, Subscribe: filters})
+	}
+	for _, u := range e.Users {
+		accounts = append(accounts, broker.Account{Username: u.Username, PasswordHash: u.PasswordHash.Reveal(), Publish: u.Publish, Subscribe: u.Subscribe})
+	}
+	opts := broker.Options{
+		Listen: e.Listen, TLSListen: e.TLSListen,
+		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon,
+		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
+	}
+	if e.TLSListen != "" {
+		var err error
+		if opts.TLSConfig, err = tlsfiles.Server(e.TLSCertFile, e.TLSKeyFile); err != nil {
+			return fmt.Errorf("app: broker: %w", err)
+		}
+	}
+	b, err := broker.New(opts)
+	if err != nil {
+		return err
+	}
+	a.broker = b
+	return a.register("broker", b.Register)
+}
+
+func (a *App) newClient() error {
+	x := a.cfg.Broker.External
+	pw, err := x.Password()
+	if err != nil {
+		return fmt.Errorf("app: external broker password: %w", err)
+	}
+	tlsCfg, err := tlsfiles.Client(x.CAFile, x.CertFile, x.KeyFile)
+	if err != nil {
+		return fmt.Errorf("app: external broker: %w", err)
+	}
+	c, err := mqttclient.New(mqttclient.Options{
+		URL: x.URL, ClientID: x.ClientID, Username: x.Username, Password: pw.Reveal(), TLSConfig: tlsCfg,
+		Subscriptions: a.Pipeline.Subscriptions(), MaxInFlight: x.MaxInFlight,
+		ReconnectMax: x.ReconnectMax.Std(), KeepAlive: x.KeepAlive.Std(),
+		Handle: a.Pipeline.Handle, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.client = c
+	return a.register("MQTT client", c.Register)
+}
+
+// watchedCertificates lists the certificate files whose expiry the
+// gateway watches.
+func watchedCertificates(cfg *config.Config) []tlsfiles.Watched {
+	var out []tlsfiles.Watched
+	if cfg.Broker.Mode == config.ModeExternal {
+		if f := cfg.Broker.External.CertFile; f != "" {
+			out = append(out, tlsfiles.Watched{Name: "mqtt-client", File: f})
+		}
+	} else if e := cfg.Broker.Embedded; e.TLSListen != "" {
+		out = append(out, tlsfiles.Watched{Name: "broker", File: e.TLSCertFile})
+	}
+	return out
+}

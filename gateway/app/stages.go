@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/health"
+	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
+	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
+)
+
+// Stages lists the gateway's components in start order; they stop in
+// reverse. Why this order:
+//
+//   - store first, closed last: every other stage reads or writes it, and
+//     it writes every append already queued before it closes;
+//   - audit log and fault reporter next: every later stage may record an
+//     action or report a fault until it has stopped;
+//   - forwarders: they only read the store; a write in flight when they
+//     stop is sent again after restart;
+//   - outbox before rules: the engine hands alarm events to it; pending
+//     deliveries stay in it for the next start;
+//   - rules: evaluates until intake has stopped, so every acknowledged
+//     reading is seen;
+//   - certificate watch, cameras, then WHEP: viewers end before the
+//     cameras (their sessions' ends are audited);
+//   - HTTP: the API and WHEP signalling;
+//   - intake last (the embedded broker or the external client): first to
+//     stop, so nothing is acknowledged once shutdown begins.
+func (a *App) Stages() []lifecycle.Stage {
+	stages := []lifecycle.Stage{
+		{Name: "store", Stop: a.Store.Close},
+		{Name: "audit", Stop: a.Audit.Close},
+		{Name: "health", Run: a.Health.Run},
+	}
+	for _, f := range a.Forwarders {
+		stages = append(stages, lifecycle.Stage{Name: "forward:" + f.Name(), Run: f.Run})
+	}
+	stages = append(stages,
+		lifecycle.Stage{Name: "outbox", Stop: a.Outbox.Close},
+		lifecycle.Stage{Name: "rules", Run: a.Rules.Run},
+	)
+	if certs := watchedCertificates(a.cfg); len(certs) > 0 {
+		stages = append(stages, lifecycle.Stage{Name: "certificates", Run: func(ctx context.Context) error {
+			return watchCertificates(ctx, certs, a.Health, 6*time.Hour)
+		}})
+	}
+	if a.Cameras != nil {
+		stages = append(stages,
+			lifecycle.Stage{Name: "cameras", Run: func(ctx context.Context) error { return a.Cameras.Run(ctx, a.Health) }},
+			lifecycle.Stage{Name: "whep", Stop: a.WHEP.Close},
+		)
+	}
+	stages = append(stages, lifecycle.Stage{Name: "http", Run: a.serveHTTP})
+	if a.broker != nil {
+		stages = append(stages, lifecycle.Stage{Name: "broker", Start: func(context.Context) error { return a.broker.Start() }, Stop: a.closeBroker})
+	} else {
+		stages = append(stages, lifecycle.Stage{Name: "mqtt-client", Run: a.client.Run})
+	}
+	return stages
+}
+
+// serveHTTP serves the API until ctx ends, then gives requests in flight
+// 5 s to finish.
+func (a *App) serveHTTP(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- a.httpSrv.Serve(a.httpLn) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.httpSrv.Shutdown(sctx); err != nil {
+		_ = a.httpSrv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// closeBroker stops the embedded broker. mochi's Close can hang when a
+// client is being removed at the same moment; it must never keep the
+// store from closing. A publish still in its hook then fails to append and
+// is not acknowledged, so its sender sends it again.
+func (a *App) closeBroker() error {
+	closed := make(chan error, 1)
+	go func() { closed <- a.broker.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(5 * time.Second):
+		a.log.Error("gateway: broker did not close within 5s; stopping the rest anyway")
+		return nil
+	}
+}
+
+// watchCertificates reports each certificate's condition at start and
+// every interval until ctx ends.
+func watchCertificates(ctx context.Context, certs []tlsfiles.Watched, h *health.Reporter, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		for _, c := range certs {
+			h.Set(health.CertDevice(c.Name), tlsfiles.Condition(c.File, now))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

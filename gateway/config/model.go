@@ -1,0 +1,39 @@
+package config
+
+import "github.com/shelterwatch/shelterwatch/internal/facility"
+
+// Model returns the zone as the facility model has it.
+func (z *Zone) Model() facility.Zone {
+	return facility.Zone{ID: z.ID, Name: z.Name, NameZH: z.NameZH, Tags: z.Tags}
+}
+
+// Model returns the device as the facility model has it; routing and
+// credentials stay in the config.
+func (d *Device) Model() facility.Device {
+	return facility.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std()}
+}
+
+// Model returns the camera as the facility model has it; its address and
+// credentials stay in the config.
+func (c *Camera) Model() facility.Camera {
+	return facility.Camera{ID: c.ID, Name: c.Name, NameZH: c.NameZH, Zone: c.Zone, OnDemand: c.OnDemand, DownAfter: c.DownAlarmAfter.Std()}
+}
+
+// ZoneModels returns every zone as the facility model has it.
+func (c *Config) ZoneModels() []facility.Zone {
+	out := make([]facility.Zone, len(c.Zones))
+	for i := range c.Zones {
+		out[i] = c.Zones[i].Model()
+	}
+	return out
+}
+
+// DeviceModels returns every configured device as the facility model has
+// it.
+func (c *Config) DeviceModels() []facility.Device {
+	out := make([]facility.Device, len(c.Devices))
+	for i := range c.Devices {
+		out[i] = c.Devices[i].Model()
+	}
+	return out
+}

@@ -1,0 +1,55 @@
+package facility
+
+import (
+	"slices"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+)
+
+// Zone is a room or area of the facility (dormitory 3, kitchen, secure
+// ward); rules select zones by their tags.
+type Zone struct {
+	ID, Name, NameZH string
+	Tags             []string
+}
+
+// HasTag reports whether the zone carries tag.
+func (z *Zone) HasTag(tag string) bool { return slices.Contains(z.Tags, tag) }
+
+// Device is something that reports readings: a sensor, or one of the
+// gateway's own parts (a built-in device).
+type Device struct {
+	ID   string
+	Name string
+	// Kind is the primary thing the device measures.
+	Kind reading.Kind
+	Zone string
+	// OfflineAfter is the silence after which the device counts as
+	// offline (0: never, for devices that report only on change).
+	OfflineAfter time.Duration
+	// Builtin marks a device of the gateway itself (a camera's video, an
+	// InfluxDB target, the store): its readings say how the gateway is,
+	// not how a room is. Sensor rules, absence rules and the gateway-wide
+	// "no readings" watchdog ignore it; only rules of kind fault see it.
+	Builtin bool
+}
+
+// Camera is an RTSP camera of the facility.
+type Camera struct {
+	ID, Name, NameZH string
+	Zone             string
+	// OnDemand cameras are pulled only while someone watches.
+	OnDemand bool
+	// DownAfter is how long an always-on camera may show no video before
+	// it is a fault.
+	DownAfter time.Duration
+}
+
+// DisplayName is the camera's name, or its id when it has none.
+func (c *Camera) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
