@@ -32,8 +32,9 @@ func (a *App) newForwarders() error {
 				MeasurementPrefix: t.MeasurementPrefix, BatchSize: t.BatchSize, Linger: linger,
 				Timeout: t.Timeout.Std(), GZip: t.GZip, BackoffMax: t.BackoffMax.Std(), TLS: tlsCfg,
 			},
-			Health: a.Health,
-			Logger: a.log,
+			Health:       a.Health,
+			StalledAfter: t.StalledAfter.Std(),
+			Logger:       a.log,
 		})
 		if err != nil {
 			return fmt.Errorf("app: influxdb %s: %w", t.ID, err)

@@ -56,6 +56,10 @@ type InfluxTarget struct {
 	GZip bool `yaml:"gzip"`
 	// BackoffMax caps the delay between retries. Default 1m.
 	BackoffMax Duration `yaml:"backoff_max"`
+	// StalledAfter is how old the oldest unforwarded reading may get
+	// before the alarm forward-stalled@dev:gateway.influx.<id> fires.
+	// Default 15m.
+	StalledAfter Duration `yaml:"stalled_after"`
 }
 
 // Defaults of an InfluxDB target.
@@ -64,6 +68,9 @@ const (
 	DefaultInfluxLinger     = time.Second
 	DefaultInfluxTimeout    = 10 * time.Second
 	DefaultInfluxBackoffMax = time.Minute
+	// DefaultInfluxStalledAfter: a 4G link dropping for a few minutes is
+	// normal; a quarter of an hour means someone should look.
+	DefaultInfluxStalledAfter = 15 * time.Minute
 	// MaxInfluxBatchSize bounds batch_size: InfluxDB itself advises
 	// batches of 5,000-10,000 points.
 	MaxInfluxBatchSize = 100000
@@ -128,6 +135,9 @@ func (c *Config) influxDefaults() {
 		}
 		if !c.src.isSet(p + ".backoff_max") {
 			t.BackoffMax = Duration(DefaultInfluxBackoffMax)
+		}
+		if !c.src.isSet(p + ".stalled_after") {
+			t.StalledAfter = Duration(DefaultInfluxStalledAfter)
 		}
 		if !c.src.isSet(p + ".gzip") {
 			t.GZip = true
@@ -203,5 +213,6 @@ func (v *validator) influx() {
 		}
 		v.positive(p+".timeout", int64(t.Timeout), t.Timeout.String())
 		v.positive(p+".backoff_max", int64(t.BackoffMax), t.BackoffMax.String())
+		v.positive(p+".stalled_after", int64(t.StalledAfter), t.StalledAfter.String())
 	}
 }

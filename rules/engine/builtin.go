@@ -129,13 +129,15 @@ func GatewayRules() []RuleConfig {
 	}
 	return []RuleConfig{
 		// An always-on camera without video for its down_alarm_after:
-		// remote supervision of that area is interrupted.
-		fault("camera-down", `device startsWith "gateway.camera."`, "trouble", false,
+		// remote supervision of that area is interrupted. Latched: the gap
+		// must be seen and reset by a manager, not found in the log later.
+		fault("camera-down", `device startsWith "gateway.camera."`, "trouble", true,
 			TextConfig{EN: "Camera dark: {{.DeviceName}} ({{.ZoneName}})", ZH: "摄像头无视频：{{.DeviceName}}（{{.ZoneNameZH}}）"},
 			TextConfig{EN: "{{.Value}}. Remote supervision of this area is interrupted.", ZH: "{{.Value}}。该区域的远程监督已中断。"}),
-		// Nothing confirmed by an InfluxDB target for 15 minutes: history
-		// is safe in the local store but nobody upstream sees it.
-		fault("forward-stalled", `device startsWith "gateway.influx."`, "trouble", false,
+		// Nothing confirmed by an InfluxDB target for its stalled_after
+		// (15 minutes): history is safe in the local store but nobody
+		// upstream sees it. Latched like camera-down.
+		fault("forward-stalled", `device startsWith "gateway.influx."`, "trouble", true,
 			TextConfig{EN: "InfluxDB target {{.DeviceName}} is not receiving readings", ZH: "InfluxDB 目标 {{.DeviceName}} 未能接收数据"},
 			TextConfig{EN: "{{.Value}}. The readings are safe in the local store and will be sent when it is back.",
 				ZH: "{{.Value}}。读数已安全保存在本地存储中，恢复后会自动补发。"}),

@@ -24,7 +24,7 @@ func gatewayConfig() Config {
 func fault(s string) reading.Value { return reading.State(s) }
 
 // A gateway fault is an alarm like any other: it fires, escalates, is
-// acknowledged and resolves when its part reports ok again.
+// acknowledged, and once its part reports ok again a manager resets it.
 func TestGatewayFaultLifecycle(t *testing.T) {
 	cfg := gatewayConfig()
 	cfg.Escalation = Escalation{Levels: []time.Duration{5 * time.Minute}}
@@ -46,7 +46,14 @@ func TestGatewayFaultLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, "ack", tl.drain(), "acknowledged:camera-down@dev:gateway.camera.ward-cam")
-	expect(t, "camera back", tl.send("gateway.camera.ward-cam", reading.KindFault, fault("ok")), "resolved:camera-down@dev:gateway.camera.ward-cam")
+	if err := tl.c.Reset("camera-down@dev:gateway.camera.ward-cam", "li.manager", "", tl.now); err == nil {
+		t.Fatal("reset while the camera is still dark")
+	}
+	expect(t, "camera back", tl.send("gateway.camera.ward-cam", reading.KindFault, fault("ok")), "")
+	if err := tl.c.Reset("camera-down@dev:gateway.camera.ward-cam", "li.manager", "checked the recording gap", tl.now); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "reset", tl.drain(), "resolved:camera-down@dev:gateway.camera.ward-cam")
 }
 
 // Data loss is reported once (a fault, then ok at once): latched, it waits
