@@ -107,7 +107,7 @@ func (g *Group) Run(ctx context.Context) error {
 			}()
 		}
 		started = append(started, r)
-		log.Debug("lifecycle: started", "stage", s.Name)
+		log.Info("lifecycle: started", "stage", s.Name)
 		if ctx.Err() != nil {
 			break
 		}

@@ -122,53 +122,14 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	cfgPath := writeConfig(t, dir, devices, "")
 
 	g := startGateway(t, bin, cfgPath)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	var mu sync.Mutex
-	acked := map[string]bool{} // device/time of every PUBACKed message
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, ok := connectDevice(t, g.broker, i)
-			if !ok {
-				return
-			}
-			defer c.Disconnect(0)
-			for n := 0; ctx.Err() == nil; n++ {
-				at := base.Add(time.Duration(n) * time.Millisecond).UTC()
-				payload := fmt.Sprintf(`{"time":%q,"values":{"temperature":%d}}`, at.Format(time.RFC3339Nano), n%100)
-				tok := c.Publish(fmt.Sprintf("sw/d%d", i), 1, false, payload)
-				if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
-					return // the gateway died: this message was never acknowledged
-				}
-				mu.Lock()
-				acked[fmt.Sprintf("d%d/%d", i, at.UnixNano())] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	// Let traffic flow, then kill mid-stream.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 2000 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	l := startLoad(t, g.broker, devices)
+	l.waitAcked(2000, 10*time.Second)
 	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-g.done
-	stop()
-	wg.Wait()
-	mu.Lock()
+	acked := l.stop()
 	nAcked := len(acked)
-	mu.Unlock()
 	if nAcked < 100 {
 		t.Fatalf("only %d messages acknowledged before the kill: the test did not exercise the gateway", nAcked)
 	}
@@ -188,9 +149,80 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		t.Fatal("gateway did not stop within 20s of SIGTERM")
 	}
 
-	s, err := store.Open(store.Options{Dir: filepath.Join(dir, "store")})
+	stored := checkStored(t, filepath.Join(dir, "store"), acked)
+	t.Logf("%d messages acknowledged before SIGKILL, all %d in the store (%d stored in total)", nAcked, nAcked, stored)
+}
+
+// load publishes QoS 1 readings from devices d0..d<n-1> as fast as the
+// gateway acknowledges them, and remembers every acknowledged one.
+type load struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	acked  map[string]bool // device/time of every PUBACKed message
+}
+
+func startLoad(t *testing.T, broker string, devices int) *load {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel, acked: map[string]bool{}}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i := range devices {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c, ok := connectDevice(t, broker, i)
+			if !ok {
+				return
+			}
+			defer c.Disconnect(0)
+			for n := 0; ctx.Err() == nil; n++ {
+				at := base.Add(time.Duration(n) * time.Millisecond).UTC()
+				payload := fmt.Sprintf(`{"time":%q,"values":{"temperature":%d}}`, at.Format(time.RFC3339Nano), n%100)
+				tok := c.Publish(fmt.Sprintf("sw/d%d", i), 1, false, payload)
+				if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+					return // the gateway stopped: this message was never acknowledged
+				}
+				l.mu.Lock()
+				l.acked[fmt.Sprintf("d%d/%d", i, at.UnixNano())] = true
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// waitAcked waits until n messages were acknowledged or within passed.
+func (l *load) waitAcked(n int, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for {
+		l.mu.Lock()
+		got := len(l.acked)
+		l.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop ends the publishers and returns what was acknowledged.
+func (l *load) stop() map[string]bool {
+	l.cancel()
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acked
+}
+
+// checkStored opens the store in dir and fails the test for every
+// acknowledged message ("d<i>/<unix ns>") that is not in it. It returns how
+// many readings the store holds.
+func checkStored(t *testing.T, dir string, acked map[string]bool) int {
+	t.Helper()
+	s, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
-		t.Fatalf("open store after crash: %v", err)
+		t.Fatalf("open store: %v", err)
 	}
 	defer s.Close()
 	stored := map[string]bool{}
@@ -217,7 +249,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	if lost > 0 {
-		t.Fatalf("%d of %d acknowledged messages lost", lost, nAcked)
+		t.Fatalf("%d of %d acknowledged messages lost", lost, len(acked))
 	}
-	t.Logf("%d messages acknowledged before SIGKILL, all %d in the store (%d stored in total)", nAcked, nAcked, len(stored))
+	return len(stored)
 }
