@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -54,7 +55,7 @@ func TestSmokeAlarmThroughTheAPI(t *testing.T) {
 	}
 	const id = "smoke@dev:kitchen-smoke"
 	var act []alarm.Alarm
-	waitFor(t, 5*time.Second, "smoke alarm in the API", func() bool {
+	testpeer.WaitFor(t, "smoke alarm in the API", 5*time.Second, func() bool {
 		act = activeAlarms(t, a)
 		return len(act) == 1
 	})
@@ -74,7 +75,7 @@ func TestSmokeAlarmThroughTheAPI(t *testing.T) {
 	if err := publish(t, c, "zigbee2mqtt/kitchen/smoke", `{"smoke":false,"battery":90,"linkquality":120}`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "reset accepted once the smoke cleared", func() bool {
+	testpeer.WaitFor(t, "reset accepted once the smoke cleared", 5*time.Second, func() bool {
 		code, _ := api(t, a, http.MethodPost, "/api/v1/alarms/"+id+"/reset", `{"comment":"burnt toast"}`)
 		return code == http.StatusOK
 	})

@@ -230,7 +230,7 @@ func TestMosquittoEndToEnd(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a1.Run(ctx) }()
-	waitFor(t, 10*time.Second, "gateway connected to mosquitto and ready", func() bool {
+	testpeer.WaitFor(t, "gateway connected to mosquitto and ready", 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + a1.HTTPAddr() + "/readyz")
 		if err != nil {
 			return false
@@ -260,7 +260,7 @@ func TestMosquittoEndToEnd(t *testing.T) {
 		"ward-panic/panic":            func(v reading.Value) bool { return v.Bool },
 	}
 	got := map[string]reading.Value{}
-	waitFor(t, 15*time.Second, "every queued reading stored", func() bool {
+	testpeer.WaitFor(t, "every queued reading stored", 15*time.Second, func() bool {
 		rs, err := a.Store.ReadLog(0, 1000)
 		if err != nil {
 			t.Fatal(err)
@@ -280,7 +280,7 @@ func TestMosquittoEndToEnd(t *testing.T) {
 			t.Errorf("%s = %v", k, got[k])
 		}
 	}
-	waitFor(t, 5*time.Second, "bad payload dead-lettered", func() bool {
+	testpeer.WaitFor(t, "bad payload dead-lettered", 5*time.Second, func() bool {
 		dls, _ := a.Store.DeadLetters(10)
 		for _, dl := range dls {
 			if dl.Topic == "zigbee2mqtt/kitchen/smoke" && dl.Reason == "wrong_type" {
@@ -296,7 +296,7 @@ func TestMosquittoEndToEnd(t *testing.T) {
 	// Live traffic while connected, through the same pipeline.
 	before := a.Store.LastSeq()
 	publishAll()
-	waitFor(t, 10*time.Second, "live readings stored", func() bool { return a.Store.LastSeq() >= before+uint64(len(want)) })
+	testpeer.WaitFor(t, "live readings stored", 10*time.Second, func() bool { return a.Store.LastSeq() >= before+uint64(len(want)) })
 
 	// History API over what arrived.
 	req, _ := http.NewRequest("GET", "http://"+a.HTTPAddr()+"/api/v1/readings?device=kitchen-smoke&kind=smoke", nil)
@@ -322,17 +322,6 @@ func metrics(t *testing.T, a *App) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }

@@ -63,7 +63,7 @@ notify:
 		camID = "camera-down@dev:gateway.camera.ward-cam"
 		fwdID = "forward-stalled@dev:gateway.influx.province"
 	)
-	waitFor(t, 15*time.Second, "the camera to be live", func() bool { return cameraState(t, a, "ward-cam").State == source.StateLive })
+	testpeer.WaitFor(t, "the camera to be live", 15*time.Second, func() bool { return cameraState(t, a, "ward-cam").State == source.StateLive })
 
 	// Both faults happen: the camera's encoder dies, InfluxDB hangs while
 	// a sensor keeps reporting.
@@ -83,7 +83,7 @@ notify:
 		}
 		return out
 	}
-	waitFor(t, 30*time.Second, "both faults to fire and escalate", func() bool {
+	testpeer.WaitFor(t, "both faults to fire and escalate", 30*time.Second, func() bool {
 		open := byID()
 		return open[camID].Level >= 1 && open[fwdID].Level >= 1
 	})
@@ -120,7 +120,7 @@ notify:
 	pushLive(t, ffmpeg, addr, "/live")
 	db.Thaw(t)
 	for _, id := range []string{camID, fwdID} {
-		waitFor(t, 60*time.Second, id+" reset once its fault cleared", func() bool {
+		testpeer.WaitFor(t, id+" reset once its fault cleared", 60*time.Second, func() bool {
 			code, _ := api(t, a, http.MethodPost, "/api/v1/alarms/"+id+"/reset", `{"comment":"checked the gap"}`)
 			return code == http.StatusOK
 		})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -199,7 +200,7 @@ notify:
 
 	// The gateway's own faults page people through the same channels.
 	a.Health.Event(health.StoreDevice, "the local store deleted 12 readings (disk budget) before every InfluxDB target had them")
-	waitFor(t, 5*time.Second, "the data-loss alarm's webhook", func() bool {
+	testpeer.WaitFor(t, "the data-loss alarm's webhook", 5*time.Second, func() bool {
 		hook.mu.Lock()
 		defer hook.mu.Unlock()
 		return slices.Contains(hook.ids, "store-data-loss@dev:gateway.store")

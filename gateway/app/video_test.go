@@ -129,7 +129,7 @@ video:
 `, addr), fmt.Sprintf("    - {name: supervisor-li, role: viewer, sha256: %s, cameras: [ward-cam]}\n", hex.EncodeToString(sum[:])))
 	a := startApp(t, cfg)
 
-	waitFor(t, 15*time.Second, "the pushed camera to be live", func() bool { return cameraState(t, a, "ward-cam").State == source.StateLive })
+	testpeer.WaitFor(t, "the pushed camera to be live", 15*time.Second, func() bool { return cameraState(t, a, "ward-cam").State == source.StateLive })
 	if st := cameraState(t, a, "door-cam"); st.Pulling {
 		t.Fatalf("on-demand camera pulling with nobody watching: %+v", st)
 	}
@@ -164,7 +164,7 @@ video:
 		t.Fatalf("DELETE: %d %v", code, err)
 	}
 	var ended audit.Entry
-	waitFor(t, 5*time.Second, "the viewing session in the audit log", func() bool {
+	testpeer.WaitFor(t, "the viewing session in the audit log", 5*time.Second, func() bool {
 		entries, err := a.Audit.Read(audit.Filter{Action: audit.ActionVideoViewEnded}, 50)
 		if err != nil {
 			t.Fatal(err)
@@ -192,11 +192,11 @@ video:
 	if _, err := d.HangUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the on-demand pull to stop", func() bool { return !cameraState(t, a, "door-cam").Pulling })
+	testpeer.WaitFor(t, "the on-demand pull to stop", 10*time.Second, func() bool { return !cameraState(t, a, "door-cam").Pulling })
 
 	// The live camera dies: camera-down is raised for the supervisors.
 	_ = push.Process.Kill()
-	waitFor(t, 20*time.Second, "camera-down@dev:gateway.camera.ward-cam", func() bool {
+	testpeer.WaitFor(t, "camera-down@dev:gateway.camera.ward-cam", 20*time.Second, func() bool {
 		act, err := a.Rules.Active(context.Background())
 		if err != nil {
 			t.Fatal(err)

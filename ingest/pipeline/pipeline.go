@@ -82,9 +82,6 @@ type Options struct {
 	// counted and dropped without a dead letter.
 	Ignore []string
 	Logger *slog.Logger
-	// Committed, if set, is called after the readings of a message are
-	// durable (for the rules engine).
-	Committed func(rs []reading.Reading)
 }
 
 type route struct {
@@ -241,9 +238,6 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 	}
 	if p.opts.State != nil {
 		p.opts.State.Observe(r.dev.ID, msg.Received, rs)
-	}
-	if p.opts.Committed != nil && len(rs) > 0 {
-		p.opts.Committed(rs)
 	}
 	return nil
 }

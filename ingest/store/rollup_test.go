@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 )
 
 // stored is what the test knows about one appended reading.
@@ -318,7 +319,7 @@ func TestRetentionDeletesWholeRollupBuckets(t *testing.T) {
 // summarised once.
 func TestOpenBuildsRollupsOfAnOlderStore(t *testing.T) {
 	dir := t.TempDir()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{slog.New(slog.DiscardHandler)}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Logger{Name: "store", Log: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable/block"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 )
 
 // ErrClosed is returned by operations on a closed store.
@@ -170,7 +171,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("store: open: no directory")
 	}
 	po := &pebble.Options{
-		Logger:       quietLogger{opts.Logger},
+		Logger:       pebblelog.Logger{Name: "store", Log: opts.Logger},
 		MemTableSize: opts.MemTableSize,
 		Merger:       rollupMerger,
 	}
@@ -560,19 +561,3 @@ func (s *Store) minCursor() (uint64, bool) {
 
 // DiskUsage returns the bytes the store occupies on disk.
 func (s *Store) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
-
-// quietLogger routes Pebble's own logging to slog at debug level, and its
-// fatal errors at error level before it panics (Pebble's contract).
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug("store: pebble: " + fmt.Sprintf(format, args...))
-}
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error("store: pebble: " + fmt.Sprintf(format, args...))
-}
-func (q quietLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	q.l.Error("store: pebble fatal: " + msg)
-	panic("store: pebble: " + msg)
-}

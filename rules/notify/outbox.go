@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -184,7 +185,7 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	// block cache keep it from weighing on the gateway's memory budget.
 	cache := pebble.NewCache(1 << 20)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{o.log}, MemTableSize: 256 << 10, Cache: cache})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Logger{Name: "notify", Log: o.log}, MemTableSize: 256 << 10, Cache: cache})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox in %s: %w", dir, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -43,7 +44,7 @@ func TestOutboxResumesPendingAfterRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "a first attempt of each delivery", func() bool {
+	testpeer.WaitFor(t, "a first attempt of each delivery", 5*time.Second, func() bool {
 		for _, ev := range evs {
 			ds := o.Deliveries(ev.Alarm.ID)
 			if len(ds) != 1 || ds[0].Attempts != 1 {
@@ -74,7 +75,7 @@ func TestOutboxResumesPendingAfterRestart(t *testing.T) {
 			t.Errorf("event %s not delivered after the restart", ev.Alarm.ID)
 		}
 	}
-	waitFor(t, 5*time.Second, "deliveries recorded as delivered", func() bool {
+	testpeer.WaitFor(t, "deliveries recorded as delivered", 5*time.Second, func() bool {
 		for _, ev := range evs {
 			if ds := o.Deliveries(ev.Alarm.ID); len(ds) != 1 || ds[0].State != DeliveryDelivered {
 				return false
@@ -167,7 +168,7 @@ func TestOutboxFireGoesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(ch.gate)
-	waitFor(t, 10*time.Second, "every delivery", func() bool { return o.Pending() == 0 })
+	testpeer.WaitFor(t, "every delivery", 10*time.Second, func() bool { return o.Pending() == 0 })
 	got := ch.sent()
 	if len(got) != 1007 {
 		t.Fatalf("%d sends, want 1007", len(got))
@@ -252,7 +253,7 @@ func TestOutboxRetries(t *testing.T) {
 				t.Fatal(err)
 			}
 			rc.next(t, 10*time.Second)
-			waitFor(t, 5*time.Second, "the delivered state", func() bool {
+			testpeer.WaitFor(t, "the delivered state", 5*time.Second, func() bool {
 				ds := o.Deliveries(ev.Alarm.ID)
 				return len(ds) == 1 && ds[0].State == DeliveryDelivered
 			})
@@ -307,7 +308,7 @@ func TestOutboxDeadChannelDoesNotBlockOthers(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("the live channel took %v for %d alarms", el, n)
 	}
-	waitFor(t, 5*time.Second, "the refused deliveries to fail", func() bool {
+	testpeer.WaitFor(t, "the refused deliveries to fail", 5*time.Second, func() bool {
 		for i := range n {
 			for _, d := range o.Deliveries(fmt.Sprintf("smoke/%d", i)) {
 				if d.Channel == "refusing" && d.State != DeliveryFailed {
@@ -367,10 +368,10 @@ func TestOutboxExpiry(t *testing.T) {
 			if err := o.Enqueue(context.Background(), ev); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "two attempts", func() bool { return calls.Load() >= 2 })
+			testpeer.WaitFor(t, "two attempts", 5*time.Second, func() bool { return calls.Load() >= 2 })
 			clk.advance(tc.advance)
 			if tc.wantFailed {
-				waitFor(t, 5*time.Second, "the delivery to expire", func() bool {
+				testpeer.WaitFor(t, "the delivery to expire", 5*time.Second, func() bool {
 					ds := o.Deliveries(ev.Alarm.ID)
 					return len(ds) == 1 && ds[0].State == DeliveryFailed
 				})
@@ -380,7 +381,7 @@ func TestOutboxExpiry(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, 5*time.Second, "attempts past the limits", func() bool { return calls.Load() >= 6 })
+			testpeer.WaitFor(t, "attempts past the limits", 5*time.Second, func() bool { return calls.Load() >= 6 })
 			if ds := o.Deliveries(ev.Alarm.ID); ds[0].State != DeliveryPending {
 				t.Fatalf("urgent delivery %+v, want pending", ds[0])
 			}
@@ -404,7 +405,7 @@ func TestOutboxEnqueueIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.next(t, 5*time.Second)
-	waitFor(t, 5*time.Second, "the delivered state", func() bool { return o.Pending() == 0 })
+	testpeer.WaitFor(t, "the delivered state", 5*time.Second, func() bool { return o.Pending() == 0 })
 	o.Close()
 	o = mustOpen(t, dir, opts)
 	if err := o.Enqueue(ctx, ev); err != nil {
@@ -452,7 +453,7 @@ func TestOutboxKeepsOneAlarmsEventsInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "four deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) == 4 })
+	testpeer.WaitFor(t, "four deliveries", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) == 4 })
 	mu.Lock()
 	defer mu.Unlock()
 	if sent[0] != "cold/2:firing" {
@@ -516,13 +517,13 @@ func TestOutboxPurgesFinishedDeliveries(t *testing.T) {
 	if err := o.Enqueue(context.Background(), done); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery", func() bool { return o.Pending() == 0 })
+	testpeer.WaitFor(t, "delivery", 5*time.Second, func() bool { return o.Pending() == 0 })
 	fail.Store(true)
 	stuck := event("stuck/2", alarm.SeverityFire, alarm.EventFiring)
 	if err := o.Enqueue(context.Background(), stuck); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "an attempt", func() bool {
+	testpeer.WaitFor(t, "an attempt", 5*time.Second, func() bool {
 		ds := o.Deliveries(stuck.Alarm.ID)
 		return len(ds) == 1 && ds[0].Attempts == 1
 	})
@@ -560,14 +561,14 @@ func TestOutboxMetrics(t *testing.T) {
 	if err := o.Enqueue(context.Background(), event("m/1", alarm.SeverityFire, alarm.EventFiring)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a retry", func() bool {
+	testpeer.WaitFor(t, "a retry", 5*time.Second, func() bool {
 		return testutil.ToFloat64(o.metrics.deliveries.WithLabelValues("hook", outcomeRetry)) >= 1
 	})
 	if v := testutil.ToFloat64(o.metrics.depth.WithLabelValues("hook", "fire")); v != 1 {
 		t.Fatalf("queue depth of fire deliveries %v, want 1", v)
 	}
 	fail.Store(false)
-	waitFor(t, 5*time.Second, "the delivery", func() bool { return o.Pending() == 0 })
+	testpeer.WaitFor(t, "the delivery", 5*time.Second, func() bool { return o.Pending() == 0 })
 	if v := testutil.ToFloat64(o.metrics.deliveries.WithLabelValues("hook", outcomeDelivered)); v != 1 {
 		t.Fatalf("delivered %v, want 1", v)
 	}

@@ -127,18 +127,6 @@ type funcChannel struct {
 func (f funcChannel) Name() string                                   { return f.name }
 func (f funcChannel) Send(ctx context.Context, ev alarm.Event) error { return f.send(ctx, ev) }
 
-// waitFor polls cond until it holds or within passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func mustOpen(t testing.TB, dir string, opts Options) *Outbox {
 	t.Helper()
 	if opts.Logger == nil {
