@@ -85,7 +85,7 @@ type Set struct {
 	closed bool
 }
 
-// New builds the cameras; Start begins the always-on pulls.
+// New builds the cameras; Run pulls and watches them.
 func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -116,7 +116,7 @@ func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) 
 // not nil) once a second: ok while live, a fault once it has shown no
 // video for its DownAfter.
 func (s *Set) Run(ctx context.Context, health Health) error {
-	s.Start(ctx)
+	s.start(ctx)
 	defer s.Close()
 	w := newWatchdog(time.Now())
 	tick := time.NewTicker(time.Second)
@@ -150,9 +150,8 @@ func (s *Set) downAfter(id string) time.Duration {
 	return DefaultDownAfter
 }
 
-// Start runs the always-on cameras until ctx ends (then Close). Run
-// starts them itself; Start is for callers that watch nothing.
-func (s *Set) Start(ctx context.Context) {
+// start begins the always-on pulls; they run until ctx ends or Close.
+func (s *Set) start(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ctx = ctx

@@ -54,9 +54,14 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s.Start(ctx)
-	defer s.Close()
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 
 	if st := status(t, s, "hall"); st.Pulling || st.State != "idle" {
 		t.Fatalf("on-demand camera pulling before anyone watches: %+v", st)
