@@ -152,11 +152,8 @@ func (a *App) newHealth() error {
 }
 
 func (a *App) newPipeline() (err error) {
-	devs := make([]pipeline.Device, 0, len(a.cfg.Devices))
-	for _, d := range a.cfg.Devices {
-		devs = append(devs, pipeline.Device{ID: d.ID, Zone: d.Zone, Kind: d.Kind, Format: d.Format, Base: d.Topic, Invert: d.Invert})
-	}
-	a.State = devstate.New(a.cfg.DeviceModels(), nil)
+	devs := a.cfg.DeviceModels()
+	a.State = devstate.New(devs, nil)
 	if err = a.restoreState(); err != nil {
 		return err
 	}

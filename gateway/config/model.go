@@ -7,10 +7,11 @@ func (z *Zone) Model() facility.Zone {
 	return facility.Zone{ID: z.ID, Name: z.Name, NameZH: z.NameZH, Tags: z.Tags}
 }
 
-// Model returns the device as the facility model has it; routing and
-// credentials stay in the config.
+// Model returns the device as the facility model has it; its MQTT
+// password stays in the config.
 func (d *Device) Model() facility.Device {
-	return facility.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std()}
+	return facility.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std(),
+		Format: d.Format, Topic: d.Topic, Invert: d.Invert}
 }
 
 // Model returns the camera as the facility model has it; its address and

@@ -29,6 +29,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/devstate"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
@@ -48,16 +49,6 @@ type Message struct {
 	Client string
 }
 
-// Device is the routing information of one configured device.
-type Device struct {
-	ID     string
-	Zone   string
-	Kind   reading.Kind
-	Format string
-	Base   string
-	Invert bool
-}
-
 // Store is what the pipeline needs from the durable store.
 type Store interface {
 	Append(ctx context.Context, rs []reading.Reading) error
@@ -68,7 +59,7 @@ type Store interface {
 type Options struct {
 	Facility string
 	Location *time.Location
-	Devices  []Device
+	Devices  []facility.Device
 	Decoders map[string]decode.Decoder
 	Store    Store
 	State    *devstate.Tracker // optional
@@ -85,7 +76,7 @@ type Options struct {
 }
 
 type route struct {
-	dev  *Device
+	dev  *facility.Device
 	dec  decode.Decoder
 	ddev decode.Device
 }
@@ -95,7 +86,7 @@ type Pipeline struct {
 	opts    Options
 	routes  map[string]*route // topic prefix → device
 	depth   int               // most topic levels of any prefix
-	byID    map[string]*Device
+	byID    map[string]*facility.Device
 	log     *slog.Logger
 	limiter *ratelog.Limiter
 	m       *metrics
@@ -119,7 +110,7 @@ func New(opts Options) (*Pipeline, error) {
 	p := &Pipeline{
 		opts:    opts,
 		routes:  make(map[string]*route),
-		byID:    make(map[string]*Device),
+		byID:    make(map[string]*facility.Device),
 		log:     opts.Logger,
 		limiter: ratelog.New(10 * time.Second),
 		m:       newMetrics(),
@@ -131,8 +122,8 @@ func New(opts Options) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: device %q: unknown format %q", d.ID, d.Format)
 		}
 		p.byID[d.ID] = d
-		r := &route{dev: d, dec: dec, ddev: decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Base, Invert: d.Invert, Location: opts.Location}}
-		for _, prefix := range dec.Prefixes(d.Base) {
+		r := &route{dev: d, dec: dec, ddev: decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Topic, Invert: d.Invert, Location: opts.Location}}
+		for _, prefix := range dec.Prefixes(d.Topic) {
 			if other, dup := p.routes[prefix]; dup {
 				return nil, fmt.Errorf("pipeline: devices %q and %q both publish under %q", other.dev.ID, d.ID, prefix)
 			}
@@ -154,7 +145,7 @@ func (p *Pipeline) Prefixes(deviceID string) []string {
 	if d == nil {
 		return nil
 	}
-	return p.opts.Decoders[d.Format].Prefixes(d.Base)
+	return p.opts.Decoders[d.Format].Prefixes(d.Topic)
 }
 
 // Subscriptions returns the topic filters that cover every device, for the
@@ -194,7 +185,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		// MQTT requires UTF-8 topics. Check before decoding: formats that
 		// read meaning from topic levels (ESPHome object ids, Homie
 		// properties) would otherwise store a reading from one.
-		var dev *Device
+		var dev *facility.Device
 		if r != nil {
 			dev = r.dev
 		}
@@ -243,7 +234,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 }
 
 // normalise turns a decode result into readings of the facility.
-func (p *Pipeline) normalise(d *Device, msg Message, res decode.Result) []reading.Reading {
+func (p *Pipeline) normalise(d *facility.Device, msg Message, res decode.Result) []reading.Reading {
 	at := msg.Received
 	if !res.Time.IsZero() {
 		if res.Time.After(msg.Received.Add(p.opts.MaxClockSkew)) || res.Time.Before(msg.Received.Add(-24*time.Hour-p.opts.MaxClockSkew)) {
@@ -268,7 +259,7 @@ func (p *Pipeline) normalise(d *Device, msg Message, res decode.Result) []readin
 }
 
 // reject counts, logs (rate-limited) and dead-letters a message.
-func (p *Pipeline) reject(msg Message, d *Device, reason string, err error) {
+func (p *Pipeline) reject(msg Message, d *facility.Device, reason string, err error) {
 	p.m.deadLettered.WithLabelValues(reason).Inc()
 	dev := ""
 	if d != nil {

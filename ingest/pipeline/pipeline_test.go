@@ -34,21 +34,21 @@ const (
 // testDevices covers every format, nested native bases ("sw/a" inside
 // "sw/a/b"), a Zigbee2MQTT friendly name with '/' and a Tasmota device
 // whose one base owns two prefixes.
-func testDevices() []pipeline.Device {
-	return []pipeline.Device{
-		{ID: "dorm3-temp", Zone: "dorm3", Kind: reading.KindTemperature, Format: "native", Base: "sw/a"},
-		{ID: "dorm3-door", Zone: "dorm3", Kind: reading.KindDoor, Format: "native", Base: "sw/a/b"},
-		{ID: "kitchen-smoke", Zone: "kitchen", Kind: reading.KindSmoke, Format: "zigbee2mqtt", Base: "zigbee2mqtt/kitchen/smoke"},
-		{ID: "hall-door", Zone: "hall", Kind: reading.KindDoor, Format: "tasmota", Base: "x"},
-		{ID: "dorm3-node", Zone: "dorm3", Kind: reading.KindTemperature, Format: "esphome", Base: "dorm3-node"},
-		{ID: "dorm3-ht", Zone: "dorm3", Kind: reading.KindTemperature, Format: "shelly", Base: "shellyplusht-b8d61a8b17cc"},
-		{ID: "dorm3-sensor", Zone: "dorm3", Kind: reading.KindTemperature, Format: "homie", Base: "homie/5/dorm3-sensor"},
+func testDevices() []facility.Device {
+	return []facility.Device{
+		{ID: "dorm3-temp", Zone: "dorm3", Kind: reading.KindTemperature, Format: "native", Topic: "sw/a"},
+		{ID: "dorm3-door", Zone: "dorm3", Kind: reading.KindDoor, Format: "native", Topic: "sw/a/b"},
+		{ID: "kitchen-smoke", Zone: "kitchen", Kind: reading.KindSmoke, Format: "zigbee2mqtt", Topic: "zigbee2mqtt/kitchen/smoke"},
+		{ID: "hall-door", Zone: "hall", Kind: reading.KindDoor, Format: "tasmota", Topic: "x"},
+		{ID: "dorm3-node", Zone: "dorm3", Kind: reading.KindTemperature, Format: "esphome", Topic: "dorm3-node"},
+		{ID: "dorm3-ht", Zone: "dorm3", Kind: reading.KindTemperature, Format: "shelly", Topic: "shellyplusht-b8d61a8b17cc"},
+		{ID: "dorm3-sensor", Zone: "dorm3", Kind: reading.KindTemperature, Format: "homie", Topic: "homie/5/dorm3-sensor"},
 	}
 }
 
 var testIgnore = []string{"zigbee2mqtt/bridge", "homeassistant"}
 
-func deviceByID(t testing.TB, id string) pipeline.Device {
+func deviceByID(t testing.TB, id string) facility.Device {
 	t.Helper()
 	for _, d := range testDevices() {
 		if d.ID == id {
@@ -56,7 +56,7 @@ func deviceByID(t testing.TB, id string) pipeline.Device {
 		}
 	}
 	t.Fatalf("no test device %q", id)
-	return pipeline.Device{}
+	return facility.Device{}
 }
 
 // harness is a pipeline wired to a real store, the real decoders, a device
@@ -387,27 +387,27 @@ func TestSubscriptionsAndPrefixes(t *testing.T) {
 func TestNewRejectsBadDevices(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		devices []pipeline.Device
+		devices []facility.Device
 		want    []string // substrings of the error
 	}{
 		{
 			name:    "unknown format",
-			devices: []pipeline.Device{{ID: "dorm3-temp", Format: "lorawan", Base: "sw/a"}},
+			devices: []facility.Device{{ID: "dorm3-temp", Format: "lorawan", Topic: "sw/a"}},
 			want:    []string{`"dorm3-temp"`, `"lorawan"`},
 		},
 		{
 			name: "same base twice",
-			devices: []pipeline.Device{
-				{ID: "dorm3-temp", Format: "native", Base: "sw/a"},
-				{ID: "dorm3-hum", Format: "zigbee2mqtt", Base: "sw/a"},
+			devices: []facility.Device{
+				{ID: "dorm3-temp", Format: "native", Topic: "sw/a"},
+				{ID: "dorm3-hum", Format: "zigbee2mqtt", Topic: "sw/a"},
 			},
 			want: []string{`"dorm3-temp"`, `"dorm3-hum"`, `"sw/a"`},
 		},
 		{
 			name: "tasmota base collides with a native tele prefix",
-			devices: []pipeline.Device{
-				{ID: "hall-door", Format: "tasmota", Base: "x"},
-				{ID: "hall-script", Format: "native", Base: "stat/x"},
+			devices: []facility.Device{
+				{ID: "hall-door", Format: "tasmota", Topic: "x"},
+				{ID: "hall-script", Format: "native", Topic: "stat/x"},
 			},
 			want: []string{`"hall-door"`, `"hall-script"`, `"stat/x"`},
 		},
@@ -426,9 +426,9 @@ func TestNewRejectsBadDevices(t *testing.T) {
 	}
 
 	t.Run("nested bases are allowed", func(t *testing.T) {
-		_, err := pipeline.New(pipeline.Options{Decoders: decode.All(), Devices: []pipeline.Device{
-			{ID: "outer", Format: "native", Base: "sw/a"},
-			{ID: "inner", Format: "native", Base: "sw/a/b"},
+		_, err := pipeline.New(pipeline.Options{Decoders: decode.All(), Devices: []facility.Device{
+			{ID: "outer", Format: "native", Topic: "sw/a"},
+			{ID: "inner", Format: "native", Topic: "sw/a/b"},
 		}})
 		if err != nil {
 			t.Fatalf("New: %v", err)
@@ -749,7 +749,7 @@ func FuzzHandle(f *testing.F) {
 
 	const skew = 10 * time.Minute
 	h := newHarness(f, func(o *pipeline.Options) { o.MaxClockSkew = skew })
-	devices := map[string]pipeline.Device{}
+	devices := map[string]facility.Device{}
 	for _, d := range testDevices() {
 		devices[d.ID] = d
 	}

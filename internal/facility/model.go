@@ -28,6 +28,12 @@ type Device struct {
 	// OfflineAfter is the silence after which the device counts as
 	// offline (0: never, for devices that report only on change).
 	OfflineAfter time.Duration
+	// Format is the payload format its firmware speaks (a decoder's
+	// name) and Topic its base MQTT topic; Invert flips boolean states for
+	// wiring that reports the opposite. Empty for built-in devices.
+	Format string
+	Topic  string
+	Invert bool
 	// Builtin marks a device of the gateway itself (a camera's video, an
 	// InfluxDB target, the store): its readings say how the gateway is,
 	// not how a room is. Sensor rules, absence rules and the gateway-wide
