@@ -125,10 +125,9 @@ type Core struct {
 	// subject keys, in evaluation order: one map lookup per reading.
 	devRules map[string][]devRule
 
-	subj     map[string]*subjState // keyed like the alarm ID: rule@subject
-	open     map[string]*openAlarm // by alarm ID
-	lastSeen map[string]time.Time
-	offline  map[string]bool // device reported itself offline
+	subj     map[string]*subjState      // keyed like the alarm ID: rule@subject
+	open     map[string]*openAlarm      // by alarm ID
+	avail    map[string]facility.Status // per device: last heard, reported offline
 	lastAny  time.Time
 	started  time.Time
 	silences []Silence
@@ -147,8 +146,8 @@ type Core struct {
 
 // NewCore compiles cfg. The error lists every problem in the rules.
 func NewCore(cfg Config, start time.Time) (*Core, error) {
-	c := &Core{subj: map[string]*subjState{}, open: map[string]*openAlarm{}, lastSeen: map[string]time.Time{},
-		offline: map[string]bool{}, started: start}
+	c := &Core{subj: map[string]*subjState{}, open: map[string]*openAlarm{}, avail: map[string]facility.Status{},
+		started: start}
 	if err := c.configure(cfg); err != nil {
 		return nil, err
 	}

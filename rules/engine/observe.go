@@ -22,15 +22,13 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 	if dev == nil {
 		return // readings only come from configured devices
 	}
-	c.lastSeen[rd.Device] = now
+	// Device liveness follows the facility model's one availability rule
+	// (data proves a device online, an availability message may say
+	// offline), timed by the engine's own clock.
+	c.avail[rd.Device] = c.avail[rd.Device].Apply(facility.EventOf(rd.Kind, rd.Value, now, 0))
 	if !dev.Builtin {
 		// A gateway fault reading is no sign that sensors get through.
 		c.lastAny = now
-	}
-	if rd.Kind == reading.KindAvailability {
-		c.offline[rd.Device] = !rd.Value.Bool
-	} else {
-		delete(c.offline, rd.Device)
 	}
 	local := now.In(c.cfg.Location)
 	var ev readingEnv
@@ -253,7 +251,7 @@ func (c *Core) observeAbsence(r *rule, dev *facility.Device, key string, now tim
 		}
 		return
 	}
-	if c.offline[dev.ID] {
+	if _, cause := c.avail[dev.ID].At(now, 0); cause == facility.CauseReported {
 		if c.open[key] == nil {
 			s := c.state(key)
 			s.Value = "reported offline"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // snapshot is the Core's persistent state: open alarms, pending timers
@@ -33,8 +34,16 @@ func (c *Core) Snapshot() ([]byte, error) {
 			subj[k] = s
 		}
 	}
+	seen := make(map[string]time.Time, len(c.avail))
+	offline := map[string]bool{}
+	for id, st := range c.avail {
+		seen[id] = st.LastSeen
+		if st.ReportedOffline {
+			offline[id] = true
+		}
+	}
 	return json.Marshal(snapshot{Version: snapshotVersion, Seq: c.seq, Subjects: subj, Open: c.open,
-		LastSeen: c.lastSeen, Offline: c.offline, LastAny: c.lastAny, Silences: c.silences})
+		LastSeen: seen, Offline: offline, LastAny: c.lastAny, Silences: c.silences})
 }
 
 // Restore loads a snapshot taken by Snapshot. State of rules that no
@@ -59,10 +68,7 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 		c.open[k] = a
 	}
 	for k, v := range s.LastSeen {
-		c.lastSeen[k] = v
-	}
-	for k, v := range s.Offline {
-		c.offline[k] = v
+		c.avail[k] = facility.Status{LastSeen: v, ReportedOffline: s.Offline[k]}
 	}
 	c.lastAny, c.silences = s.LastAny, s.Silences
 	return nil

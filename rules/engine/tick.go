@@ -110,8 +110,11 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 			if after <= 0 {
 				continue
 			}
-			last, seen := c.lastSeen[id]
-			if !seen {
+			last := c.avail[id].LastSeen
+			if last.IsZero() {
+				// Never heard since the gateway started: a detector that
+				// never checks in must page too, so its silence counts
+				// from the start (the history API calls it unknown).
 				last = c.started
 			}
 			key := subjectKey(r, dev)
