@@ -204,6 +204,35 @@ func (s *Source) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c := s.newClient(u)
+	if err := c.Start2(); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close()
+	// Closing the client is what unblocks Describe, Setup, Play and Wait
+	// when ctx ends.
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
+
+	desc, tr, err := s.describe(c, u)
+	if err != nil {
+		return err
+	}
+	if err := s.setup(c, desc, tr); err != nil {
+		return err
+	}
+	media := tr.media()
+	// A new stream may bring new parameters: viewers resume at its first
+	// keyframe, knowing what they will get.
+	s.opts.Hub.Reset()
+	s.opts.Hub.SetMedia(media)
+	s.setMedia(media)
+	return s.relay(c, tr, media)
+}
+
+// newClient makes the RTSP client for one session, with the configured
+// transport (nil: gortsplib's UDP first, then TCP).
+func (s *Source) newClient(u *base.URL) *gortsplib.Client {
 	c := &gortsplib.Client{
 		Scheme:      u.Scheme,
 		Host:        u.Host,
@@ -222,100 +251,93 @@ func (s *Source) session(ctx context.Context) error {
 		t := gortsplib.TransportUDP
 		c.Transport = &t
 	}
-	if err := c.Start2(); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	return c
+}
 
+// sessionTracks are the tracks one session relays.
+type sessionTracks struct {
+	vmedia  *description.Media
+	vformat format.Format
+	video   *videoTrack
+	decode  func(*rtp.Packet) ([][]byte, error)
+	// audio is nil when the session relays video only; note then says
+	// why, if the camera offers audio.
+	audio *audioTrack
+	note  string
+}
+
+// media is what the hub and the status announce for the session.
+func (tr *sessionTracks) media() hub.Media {
+	m := hub.Media{Video: tr.video.codec, Note: tr.note}
+	if tr.audio != nil {
+		m.Audio, m.AudioRate, m.AudioChannels = tr.audio.codec, tr.audio.rate, tr.audio.channels
+	}
+	return m
+}
+
+// describe asks the camera for its tracks and picks the ones to relay.
+// Every track is checked before any SETUP, since a bad control URL would
+// crash the client (see checkControl); a bad video track ends the session,
+// a bad audio track only drops the audio.
+func (s *Source) describe(c *gortsplib.Client, u *base.URL) (*description.Session, *sessionTracks, error) {
 	desc, _, err := c.Describe(u)
 	if err != nil {
-		return fmt.Errorf("describe: %w", err)
+		return nil, nil, fmt.Errorf("describe: %w", err)
 	}
-	vmedia, vformat := pickVideo(desc)
-	if vmedia == nil {
-		return errors.New("the camera offers no H.264 or H.265 video track")
+	tr := &sessionTracks{}
+	tr.vmedia, tr.vformat = pickVideo(desc)
+	if tr.vmedia == nil {
+		return nil, nil, errors.New("the camera offers no H.264 or H.265 video track")
 	}
-	video := newVideoTrack(vformat)
-	decode, err := videoDecoder(vformat)
-	if err != nil {
-		return err
+	tr.video = newVideoTrack(tr.vformat)
+	if tr.decode, err = videoDecoder(tr.vformat); err != nil {
+		return nil, nil, err
 	}
-	audio, note := pickAudio(desc)
-	if audio != nil && audio.media == vmedia {
-		audio = nil // one media cannot be set up twice; a camera would not mix them
+	tr.audio, tr.note = pickAudio(desc)
+	if tr.audio != nil && tr.audio.media == tr.vmedia {
+		tr.audio = nil // one media cannot be set up twice; a camera would not mix them
 	}
-	if err := checkControl(desc, vmedia); err != nil {
-		return fmt.Errorf("setup video: %w", err)
+	if err := checkControl(desc, tr.vmedia); err != nil {
+		return nil, nil, fmt.Errorf("setup video: %w", err)
 	}
-	if audio != nil {
-		if err := checkControl(desc, audio.media); err != nil {
-			note = fmt.Sprintf("audio %s is not relayed: %v", audio.codec, err)
-			audio = nil
+	if tr.audio != nil {
+		if err := checkControl(desc, tr.audio.media); err != nil {
+			tr.note = fmt.Sprintf("audio %s is not relayed: %v", tr.audio.codec, err)
+			tr.audio = nil
 		}
 	}
-	if _, err := c.Setup(desc.BaseURL, vmedia, 0, 0); err != nil {
-		return fmt.Errorf("setup video: %w", err)
-	}
-	if audio != nil {
-		if _, err := c.Setup(desc.BaseURL, audio.media, 0, 0); err != nil {
-			var refused liberrors.ErrClientBadStatusCode
-			if !errors.As(err, &refused) {
-				return fmt.Errorf("setup audio: %w", err)
-			}
-			// The camera said no, and the connection is still good: video
-			// alone is worth showing.
-			note = fmt.Sprintf("audio %s is not relayed: the camera refused to set it up (%d %s)", audio.codec, refused.Code, refused.Message)
-			s.log.Warn("camera: audio setup refused", "err", err)
-			audio = nil
-		}
-	}
-	media := hub.Media{Video: video.codec, Note: note}
-	if audio != nil {
-		media.Audio, media.AudioRate, media.AudioChannels = audio.codec, audio.rate, audio.channels
-	}
-	// A new stream may bring new parameters: viewers resume at its first
-	// keyframe, knowing what they will get.
-	s.opts.Hub.Reset()
-	s.opts.Hub.SetMedia(media)
-	s.setMedia(media)
+	return desc, tr, nil
+}
 
-	c.OnPacketRTP(vmedia, vformat, func(pkt *rtp.Packet) {
-		au, err := decode(pkt)
-		if err != nil {
-			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
-				!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-				s.log.Debug("camera: bad RTP packet", "err", err)
-			}
-			return
+// setup sets up the chosen tracks. A camera that refuses the audio track
+// keeps its video: the session goes on without audio, and tr says why.
+func (s *Source) setup(c *gortsplib.Client, desc *description.Session, tr *sessionTracks) error {
+	if _, err := c.Setup(desc.BaseURL, tr.vmedia, 0, 0); err != nil {
+		return fmt.Errorf("setup video: %w", err)
+	}
+	if tr.audio == nil {
+		return nil
+	}
+	if _, err := c.Setup(desc.BaseURL, tr.audio.media, 0, 0); err != nil {
+		var refused liberrors.ErrClientBadStatusCode
+		if !errors.As(err, &refused) {
+			return fmt.Errorf("setup audio: %w", err)
 		}
-		f, backwards := video.frame(au, pkt.Timestamp, time.Now())
-		if backwards {
-			s.reordered(video.codec)
-		}
-		if len(f.NALUs) == 0 {
-			return
-		}
-		s.opts.Hub.Publish(f)
-		s.count(f)
-	})
-	if audio != nil {
-		var clock rtpClock
-		c.OnPacketRTP(audio.media, audio.format, func(pkt *rtp.Packet) {
-			if len(pkt.Payload) == 0 {
-				return
-			}
-			s.opts.Hub.Publish(&hub.Frame{
-				// The payload is the packet's buffer; the frame outlives
-				// the callback in viewers' queues.
-				NALUs:    [][]byte{bytes.Clone(pkt.Payload)},
-				PTS:      ticksToDuration(clock.at(pkt.Timestamp), audio.rate),
-				Audio:    true,
-				Received: time.Now(),
-			})
-			s.countAudio()
-		})
+		// The camera said no, and the connection is still good: video
+		// alone is worth showing.
+		tr.note = fmt.Sprintf("audio %s is not relayed: the camera refused to set it up (%d %s)", tr.audio.codec, refused.Code, refused.Message)
+		s.log.Warn("camera: audio setup refused", "err", err)
+		tr.audio = nil
+	}
+	return nil
+}
+
+// relay plays the stream and publishes its packets to the hub until the
+// connection fails or the camera ends the stream.
+func (s *Source) relay(c *gortsplib.Client, tr *sessionTracks, media hub.Media) error {
+	c.OnPacketRTP(tr.vmedia, tr.vformat, s.onVideo(tr))
+	if tr.audio != nil {
+		c.OnPacketRTP(tr.audio.media, tr.audio.format, s.onAudio(tr.audio))
 	}
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
@@ -326,6 +348,51 @@ func (s *Source) session(ctx context.Context) error {
 		return err
 	}
 	return errors.New("stream ended")
+}
+
+// onVideo returns the handler of the video track's RTP packets: it
+// reassembles access units into hub frames. Packets that only start or
+// continue an access unit are normal and not logged.
+func (s *Source) onVideo(tr *sessionTracks) func(*rtp.Packet) {
+	return func(pkt *rtp.Packet) {
+		au, err := tr.decode(pkt)
+		if err != nil {
+			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
+				!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+				s.log.Debug("camera: bad RTP packet", "err", err)
+			}
+			return
+		}
+		f, backwards := tr.video.frame(au, pkt.Timestamp, time.Now())
+		if backwards {
+			s.reordered(tr.video.codec)
+		}
+		if len(f.NALUs) == 0 {
+			return
+		}
+		s.opts.Hub.Publish(f)
+		s.count(f)
+	}
+}
+
+// onAudio returns the handler of the audio track's RTP packets: one hub
+// frame per packet, timed by the session's own RTP clock.
+func (s *Source) onAudio(audio *audioTrack) func(*rtp.Packet) {
+	var clock rtpClock
+	return func(pkt *rtp.Packet) {
+		if len(pkt.Payload) == 0 {
+			return
+		}
+		s.opts.Hub.Publish(&hub.Frame{
+			// The payload is the packet's buffer; the frame outlives
+			// the callback in viewers' queues.
+			NALUs:    [][]byte{bytes.Clone(pkt.Payload)},
+			PTS:      ticksToDuration(clock.at(pkt.Timestamp), audio.rate),
+			Audio:    true,
+			Received: time.Now(),
+		})
+		s.countAudio()
+	}
 }
 
 // checkControl checks that a media's control URL (the SETUP target) can be
