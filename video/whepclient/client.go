@@ -92,17 +92,78 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if opts.HTTP == nil {
 		opts.HTTP = http.DefaultClient
 	}
-	me := &webrtc.MediaEngine{}
-	if opts.Video != nil {
-		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: *opts.Video, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
-		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, err
-		}
-	} else if err := me.RegisterDefaultCodecs(); err != nil {
+	pc, err := newPeerConnection(ctx, opts)
+	if err != nil {
 		return nil, err
 	}
+	c := &Client{PC: pc, opts: opts, aus: make(chan AccessUnit, opts.Queue), audio: make(chan []byte, opts.Queue),
+		tracks: make(chan *webrtc.TrackRemote, 2)}
+	// From here on a failure still returns the Client: a caller testing a
+	// refusal reads it from c.Response.
+	fail := func(err error) (*Client, error) {
+		_ = pc.Close()
+		return c, err
+	}
+	if err := c.receive(); err != nil {
+		return fail(err)
+	}
+	offer, err := c.gatherOffer(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	answer, err := c.post(ctx, offer)
+	if err != nil {
+		return fail(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fail(fmt.Errorf("whep: answer refused: %w", err))
+	}
+	return c, nil
+}
+
+// newPeerConnection makes the peer connection the options ask for: the
+// codecs offered, the ICE networks and, for RelayOnly, the endpoint's own
+// ICE servers with relay as the only transport.
+func newPeerConnection(ctx context.Context, opts Options) (*webrtc.PeerConnection, error) {
+	me, err := mediaEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	se := settingEngine(opts)
+	var pcCfg webrtc.Configuration
+	if opts.RelayOnly {
+		servers, err := fetchICEServers(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		pcCfg = webrtc.Configuration{ICEServers: servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(pcCfg)
+}
+
+// mediaEngine registers the codecs to offer: pion's defaults, or only
+// opts.Video (with PCMU audio) to act as a player that lacks the others.
+func mediaEngine(opts Options) (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	if opts.Video == nil {
+		if err := me.RegisterDefaultCodecs(); err != nil {
+			return nil, err
+		}
+		return me, nil
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: *opts.Video, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	return me, nil
+}
+
+// settingEngine limits ICE to IPv4 over UDP (or TCP) and, for tests, to
+// the loopback interface. mDNS is off: candidates carry plain addresses,
+// which the gateway can reach without a resolver.
+func settingEngine(opts Options) webrtc.SettingEngine {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	network := webrtc.NetworkTypeUDP4
@@ -114,30 +175,19 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	}
-	var pcCfg webrtc.Configuration
-	if opts.RelayOnly {
-		servers, err := fetchICEServers(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		pcCfg = webrtc.Configuration{ICEServers: servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(pcCfg)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{PC: pc, opts: opts, aus: make(chan AccessUnit, opts.Queue), audio: make(chan []byte, opts.Queue),
-		tracks: make(chan *webrtc.TrackRemote, 2)}
-	fail := func(err error) (*Client, error) {
-		_ = pc.Close()
-		return c, err
-	}
+	return se
+}
+
+// receive asks for one video and one audio track, receive-only, and
+// starts reading each track the gateway sends: video is depacketised,
+// audio payloads are passed on as they are.
+func (c *Client) receive() error {
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			return fail(err)
+		if _, err := c.PC.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return err
 		}
 	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	c.PC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		select {
 		case c.tracks <- tr:
 		default:
@@ -145,61 +195,77 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
 			go c.depacketise(tr)
 		} else {
-			go func() {
-				for {
-					pkt, _, err := tr.ReadRTP()
-					if err != nil {
-						return
-					}
-					select {
-					case c.audio <- pkt.Payload:
-					default:
-					}
-				}
-			}()
+			go c.readAudio(tr)
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		return fail(err)
+	return nil
+}
+
+// readAudio passes on each audio packet's payload until the track ends,
+// dropping those nobody reads in time rather than stalling the track.
+func (c *Client) readAudio(tr *webrtc.TrackRemote) {
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		select {
+		case c.audio <- pkt.Payload:
+		default:
+		}
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return fail(err)
+}
+
+// gatherOffer makes the offer and waits for ICE gathering to complete:
+// the client does not trickle, so the one offer it posts must hold every
+// candidate.
+func (c *Client) gatherOffer(ctx context.Context) (string, error) {
+	offer, err := c.PC.CreateOffer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(c.PC)
+	if err := c.PC.SetLocalDescription(offer); err != nil {
+		return "", err
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return "", ctx.Err()
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", opts.URL, strings.NewReader(pc.LocalDescription().SDP))
+	return c.PC.LocalDescription().SDP, nil
+}
+
+// post sends the offer and returns the answer. It records when the offer
+// was sent, the response and the session's Location; an answer other than
+// 201 Created is a *StatusError.
+func (c *Client) post(ctx context.Context, offer string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", c.opts.URL, strings.NewReader(offer))
 	if err != nil {
-		return fail(err)
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
-	if opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+opts.Token)
+	if c.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
 	}
 	c.Posted = time.Now()
-	resp, err := opts.HTTP.Do(req)
+	resp, err := c.opts.HTTP.Do(req)
 	if err != nil {
-		return fail(err)
+		return "", err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	c.Response = resp
 	if resp.StatusCode != http.StatusCreated {
-		return fail(&StatusError{Code: resp.StatusCode, Body: string(body)})
+		return "", &StatusError{Code: resp.StatusCode, Body: string(body)}
 	}
+	// Location may be relative to the endpoint.
 	loc, err := req.URL.Parse(resp.Header.Get("Location"))
 	if err != nil {
-		return fail(fmt.Errorf("whep: bad Location: %w", err))
+		return "", fmt.Errorf("whep: bad Location: %w", err)
 	}
 	c.Location = loc.String()
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		return fail(fmt.Errorf("whep: answer refused: %w", err))
-	}
-	return c, nil
+	return string(body), nil
 }
 
 // decoder depacketises one video codec.
