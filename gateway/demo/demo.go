@@ -142,6 +142,39 @@ func startCameras(ctx context.Context, addr string) (*camsim.Server, error) {
 
 // Run runs the demo until ctx is done.
 func Run(ctx context.Context, opts Options) error {
+	opts.setDefaults()
+	if opts.DataDir == "" {
+		dir, err := os.MkdirTemp("", "shelterwatch-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: data dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opts.DataDir = dir
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("demo: data dir: %w", err)
+	}
+	// The cameras start first: the generated config names their address.
+	sim, err := startCameras(ctx, opts.RTSPListen)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	s, err := writeConfig(opts, sim.Addr().String())
+	if err != nil {
+		return err
+	}
+	app.TuneRuntime()
+	a, err := app.New(s.cfg, opts.Logger)
+	if err != nil {
+		return err
+	}
+	return runWithSensors(ctx, a, opts, s)
+}
+
+// setDefaults fills in the options left empty, except DataDir, whose
+// temporary directory Run removes at exit.
+func (opts *Options) setDefaults() {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -160,47 +193,50 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.WebRTCUDP == "" {
 		opts.WebRTCUDP = "127.0.0.1:8189"
 	}
-	if opts.DataDir == "" {
-		dir, err := os.MkdirTemp("", "shelterwatch-demo-")
-		if err != nil {
-			return fmt.Errorf("demo: data dir: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		opts.DataDir = dir
-	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return fmt.Errorf("demo: data dir: %w", err)
-	}
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.DefaultCost
 	}
-	sim, err := startCameras(ctx, opts.RTSPListen)
-	if err != nil {
-		return err
-	}
-	defer sim.Close()
+}
+
+// setup is the demo's generated facility: its config, where the config
+// and the API token were written, and the simulated devices with their
+// passwords.
+type setup struct {
+	cfg       *config.Config
+	cfgPath   string
+	tokenPath string
+	token     string
+	devices   []sensorsim.Device
+}
+
+// writeConfig generates the demo facility and writes its config and API
+// token into the data directory, readable by the operator only. The config
+// is loaded back from the file, as the gateway would load an operator's,
+// so the demo runs what the operator can read.
+func writeConfig(opts Options, rtspAddr string) (*setup, error) {
 	text, devices, token, err := Config(filepath.Join(opts.DataDir, "store"), opts.HTTPListen, opts.MQTTListen,
-		sim.Addr().String(), opts.WebRTCUDP, opts.BcryptCost)
+		rtspAddr, opts.WebRTCUDP, opts.BcryptCost)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfgPath := filepath.Join(opts.DataDir, "demo.yaml")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		return fmt.Errorf("demo: write config: %w", err)
+	s := &setup{cfgPath: filepath.Join(opts.DataDir, "demo.yaml"), tokenPath: filepath.Join(opts.DataDir, "api-token"),
+		token: token, devices: devices}
+	if err := os.WriteFile(s.cfgPath, []byte(text), 0o600); err != nil {
+		return nil, fmt.Errorf("demo: write config: %w", err)
 	}
-	tokenPath := filepath.Join(opts.DataDir, "api-token")
-	if err := os.WriteFile(tokenPath, []byte(token+"\n"), 0o600); err != nil {
-		return fmt.Errorf("demo: write token: %w", err)
+	if err := os.WriteFile(s.tokenPath, []byte(token+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("demo: write token: %w", err)
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return fmt.Errorf("demo: generated config is invalid (a bug): %w", err)
+	if s.cfg, err = config.Load(s.cfgPath); err != nil {
+		return nil, fmt.Errorf("demo: generated config is invalid (a bug): %w", err)
 	}
-	app.TuneRuntime()
-	a, err := app.New(cfg, opts.Logger)
-	if err != nil {
-		return err
-	}
+	return s, nil
+}
+
+// runWithSensors runs the gateway and, once it is ready, the sensor
+// simulator, until ctx is done or the gateway stops; the gateway's error
+// wins over the simulator's.
+func runWithSensors(ctx context.Context, a *app.App, opts Options, s *setup) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -208,12 +244,43 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		select {
-		case <-a.Ready():
-		case <-ctx.Done():
-			return
-		}
-		fmt.Fprintf(opts.Out, `
+		simErr = runSensors(ctx, a, opts, s)
+	}()
+	runErr := a.Run(ctx)
+	// The simulator has nothing to talk to once the gateway has stopped.
+	cancel()
+	wg.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	return simErr
+}
+
+// runSensors waits for the gateway, shows the banner and runs the sensor
+// simulator until ctx is done. It returns nil if ctx ends first.
+func runSensors(ctx context.Context, a *app.App, opts Options, s *setup) error {
+	select {
+	case <-a.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	printBanner(opts.Out, a, s)
+	if opts.OnReady != nil {
+		opts.OnReady(a, s.token)
+	}
+	// The simulator is a separate MQTT client, as real sensors are.
+	return sensorsim.Run(ctx, sensorsim.Options{
+		Broker: "tcp://" + a.BrokerAddr(), Devices: s.devices,
+		Interval: opts.Interval, Events: true, EventEvery: opts.EventEvery,
+		Location: s.cfg.Facility.Location, Logger: opts.Logger,
+	})
+}
+
+// printBanner tells the operator, in English and Chinese, where to reach
+// the running demo. The token is shown by path only, so it stays out of
+// terminal scrollback and logs.
+func printBanner(w io.Writer, a *app.App, s *setup) {
+	fmt.Fprintf(w, `
 ShelterWatch demo / 演示 — facility %q
   MQTT broker / 消息代理:   %s
   Metrics / 监控指标:        http://%s/metrics
@@ -224,23 +291,6 @@ ShelterWatch demo / 演示 — facility %q
   Config / 配置文件:         %s
   Ctrl-C stops the demo / 按 Ctrl-C 停止演示.
 
-`, cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), tokenPath, a.HTTPAddr(), tokenPath, a.HTTPAddr(),
-			tokenPath, a.HTTPAddr(), a.HTTPAddr(), cfgPath)
-		if opts.OnReady != nil {
-			opts.OnReady(a, token)
-		}
-		// The simulator is a separate MQTT client, as real sensors are.
-		simErr = sensorsim.Run(ctx, sensorsim.Options{
-			Broker: "tcp://" + a.BrokerAddr(), Devices: devices,
-			Interval: opts.Interval, Events: true, EventEvery: opts.EventEvery,
-			Location: cfg.Facility.Location, Logger: opts.Logger,
-		})
-	}()
-	runErr := a.Run(ctx)
-	cancel()
-	wg.Wait()
-	if runErr != nil {
-		return runErr
-	}
-	return simErr
+`, s.cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
+		s.tokenPath, a.HTTPAddr(), a.HTTPAddr(), s.cfgPath)
 }
