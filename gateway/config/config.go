@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
@@ -349,9 +350,9 @@ const (
 	DefaultKeepAlive       = 30 * time.Second
 	DefaultRetention       = 90 * 24 * time.Hour
 	DefaultDiskBudget      = 4 << 30
-	DefaultCommitMaxBatch  = 4096
+	DefaultCommitMaxBatch  = store.DefaultCommitMaxBatch
 	DefaultMaxPayloadBytes = 64 << 10
-	DefaultDeadLetterMax   = 10000
+	DefaultDeadLetterMax   = store.DefaultDeadLetterMax
 	DefaultMaxClockSkew    = 10 * time.Minute
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"

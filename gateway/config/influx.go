@@ -6,7 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/forward"
 )
 
 // InfluxTarget is one InfluxDB the gateway forwards every reading to (the
@@ -64,13 +65,11 @@ type InfluxTarget struct {
 
 // Defaults of an InfluxDB target.
 const (
-	DefaultInfluxBatchSize  = 5000
-	DefaultInfluxLinger     = time.Second
-	DefaultInfluxTimeout    = 10 * time.Second
-	DefaultInfluxBackoffMax = time.Minute
-	// DefaultInfluxStalledAfter: a 4G link dropping for a few minutes is
-	// normal; a quarter of an hour means someone should look.
-	DefaultInfluxStalledAfter = 15 * time.Minute
+	DefaultInfluxBatchSize    = forward.DefaultBatchSize
+	DefaultInfluxLinger       = forward.DefaultLinger
+	DefaultInfluxTimeout      = forward.DefaultTimeout
+	DefaultInfluxBackoffMax   = forward.DefaultBackoffMax
+	DefaultInfluxStalledAfter = forward.DefaultStalledAfter
 	// MaxInfluxBatchSize bounds batch_size: InfluxDB itself advises
 	// batches of 5,000-10,000 points.
 	MaxInfluxBatchSize = 100000

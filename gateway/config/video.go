@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/shelterwatch/shelterwatch/video/cameras"
+	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
 // Camera is an IP camera relayed to remote supervisors (WebRTC, WHEP).
@@ -116,10 +119,10 @@ func (s *ICEServer) ReadSecret() (Secret, error) {
 // Video defaults.
 const (
 	DefaultWebRTCUDP            = ":8189"
-	DefaultMaxViewers           = 32
-	DefaultMaxViewersPerCamera  = 8
-	DefaultCameraGrace          = 10 * time.Second
-	DefaultCameraDownAlarmAfter = time.Minute
+	DefaultMaxViewers           = whep.DefaultMaxViewers
+	DefaultMaxViewersPerCamera  = whep.DefaultMaxViewersPerCamera
+	DefaultCameraGrace          = cameras.DefaultGrace
+	DefaultCameraDownAlarmAfter = cameras.DefaultDownAfter
 	DefaultTURNTTL              = 12 * time.Hour
 )
 

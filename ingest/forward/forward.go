@@ -98,23 +98,32 @@ type Target struct {
 	TLS *tls.Config
 }
 
+// Defaults of a Target; the gateway's config applies the same ones.
+const (
+	// DefaultBatchSize: InfluxDB advises batches of 5,000-10,000 points.
+	DefaultBatchSize  = 5000
+	DefaultLinger     = time.Second
+	DefaultTimeout    = 10 * time.Second
+	DefaultBackoffMax = time.Minute
+)
+
 func (t *Target) defaults() {
 	if t.BatchSize <= 0 {
-		t.BatchSize = 5000
+		t.BatchSize = DefaultBatchSize
 	}
 	if t.Linger < 0 {
 		t.Linger = 0
 	} else if t.Linger == 0 {
-		t.Linger = time.Second
+		t.Linger = DefaultLinger
 	}
 	if t.Timeout <= 0 {
-		t.Timeout = 10 * time.Second
+		t.Timeout = DefaultTimeout
 	}
 	if t.BackoffMin <= 0 {
 		t.BackoffMin = 500 * time.Millisecond
 	}
 	if t.BackoffMax <= 0 {
-		t.BackoffMax = time.Minute
+		t.BackoffMax = DefaultBackoffMax
 	}
 	if t.MaxRetryAfter <= 0 {
 		t.MaxRetryAfter = 10 * time.Minute

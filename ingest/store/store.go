@@ -95,12 +95,18 @@ type Options struct {
 	Clock func() time.Time
 }
 
+// Defaults of Options; the gateway's config applies the same ones.
+const (
+	DefaultCommitMaxBatch = 4096
+	DefaultDeadLetterMax  = 10000
+)
+
 func (o *Options) defaults() {
 	if o.CommitMaxBatch <= 0 {
-		o.CommitMaxBatch = 4096
+		o.CommitMaxBatch = DefaultCommitMaxBatch
 	}
 	if o.DeadLetterMax <= 0 {
-		o.DeadLetterMax = 10000
+		o.DeadLetterMax = DefaultDeadLetterMax
 	}
 	if o.MaintenanceEvery <= 0 {
 		o.MaintenanceEvery = 30 * time.Second

@@ -46,8 +46,11 @@ type Camera struct {
 	DownAfter time.Duration
 }
 
-// DefaultDownAfter is Camera.DownAfter when unset.
-const DefaultDownAfter = time.Minute
+// Defaults of a Camera; the gateway's config applies the same ones.
+const (
+	DefaultGrace     = 10 * time.Second
+	DefaultDownAfter = time.Minute
+)
 
 // Status is one camera's state for the API.
 type Status struct {
@@ -96,7 +99,7 @@ func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) 
 			return nil, fmt.Errorf("cameras: duplicate camera id %q", c.ID)
 		}
 		if c.Grace <= 0 {
-			c.Grace = 10 * time.Second
+			c.Grace = DefaultGrace
 		}
 		if c.DownAfter <= 0 {
 			c.DownAfter = DefaultDownAfter

@@ -56,6 +56,12 @@ type Record struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Default viewer limits; the gateway's config applies the same ones.
+const (
+	DefaultMaxViewersPerCamera = 8
+	DefaultMaxViewers          = 32
+)
+
 // Config configures the server.
 type Config struct {
 	// UDPAddr is the one UDP address all sessions' ICE uses (":8189").
@@ -69,7 +75,8 @@ type Config struct {
 	AdvertiseIPs []string
 	// ICEServers are offered to viewers.
 	ICEServers []ICEServer
-	// MaxViewersPerCamera and MaxViewers bound sessions (defaults 8, 32).
+	// MaxViewersPerCamera and MaxViewers bound sessions (defaults
+	// DefaultMaxViewersPerCamera, DefaultMaxViewers).
 	MaxViewersPerCamera, MaxViewers int
 	// StartTimeout bounds the wait for an on-demand camera's first
 	// connection (default 10s).
@@ -113,10 +120,10 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 		return nil, errors.New("whep: a UDP address for ICE is required")
 	}
 	if cfg.MaxViewersPerCamera <= 0 {
-		cfg.MaxViewersPerCamera = 8
+		cfg.MaxViewersPerCamera = DefaultMaxViewersPerCamera
 	}
 	if cfg.MaxViewers <= 0 {
-		cfg.MaxViewers = 32
+		cfg.MaxViewers = DefaultMaxViewers
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
