@@ -210,16 +210,50 @@ func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
 	return out, errs
 }
 
+// compileRule checks and compiles one rule. It reports every problem of
+// the rule rather than stopping at the first, so that an author fixes a
+// rules file in one pass; a rule with any problem compiles to nil.
 func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
-	var errs []FieldError
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, FieldError{i, key, fmt.Sprintf(format, args...)})
-	}
-	r := &rule{cfg: c, typ: c.Type, scope: c.Scope, forD: time.Duration(c.For), keep: time.Duration(c.KeepFiringFor),
+	rc := &ruleCompiler{i: i, c: c, r: &rule{cfg: c, typ: c.Type, scope: c.Scope, forD: time.Duration(c.For), keep: time.Duration(c.KeepFiringFor),
 		window: time.Duration(c.Window), after: time.Duration(c.After), count: c.Count, inhibits: c.Inhibits,
-		severity: alarm.Severity(c.Severity), labels: map[string]string{}}
+		severity: alarm.Severity(c.Severity), labels: map[string]string{}}}
+	// The order of the phases is the order of the errors within a rule:
+	// later phases depend on the type, scope and value type settled first.
+	rc.checkShape()
+	rc.compileKinds()
+	rc.compileExpressions()
+	rc.checkTypeParams()
+	rc.parseActive()
+	rc.parseLabels()
+	rc.parseTexts()
+	if len(rc.errs) > 0 {
+		return nil, rc.errs
+	}
+	return rc.r, nil
+}
+
+// ruleCompiler is the state of compiling one rule: its position in the
+// rule list (for error keys), its config, the rule being filled in and the
+// problems found so far.
+type ruleCompiler struct {
+	i    int
+	c    RuleConfig
+	r    *rule
+	errs []FieldError
+}
+
+// bad records a problem with the rule's key and goes on.
+func (rc *ruleCompiler) bad(key, format string, args ...any) {
+	rc.errs = append(rc.errs, FieldError{rc.i, key, fmt.Sprintf(format, args...)})
+}
+
+// checkShape checks the id and severity and settles the type and scope,
+// filling in their defaults (a coincidence is about a zone, everything
+// else about a device), and rejects combinations the engine cannot run.
+func (rc *ruleCompiler) checkShape() {
+	c, r := &rc.c, rc.r
 	if !ruleIDRE.MatchString(c.ID) || len(c.ID) > 64 {
-		bad("id", "invalid rule id %q: use lower-case letters, digits and '-'", c.ID)
+		rc.bad("id", "invalid rule id %q: use lower-case letters, digits and '-'", c.ID)
 	}
 	if r.typ == "" {
 		r.typ = TypeState
@@ -227,7 +261,7 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 	switch r.typ {
 	case TypeState, TypeRateOfRise, TypeAbsence, TypeCoincidence:
 	default:
-		bad("type", "unknown rule type %q (want state, rate_of_rise, absence or coincidence)", c.Type)
+		rc.bad("type", "unknown rule type %q (want state, rate_of_rise, absence or coincidence)", c.Type)
 	}
 	if r.scope == "" {
 		r.scope = ScopeDevice
@@ -238,109 +272,155 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 	switch r.scope {
 	case ScopeDevice, ScopeZone, ScopeGateway:
 	default:
-		bad("scope", "unknown scope %q (want device, zone or gateway)", c.Scope)
+		rc.bad("scope", "unknown scope %q (want device, zone or gateway)", c.Scope)
 	}
 	if r.typ == TypeCoincidence && r.scope != ScopeZone {
-		bad("scope", "a coincidence rule is about a zone")
+		rc.bad("scope", "a coincidence rule is about a zone")
 	}
 	if r.scope == ScopeGateway && r.typ != TypeAbsence {
-		bad("scope", "only absence rules may have scope gateway")
+		rc.bad("scope", "only absence rules may have scope gateway")
 	}
 	if !r.severity.Valid() {
-		bad("severity", "want info, trouble, warning, critical or fire, got %q", c.Severity)
+		rc.bad("severity", "want info, trouble, warning, critical or fire, got %q", c.Severity)
 	}
-	if len(c.Kinds) > 0 {
-		r.kinds = map[reading.Kind]bool{}
-		for _, k := range c.Kinds {
-			vt, ok := reading.Kind(k).Known()
-			if !ok {
-				bad("kinds", "unknown kind %q", k)
-				continue
-			}
-			r.kinds[reading.Kind(k)] = true
-			if len(c.Kinds) == 1 {
-				r.valueType = vt
-			}
+}
+
+// compileKinds builds the set of kinds the rule applies to. With exactly
+// one kind, the type of `value` is known, so that the expressions compiled
+// next are type-checked against it at load rather than failing on the
+// first reading.
+func (rc *ruleCompiler) compileKinds() {
+	c, r := &rc.c, rc.r
+	if len(c.Kinds) == 0 {
+		return
+	}
+	r.kinds = map[reading.Kind]bool{}
+	for _, k := range c.Kinds {
+		vt, ok := reading.Kind(k).Known()
+		if !ok {
+			rc.bad("kinds", "unknown kind %q", k)
+			continue
+		}
+		r.kinds[reading.Kind(k)] = true
+		if len(c.Kinds) == 1 {
+			r.valueType = vt
 		}
 	}
-	compile := func(key, src string, envv any, asBool bool) *vm.Program {
-		opts := []expr.Option{expr.Env(envv), expr.MaxNodes(maxExprNodes)}
-		if asBool {
-			opts = append(opts, expr.AsBool())
-		}
-		p, err := expr.Compile(src, opts...)
-		if err != nil {
-			bad(key, "%s", oneLine(err.Error()))
-			return nil
-		}
-		return p
-	}
-	readingEnv := func() any {
-		switch r.valueType {
-		case reading.TypeNumber:
-			return envNumber{}
-		case reading.TypeBool:
-			return envBool{}
-		}
-		return env{}
-	}()
+}
+
+// compileExpressions compiles match, when and clear. Match sees only the
+// place; when and clear see the reading, typed by the rule's kind.
+func (rc *ruleCompiler) compileExpressions() {
+	c, r := &rc.c, rc.r
+	conditionEnv := rc.conditionEnv()
 	if c.Match != "" {
-		r.match = compile("match", c.Match, matchEnv{}, true)
+		r.match = rc.compileExpr("match", c.Match, matchEnv{})
 	}
 	switch {
 	case c.When != "":
-		r.when = compile("when", c.When, readingEnv, true)
+		r.when = rc.compileExpr("when", c.When, conditionEnv)
 	case r.typ != TypeAbsence:
-		bad("when", "required")
+		rc.bad("when", "required")
 	}
 	if c.Clear != "" {
 		if r.typ != TypeState && r.typ != TypeRateOfRise {
-			bad("clear", "only for state and rate_of_rise rules")
+			rc.bad("clear", "only for state and rate_of_rise rules")
 		}
-		r.clear = compile("clear", c.Clear, readingEnv, true)
+		r.clear = rc.compileExpr("clear", c.Clear, conditionEnv)
 	}
+}
+
+// conditionEnv is the environment when and clear are compiled against:
+// with a known value type, `value` has that type, so that a type error
+// such as `value > 30` on a smoke rule is a load error.
+func (rc *ruleCompiler) conditionEnv() any {
+	switch rc.r.valueType {
+	case reading.TypeNumber:
+		return envNumber{}
+	case reading.TypeBool:
+		return envBool{}
+	}
+	return env{}
+}
+
+// compileExpr compiles a boolean expression against envv. The node limit
+// keeps a hostile or runaway rules file from costing unbounded time on
+// every reading; a compile error is reported on one line under key.
+func (rc *ruleCompiler) compileExpr(key, src string, envv any) *vm.Program {
+	p, err := expr.Compile(src, expr.Env(envv), expr.MaxNodes(maxExprNodes), expr.AsBool())
+	if err != nil {
+		rc.bad(key, "%s", oneLine(err.Error()))
+		return nil
+	}
+	return p
+}
+
+// checkTypeParams checks the settings only some types use: rise and window
+// for rate_of_rise, window and count (default 2) for coincidence, and after
+// for a gateway-wide absence, which has no device offline_after to fall
+// back on.
+func (rc *ruleCompiler) checkTypeParams() {
+	c, r := &rc.c, rc.r
 	switch r.typ {
 	case TypeRateOfRise:
 		f, err := strconv.ParseFloat(c.Rise, 64)
 		if err != nil || f <= 0 {
-			bad("rise", "want a positive number (in the value's unit), got %q", c.Rise)
+			rc.bad("rise", "want a positive number (in the value's unit), got %q", c.Rise)
 		}
 		r.rise = f
 		if r.window <= 0 {
-			bad("window", "required for rate_of_rise")
+			rc.bad("window", "required for rate_of_rise")
 		}
 	case TypeCoincidence:
 		if r.window <= 0 {
-			bad("window", "required for coincidence")
+			rc.bad("window", "required for coincidence")
 		}
 		if r.count == 0 {
 			r.count = 2
 		}
 		if r.count < 2 {
-			bad("count", "must be at least 2, got %d", c.Count)
+			rc.bad("count", "must be at least 2, got %d", c.Count)
 		}
 	case TypeAbsence:
 		if r.scope == ScopeGateway && r.after <= 0 {
-			bad("after", "required for a gateway-wide absence rule")
+			rc.bad("after", "required for a gateway-wide absence rule")
 		}
 	}
-	if c.Active.Between != "" || len(c.Active.Days) > 0 {
-		w, err := parseWindow(&c.Active)
-		if err != nil {
-			bad("active", "%s", err)
-		}
-		r.active = w
+}
+
+// parseActive parses the time window the rule is active in; without one,
+// the rule is always active.
+func (rc *ruleCompiler) parseActive() {
+	c := &rc.c
+	if c.Active.Between == "" && len(c.Active.Days) == 0 {
+		return
 	}
-	for _, l := range c.Labels {
+	w, err := parseWindow(&c.Active)
+	if err != nil {
+		rc.bad("active", "%s", err)
+	}
+	rc.r.active = w
+}
+
+// parseLabels splits the key=value labels passed on to channels.
+func (rc *ruleCompiler) parseLabels() {
+	for _, l := range rc.c.Labels {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
-			bad("labels", "want key=value, got %q", l)
+			rc.bad("labels", "want key=value, got %q", l)
 			continue
 		}
-		r.labels[k] = v
+		rc.r.labels[k] = v
 	}
+}
+
+// parseTexts parses the title and body templates in both languages. A
+// title is required in at least one language; a missing language is
+// filled in from the other, so that every alarm has a text in each.
+func (rc *ruleCompiler) parseTexts() {
+	c, r := &rc.c, rc.r
 	if c.Title.EN == "" && c.Title.ZH == "" {
-		bad("title", "required (en and/or zh)")
+		rc.bad("title", "required (en and/or zh)")
 	}
 	for li, t := range []struct {
 		key      string
@@ -353,7 +433,7 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 		tpl, err := parseTemplate(t.key, src)
 		if err != nil {
 			if t.src != "" { // a stand-in's error is reported in its own language
-				bad(t.key, "%s", err)
+				rc.bad(t.key, "%s", err)
 			}
 			continue
 		}
@@ -363,10 +443,6 @@ func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
 			r.body[li-2] = tpl
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return r, nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
