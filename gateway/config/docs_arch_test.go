@@ -142,11 +142,11 @@ func TestArchitectureDocsInStep(t *testing.T) {
 		}
 		for _, p := range slices.Sorted(maps.Keys(pkgs)) {
 			if !layout[p] {
-				t.Errorf("%s: the layout table does not list package %s", readmePath, p)
+				t.Errorf("%s: the layout table (## Layout) does not list package %s: add it to its folder's row", readmePath, p)
 			}
 			rank, ok := layers[p]
 			if !ok {
-				t.Errorf("%s: the layer table does not list package %s", archDocPath, p)
+				t.Errorf("%s: the layer table does not list package %s: add it to the row of its layer (bottom, middle or top)", archDocPath, p)
 				continue
 			}
 			for _, imp := range pkgs[p] {
