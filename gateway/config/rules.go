@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
 
@@ -119,14 +120,15 @@ func (v *validator) alarms() {
 		}
 		return "alarms.builtin_rules"
 	}
-	for _, fe := range engine.CheckRules(all) {
-		key := origin(fe.Index)
+	for _, p := range engine.CheckRules(all) {
+		i, rest, _ := cfgerr.Item(p.Key)
+		key, msg := origin(i), p.Msg
 		if strings.HasPrefix(key, "rules[") {
-			key += "." + fe.Key
+			key += "." + rest
 		} else {
-			fe.Msg = fmt.Sprintf("rule %q: %s: %s", all[fe.Index].ID, fe.Key, fe.Msg)
+			msg = fmt.Sprintf("rule %q: %s: %s", all[i].ID, rest, msg)
 		}
-		v.errorf(key, "%s", fe.Msg)
+		v.errorf(key, "%s", msg)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -154,22 +155,9 @@ func NewCore(cfg Config, start time.Time) (*Core, error) {
 	return c, nil
 }
 
-// RulesError lists every problem of a rule set.
-type RulesError []FieldError
-
-func (e RulesError) Error() string {
-	var b strings.Builder
-	for i, fe := range e {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(fe.Error())
-	}
-	return b.String()
-}
-
 // CheckRules compiles rules and returns every problem (nil when none).
-func CheckRules(rules []RuleConfig) []FieldError {
+// Keys are relative to the rule list ("[3].when").
+func CheckRules(rules []RuleConfig) []cfgerr.Problem {
 	_, errs := compileRules(rules)
 	return errs
 }
@@ -179,7 +167,7 @@ func CheckRules(rules []RuleConfig) []FieldError {
 func (c *Core) configure(cfg Config) error {
 	rules, errs := compileRules(cfg.Rules)
 	if len(errs) > 0 {
-		return RulesError(errs)
+		return cfgerr.Err("rules", errs)
 	}
 	// Zone-wide confirmations first: when the second detector's reading
 	// confirms a fire, the fire alarm is open before that detector's own
@@ -211,7 +199,7 @@ func (c *Core) configure(cfg Config) error {
 			}
 			ok, err := r.matches(&d, zones[d.Zone])
 			if err != nil {
-				return RulesError{{Index: i, Key: "match", Msg: fmt.Sprintf("device %s: %v", d.ID, err)}}
+				return cfgerr.Err("rules", []cfgerr.Problem{cfgerr.At(i, "match", fmt.Sprintf("device %s: %v", d.ID, err))})
 			}
 			applies[i][d.ID] = ok
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -507,7 +508,7 @@ func TestRuleErrors(t *testing.T) {
 
 func TestBuiltinRulesCompileAndWork(t *testing.T) {
 	if errs := CheckRules(append(Builtin(), GatewayRules()...)); len(errs) > 0 {
-		t.Fatalf("built-in rules: %v", RulesError(errs))
+		t.Fatalf("built-in rules: %v", cfgerr.Err("rules", errs))
 	}
 	tl := newTimeline(t, testConfig(Builtin()...))
 	ev := tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true))

@@ -13,6 +13,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -109,16 +110,6 @@ type TextConfig struct {
 	ZH string `yaml:"zh"`
 }
 
-// FieldError is a problem in one rule, named by its key path relative to
-// the rule list ("[3].when").
-type FieldError struct {
-	Index int
-	Key   string
-	Msg   string
-}
-
-func (e FieldError) Error() string { return fmt.Sprintf("rules[%d].%s: %s", e.Index, e.Key, e.Msg) }
-
 // env is what condition expressions see. Field tags are the names rule
 // authors write.
 type env struct {
@@ -180,8 +171,8 @@ var ruleIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 const maxExprNodes = 2000
 
 // compileRules checks and compiles every rule, returning all problems.
-func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
-	var errs []FieldError
+func compileRules(cfgs []RuleConfig) ([]*rule, []cfgerr.Problem) {
+	var errs []cfgerr.Problem
 	seen := map[string]int{}
 	out := make([]*rule, 0, len(cfgs))
 	var index []int // index[k] is the position in cfgs of out[k]
@@ -190,7 +181,7 @@ func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
 		errs = append(errs, es...)
 		if c.ID != "" {
 			if first, dup := seen[c.ID]; dup {
-				errs = append(errs, FieldError{i, "id", fmt.Sprintf("duplicate rule id %q (first is rules[%d])", c.ID, first)})
+				errs = append(errs, cfgerr.At(i, "id", fmt.Sprintf("duplicate rule id %q (first is rules[%d])", c.ID, first)))
 			}
 			seen[c.ID] = i
 		}
@@ -202,18 +193,19 @@ func compileRules(cfgs []RuleConfig) ([]*rule, []FieldError) {
 	for k, r := range out {
 		for _, id := range r.inhibits {
 			if _, ok := seen[id]; !ok {
-				errs = append(errs, FieldError{index[k], "inhibits", fmt.Sprintf("unknown rule %q", id)})
+				errs = append(errs, cfgerr.At(index[k], "inhibits", fmt.Sprintf("unknown rule %q", id)))
 			}
 		}
 	}
-	sort.SliceStable(errs, func(a, b int) bool { return errs[a].Index < errs[b].Index })
+	item := func(p cfgerr.Problem) int { i, _, _ := cfgerr.Item(p.Key); return i }
+	sort.SliceStable(errs, func(a, b int) bool { return item(errs[a]) < item(errs[b]) })
 	return out, errs
 }
 
 // compileRule checks and compiles one rule. It reports every problem of
 // the rule rather than stopping at the first, so that an author fixes a
 // rules file in one pass; a rule with any problem compiles to nil.
-func compileRule(i int, c RuleConfig) (*rule, []FieldError) {
+func compileRule(i int, c RuleConfig) (*rule, []cfgerr.Problem) {
 	rc := &ruleCompiler{i: i, c: c, r: &rule{cfg: c, typ: c.Type, scope: c.Scope, forD: time.Duration(c.For), keep: time.Duration(c.KeepFiringFor),
 		window: time.Duration(c.Window), after: time.Duration(c.After), count: c.Count, inhibits: c.Inhibits,
 		severity: alarm.Severity(c.Severity), labels: map[string]string{}}}
@@ -239,12 +231,12 @@ type ruleCompiler struct {
 	i    int
 	c    RuleConfig
 	r    *rule
-	errs []FieldError
+	errs []cfgerr.Problem
 }
 
 // bad records a problem with the rule's key and goes on.
 func (rc *ruleCompiler) bad(key, format string, args ...any) {
-	rc.errs = append(rc.errs, FieldError{rc.i, key, fmt.Sprintf(format, args...)})
+	rc.errs = append(rc.errs, cfgerr.At(rc.i, key, fmt.Sprintf(format, args...)))
 }
 
 // checkShape checks the id and severity and settles the type and scope,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -403,7 +404,7 @@ func (e *Engine) AddSilence(ctx context.Context, s Silence) error {
 // timers of rules that still exist are kept.
 func (e *Engine) Reload(ctx context.Context, cfg Config) error {
 	if errs := CheckRules(cfg.Rules); len(errs) > 0 {
-		return RulesError(errs)
+		return cfgerr.Err("rules", errs)
 	}
 	var err error
 	if derr := e.do(ctx, func() {

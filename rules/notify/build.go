@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
@@ -31,12 +32,12 @@ type Env struct {
 }
 
 // New builds the configured channels and opens the outbox in env.Dir. It
-// applies cfg's defaults and validates it first; the error is then a
-// ConfigError.
+// applies cfg's defaults and validates it first; the error then lists
+// every problem (a cfgerr.List).
 func New(cfg Config, env Env) (*Outbox, error) {
 	cfg.Defaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, ConfigError(errs)
+		return nil, cfgerr.Err("notify", errs)
 	}
 	chans, err := BuildChannels(cfg, env)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -321,38 +322,13 @@ func (ch *ChannelConfig) robot() *RobotConfig {
 	return nil
 }
 
-// FieldError is one problem in the notify section. Key is the path of the
-// key relative to the section ("channels[2].webhook.url").
-type FieldError struct {
-	Key string
-	Msg string
-}
-
-func (e FieldError) Error() string {
-	if e.Key == "" {
-		return e.Msg
-	}
-	return e.Key + ": " + e.Msg
-}
-
-// ConfigError lists every problem of a Config.
-type ConfigError []FieldError
-
-func (e ConfigError) Error() string {
-	lines := make([]string, len(e))
-	for i, fe := range e {
-		lines[i] = "notify: " + fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Validate checks c after Defaults and returns every problem, or nil.
 // Templates are parsed and executed against sample events here, so a bad
 // template is reported with its key. Secret files are only checked to be
 // readable; New reads them.
-func (c *Config) Validate() []FieldError {
+func (c *Config) Validate() []cfgerr.Problem {
 	v := &cfgValidator{}
 	if c.ExternalURL != "" {
 		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -423,10 +399,10 @@ func (c *Config) Validate() []FieldError {
 	return v.errs
 }
 
-type cfgValidator struct{ errs []FieldError }
+type cfgValidator struct{ errs []cfgerr.Problem }
 
 func (v *cfgValidator) add(key, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, cfgerr.Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *cfgValidator) languages(key string, langs []string) {

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
@@ -41,7 +42,7 @@ func (nopPublisher) Publish(string, []byte, bool, byte) error { return nil }
 func TestExampleConfigLoads(t *testing.T) {
 	cfg := loadExample(t)
 	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("example config: %v", ConfigError(errs))
+		t.Fatalf("example config: %v", cfgerr.Err("notify", errs))
 	}
 	if cfg.Retry.Max.Std() != 2*time.Minute || cfg.KeepFinished.Std() != 7*24*time.Hour || len(cfg.Channels) != 7 {
 		t.Fatalf("example config decoded as %+v", cfg)
@@ -166,19 +167,19 @@ func TestConfigValidate(t *testing.T) {
 			errs := c.Validate()
 			if tc.key == "" {
 				if len(errs) > 0 {
-					t.Fatalf("unexpected errors: %v", ConfigError(errs))
+					t.Fatalf("unexpected errors: %v", cfgerr.Err("notify", errs))
 				}
 				return
 			}
 			for _, e := range errs {
 				if e.Key == tc.key && strings.Contains(e.Msg, tc.message) {
 					if len(errs) > 1 {
-						t.Logf("also: %v", ConfigError(errs))
+						t.Logf("also: %v", cfgerr.Err("notify", errs))
 					}
 					return
 				}
 			}
-			t.Fatalf("errors %v, want %s: ...%s...", ConfigError(errs), tc.key, tc.message)
+			t.Fatalf("errors %v, want %s: ...%s...", cfgerr.Err("notify", errs), tc.key, tc.message)
 		})
 	}
 }
@@ -186,7 +187,7 @@ func TestConfigValidate(t *testing.T) {
 func TestValidateNeverEchoesRobotURLs(t *testing.T) {
 	c := Config{Channels: []ChannelConfig{{Name: "d", Type: TypeDingTalk, DingTalk: RobotConfig{URL: "oapi.dingtalk.com/robot/send?access_token=TOPSECRET"}}}}
 	c.Defaults()
-	if s := ConfigError(c.Validate()).Error(); !strings.Contains(s, "channels[0].dingtalk.url") || strings.Contains(s, "TOPSECRET") {
+	if s := cfgerr.Err("notify", c.Validate()).Error(); !strings.Contains(s, "channels[0].dingtalk.url") || strings.Contains(s, "TOPSECRET") {
 		t.Fatalf("error %q", s)
 	}
 }

@@ -9,7 +9,7 @@
 // # Use
 //
 //	cfg.Defaults()                       // the notify section, decoded
-//	errs := cfg.Validate()               // []FieldError, keys like "channels[2].webhook.url"
+//	errs := cfg.Validate()               // []cfgerr.Problem, keys like "channels[2].webhook.url"
 //	o, err := notify.New(cfg, notify.Env{Dir: dataDir + "/notify", Publisher: brk, Location: loc, Logger: log})
 //	o.Register(prometheus.DefaultRegisterer)
 //	err = o.Enqueue(ctx, ev)             // for each event the engine drains; EnqueueAll for a batch

@@ -10,6 +10,7 @@ import (
 	"text/template/parse"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -194,9 +195,9 @@ var (
 // compileTemplates parses the overrides and executes each against sample
 // events of every kind it applies to, in its language. Errors are keyed
 // "templates[i].title.zh".
-func compileTemplates(cfgs []TemplateConfig) (*templateSet, []FieldError) {
+func compileTemplates(cfgs []TemplateConfig) (*templateSet, []cfgerr.Problem) {
 	ts := &templateSet{over: map[tmplKey]*template.Template{}}
-	var errs []FieldError
+	var errs []cfgerr.Problem
 	kinds := map[alarm.EventKind]int{}
 	for i, c := range cfgs {
 		key := fmt.Sprintf("templates[%d]", i)
@@ -205,7 +206,7 @@ func compileTemplates(cfgs []TemplateConfig) (*templateSet, []FieldError) {
 			if c.Kind != "" {
 				what = "kind " + string(c.Kind)
 			}
-			errs = append(errs, FieldError{Key: key + ".kind", Msg: fmt.Sprintf("%s already has templates at templates[%d]", what, j)})
+			errs = append(errs, cfgerr.Problem{Key: key + ".kind", Msg: fmt.Sprintf("%s already has templates at templates[%d]", what, j)})
 			continue
 		}
 		kinds[c.Kind] = i
@@ -223,7 +224,7 @@ func compileTemplates(cfgs []TemplateConfig) (*templateSet, []FieldError) {
 					err = trialTemplate(t, c.Kind, l.lang)
 				}
 				if err != nil {
-					errs = append(errs, FieldError{Key: name, Msg: err.Error()})
+					errs = append(errs, cfgerr.Problem{Key: name, Msg: err.Error()})
 					continue
 				}
 				ts.over[tmplKey{c.Kind, part, l.lang}] = t

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -22,7 +23,7 @@ func buildOne(t *testing.T, cfg Config, env Env) Channel {
 	t.Helper()
 	cfg.Defaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("config: %v", ConfigError(errs))
+		t.Fatalf("config: %v", cfgerr.Err("notify", errs))
 	}
 	chans, err := BuildChannels(cfg, env)
 	if err != nil {
