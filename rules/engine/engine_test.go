@@ -495,13 +495,13 @@ func TestRuleErrors(t *testing.T) {
 			if len(errs) == 0 {
 				t.Fatalf("accepted")
 			}
-			if got := errs[0].Error(); !strings.HasPrefix(got, tc.want) {
+			if got := cfgerr.Err("rules", errs[:1]).Error(); !strings.HasPrefix(got, tc.want) {
 				t.Fatalf("error\n got %s\nwant %s…", got, tc.want)
 			}
 		})
 	}
 	dup := []RuleConfig{smokeRule, smokeRule}
-	if errs := CheckRules(dup); len(errs) != 1 || errs[0].Error() != `rules[1].id: duplicate rule id "smoke" (first is rules[0])` {
+	if errs := CheckRules(dup); len(errs) != 1 || errs[0].Error() != `[1].id: duplicate rule id "smoke" (first is rules[0])` {
 		t.Fatalf("duplicate: %v", errs)
 	}
 }
