@@ -34,6 +34,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
@@ -95,7 +96,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, build := range []func() error{
-		a.newStore, a.newAudit, a.newHealth, a.newPipeline, a.newForwarders, a.newIntake,
+		a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
 		a.newNotify, a.newRules, a.newVideo, a.newHTTP,
 	} {
 		if err = build(); err != nil {
@@ -116,9 +117,10 @@ func (a *App) newStore() (err error) {
 		DeadLetterMax:  a.cfg.Ingest.DeadLetterMax,
 		Logger:         a.log,
 		OnUnforwardedDrop: func(reason string, n uint64) {
-			// Called from the store's maintenance, after New: Health is set.
+			// The consumer still behind is in practice an InfluxDB target
+			// that has been away; the rules engine is never far behind.
 			a.Health.Event(health.StoreDevice,
-				fmt.Sprintf("the local store deleted %d readings (%s) before every InfluxDB target had them", n, reason))
+				fmt.Sprintf("the local store deleted %d readings (%s) before every consumer (InfluxDB targets) had them", n, reason))
 		},
 	})
 	if err != nil {
@@ -147,7 +149,10 @@ func (a *App) newHealth() error {
 	for _, c := range a.cfg.Cameras {
 		zones[health.CameraDevice(c.ID)] = c.Zone
 	}
-	a.Health = health.New(health.Options{Facility: a.cfg.Facility.ID, Zones: zones, Store: a.Store, Logger: a.log})
+	// Built before the store, which reports data loss to it; it reaches the
+	// store only from Run, once New has opened it.
+	a.Health = health.New(health.Options{Facility: a.cfg.Facility.ID, Zones: zones, Logger: a.log,
+		Store: appendFunc(func(ctx context.Context, rs []reading.Reading) error { return a.Store.Append(ctx, rs) })})
 	return a.register("health", a.Health.Register)
 }
 
@@ -189,6 +194,11 @@ func (a *App) restoreState() error {
 	}
 	return nil
 }
+
+// appendFunc adapts a function to health.Appender.
+type appendFunc func(ctx context.Context, rs []reading.Reading) error
+
+func (f appendFunc) Append(ctx context.Context, rs []reading.Reading) error { return f(ctx, rs) }
 
 func (a *App) register(what string, reg func(prometheus.Registerer) error) error {
 	if err := reg(a.reg); err != nil {

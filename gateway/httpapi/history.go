@@ -279,6 +279,11 @@ func (a *api) availDevices(device, zone string) []availDevice {
 		}
 	}
 	for _, sr := range a.opts.Store.Series(store.Query{Device: device}) {
+		if sr.Kind == reading.KindFault {
+			// The gateway's own fault series say how the gateway is, not
+			// whether a sensor is online: they are alarms, not outages.
+			continue
+		}
 		d := byID[sr.Device]
 		if d == nil {
 			d = &availDevice{id: sr.Device, zone: sr.Zone}

@@ -742,7 +742,7 @@ func TestParseToken(t *testing.T) {
 	}
 }
 
-func TestForwardersAndSelfAlarms(t *testing.T) {
+func TestForwardersAndNoSelfAlarmEndpoint(t *testing.T) {
 	s := newServer(t)
 	var fw struct {
 		Forwarders []struct {

@@ -61,7 +61,9 @@ const (
 // and plausible.
 func checkObservation(format string, o Observation) error {
 	t, ok := o.Kind.Known()
-	if !ok {
+	if !ok || o.Kind.Internal() {
+		// An internal kind (a gateway fault) from a payload would let a
+		// sensor speak for the gateway: refused like an unknown kind.
 		return Errorf(ReasonMalformed, "%s: unknown reading kind %q", format, o.Kind)
 	}
 	if o.Value.Type != t {

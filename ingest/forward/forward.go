@@ -612,7 +612,7 @@ func (f *Forwarder) setState(state, lastErr string) {
 }
 
 // Status is a snapshot of a forwarder, for the API, metrics and the rules
-// engine (a backlog growing old is a self-alarm: the pipeline is stalled).
+// engine (a backlog growing old is the forward-stalled alarm).
 type Status struct {
 	Target string `json:"target"`
 	// State is starting, idle, sending or retrying.

@@ -69,7 +69,7 @@ func runOutage(t *testing.T, down, up func(*testpeer.InfluxDB)) {
 	}
 	down(db)
 	time.Sleep(outage)
-	// The backlog age is what the pipeline-stalled self-alarm watches.
+	// The backlog age is what the forward-stalled alarm watches.
 	if s := r.fw.Status(); s.BacklogAge < outage/2 || s.BacklogPoints < uint64(outage.Seconds()*250) {
 		t.Errorf("after %v without InfluxDB: backlog %d readings, %v old", outage, s.BacklogPoints, s.BacklogAge)
 	}

@@ -43,19 +43,12 @@ func (f *Forwarder) report(s Status) {
 	}
 	delivery := health.OK
 	if s.BacklogAge >= after {
-		delivery = fmt.Sprintf("InfluxDB has confirmed nothing for more than %s (last error: %s)", after, orNone(s.LastError))
+		delivery = fmt.Sprintf("InfluxDB has confirmed nothing for more than %s; the forwarders API shows the last error", after)
 	}
 	f.opts.Health.Set(health.ForwardDevice(s.Target), delivery)
 	auth := health.OK
 	if s.AuthFailing {
-		auth = fmt.Sprintf("InfluxDB refuses the gateway's credentials (%s)", orNone(s.LastError))
+		auth = "InfluxDB refuses the gateway's credentials (401 or 403); the forwarders API shows its answer"
 	}
 	f.opts.Health.Set(health.ForwardAuthDevice(s.Target), auth)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }

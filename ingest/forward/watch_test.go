@@ -21,7 +21,7 @@ func TestWatchReportsStalledAndRefusedTargets(t *testing.T) {
 	}
 	f.report(Status{Target: "province", BacklogAge: 20 * time.Minute, BacklogPoints: 600000,
 		LastError: "network: connection refused", AuthFailing: true})
-	if want := "InfluxDB has confirmed nothing for more than 15m0s (last error: network: connection refused)"; got["gateway.influx.province"] != want {
+	if want := "InfluxDB has confirmed nothing for more than 15m0s; the forwarders API shows the last error"; got["gateway.influx.province"] != want {
 		t.Errorf("stalled: %q, want %q", got["gateway.influx.province"], want)
 	}
 	if !strings.Contains(got["gateway.influx-auth.province"], "refuses the gateway's credentials") {
@@ -30,7 +30,7 @@ func TestWatchReportsStalledAndRefusedTargets(t *testing.T) {
 	// The text does not change while the outage goes on (one reading per
 	// change, not per look).
 	before := got["gateway.influx.province"]
-	f.report(Status{Target: "province", BacklogAge: 40 * time.Minute, BacklogPoints: 900000, LastError: "network: connection refused"})
+	f.report(Status{Target: "province", BacklogAge: 40 * time.Minute, BacklogPoints: 900000, LastError: "server: 500 Internal Server Error"})
 	if got["gateway.influx.province"] != before {
 		t.Errorf("the stalled text changed with the backlog: %q → %q", before, got["gateway.influx.province"])
 	}

@@ -19,12 +19,23 @@ func (s *Store) maintenance() {
 	}
 	t := time.NewTicker(s.opts.MaintenanceEvery)
 	defer t.Stop()
+	// A pass in progress stops when Close is called: Close must not wait
+	// for a long deletion round.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Maintain(context.Background()); err != nil {
+			if err := s.Maintain(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("store: maintenance", "err", err)
 			}
 		}

@@ -89,7 +89,7 @@ type Options struct {
 	Logger       *slog.Logger
 	// OnUnforwardedDrop is called (from the maintenance goroutine) when the
 	// disk budget or retention deleted readings some consumer had not read
-	// yet, with how many. The gateway raises a self-alarm from it.
+	// yet, with how many. The gateway raises the store-data-loss alarm from it.
 	OnUnforwardedDrop func(reason string, readings uint64)
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time

@@ -264,7 +264,7 @@ func TestDiskBudgetDropsOldestAndCountsUnforwarded(t *testing.T) {
 		t.Fatalf("unforwarded dropped = %v, want %v (cursor at 0)", lost, dropped)
 	}
 	if raised != uint64(dropped) {
-		t.Fatalf("self-alarm hook told of %d unforwarded readings, want %v", raised, dropped)
+		t.Fatalf("data-loss hook told of %d unforwarded readings, want %v", raised, dropped)
 	}
 	if s.LastSeq() != batches*1000 {
 		t.Fatalf("last seq %d", s.LastSeq())

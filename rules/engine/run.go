@@ -55,6 +55,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// maxUnaudited bounds the audit entries kept while the audit log refuses
+// writes; beyond it the oldest are dropped and counted.
+const maxUnaudited = 10000
+
 // CursorName is the engine's cursor in the store.
 const CursorName = "rules"
 
@@ -82,8 +86,13 @@ type Engine struct {
 	savedAt       time.Time
 	unsaved       bool          // state changed without an alarm transition since the last save
 	pending       []alarm.Event // events the notifier has not taken yet
+	// unaudited are audit entries the audit log refused (a full disk):
+	// kept, in order, and written before newer ones once it takes them
+	// again. The audit log reports the failure as a gateway fault itself;
+	// alarms keep flowing meanwhile.
+	unaudited []audit.Entry
 
-	evaluated, notifyFailures, ruleEvents prometheus.Counter
+	evaluated, notifyFailures, ruleEvents, auditFailures, auditDropped prometheus.Counter
 	lag                                   prometheus.Histogram
 }
 
@@ -135,6 +144,8 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.evaluated = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_readings_evaluated_total", Help: "Readings the rules engine evaluated."})
 	e.ruleEvents = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_alarm_events_total", Help: "Alarm events handed to the notifier."})
+	e.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_audit_failures_total", Help: "Failed writes of alarm actions to the audit log (retried)."})
+	e.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_audit_dropped_total", Help: "Alarm actions never written to the audit log because it refused writes for too long."})
 	e.notifyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_notify_failures_total", Help: "Failed hand-overs to the notification outbox (retried)."})
 	e.lag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shelterwatch_rules_receive_to_evaluated_seconds",
 		Help: "From a reading's arrival to its evaluation by the rules.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
@@ -143,7 +154,7 @@ func New(opts Options) (*Engine, error) {
 
 // Register adds the engine's metrics to reg.
 func (e *Engine) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{e.evaluated, e.ruleEvents, e.notifyFailures, e.lag} {
+	for _, c := range []prometheus.Collector{e.evaluated, e.ruleEvents, e.notifyFailures, e.auditFailures, e.auditDropped, e.lag} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -186,13 +197,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 		wait := max(next.Sub(e.now()), 0)
-		if len(e.pending) > 0 {
-			wait = min(wait, time.Second) // retry the notifier
+		if len(e.pending) > 0 || len(e.unaudited) > 0 {
+			wait = min(wait, time.Second) // retry the notifier and the audit log
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			_ = e.flush(context.Background(), true)
+			_ = e.flush(context.WithoutCancel(ctx), true)
 			return nil
 		case <-changed:
 		case <-timer.C:
@@ -269,9 +280,20 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	if e.opts.Notifier == nil {
 		e.pending = e.pending[:0]
 	}
-	if len(entries) > 0 {
-		if err := e.appendAudit(entries); err != nil {
-			return err
+	e.unaudited = append(e.unaudited, entries...)
+	if len(e.unaudited) > 0 {
+		if err := e.appendAudit(e.unaudited); err != nil {
+			// Not fatal: stopping the engine would silence every alarm
+			// because the audit disk is full. The entries wait here
+			// (bounded) and the audit log raises its own fault.
+			e.auditFailures.Inc()
+			e.log.Error("rules: audit log refused entries; keeping them to retry", "entries", len(e.unaudited), "err", err)
+			if over := len(e.unaudited) - maxUnaudited; over > 0 {
+				e.unaudited = e.unaudited[over:]
+				e.auditDropped.Add(float64(over))
+			}
+		} else {
+			e.unaudited = e.unaudited[:0]
 		}
 	}
 	switch {

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -233,4 +236,70 @@ func copyDir(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// fullDisk is an audit log that refuses writes while full is set.
+type fullDisk struct {
+	mu      sync.Mutex
+	full    bool
+	entries []audit.Entry
+}
+
+func (d *fullDisk) Append(es ...audit.Entry) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.full {
+		return errors.New("write audit.jsonl: no space left on device")
+	}
+	d.entries = append(d.entries, es...)
+	return nil
+}
+
+func (d *fullDisk) actions() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, e := range d.entries {
+		out = append(out, e.Action)
+	}
+	return strings.Join(out, " ")
+}
+
+// A full audit disk never silences an alarm: the engine keeps evaluating
+// and notifying, people's actions still work, and the audit entries are
+// written, in order, once the log takes them again.
+func TestAuditFailureDoesNotStopAlarms(t *testing.T) {
+	st := openStore(t)
+	rec := newRecorder()
+	disk := &fullDisk{full: true}
+	e, err := New(Options{Config: testConfig(smokeRule), Store: st, Dir: t.TempDir(), Audit: disk, Notifier: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	if err := st.Append(ctx, smoke(true)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.wait(t, 1); ev[0].Kind != alarm.EventFiring {
+		t.Fatalf("event %+v", ev[0])
+	}
+	if err := e.Acknowledge(ctx, "smoke@dev:kitchen-smoke-1", "li.manager", "on my way"); err != nil {
+		t.Fatalf("acknowledge with the audit disk full: %v", err)
+	}
+	rec.wait(t, 2)
+	if got := disk.actions(); got != "" {
+		t.Fatalf("entries written to a full disk: %s", got)
+	}
+	disk.mu.Lock()
+	disk.full = false
+	disk.mu.Unlock()
+	testpeer.WaitFor(t, "the kept audit entries", 5*time.Second, func() bool { return disk.actions() == "fired acknowledged" })
 }

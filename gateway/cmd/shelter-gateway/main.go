@@ -99,8 +99,12 @@ func runCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			go reloadOnHangup(ctx, a, log)
-			return a.Run(ctx)
+			reloaded := make(chan struct{})
+			go func() { defer close(reloaded); reloadOnHangup(ctx, a, log) }()
+			err = a.Run(ctx)
+			stop() // the gateway may have stopped on its own: end the reloader too
+			<-reloaded
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "config file (YAML)")
