@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 )
 
@@ -197,7 +199,8 @@ func BenchmarkHistory(b *testing.B) {
 	b.Logf("fixture: %d readings built in %v, %d MB on disk", s.LastSeq(), history.took.Round(time.Second), s.DiskUsage()>>20)
 }
 
-// TestMain removes the history benchmark's fixture.
+// TestMain removes the history benchmark's fixture, then checks that
+// no goroutine outlived its test.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if history.s != nil {
@@ -205,6 +208,12 @@ func TestMain(m *testing.M) {
 	}
 	if history.dir != "" {
 		_ = os.RemoveAll(history.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
@@ -66,10 +67,18 @@ var (
 	gop10Stop func()
 )
 
+// TestMain stops the shared camera, then checks that no goroutine
+// outlived its test.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if gop10Stop != nil {
 		gop10Stop()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
