@@ -93,7 +93,7 @@ type Engine struct {
 	unaudited []audit.Entry
 
 	evaluated, notifyFailures, ruleEvents, auditFailures, auditDropped prometheus.Counter
-	lag                                   prometheus.Histogram
+	lag                                                                prometheus.Histogram
 }
 
 // New builds an Engine and restores its saved state.
