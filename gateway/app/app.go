@@ -122,6 +122,7 @@ func (a *App) newStore() (err error) {
 			a.Health.Event(health.StoreDevice,
 				fmt.Sprintf("the local store deleted %d readings (%s) before every consumer (InfluxDB targets) had them", n, reason))
 		},
+		OnBudget: func(condition string) { a.Health.Set(health.StoreBudgetDevice, condition) },
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,8 @@ func gatewayDevices(cfg *config.Config) []facility.Device {
 	out := []facility.Device{
 		dev(health.StoreDevice, "local store", ""),
 		dev(health.AuditDevice, "audit log", ""),
+		dev(health.StoreBudgetDevice, "store disk budget", ""),
+		dev(health.ClockDevice, "system clock", ""),
 	}
 	for _, c := range cfg.Cameras {
 		if !c.OnDemand {

@@ -25,7 +25,7 @@ import (
 //     deliveries stay in it for the next start;
 //   - rules: evaluates until intake has stopped, so every acknowledged
 //     reading is seen;
-//   - certificate watch, cameras, then WHEP: viewers end before the
+//   - clock and certificate watches, cameras, then WHEP: viewers end before the
 //     cameras (their sessions' ends are audited);
 //   - HTTP: the API and WHEP signalling;
 //   - intake last (the embedded broker or the external client): first to
@@ -43,6 +43,7 @@ func (a *App) Stages() []lifecycle.Stage {
 		lifecycle.Stage{Name: "outbox", Stop: a.Outbox.Close},
 		lifecycle.Stage{Name: "rules", Run: a.Rules.Run},
 	)
+	stages = append(stages, lifecycle.Stage{Name: "clock", Run: func(ctx context.Context) error { return watchClock(ctx, a.Health) }})
 	if certs := watchedCertificates(a.cfg); len(certs) > 0 {
 		stages = append(stages, lifecycle.Stage{Name: "certificates", Run: func(ctx context.Context) error {
 			return watchCertificates(ctx, certs, a.Health, 6*time.Hour)
@@ -116,4 +117,58 @@ func watchCertificates(ctx context.Context, certs []tlsfiles.Watched, h *health.
 		case <-t.C:
 		}
 	}
+}
+
+// clockCheckEvery is how often the clock watch compares the wall clock
+// with the monotonic one.
+const clockCheckEvery = 10 * time.Second
+
+// watchClock reports the system clock's condition every clockCheckEvery
+// until ctx ends: a clock before minClockYear is not set; a jump of the
+// wall clock against the monotonic one is an event (a jump is over once it
+// happened; the alarm shows it until it resolves).
+func watchClock(ctx context.Context, h *health.Reporter) error {
+	t := time.NewTicker(clockCheckEvery)
+	defer t.Stop()
+	prev := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			// time.Now carries both clocks: Sub uses the monotonic one,
+			// Round(0) strips it to compare the wall clocks.
+			now := time.Now()
+			cond, jumped := clockCondition(now, now.Round(0).Sub(prev.Round(0)), now.Sub(prev))
+			if jumped {
+				h.Event(health.ClockDevice, cond)
+			} else {
+				h.Set(health.ClockDevice, cond)
+			}
+			prev = now
+		}
+	}
+}
+
+// minClockYear: a wall clock before it was never set (a board without a
+// battery-backed clock boots in 1970 or at its build date).
+const minClockYear = 2025
+
+// maxClockJump is how far the wall clock may move against the monotonic
+// clock between two looks before it counts as a jump (NTP slews by far
+// less).
+const maxClockJump = time.Minute
+
+// clockCondition judges the wall clock at now, given the time elapsed
+// since the last look on the wall clock and on the monotonic clock. It
+// returns the condition and whether it is a jump.
+func clockCondition(now time.Time, wallElapsed, monoElapsed time.Duration) (string, bool) {
+	if now.Year() < minClockYear {
+		return fmt.Sprintf("the system clock reads %s: it was never set", now.UTC().Format(time.RFC3339)), false
+	}
+	jump := wallElapsed - monoElapsed
+	if jump > maxClockJump || jump < -maxClockJump {
+		return fmt.Sprintf("the system clock jumped by %s", jump.Round(time.Second)), true
+	}
+	return health.OK, false
 }

@@ -49,8 +49,13 @@ const (
 	// StoreDevice reports readings the store deleted before every
 	// InfluxDB target had them (an Event).
 	StoreDevice = DevicePrefix + "store"
+	// StoreBudgetDevice reports unforwarded readings filling the store's
+	// disk budget (before any is lost).
+	StoreBudgetDevice = DevicePrefix + "store-budget"
 	// AuditDevice reports failed writes to the audit log.
 	AuditDevice = DevicePrefix + "audit"
+	// ClockDevice reports a system clock that is not set or jumped.
+	ClockDevice = DevicePrefix + "clock"
 )
 
 // CameraDevice is the device that reports whether camera id shows video.

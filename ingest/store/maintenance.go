@@ -38,6 +38,9 @@ func (s *Store) maintenance() {
 			if err := s.Maintain(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("store: maintenance", "err", err)
 			}
+			if s.opts.OnBudget != nil && s.opts.DiskBudget > 0 {
+				s.opts.OnBudget(s.BudgetCondition())
+			}
 		}
 	}
 }
@@ -201,4 +204,39 @@ func (s *Store) awaitObsoleteDeleted(ctx context.Context, limit time.Duration) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// BudgetWarnShare is the share of the disk budget unforwarded readings may
+// fill before the budget's condition is a fault: past it, an InfluxDB
+// outage that goes on will soon cost history.
+const BudgetWarnShare = 0.8
+
+// BudgetCondition says whether unforwarded readings (those some consumer
+// has not read yet) are about to outgrow the disk budget: "ok", or how
+// full it is. The unforwarded share is estimated from the share of the log
+// behind the slowest cursor.
+func (s *Store) BudgetCondition() string {
+	return budgetCondition(s.DiskUsage(), uint64(s.opts.DiskBudget), s.firstSeq.Load(), s.lastSeq.Load(), s.minCursorOr(0))
+}
+
+func (s *Store) minCursorOr(def uint64) uint64 {
+	if c, ok := s.minCursor(); ok {
+		return c
+	}
+	return def
+}
+
+// budgetCondition is BudgetCondition's arithmetic: usage and budget in
+// bytes, the log's first and last sequence numbers, and the slowest
+// cursor (everything after it is unforwarded).
+func budgetCondition(usage, budget, first, last, cursor uint64) string {
+	if budget == 0 || first == 0 || last < first || cursor >= last {
+		return "ok"
+	}
+	behind := last - max(cursor, first-1)
+	share := float64(usage) * float64(behind) / float64(last-first+1) / float64(budget)
+	if share < BudgetWarnShare {
+		return "ok"
+	}
+	return fmt.Sprintf("unforwarded readings fill %d%% of the store's disk budget; past 100%% the oldest of them are deleted", int(math.Min(share, 9.99)*100))
 }

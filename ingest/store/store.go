@@ -91,6 +91,11 @@ type Options struct {
 	// disk budget or retention deleted readings some consumer had not read
 	// yet, with how many. The gateway raises the store-data-loss alarm from it.
 	OnUnforwardedDrop func(reason string, readings uint64)
+	// OnBudget is called (from the maintenance goroutine) after every
+	// pass with the disk budget's condition (see BudgetCondition), so the
+	// gateway can warn while unforwarded readings fill the budget, before
+	// any is lost.
+	OnBudget func(condition string)
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
 }

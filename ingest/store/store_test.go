@@ -376,3 +376,26 @@ func TestDeleteCursor(t *testing.T) {
 		t.Fatalf("min cursor %d %v: the deleted consumer still holds it back", m, ok)
 	}
 }
+
+func TestBudgetCondition(t *testing.T) {
+	const mb = 1 << 20
+	for _, tc := range []struct {
+		name                               string
+		usage, budget, first, last, cursor uint64
+		want                               string
+	}{
+		{"no budget", 900 * mb, 0, 1, 1000, 0, "ok"},
+		{"empty log", 10 * mb, 100 * mb, 0, 0, 0, "ok"},
+		{"all forwarded", 95 * mb, 100 * mb, 1, 1000, 1000, "ok"},
+		{"half unforwarded, store full", 100 * mb, 100 * mb, 1, 1000, 500, "ok"},
+		{"80 % unforwarded", 100 * mb, 100 * mb, 1, 1000, 200, "unforwarded readings fill 80% of the store's disk budget; past 100% the oldest of them are deleted"},
+		{"nothing forwarded, over budget", 120 * mb, 100 * mb, 1, 1000, 0, "unforwarded readings fill 120% of the store's disk budget; past 100% the oldest of them are deleted"},
+		{"cursor behind the first kept reading", 90 * mb, 100 * mb, 501, 1000, 10, "unforwarded readings fill 90% of the store's disk budget; past 100% the oldest of them are deleted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := budgetCondition(tc.usage, tc.budget, tc.first, tc.last, tc.cursor); got != tc.want {
+				t.Errorf("budgetCondition = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

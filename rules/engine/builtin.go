@@ -150,6 +150,19 @@ func GatewayRules() []RuleConfig {
 		fault("store-data-loss", `device == "gateway.store"`, "critical", true,
 			TextConfig{EN: "Readings lost to history: the local store deleted unforwarded data", ZH: "历史数据丢失：本地存储删除了未转发的读数"},
 			TextConfig{EN: "{{.Value}}. Bring InfluxDB back or raise store.disk_budget.", ZH: "{{.Value}}。请恢复 InfluxDB 连接或增大 store.disk_budget。"}),
+		// Unforwarded readings fill 80 % of the store's disk budget: an
+		// InfluxDB outage that goes on will soon cost history. Clears when
+		// forwarding catches up.
+		fault("store-budget", `device == "gateway.store-budget"`, "trouble", false,
+			TextConfig{EN: "Local store nearly full of unforwarded readings", ZH: "本地存储即将被未转发的读数占满"},
+			TextConfig{EN: "{{.Value}}. Bring InfluxDB back or raise store.disk_budget before history is lost.",
+				ZH: "{{.Value}}。请尽快恢复 InfluxDB 连接或增大 store.disk_budget，以免丢失历史数据。"}),
+		// A system clock that is not set (no NTP after a power cut) or
+		// jumped: alarm times, schedules (night rules) and certificates all
+		// depend on it.
+		fault("clock", `device == "gateway.clock"`, "trouble", false,
+			TextConfig{EN: "The gateway's clock is wrong", ZH: "网关系统时间异常"},
+			TextConfig{EN: "{{.Value}}. Check the time synchronisation (NTP) of the gateway.", ZH: "{{.Value}}。请检查网关的时间同步（NTP）。"}),
 		// The audit log is the record of who acknowledged an alarm and who
 		// watched inside a placement: a failed write must be seen.
 		fault("audit-log-failed", `device == "gateway.audit"`, "trouble", false,
