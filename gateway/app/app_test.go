@@ -16,6 +16,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
@@ -324,7 +325,21 @@ func metrics(t *testing.T, a *App) string {
 	return string(b)
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+// TestMain fails the package when a test leaves a goroutine of the
+// gateway running: every stage must be waited for at shutdown. The API
+// calls' idle keep-alive connections (the client's, not the gateway's)
+// are closed first.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	http.DefaultClient.CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func TestNotReadyWhileExternalBrokerDown(t *testing.T) {
 	port := testpeer.FreePort(t) // nothing listens there
@@ -338,8 +353,13 @@ func TestNotReadyWhileExternalBrokerDown(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "external MQTT broker") {
 		t.Fatalf("/readyz with the broker down: %d %q", resp.StatusCode, body)
 	}
-	if resp, err := http.Get("http://" + a.HTTPAddr() + "/healthz"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/healthz must stay 200 (the process is alive): %v", err)
+	resp, err = http.Get("http://" + a.HTTPAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz must stay 200 (the process is alive): %d", resp.StatusCode)
 	}
 }
 

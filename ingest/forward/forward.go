@@ -174,6 +174,7 @@ type Forwarder struct {
 	log    *slog.Logger
 	limit  *ratelog.Limiter
 	client influxdb2.Client
+	hc     *http.Client
 	write  api.WriteAPIBlocking
 	cursor string
 
@@ -234,6 +235,7 @@ func New(opts Options) (*Forwarder, error) {
 		SetApplicationName("shelterwatch")
 	client := influxdb2.NewClientWithOptions(t.URL, t.Token, copts)
 	f := &Forwarder{
+		hc:      hc,
 		opts:    opts,
 		t:       t,
 		st:      opts.Store,
@@ -260,6 +262,7 @@ func (f *Forwarder) Name() string { return f.t.Name }
 // Run forwards until ctx ends. It returns nil on cancellation and an error
 // only when the store fails.
 func (f *Forwarder) Run(ctx context.Context) error {
+	defer f.hc.CloseIdleConnections() // the client's Close leaves them to time out
 	defer f.client.Close()
 	if f.opts.Health != nil {
 		wctx, stop := context.WithCancel(ctx)

@@ -117,6 +117,14 @@ type common struct {
 	limiter  *ratelog.Limiter
 }
 
+// closeIdle drops the channel's idle keep-alive connections: an outbox
+// that closed leaves no connection (and no goroutine) behind.
+func (c *common) closeIdle() {
+	if c.http != nil {
+		c.http.client.CloseIdleConnections()
+	}
+}
+
 func (c *common) env(ev alarm.Event, id string) renderEnv {
 	return renderEnv{eventID: id, url: alarmURL(c.external, ev.Alarm.ID), loc: c.loc}
 }

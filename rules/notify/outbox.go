@@ -253,6 +253,11 @@ func (o *Outbox) Close() error {
 	o.closeOnce.Do(func() {
 		o.cancel()
 		o.wg.Wait()
+		for _, ch := range o.opts.Channels {
+			if c, ok := ch.(interface{ closeIdle() }); ok {
+				c.closeIdle()
+			}
+		}
 		o.dbMu.Lock()
 		defer o.dbMu.Unlock()
 		o.closed = true
