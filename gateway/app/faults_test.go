@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
-	"github.com/shelterwatch/shelterwatch/video/camsim"
 	"github.com/shelterwatch/shelterwatch/video/source"
 )
 
@@ -28,15 +26,7 @@ import (
 func TestGatewayFaultsAreAlarms(t *testing.T) {
 	ffmpeg := testpeer.Require(t, "ffmpeg", "ffmpeg")
 	db := testpeer.StartInfluxDB(t, "shelter")
-	sim, err := camsim.New(camsim.Options{Address: "127.0.0.1:0", Push: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	addr := sim.Addr().String()
+	addr := startCamsim(t)
 	push := pushLive(t, ffmpeg, addr, "/live")
 
 	dir := t.TempDir()

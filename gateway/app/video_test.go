@@ -42,6 +42,21 @@ func pushLive(t *testing.T, ffmpeg, addr, path string) *exec.Cmd {
 	return cmd
 }
 
+// startCamsim runs the camera simulator with cams and live pushes
+// accepted, until the test ends, and returns its address.
+func startCamsim(t *testing.T, cams ...camsim.Camera) string {
+	t.Helper()
+	sim, err := camsim.New(camsim.Options{Address: "127.0.0.1:0", Push: true, Cameras: cams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim.Addr().String()
+}
+
 func cameraStatuses(t *testing.T, a *App, token string) (int, []cameras.Status) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+a.HTTPAddr()+"/api/v1/cameras", nil)
@@ -109,15 +124,7 @@ func TestLiveCameraThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := camsim.New(camsim.Options{Address: "127.0.0.1:0", Push: true, Cameras: []camsim.Camera{{Path: "/door", Clip: clip}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	addr := sim.Addr().String()
+	addr := startCamsim(t, camsim.Camera{Path: "/door", Clip: clip})
 	push := pushLive(t, ffmpeg, addr, "/live")
 
 	sum := sha256.Sum256([]byte(supervisorToken))
