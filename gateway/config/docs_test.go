@@ -29,15 +29,7 @@ func TestNotifyDocsInStep(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", samplePath, err)
 		}
-		paths := map[string][]string{} // key → the paths it is the last part of
-		var keys []string
-		for _, p := range yamlKeyPaths(reflect.TypeFor[notify.Config](), "notify", nil) {
-			k := p[strings.LastIndexAny(p, ".]")+1:]
-			if paths[k] == nil {
-				keys = append(keys, k)
-			}
-			paths[k] = append(paths[k], p)
-		}
+		keys, paths := yamlKeys(reflect.TypeFor[notify.Config](), "notify", nil)
 		if len(keys) < 10 {
 			t.Fatalf("found only %d yaml keys in notify.Config: %v", len(keys), keys)
 		}
@@ -100,6 +92,23 @@ func TestNotifyDocsInStep(t *testing.T) {
 // of type t ("notify.channels[].email.port"), following struct fields by
 // their yaml tags through slices and nested structs. Types that decode
 // from text (durations, severities) are leaves.
+// yamlKeys returns the distinct yaml key names of t (those whose path
+// skip does not refuse), in order, and the paths each is the last part of.
+func yamlKeys(t reflect.Type, prefix string, skip func(path string) bool) (keys []string, paths map[string][]string) {
+	paths = map[string][]string{}
+	for _, p := range yamlKeyPaths(t, prefix, nil) {
+		if skip != nil && skip(p) {
+			continue
+		}
+		k := p[strings.LastIndexAny(p, ".]")+1:]
+		if paths[k] == nil {
+			keys = append(keys, k)
+		}
+		paths[k] = append(paths[k], strings.TrimPrefix(p, "."))
+	}
+	return keys, paths
+}
+
 func yamlKeyPaths(t reflect.Type, prefix string, seen []reflect.Type) []string {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		if t.Kind() == reflect.Slice {
