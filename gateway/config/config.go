@@ -32,6 +32,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
@@ -153,17 +154,8 @@ type Device struct {
 }
 
 // DefaultOfflineAfter returns the offline_after a device of kind gets when
-// the file does not set one: 1h for kinds that report on a short period
-// (temperature, humidity, pressure, co), 25h for the rest, which are mostly
-// battery devices that only check in once a day when nothing happens (smoke,
-// door, motion, water leak, panic, tamper, battery).
-func DefaultOfflineAfter(kind reading.Kind) time.Duration {
-	switch kind {
-	case reading.KindTemperature, reading.KindHumidity, reading.KindPressure, reading.KindCO:
-		return time.Hour
-	}
-	return 25 * time.Hour
-}
+// the file does not set one (facility.DefaultOfflineAfter).
+func DefaultOfflineAfter(kind reading.Kind) time.Duration { return facility.DefaultOfflineAfter(kind) }
 
 // Payload formats, as named in Device.Format. They are the decoders of
 // ingest/decode; the list is repeated here so that config does not depend on

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
@@ -319,19 +318,19 @@ func (a *api) offlineAfter(d availDevice) time.Duration {
 		}
 	}
 	if d.kind != "" {
-		return config.DefaultOfflineAfter(d.kind)
+		return facility.DefaultOfflineAfter(d.kind)
 	}
 	best := time.Duration(0)
 	for _, sr := range d.series {
 		if sr.Kind == reading.KindAvailability {
 			continue
 		}
-		if v := config.DefaultOfflineAfter(sr.Kind); best == 0 || v < best {
+		if v := facility.DefaultOfflineAfter(sr.Kind); best == 0 || v < best {
 			best = v
 		}
 	}
 	if best == 0 {
-		best = config.DefaultOfflineAfter(reading.KindAvailability)
+		best = facility.DefaultOfflineAfter(reading.KindAvailability)
 	}
 	return best
 }

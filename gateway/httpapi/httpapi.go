@@ -98,8 +98,8 @@ func ParseToken(name, role, sha256Hex string) (Token, error) {
 
 // Options wire the API to the rest of the gateway.
 type Options struct {
-	Store    *store.Store
-	State    *devstate.Tracker
+	Store    History
+	State    Devices
 	Gatherer prometheus.Gatherer
 	Tokens   []Token
 	// Ready reports whether the gateway can take readings ("" when ready,
@@ -126,6 +126,22 @@ type Options struct {
 	// Video serves the cameras. May be nil (no cameras).
 	Video  *Video
 	Logger *slog.Logger
+}
+
+// History is what the API needs of the durable store: series, points and
+// rollups for the history and availability endpoints, dead letters.
+type History interface {
+	Series(q store.Query) []store.Series
+	Points(ctx context.Context, sr store.Series, from, to time.Time, fn func(store.Point) bool) error
+	Downsample(ctx context.Context, q store.Query, width time.Duration) ([]store.SeriesBuckets, error)
+	Activity(ctx context.Context, sr store.Series, from, to time.Time, grain time.Duration, fn func(first, last time.Time)) error
+	LastBefore(sr store.Series, t time.Time) (store.Point, bool, error)
+	DeadLetters(limit int) ([]store.DeadLetter, error)
+}
+
+// Devices is what the API needs of the live device state.
+type Devices interface {
+	Snapshot() []devstate.State
 }
 
 // Alarms is what the API needs of the rules engine.

@@ -59,3 +59,16 @@ func (c *Camera) DisplayName() string {
 	}
 	return c.ID
 }
+
+// DefaultOfflineAfter returns the offline_after a device of kind gets when
+// its configuration does not set one: 1h for kinds that report on a short period
+// (temperature, humidity, pressure, co), 25h for the rest, which are mostly
+// battery devices that only check in once a day when nothing happens (smoke,
+// door, motion, water leak, panic, tamper, battery).
+func DefaultOfflineAfter(kind reading.Kind) time.Duration {
+	switch kind {
+	case reading.KindTemperature, reading.KindHumidity, reading.KindPressure, reading.KindCO:
+		return time.Hour
+	}
+	return 25 * time.Hour
+}
