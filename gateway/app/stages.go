@@ -40,7 +40,7 @@ func (a *App) Stages() []lifecycle.Stage {
 		stages = append(stages, lifecycle.Stage{Name: "forward:" + f.Name(), Run: f.Run})
 	}
 	stages = append(stages,
-		lifecycle.Stage{Name: "outbox", Stop: a.Outbox.Close},
+		lifecycle.Stage{Name: "outbox", Run: a.Outbox.Run},
 		lifecycle.Stage{Name: "rules", Run: a.Rules.Run},
 	)
 	stages = append(stages, lifecycle.Stage{Name: "clock", Run: func(ctx context.Context) error { return watchClock(ctx, a.Health) }})

@@ -27,7 +27,7 @@ func BenchmarkEnqueueDeliver(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer o.Close()
+	run(b, o)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()

@@ -61,7 +61,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
+	run(t, o)
 	escalated := event("door/1", alarm.SeverityCritical, alarm.EventEscalated)
 	escalated.Level = 1
 	if got := strings.Join(o.Route(escalated), " "); got != "ops-webhook alertmanager-bridge duty-mail panels feishu-civil" {

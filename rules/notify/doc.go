@@ -12,9 +12,9 @@
 //	errs := cfg.Validate()               // []cfgerr.Problem, keys like "channels[2].webhook.url"
 //	o, err := notify.New(cfg, notify.Env{Dir: dataDir + "/notify", Publisher: brk, Location: loc, Logger: log})
 //	o.Register(prometheus.DefaultRegisterer)
+//	go o.Run(ctx)                        // delivers until ctx ends, then closes
 //	err = o.Enqueue(ctx, ev)             // for each event the engine drains; EnqueueAll for a batch
 //	ds := o.Deliveries(alarmID)          // for the API
-//	o.Close()
 //
 // # Delivery
 //

@@ -104,7 +104,7 @@ func TestMQTTZoneStateThroughTheEmbeddedBroker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { o.Close() })
+		run(t, o)
 		return o
 	}
 	o := open(b)

@@ -132,6 +132,7 @@ type Outbox struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	startOnce sync.Once
 	closeOnce sync.Once
 	closeErr  error
 	// dbMu guards queries against Close.
@@ -139,8 +140,9 @@ type Outbox struct {
 	closed bool
 }
 
-// Open opens (creating if needed) the outbox database in dir, resumes the
-// deliveries that were pending, and starts delivering. Close stops it.
+// Open opens (creating if needed) the outbox database in dir and loads the
+// deliveries that were pending; Run delivers them and what is enqueued
+// later. Enqueue waits until Run has started.
 func Open(dir string, opts Options) (*Outbox, error) {
 	opts.defaults()
 	if dir == "" {
@@ -202,7 +204,30 @@ func Open(dir string, opts Options) (*Outbox, error) {
 		db.Close()
 		return nil, err
 	}
+	// The outbox's own lifetime: Run ends it with the caller's context,
+	// Close ends it in any case.
 	o.ctx, o.cancel = context.WithCancel(context.Background())
+	return o, nil
+}
+
+// Run delivers until ctx ends, then stops delivering and closes the
+// outbox (as Close). Deliveries still pending stay in the database for the
+// next Run.
+func (o *Outbox) Run(ctx context.Context) error {
+	o.start()
+	stop := context.AfterFunc(ctx, o.cancel)
+	defer stop()
+	<-o.ctx.Done()
+	return o.Close()
+}
+
+// start starts the writer, the maintenance and the channels' workers,
+// once; Close waits for them.
+func (o *Outbox) start() {
+	o.startOnce.Do(o.startWorkers)
+}
+
+func (o *Outbox) startWorkers() {
 	o.wg.Add(2)
 	go o.writer()
 	go o.maintenance()
@@ -221,7 +246,6 @@ func Open(dir string, opts Options) (*Outbox, error) {
 			go func() { defer o.wg.Done(); r.run(o.ctx) }()
 		}
 	}
-	return o, nil
 }
 
 // stateful channels keep state in the outbox database (loaded at Open).
@@ -251,6 +275,7 @@ func (o *Outbox) Channels() []string { return slices.Clone(o.order) }
 // cancelled; their deliveries stay pending and resume at the next Open.
 func (o *Outbox) Close() error {
 	o.closeOnce.Do(func() {
+		o.startOnce.Do(func() {}) // a Run after Close starts nothing
 		o.cancel()
 		o.wg.Wait()
 		for _, ch := range o.opts.Channels {

@@ -136,8 +136,19 @@ func mustOpen(t testing.TB, dir string, opts Options) *Outbox {
 	if err != nil {
 		t.Fatalf("open outbox: %v", err)
 	}
-	t.Cleanup(func() { o.Close() })
+	run(t, o)
 	return o
+}
+
+// run runs o until the test ends (or a test closes it).
+func run(t testing.TB, o *Outbox) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- o.Run(context.Background()) }()
+	t.Cleanup(func() {
+		o.Close()
+		<-done
+	})
 }
 
 func deliveryStates(ds []Delivery) string {
