@@ -11,6 +11,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
 	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary play the gateway and publisher roles: the
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.RunRole(os.Args[1:], gateway.Role, PublishRole); ok {
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // testOptions runs a scenario briefly, with child logs in the test log.

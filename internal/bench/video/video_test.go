@@ -13,6 +13,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
 	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary play the gateway: the bench re-executes
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.RunRole(os.Args[1:], gateway.Role); ok {
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // TestVideoBenchMeasuresWorkingRelay runs a tiny video bench end to end
