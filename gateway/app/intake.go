@@ -24,8 +24,10 @@ func (a *App) newBroker() error {
 	var anon []string
 	for _, d := range a.cfg.Devices {
 		filters := broker.PrefixFilters(a.Pipeline.Prefixes(d.ID))
-		anon = append(anon, filters...)
 		if d.PasswordHash == "" {
+			// Only a device without a password may be spoken for by an
+			// anonymous client; one with a password speaks for itself.
+			anon = append(anon, filters...)
 			continue
 		}
 		accounts = append(accounts, broker.Account{Username: d.ID, PasswordHash: d.PasswordHash.Reveal(), Publish: filters, Subscribe: filters})
@@ -35,7 +37,7 @@ func (a *App) newBroker() error {
 	}
 	opts := broker.Options{
 		Listen: e.Listen, TLSListen: e.TLSListen,
-		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon,
+		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon, MaxPacketBytes: uint32(e.MaxPacketBytes),
 		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
 	}
 	if e.TLSListen != "" {

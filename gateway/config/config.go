@@ -205,9 +205,14 @@ type Embedded struct {
 	TLSListen   string `yaml:"tls_listen"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
-	// AllowAnonymous lets clients connect without credentials. Default
-	// false.
+	// AllowAnonymous lets clients connect without credentials; they may
+	// publish only for devices that have no password. Default false.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// MaxPacketBytes is the largest MQTT packet a client may send; a
+	// longer one is refused before it is read (and the client
+	// disconnected), so nobody can make the broker allocate what a header
+	// claims. At least ingest.max_payload_bytes. Default 256KiB.
+	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
 	// Users are MQTT clients other than devices: bridges (Zigbee2MQTT),
 	// sirens, panels.
 	Users []User `yaml:"users"`
@@ -336,6 +341,7 @@ func (l Log) SlogLevel() slog.Level {
 // Defaults, as documented on the fields.
 const (
 	DefaultEmbeddedListen  = "127.0.0.1:1883"
+	DefaultMaxPacketBytes  = 256 << 10
 	DefaultHTTPListen      = "127.0.0.1:8080"
 	DefaultMaxInFlight     = 1000
 	DefaultReconnectMax    = 30 * time.Second

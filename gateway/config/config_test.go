@@ -138,6 +138,7 @@ func checkDefaults(t *testing.T, c *Config) {
 		{"broker.embedded.listen", c.Broker.Embedded.Listen, "127.0.0.1:1883"},
 		{"broker.embedded.tls_listen", c.Broker.Embedded.TLSListen, ""},
 		{"broker.embedded.allow_anonymous", c.Broker.Embedded.AllowAnonymous, false},
+		{"broker.embedded.max_packet_bytes", c.Broker.Embedded.MaxPacketBytes, ByteSize(DefaultMaxPacketBytes)},
 		{"broker.external.client_id", c.Broker.External.ClientID, "shelterwatch-north-shelter-01"},
 		{"broker.external.max_in_flight", c.Broker.External.MaxInFlight, 1000},
 		{"broker.external.reconnect_max", c.Broker.External.ReconnectMax.Std(), 30 * time.Second},
@@ -197,7 +198,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		},
 		Broker: Broker{
 			Mode:     ModeEmbedded,
-			Embedded: Embedded{Listen: DefaultEmbeddedListen},
+			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes},
 			External: External{
 				ClientID:     "shelterwatch-north-shelter-01",
 				MaxInFlight:  DefaultMaxInFlight,

@@ -564,6 +564,7 @@ func (c *Config) applyDefaults() {
 	if !c.src.isSet("broker.embedded.listen") {
 		b.Embedded.Listen = DefaultEmbeddedListen
 	}
+	defSize("broker.embedded.max_packet_bytes", &b.Embedded.MaxPacketBytes, DefaultMaxPacketBytes)
 	defStr(&b.External.ClientID, DefaultClientIDPrefix+c.Facility.ID)
 	def("broker.external.max_in_flight", &b.External.MaxInFlight, DefaultMaxInFlight)
 	defDur("broker.external.reconnect_max", &b.External.ReconnectMax, DefaultReconnectMax)

@@ -442,6 +442,11 @@ store:
 		want: []string{`t.yaml:11: broker.embedded.listen: no listener: set listen, tls_listen or both`},
 	},
 	{
+		name: "packet cap below the payload limit",
+		yaml: base + "broker:\n  embedded:\n    max_packet_bytes: 16KiB\n",
+		want: []string{`t.yaml:11: broker.embedded.max_packet_bytes: must be from ingest.max_payload_bytes (64KiB) to 256MiB, got 16KiB`},
+	},
+	{
 		name: "bad listen addresses",
 		yaml: base + "broker:\n  embedded:\n    listen: localhost\n    tls_listen: :http\n",
 		want: []string{

@@ -340,6 +340,9 @@ func (v *validator) embedded(devices map[string]bool) {
 	if e.Listen == "" && e.TLSListen == "" {
 		v.errorf(key+".listen", "no listener: set listen, tls_listen or both")
 	}
+	if mp, mpl := e.MaxPacketBytes, v.c.Ingest.MaxPayloadBytes; mpl <= maxMQTTPayload && (mp < mpl || mp > maxMQTTPayload) {
+		v.errorf(key+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", mpl, ByteSize(maxMQTTPayload), mp)
+	}
 	if e.Listen != "" {
 		v.addr(key+".listen", e.Listen)
 	}

@@ -56,7 +56,10 @@ type Options struct {
 	AllowAnonymous bool
 	// AnonymousPublish are the filters anonymous clients may publish to.
 	AnonymousPublish []string
-	Accounts         []Account
+	// MaxPacketBytes refuses longer packets before reading them (0: no
+	// limit).
+	MaxPacketBytes uint32
+	Accounts       []Account
 	// Handle receives every publish from a client; nil error means the
 	// message may be acknowledged (see pipeline.Pipeline.Handle).
 	Handle func(ctx context.Context, msg pipeline.Message) error
@@ -96,6 +99,10 @@ func New(opts Options) (*Broker, error) {
 	// receive next to nothing; a siren or panel gets alarm states, a few
 	// per minute.
 	caps.MaximumClientWritesPending = 256
+	// mochi checks the length a fixed header claims against this before
+	// allocating it: without it four 5-byte headers claiming 256 MB each
+	// take the heap past 1 GB.
+	caps.MaximumPacketSize = opts.MaxPacketBytes
 	server := mqtt.New(&mqtt.Options{
 		InlineClient: true,
 		Capabilities: caps,
@@ -255,6 +262,22 @@ func (h *hook) Provides(b byte) bool {
 }
 
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if !h.authenticate(cl, pk) {
+		return false
+	}
+	// mochi publishes a will without asking the ACL or the publish hook:
+	// a client may only leave a will where it may publish itself, or one
+	// device's login could plant a retained "smoke" on another's topic.
+	if pk.Connect.WillFlag && !h.mayPublish(string(pk.Connect.Username), pk.Connect.WillTopic) {
+		h.aclDenied.Inc()
+		h.warn("will:"+string(pk.Connect.Username), "broker: connection refused: will topic not allowed",
+			"user", string(pk.Connect.Username), "topic", pk.Connect.WillTopic, "remote", cl.Net.Remote)
+		return false
+	}
+	return true
+}
+
+func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
 	remote := cl.Net.Remote
 	if user == "" {
@@ -291,6 +314,19 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
+	if h.allowed(user, topic, write) {
+		return true
+	}
+	h.aclDenied.Inc()
+	h.warn("acl:"+user, "broker: topic not allowed", "user", user, "topic", topic, "publish", write)
+	return false
+}
+
+// mayPublish reports whether user ("" for anonymous) may publish to topic.
+func (h *hook) mayPublish(user, topic string) bool { return h.allowed(user, topic, true) }
+
+// allowed reports whether user may publish (write) or subscribe to topic.
+func (h *hook) allowed(user, topic string, write bool) bool {
 	var filters []string
 	if user == "" {
 		if write {
@@ -307,8 +343,6 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 			return true
 		}
 	}
-	h.aclDenied.Inc()
-	h.warn("acl:"+user, "broker: topic not allowed", "user", user, "topic", topic, "publish", write)
 	return false
 }
 
