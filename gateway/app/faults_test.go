@@ -86,6 +86,12 @@ notify:
 		t.Errorf("forwarder alarm: %+v", f)
 	}
 
+	// A silence naming a device that does not exist is refused with its
+	// name (a typo must not leave the real one paging).
+	if code, b := api(t, a, http.MethodPost, "/api/v1/silences", `{"device":"gateway.camera.ward-cma","duration":"1h","comment":"typo"}`); code != http.StatusBadRequest ||
+		!strings.Contains(string(b), `no device \"gateway.camera.ward-cma\"`) {
+		t.Fatalf("silence for an unknown device: %d %s", code, b)
+	}
 	// Silence, acknowledge; reset is refused while the fault lasts.
 	for _, dev := range []string{"gateway.camera.ward-cam", "gateway.influx.province"} {
 		code, b := api(t, a, http.MethodPost, "/api/v1/silences",

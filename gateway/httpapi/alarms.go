@@ -151,7 +151,10 @@ func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
 	now := a.opts.Clock()
 	s := engine.Silence{ID: fmt.Sprintf("s-%d", now.UnixNano()), Device: b.Device, Zone: b.Zone, Rule: b.Rule,
 		From: now, To: now.Add(d), By: tokenName(r.Context()), Comment: b.Comment}
-	if err := a.opts.Alarms.AddSilence(r.Context(), s); err != nil {
+	if err := a.opts.Alarms.AddSilence(r.Context(), s); errors.Is(err, engine.ErrUnknownName) {
+		httpError(w, http.StatusBadRequest, "silence refused: "+err.Error())
+		return
+	} else if err != nil {
 		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
 		return
 	}

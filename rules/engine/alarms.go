@@ -4,6 +4,7 @@ package engine
 // reset, silenced and inhibited; every step audited.
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -150,14 +151,29 @@ func (c *Core) Reset(id, by, comment string, now time.Time) error {
 }
 
 // AddSilence mutes matching alarms until s.To.
-func (c *Core) AddSilence(s Silence, now time.Time) {
+func (c *Core) AddSilence(s Silence, now time.Time) error {
+	// A silence naming something that does not exist silences nothing:
+	// most likely a typo that would leave the real detector paging.
+	switch {
+	case s.Device != "" && c.devices[s.Device] == nil:
+		return fmt.Errorf("%w: no device %q", ErrUnknownName, s.Device)
+	case s.Zone != "" && c.zones[s.Zone] == nil:
+		return fmt.Errorf("%w: no zone %q", ErrUnknownName, s.Zone)
+	case s.Rule != "" && c.byID[s.Rule] == nil:
+		return fmt.Errorf("%w: no rule %q", ErrUnknownName, s.Rule)
+	}
 	c.now = now
 	c.silences = append(c.silences, s)
 	c.wakeAt(s.To)
 	c.dirty = true
 	c.auditf(audit.Entry{Action: "silence_added", By: s.By, Comment: s.Comment, Detail: fmt.Sprintf("device=%q zone=%q rule=%q until %s", s.Device, s.Zone, s.Rule, s.To.Format(time.RFC3339))})
 	c.applyInhibitions(now)
+	return nil
 }
+
+// ErrUnknownName is returned for a silence naming a device, zone or rule
+// the rules do not know.
+var ErrUnknownName = errors.New("unknown name")
 
 // applyInhibitions recomputes which open alarms are silenced: by a
 // silence, or by an open alarm of a rule that inhibits theirs in the same

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -368,7 +369,14 @@ func TestCoincidenceNeedsTheWindow(t *testing.T) {
 
 func TestSilenceRecordsButPagesNobody(t *testing.T) {
 	tl := newTimeline(t, testConfig(smokeRule))
-	tl.c.AddSilence(Silence{ID: "s1", Device: "kitchen-smoke-1", From: t0, To: t0.Add(time.Hour), By: "li.manager", Comment: "detector test"}, tl.now)
+	if err := tl.c.AddSilence(Silence{ID: "s1", Device: "kitchen-smoke-1", From: t0, To: t0.Add(time.Hour), By: "li.manager", Comment: "detector test"}, tl.now); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []Silence{{Device: "kitchen-smoke-9"}, {Zone: "attic"}, {Rule: "smok"}} {
+		if err := tl.c.AddSilence(bad, tl.now); !errors.Is(err, ErrUnknownName) {
+			t.Fatalf("silence %+v: %v, want ErrUnknownName", bad, err)
+		}
+	}
 	expect(t, "test smoke", tl.send("kitchen-smoke-1", reading.KindSmoke, reading.Bool(true)), "")
 	act := tl.c.Active()
 	if len(act) != 1 || !act[0].Silenced {

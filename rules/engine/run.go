@@ -418,7 +418,11 @@ func (e *Engine) Reset(ctx context.Context, id, by, comment string) error {
 
 // AddSilence mutes matching alarms until s.To.
 func (e *Engine) AddSilence(ctx context.Context, s Silence) error {
-	return e.do(ctx, func() { e.core.AddSilence(s, e.now()) })
+	var err error
+	if derr := e.do(ctx, func() { err = e.core.AddSilence(s, e.now()) }); derr != nil {
+		return derr
+	}
+	return err
 }
 
 // Reload swaps in a new configuration (rules, devices, escalation). It is
