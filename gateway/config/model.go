@@ -1,6 +1,12 @@
 package config
 
-import "github.com/shelterwatch/shelterwatch/internal/facility"
+import (
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/shelterwatch/shelterwatch/internal/facility"
+)
 
 // Model returns the zone as the facility model has it.
 func (z *Zone) Model() facility.Zone {
@@ -37,4 +43,45 @@ func (c *Config) DeviceModels() []facility.Device {
 		out[i] = c.Devices[i].Model()
 	}
 	return out
+}
+
+// SecretFiles lists every file the config names that holds a secret (a
+// password, token, webhook or TURN secret), in config order, for the
+// start-up check that nobody else can read them.
+func (c *Config) SecretFiles() []string {
+	var out []string
+	collectSecretFiles(reflect.ValueOf(c).Elem(), &out)
+	return out
+}
+
+// secretFileKeys are the yaml keys that name a file holding a secret.
+var secretFileKeys = []string{"password_file", "token_file", "secret_file", "credential_file"}
+
+func collectSecretFiles(v reflect.Value, out *[]string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			collectSecretFiles(v.Elem(), out)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			collectSecretFiles(v.Index(i), out)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if f.Type.Kind() == reflect.String && slices.Contains(secretFileKeys, name) {
+				if p := v.Field(i).String(); p != "" {
+					*out = append(*out, p)
+				}
+				continue
+			}
+			collectSecretFiles(v.Field(i), out)
+		}
+	}
 }

@@ -92,6 +92,11 @@ func runCmd() *cobra.Command {
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
 			log.Info("gateway: starting", "config", path, "settings", cfg)
+			// Everything the gateway writes (the store, alarm state, the
+			// audit log) is its own: readings of residents and who watched
+			// which camera are nobody else's business on the box.
+			syscall.Umask(0o077)
+			warnReadable(log, append([]string{path}, cfg.SecretFiles()...))
 			a, err := app.New(cfg, log)
 			if err != nil {
 				log.Error("gateway: start failed", "err", err)
@@ -204,5 +209,17 @@ func versionCmd() *cobra.Command {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "shelter-gateway", app.Version)
 		},
+	}
+}
+
+// warnReadable warns about each file that every user of the machine may
+// read: the config (device password hashes, token digests) and the files
+// holding secrets.
+func warnReadable(log *slog.Logger, files []string) {
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.Mode().Perm()&0o004 != 0 {
+			log.Warn("gateway: file readable by every user of this machine; make it private (chmod 600)",
+				"file", f, "mode", st.Mode().Perm().String())
+		}
 	}
 }

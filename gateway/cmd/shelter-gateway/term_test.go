@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,6 +51,10 @@ func TestSIGTERMUnderLoadStopsInReverseAndLosesNothing(t *testing.T) {
 	cfgPath := writeConfig(t, dir, devices, fmt.Sprintf(
 		"influxdb:\n  - {id: province, url: \"http://127.0.0.1:%d\", version: 1, database: shelter, timeout: 1s}\n", testpeer.FreePort(t)))
 
+	// A config others may read is warned about at start.
+	if err := os.Chmod(cfgPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	g := startGateway(t, bin, cfgPath)
 	l := startLoad(t, g.broker, devices)
 	l.waitAcked(2000, 10*time.Second)
@@ -88,6 +94,22 @@ func TestSIGTERMUnderLoadStopsInReverseAndLosesNothing(t *testing.T) {
 	}
 	if err := <-g2.done; err != nil {
 		t.Fatalf("second shutdown: %v", err)
+	}
+	if !strings.Contains(g.log.String(), "file readable by every user of this machine") {
+		t.Error("no warning about the config file every user can read")
+	}
+	// What the gateway wrote is its own: nothing readable by others.
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == cfgPath || p == dir {
+			return err
+		}
+		if info, err := d.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: the gateway's files must be private", p, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	stored := checkStored(t, filepath.Join(dir, "store"), acked)
 	t.Logf("SIGTERM under load: stopped %d stages in %v; %d acknowledged messages, all in the store (%d stored)",
