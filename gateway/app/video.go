@@ -46,7 +46,7 @@ func (a *App) newVideo() error {
 	}
 	a.WHEP, err = whep.New(whep.Config{
 		UDPAddr: v.WebRTCUDP, TCPAddr: v.WebRTCTCP, AdvertiseIPs: v.AdvertiseIPs, ICEServers: ice,
-		MaxViewers: v.MaxViewers, MaxViewersPerCamera: v.MaxViewersPerCamera,
+		MaxViewers: v.MaxViewers, MaxViewersPerCamera: v.MaxViewersPerCamera, MaxViewersPerViewer: v.MaxViewersPerToken,
 		Audit: a.auditVideo, Logger: a.log,
 	}, set)
 	if err != nil {

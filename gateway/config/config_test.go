@@ -58,7 +58,7 @@ func TestSampleConfig(t *testing.T) {
 			t.Errorf("cameras = %+v", c.Cameras)
 		}
 		if c.Video.WebRTCUDP != DefaultWebRTCUDP || c.Video.MaxViewers != DefaultMaxViewers ||
-			c.Video.MaxViewersPerCamera != DefaultMaxViewersPerCamera {
+			c.Video.MaxViewersPerCamera != DefaultMaxViewersPerCamera || c.Video.MaxViewersPerToken != DefaultMaxViewersPerToken {
 			t.Errorf("video = %+v", c.Video)
 		}
 		for _, tok := range c.HTTP.Tokens {
@@ -212,9 +212,10 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			MaxClockSkew: Duration(DefaultMaxClockSkew)},
 		Alarms: Alarms{Dir: "/var/lib/shelterwatch-alarms", BuiltinRules: true,
 			Escalation: []Duration{Duration(5 * time.Minute), Duration(15 * time.Minute)}, Repeat: Duration(DefaultAlarmRepeat)},
-		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera},
-		HTTP:  HTTP{Listen: DefaultHTTPListen},
-		Log:   Log{Level: "info", Format: "text"},
+		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
+			MaxViewersPerToken: DefaultMaxViewersPerToken},
+		HTTP: HTTP{Listen: DefaultHTTPListen},
+		Log:  Log{Level: "info", Format: "text"},
 	}
 	want.Notify.Defaults()
 	got := *c

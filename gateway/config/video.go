@@ -82,6 +82,9 @@ type Video struct {
 	// MaxViewersPerCamera per camera (default 8).
 	MaxViewers          int `yaml:"max_viewers"`
 	MaxViewersPerCamera int `yaml:"max_viewers_per_camera"`
+	// MaxViewersPerToken bounds the sessions of one person or token
+	// (default 4): one login cannot take every slot of a camera.
+	MaxViewersPerToken int `yaml:"max_viewers_per_token"`
 }
 
 // ICEServer is a STUN or TURN server.
@@ -121,6 +124,7 @@ const (
 	DefaultWebRTCUDP            = ":8189"
 	DefaultMaxViewers           = whep.DefaultMaxViewers
 	DefaultMaxViewersPerCamera  = whep.DefaultMaxViewersPerCamera
+	DefaultMaxViewersPerToken   = whep.DefaultMaxViewersPerViewer
 	DefaultCameraGrace          = cameras.DefaultGrace
 	DefaultCameraDownAlarmAfter = cameras.DefaultDownAfter
 	DefaultTURNTTL              = 12 * time.Hour
@@ -136,6 +140,9 @@ func (c *Config) videoDefaults() {
 	}
 	if !c.src.isSet("video.max_viewers_per_camera") {
 		vd.MaxViewersPerCamera = DefaultMaxViewersPerCamera
+	}
+	if !c.src.isSet("video.max_viewers_per_token") {
+		vd.MaxViewersPerToken = DefaultMaxViewersPerToken
 	}
 	for i := range vd.ICEServers {
 		if !c.src.isSet(idx("video.ice_servers", i) + ".ttl") {
@@ -246,6 +253,7 @@ func (v *validator) video(zones map[string]int) map[string]bool {
 	}
 	v.positive("video.max_viewers", int64(vd.MaxViewers), fmt.Sprint(vd.MaxViewers))
 	v.positive("video.max_viewers_per_camera", int64(vd.MaxViewersPerCamera), fmt.Sprint(vd.MaxViewersPerCamera))
+	v.positive("video.max_viewers_per_token", int64(vd.MaxViewersPerToken), fmt.Sprint(vd.MaxViewersPerToken))
 	return cams
 }
 

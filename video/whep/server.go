@@ -60,6 +60,9 @@ type Record struct {
 const (
 	DefaultMaxViewersPerCamera = 8
 	DefaultMaxViewers          = 32
+	// DefaultMaxViewersPerViewer: a supervisor watches a few placements
+	// at once; one token must not take every slot of a camera.
+	DefaultMaxViewersPerViewer = 4
 )
 
 // Config configures the server.
@@ -78,6 +81,10 @@ type Config struct {
 	// MaxViewersPerCamera and MaxViewers bound sessions (defaults
 	// DefaultMaxViewersPerCamera, DefaultMaxViewers).
 	MaxViewersPerCamera, MaxViewers int
+	// MaxViewersPerViewer bounds the sessions of one viewer (one person
+	// or token, as named by the authorizer; default
+	// DefaultMaxViewersPerViewer). Past it the POST gets 429.
+	MaxViewersPerViewer int
 	// StartTimeout bounds the wait for an on-demand camera's first
 	// connection (default 10s).
 	StartTimeout time.Duration
@@ -107,6 +114,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	perCam   map[string]int
+	perWho   map[string]int
 	closed   bool
 	wg       sync.WaitGroup
 }
@@ -125,6 +133,9 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 	if cfg.MaxViewers <= 0 {
 		cfg.MaxViewers = DefaultMaxViewers
 	}
+	if cfg.MaxViewersPerViewer <= 0 {
+		cfg.MaxViewersPerViewer = DefaultMaxViewersPerViewer
+	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
 	}
@@ -134,7 +145,7 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, cams: cams, log: cfg.Logger, sessions: map[string]*session{}, perCam: map[string]int{},
+	s := &Server{cfg: cfg, cams: cams, log: cfg.Logger, sessions: map[string]*session{}, perCam: map[string]int{}, perWho: map[string]int{},
 		metrics: newMetrics()}
 	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
 	if err != nil {
@@ -266,8 +277,8 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// admit reserves a viewer slot on camera, or says why not.
-func (s *Server) admit(camera string) error {
+// admit reserves a viewer slot on camera for who, or says why not.
+func (s *Server) admit(camera, who string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -277,23 +288,31 @@ func (s *Server) admit(camera string) error {
 		return fmt.Errorf("%w: the gateway already serves %d viewers", errTooMany, s.cfg.MaxViewers)
 	case s.perCam[camera] >= s.cfg.MaxViewersPerCamera:
 		return fmt.Errorf("%w: camera %s already has %d viewers", errTooMany, camera, s.cfg.MaxViewersPerCamera)
+	case s.perWho[who] >= s.cfg.MaxViewersPerViewer:
+		return fmt.Errorf("%w: %s already watches %d sessions, the most one viewer may; end one first", errViewerLimit, who, s.cfg.MaxViewersPerViewer)
 	}
 	s.perCam[camera]++
+	s.perWho[who]++
 	return nil
 }
 
-func (s *Server) unadmit(camera string) {
+func (s *Server) unadmit(camera, who string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.perCam[camera]--
 	if s.perCam[camera] <= 0 {
 		delete(s.perCam, camera)
 	}
+	s.perWho[who]--
+	if s.perWho[who] <= 0 {
+		delete(s.perWho, who)
+	}
 }
 
 var (
 	errShuttingDown = errors.New("the gateway is shutting down")
 	errTooMany      = errors.New("too many viewers")
+	errViewerLimit  = errors.New("viewer limit reached")
 )
 
 func newID() string {

@@ -66,14 +66,19 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		s.metrics.refused.WithLabelValues("bad_offer").Inc()
 		return nil, "", refuse(400, "%w", err)
 	}
-	if err := s.admit(camera); err != nil {
+	if err := s.admit(camera, who); errors.Is(err, errViewerLimit) {
+		// The viewer's own limit: retrying will not help until they end
+		// a session, so 429 and not 503.
+		s.metrics.refused.WithLabelValues("viewer_limit").Inc()
+		return nil, "", refuse(429, "%w", err)
+	} else if err != nil {
 		s.metrics.refused.WithLabelValues("limit").Inc()
 		return nil, "", refuse(503, "%w", err)
 	}
 	admitted := true
 	defer func() {
 		if admitted {
-			s.unadmit(camera)
+			s.unadmit(camera, who)
 		}
 	}()
 	h, release, err := s.cams.Acquire(ctx, camera)
@@ -378,7 +383,7 @@ func (ss *session) cleanup() {
 	s.mu.Lock()
 	delete(s.sessions, ss.id)
 	s.mu.Unlock()
-	s.unadmit(ss.camera)
+	s.unadmit(ss.camera, ss.who)
 	ss.mu.Lock()
 	ss.end = time.Now()
 	ss.mu.Unlock()

@@ -202,6 +202,7 @@ func startGateway(t *testing.T, cams Cameras, cfg Config) *gateway {
 type viewer struct {
 	*whepclient.Client
 	resp     *http.Response
+	body     string // the refusal's body, when refused
 	location string
 	aus      <-chan whepclient.AccessUnit
 }
@@ -243,6 +244,9 @@ func (g *gateway) dial(t *testing.T, camera, auth string, only *webrtc.RTPCodecC
 		t.Fatal(err)
 	}
 	v := &viewer{Client: c, resp: c.Response, aus: c.AccessUnits()}
+	if se != nil {
+		v.body = se.Body
+	}
 	if v.resp.StatusCode == http.StatusCreated {
 		v.location = v.resp.Header.Get("Location")
 	}
@@ -498,6 +502,31 @@ func TestLimits(t *testing.T) {
 	if v.resp.StatusCode != http.StatusServiceUnavailable || v.resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("second viewer: %s %v", v.resp.Status, v.resp.Header)
 	}
+}
+
+// One viewer (token) cannot take every slot of a camera: past its own
+// limit it gets 429 with the limit in the body, while another viewer
+// still gets in; ending a session frees the slot.
+func TestPerViewerLimit(t *testing.T) {
+	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
+	g := startGateway(t, testCameras{"hall": cam.hub}, Config{MaxViewersPerCamera: 8, MaxViewersPerViewer: 1})
+	first := g.connect(t, "hall", token)
+	if first.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first session: %s", first.resp.Status)
+	}
+	v := g.connect(t, "hall", token)
+	if v.resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(v.body, "supervisor-li already watches 1 sessions") {
+		t.Fatalf("second session of the same viewer: %s %q", v.resp.Status, v.body)
+	}
+	if other := g.connect(t, "hall", "second-token"); other.resp.StatusCode != http.StatusCreated {
+		t.Fatalf("another viewer: %s", other.resp.Status)
+	}
+	if code, err := first.HangUp(context.Background()); err != nil || code != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	testpeer.WaitFor(t, "the freed slot", 5*time.Second, func() bool {
+		return g.connect(t, "hall", token).resp.StatusCode == http.StatusCreated
+	})
 }
 
 func TestPeerThatNeverConnectsIsDropped(t *testing.T) {
