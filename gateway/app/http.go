@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
+	"golang.org/x/net/netutil"
 )
 
 // newHTTP binds the HTTP listener and builds the API handler.
@@ -38,13 +39,19 @@ func (a *App) newHTTP() error {
 		Video:      a.videoAPI(),
 	}
 	var err error
-	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("app: HTTP listen on %s: %w", cfg.HTTP.Listen, err)
 	}
+	// The LAN is hostile: a bounded number of connections, each of which
+	// must send its request in time and may not sit idle for ever.
+	a.httpLn = netutil.LimitListener(ln, cfg.HTTP.MaxConnections)
 	a.httpSrv = &http.Server{
 		Handler:           httpapi.Handler(opts),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout.Std()),
+		ReadTimeout:       cfg.HTTP.ReadTimeout.Std(),
+		IdleTimeout:       cfg.HTTP.IdleTimeout.Std(),
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	return nil

@@ -297,6 +297,15 @@ const (
 type HTTP struct {
 	// Listen is host:port. Default "127.0.0.1:8080".
 	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading a whole request, body included: a client
+	// that declares a body and never sends it is cut off. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default
+	// 2m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps open connections; more wait to be accepted.
+	// Default 256.
+	MaxConnections int `yaml:"max_connections"`
 	// Tokens are the API bearer tokens. With none, the API refuses every
 	// request.
 	Tokens []Token `yaml:"tokens"`
@@ -343,6 +352,9 @@ const (
 	DefaultEmbeddedListen  = "127.0.0.1:1883"
 	DefaultMaxPacketBytes  = 256 << 10
 	DefaultHTTPListen      = "127.0.0.1:8080"
+	DefaultHTTPReadTimeout = 30 * time.Second
+	DefaultHTTPIdleTimeout = 2 * time.Minute
+	DefaultHTTPMaxConns    = 256
 	DefaultMaxInFlight     = 1000
 	DefaultReconnectMax    = 30 * time.Second
 	DefaultKeepAlive       = 30 * time.Second

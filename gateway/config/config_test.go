@@ -214,7 +214,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			Escalation: []Duration{Duration(5 * time.Minute), Duration(15 * time.Minute)}, Repeat: Duration(DefaultAlarmRepeat)},
 		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
-		HTTP: HTTP{Listen: DefaultHTTPListen},
+		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns},
 		Log:  Log{Level: "info", Format: "text"},
 	}
 	want.Notify.Defaults()

@@ -583,6 +583,9 @@ func (c *Config) applyDefaults() {
 	c.Notify.Defaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
+	defDur("http.read_timeout", &c.HTTP.ReadTimeout, DefaultHTTPReadTimeout)
+	defDur("http.idle_timeout", &c.HTTP.IdleTimeout, DefaultHTTPIdleTimeout)
+	def("http.max_connections", &c.HTTP.MaxConnections, DefaultHTTPMaxConns)
 	defStr(&c.Log.Level, DefaultLogLevel)
 	defStr(&c.Log.Format, DefaultLogFormat)
 }

@@ -483,6 +483,9 @@ var roles = []Role{RoleViewer, RoleManager, RoleAdmin}
 
 func (v *validator) http() {
 	h := &v.c.HTTP
+	v.positive("http.read_timeout", int64(h.ReadTimeout), h.ReadTimeout.String())
+	v.positive("http.idle_timeout", int64(h.IdleTimeout), h.IdleTimeout.String())
+	v.positive("http.max_connections", int64(h.MaxConnections), fmt.Sprint(h.MaxConnections))
 	if h.Listen == "" {
 		v.errorf("http.listen", "required")
 	} else if v.addr("http.listen", h.Listen) && v.c.Broker.Mode == ModeEmbedded {
