@@ -213,6 +213,14 @@ type Embedded struct {
 	// disconnected), so nobody can make the broker allocate what a header
 	// claims. At least ingest.max_payload_bytes. Default 256KiB.
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
+	// ConnectTimeout is how long a new connection may take to log in
+	// (send CONNECT) before it is closed. Default 10s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// MaxClients caps open connections in total; MaxClientsPerAddress
+	// those from one IP address (sensors behind one NAT router share
+	// one). Connections past a cap are closed at once. Defaults 2000, 64.
+	MaxClients           int `yaml:"max_clients"`
+	MaxClientsPerAddress int `yaml:"max_clients_per_address"`
 	// Users are MQTT clients other than devices: bridges (Zigbee2MQTT),
 	// sirens, panels.
 	Users []User `yaml:"users"`
@@ -351,6 +359,9 @@ func (l Log) SlogLevel() slog.Level {
 const (
 	DefaultEmbeddedListen  = "127.0.0.1:1883"
 	DefaultMaxPacketBytes  = 256 << 10
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultMaxClients      = 2000
+	DefaultMaxClientsPerIP = 64
 	DefaultHTTPListen      = "127.0.0.1:8080"
 	DefaultHTTPReadTimeout = 30 * time.Second
 	DefaultHTTPIdleTimeout = 2 * time.Minute

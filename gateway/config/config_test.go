@@ -197,8 +197,9 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 				Topic: "sw/dorm1-temp", OfflineAfter: Duration(time.Hour)},
 		},
 		Broker: Broker{
-			Mode:     ModeEmbedded,
-			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes},
+			Mode: ModeEmbedded,
+			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes,
+				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP},
 			External: External{
 				ClientID:     "shelterwatch-north-shelter-01",
 				MaxInFlight:  DefaultMaxInFlight,

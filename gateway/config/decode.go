@@ -565,6 +565,9 @@ func (c *Config) applyDefaults() {
 		b.Embedded.Listen = DefaultEmbeddedListen
 	}
 	defSize("broker.embedded.max_packet_bytes", &b.Embedded.MaxPacketBytes, DefaultMaxPacketBytes)
+	defDur("broker.embedded.connect_timeout", &b.Embedded.ConnectTimeout, DefaultConnectTimeout)
+	def("broker.embedded.max_clients", &b.Embedded.MaxClients, DefaultMaxClients)
+	def("broker.embedded.max_clients_per_address", &b.Embedded.MaxClientsPerAddress, DefaultMaxClientsPerIP)
 	defStr(&b.External.ClientID, DefaultClientIDPrefix+c.Facility.ID)
 	def("broker.external.max_in_flight", &b.External.MaxInFlight, DefaultMaxInFlight)
 	defDur("broker.external.reconnect_max", &b.External.ReconnectMax, DefaultReconnectMax)

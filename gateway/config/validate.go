@@ -340,6 +340,9 @@ func (v *validator) embedded(devices map[string]bool) {
 	if e.Listen == "" && e.TLSListen == "" {
 		v.errorf(key+".listen", "no listener: set listen, tls_listen or both")
 	}
+	v.positive(key+".connect_timeout", int64(e.ConnectTimeout), e.ConnectTimeout.String())
+	v.positive(key+".max_clients", int64(e.MaxClients), fmt.Sprint(e.MaxClients))
+	v.positive(key+".max_clients_per_address", int64(e.MaxClientsPerAddress), fmt.Sprint(e.MaxClientsPerAddress))
 	if mp, mpl := e.MaxPacketBytes, v.c.Ingest.MaxPayloadBytes; mpl <= maxMQTTPayload && (mp < mpl || mp > maxMQTTPayload) {
 		v.errorf(key+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", mpl, ByteSize(maxMQTTPayload), mp)
 	}

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -59,7 +58,9 @@ type Options struct {
 	// MaxPacketBytes refuses longer packets before reading them (0: no
 	// limit).
 	MaxPacketBytes uint32
-	Accounts       []Account
+	// Limits bound connections before they log in.
+	Limits   ConnLimits
+	Accounts []Account
 	// Handle receives every publish from a client; nil error means the
 	// message may be acknowledged (see pipeline.Pipeline.Handle).
 	Handle func(ctx context.Context, msg pipeline.Message) error
@@ -69,7 +70,7 @@ type Options struct {
 // Broker is a running embedded broker.
 type Broker struct {
 	server   *mqtt.Server
-	tcp, tls *listeners.TCP
+	tcp, tls *guardedTCP
 	hook     *hook
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -123,14 +124,14 @@ func New(opts Options) (*Broker, error) {
 	}
 	b := &Broker{server: server, hook: h, ctx: ctx, cancel: cancel, serveErr: make(chan error, 1)}
 	if opts.Listen != "" {
-		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+		b.tcp = newGuardedTCP("tcp", opts.Listen, nil, opts.Limits, h.connRefused)
 		if err := server.AddListener(b.tcp); err != nil {
 			cancel()
 			return nil, fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
 		}
 	}
 	if opts.TLSListen != "" {
-		b.tls = listeners.NewTCP(listeners.Config{ID: "tls", Address: opts.TLSListen, TLSConfig: opts.TLSConfig})
+		b.tls = newGuardedTCP("tls", opts.TLSListen, opts.TLSConfig, opts.Limits, h.connRefused)
 		if err := server.AddListener(b.tls); err != nil {
 			cancel()
 			return nil, fmt.Errorf("broker: TLS listen on %s: %w", opts.TLSListen, err)
@@ -171,7 +172,7 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 
 // Register registers the broker's metrics with reg.
 func (b *Broker) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{b.hook.authFailures, b.hook.aclDenied, b.hook.notAcked,
+	for _, c := range []prometheus.Collector{b.hook.authFailures, b.hook.aclDenied, b.hook.notAcked, b.hook.connRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_clients_connected",
 			Help: "MQTT clients connected to the embedded broker."},
 			func() float64 { return float64(atomic.LoadInt64(&b.server.Info.ClientsConnected)) }),
@@ -202,6 +203,7 @@ type hook struct {
 	authFailures *prometheus.CounterVec
 	aclDenied    prometheus.Counter
 	notAcked     prometheus.Counter
+	connRefused  *prometheus.CounterVec
 	disconnect   func(cl *mqtt.Client, err error)
 
 	// verified caches username → sha256(password) of successful bcrypt
@@ -227,6 +229,9 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 			Name: "shelterwatch_broker_acl_denied_total", Help: "Publishes and subscriptions refused by topic ACLs."}),
 		notAcked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shelterwatch_broker_publish_not_acked_total", Help: "Publishes not acknowledged because they could not be stored."}),
+		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelterwatch_broker_connections_refused_total", Help: "TCP connections closed at accept, by the limit they hit."},
+			[]string{"reason"}),
 	}
 	for _, r := range []string{"unknown_user", "bad_password", "anonymous"} {
 		h.authFailures.WithLabelValues(r)

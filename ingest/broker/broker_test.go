@@ -45,6 +45,11 @@ func (r *received) has(topic string) bool {
 // wires them.
 func start(t *testing.T) (*broker.Broker, *received) {
 	t.Helper()
+	return startWith(t, broker.ConnLimits{})
+}
+
+func startWith(t *testing.T, limits broker.ConnLimits) (*broker.Broker, *received) {
+	t.Helper()
 	h, err := bcrypt.GenerateFromPassword([]byte("pw-a"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +59,7 @@ func start(t *testing.T) (*broker.Broker, *received) {
 		Listen: "127.0.0.1:0", AllowAnonymous: true, AnonymousPublish: []string{"sw/open", "sw/open/#"},
 		Accounts:       []broker.Account{{Username: "dev-a", PasswordHash: string(h), Publish: []string{"sw/a", "sw/a/#"}, Subscribe: []string{"sw/a/#"}}},
 		MaxPacketBytes: 256 << 10,
+		Limits:         limits,
 
 		Handle: rec.handle,
 	})
@@ -169,5 +175,96 @@ func TestHugeLengthClaimRefusedBeforeAllocation(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
 		t.Fatalf("heap grew by %d MB for four refused headers", grown>>20)
+	}
+}
+
+// closedBy reports whether the broker closed conn within d.
+func closedBy(conn net.Conn, d time.Duration) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 64)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			ne, ok := err.(net.Error)
+			return !ok || !ne.Timeout()
+		}
+	}
+}
+
+// Connections that never send CONNECT are closed at the deadline; one that
+// connects keeps working past it.
+func TestSilentConnectionsClosedAtTheConnectDeadline(t *testing.T) {
+	b, _ := startWith(t, broker.ConnLimits{ConnectTimeout: 500 * time.Millisecond})
+	var silent []net.Conn
+	for range 20 {
+		conn, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		silent = append(silent, conn)
+	}
+	c, err := connect(b.Addr(), "dev-a-1", "dev-a", "pw-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(0)
+	for i, conn := range silent {
+		if !closedBy(conn, 5*time.Second) {
+			t.Fatalf("silent connection %d still open 5 s after a 500 ms CONNECT deadline", i)
+		}
+	}
+	time.Sleep(time.Second)
+	if tok := c.Publish("sw/a", 1, false, `{}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("a connected client lost its connection at the CONNECT deadline: %v", tok.Error())
+	}
+}
+
+// One address cannot take every connection: past its cap its connections
+// are closed at once, while the connections it holds keep working.
+func TestConnectionsCappedPerAddressAndInTotal(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		limits broker.ConnLimits
+	}{
+		{"per address", broker.ConnLimits{MaxPerAddress: 3}},
+		{"in total", broker.ConnLimits{MaxClients: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := startWith(t, tc.limits)
+			var held []net.Conn
+			for range 3 {
+				conn, err := net.Dial("tcp", b.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				held = append(held, conn)
+			}
+			extra, err := net.Dial("tcp", b.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer extra.Close()
+			if !closedBy(extra, 5*time.Second) {
+				t.Fatal("a fourth connection was kept past a cap of 3")
+			}
+			if closedBy(held[0], 300*time.Millisecond) {
+				t.Fatal("a connection within the cap was closed")
+			}
+			// Freeing a slot lets the next one in (a real login).
+			held[0].Close()
+			var c paho.Client
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if c, err = connect(b.Addr(), "dev-a-2", "dev-a", "pw-a", ""); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no login after a slot was freed: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			c.Disconnect(0)
+		})
 	}
 }

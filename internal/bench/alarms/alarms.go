@@ -168,7 +168,8 @@ func writeConfig(dir, hookURL string, devices int, pw func(id string) string) (s
 		id := fmt.Sprintf("temp-%02d", i)
 		fmt.Fprintf(&b, "  - {id: %s, kind: temperature, zone: dorm, format: native, topic: sw/%s, password_hash: %q}\n", id, id, hash(id))
 	}
-	fmt.Fprintf(&b, `broker: {embedded: {listen: "127.0.0.1:0"}}
+	// Every device connects from loopback: lift the per-address cap.
+	fmt.Fprintf(&b, `broker: {embedded: {listen: "127.0.0.1:0", max_clients_per_address: 2000}}
 store: {dir: %q}
 http: {listen: "127.0.0.1:0"}
 alarms: {builtin_rules: false}

@@ -147,7 +147,8 @@ func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
 	if g.externalURL != "" {
 		fmt.Fprintf(&b, "  mode: external\n  external:\n    url: %q\n    client_id: shelterwatch-bench\n    max_in_flight: %d\n", g.externalURL, g.maxInFlight)
 	} else {
-		fmt.Fprintf(&b, "  mode: embedded\n  embedded:\n    listen: \"127.0.0.1:0\"\n    users:\n")
+		// Every publisher connects from loopback: lift the per-address cap.
+		fmt.Fprintf(&b, "  mode: embedded\n  embedded:\n    listen: \"127.0.0.1:0\"\n    max_clients_per_address: 2000\n    users:\n")
 		fmt.Fprintf(&b, "      - username: %s\n        password_hash: %q\n        publish: [\"#\"]\n", g.username, g.passwordHash)
 	}
 	fmt.Fprintf(&b, "store:\n  dir: %q\n", g.storeDir)
