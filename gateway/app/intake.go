@@ -38,7 +38,7 @@ func (a *App) newBroker() error {
 	opts := broker.Options{
 		Listen: e.Listen, TLSListen: e.TLSListen,
 		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon, MaxPacketBytes: uint32(e.MaxPacketBytes),
-		Limits: broker.ConnLimits{MaxClients: e.MaxClients, MaxPerAddress: e.MaxClientsPerAddress, ConnectTimeout: e.ConnectTimeout.Std()},
+		Limits:   broker.ConnLimits{MaxClients: e.MaxClients, MaxPerAddress: e.MaxClientsPerAddress, ConnectTimeout: e.ConnectTimeout.Std()},
 		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
 	}
 	if e.TLSListen != "" {
