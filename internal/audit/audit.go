@@ -13,7 +13,8 @@
 //
 // A Log is safe for concurrent use. Append writes its entries in one
 // write(2) and fsyncs before it returns: an action reported as done is on
-// disk. Nothing in the gateway rewrites or deletes the file.
+// disk. Readers never take the append lock. Nothing in the gateway
+// rewrites or deletes the file.
 package audit
 
 import (
@@ -110,7 +111,7 @@ type Options struct {
 type Log struct {
 	path string
 	opts Options
-	mu   sync.Mutex // serialises appends and reads
+	mu   sync.Mutex // serialises appends (and Close)
 	f    *os.File
 }
 
@@ -168,9 +169,10 @@ func (l *Log) append(entries []Entry) error {
 }
 
 // Read returns the newest entries matching f (up to limit), newest first.
+// It does not take the append lock: a slow read of a long log never holds
+// up the rules engine's appends. Each append is one write of whole lines,
+// so a read sees whole entries and at most a torn last line, skipped.
 func (l *Log) Read(f Filter, limit int) ([]Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	file, err := os.Open(l.path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read %s: %w", l.path, err)

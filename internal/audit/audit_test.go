@@ -124,3 +124,45 @@ func TestOnWriteReportsEveryOutcome(t *testing.T) {
 		t.Fatalf("outcomes %v; want success then failure", outcomes)
 	}
 }
+
+// Readers never hold up appends, and never see half an entry while
+// appends go on.
+func TestReadWhileAppending(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 500 {
+			if err := l.Append(Entry{Action: "fired", Detail: strings.Repeat("x", i%300), Alarm: &Alarm{AlarmID: "a@gateway", Seq: uint64(i + 1)}}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for reading := true; reading; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			reading = false
+		default:
+		}
+		es, err := l.Read(Filter{}, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range es {
+			if e.Action != "fired" || e.AlarmID() != "a@gateway" || (i > 0 && e.Alarm.Seq != es[i-1].Alarm.Seq-1) {
+				t.Fatalf("read a broken or out-of-order entry %+v after %+v", e, es[max(i-1, 0)])
+			}
+		}
+	}
+	if es, _ := l.Read(Filter{}, 1); len(es) != 1 || es[0].Alarm.Seq != 500 {
+		t.Fatalf("last entry %+v, want seq 500", es)
+	}
+}
