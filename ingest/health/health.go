@@ -214,7 +214,10 @@ func (r *Reporter) flush(ctx context.Context) bool {
 	if len(batch) == 0 {
 		return true
 	}
-	if err := r.opts.Store.Append(ctx, batch); err != nil {
+	// Not cancelled by shutdown: an append the store has taken may commit
+	// even when the wait for it is cut short, and retrying it would write
+	// the readings twice. The store closes after the reporter.
+	if err := r.opts.Store.Append(context.WithoutCancel(ctx), batch); err != nil {
 		r.log.Error("health: store refused fault readings; retrying", "readings", len(batch), "err", err)
 		r.mu.Lock()
 		r.queue = append(batch, r.queue...)
