@@ -6,12 +6,23 @@
 // away; automatic acknowledgement is off and a message is acknowledged only
 // after the pipeline has stored it durably, so nothing acknowledged is lost.
 //
-// Concurrency and backpressure: paho runs each message's handler on its own
-// goroutine (order does not matter: readings carry their own time), so the
-// handler may wait without stalling paho's network loop and its keepalives.
-// At most MaxInFlight messages are in the pipeline at once; further handlers
-// wait for a slot, and the broker's own in-flight window (Mosquitto's
-// max_inflight_messages) bounds how many wait.
+// Concurrency and backpressure: at most MaxInFlight messages are in the
+// pipeline at once, each on a goroutine of its own so that the store can
+// commit them together; a message that finds every slot taken waits in
+// paho's router goroutine (SetOrderMatters(true)), the one goroutine that
+// hands paho's messages out. While it waits, paho reads nothing more from
+// the connection, TCP's window fills, and the rest of a backlog stays in
+// the broker. So the gateway holds at most MaxInFlight+1 messages from the
+// broker however large the backlog or the broker's own in-flight window
+// (Mosquitto's max_inflight_messages; MQTT 3.1.1, which paho v1.5 speaks,
+// has no receive maximum a client could announce), plus the few packets
+// paho's reader goroutines and the socket buffers hold. (With
+// SetOrderMatters(false) paho would start a goroutine per message as fast
+// as it reads them and nothing would stop it reading: a 200,000-message
+// backlog took the gateway past 800 MB.) A wait holds up paho's reading of
+// PINGRESP too, but only until a store commit frees a slot; a store stuck
+// for longer than the keep-alive plus paho's ping timeout costs a
+// reconnect, after which the broker resends what was not acknowledged.
 //
 // Reconnects are ours, not paho's: capped exponential backoff with full
 // jitter, so a hundred gateways that lost the same broker do not reconnect
@@ -24,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,12 +55,14 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Subscriptions are topic filters, subscribed with QoS 1.
 	Subscriptions []string
-	MaxInFlight   int           // default 1000
-	ReconnectMin  time.Duration // default 500ms
-	ReconnectMax  time.Duration // default 30s
-	KeepAlive     time.Duration // default 30s
-	Handle        func(ctx context.Context, msg pipeline.Message) error
-	Logger        *slog.Logger
+	// MaxInFlight is the most messages in the pipeline at once (see the
+	// package doc). Default 1000.
+	MaxInFlight  int
+	ReconnectMin time.Duration // default 500ms
+	ReconnectMax time.Duration // default 30s
+	KeepAlive    time.Duration // default 30s
+	Handle       func(ctx context.Context, msg pipeline.Message) error
+	Logger       *slog.Logger
 }
 
 // Client is an external-broker consumer. Run it once.
@@ -60,6 +74,17 @@ type Client struct {
 	isUp      atomic.Bool
 	// pc is the paho client of the current Run (for Publish).
 	pc atomic.Pointer[paho.Client]
+
+	// held counts the messages paho has handed over and that are not yet
+	// acknowledged or given up: the one waiting for a slot and those in
+	// the pipeline. heldPeak is its highest value (for tests and the
+	// bench: it must never pass MaxInFlight+1).
+	held, heldPeak atomic.Int64
+	// handlers are the goroutines of the messages in the pipeline; Run
+	// waits for them. stopping (under mu) refuses new ones once it waits.
+	mu       sync.Mutex
+	stopping bool
+	handlers sync.WaitGroup
 
 	connected    prometheus.Gauge
 	reconnects   prometheus.Counter
@@ -104,7 +129,7 @@ func New(opts Options) (*Client, error) {
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_mqttclient_connects_total",
 			Help: "Connection attempts to the external broker."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shelterwatch_mqttclient_in_flight",
-			Help: "Messages taken from the broker and not yet acknowledged."}),
+			Help: "Messages taken from the broker and not yet acknowledged (at most max_in_flight+1)."}),
 		notAcked: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_mqttclient_not_acked_total",
 			Help: "Messages left unacknowledged because they could not be stored (the broker redelivers them)."}),
 		subscribeErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_mqttclient_subscribe_errors_total",
@@ -129,7 +154,9 @@ func (c *Client) Run(ctx context.Context) error {
 		AddBroker(c.opts.URL).
 		SetClientID(c.opts.ClientID).
 		SetCleanSession(false).
-		SetOrderMatters(false).
+		// One router goroutine hands messages over and waits for a slot,
+		// so that a backlog waits in the broker, not in goroutines here.
+		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
@@ -154,6 +181,7 @@ func (c *Client) Run(ctx context.Context) error {
 	cl := paho.NewClient(po)
 	c.pc.Store(&cl)
 	defer c.pc.Store(nil)
+	defer c.waitHandlers()
 
 	attempt := 0
 	for {
@@ -259,15 +287,37 @@ func (c *Client) subscribe(ctx context.Context, cl paho.Client) {
 	}()
 }
 
-// handle runs on a goroutine of its own (SetOrderMatters(false)).
+// handle runs on paho's router goroutine (SetOrderMatters(true)): it
+// waits for a slot, so that paho reads nothing more meanwhile, then hands
+// the message to a goroutine of its own and returns.
 func (c *Client) handle(ctx context.Context, m paho.Message) {
+	c.hold(1)
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
+		c.hold(-1)
 		return // not acknowledged: redelivered on the next session
 	}
-	c.inFlight.Inc()
-	defer func() { <-c.slots; c.inFlight.Dec() }()
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		c.hold(-1)
+		<-c.slots
+		return
+	}
+	c.handlers.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.handlers.Done()
+		// Out of our hands before the slot is free: the router may take
+		// the next message the moment it is.
+		defer func() { c.hold(-1); <-c.slots }()
+		c.store(ctx, m)
+	}()
+}
+
+// store hands one message to the pipeline and acknowledges it once stored.
+func (c *Client) store(ctx context.Context, m paho.Message) {
 	msg := pipeline.Message{Topic: m.Topic(), Payload: m.Payload(), Received: time.Now(), Client: c.opts.ClientID}
 	if err := c.opts.Handle(ctx, msg); err != nil {
 		c.notAcked.Inc()
@@ -276,6 +326,28 @@ func (c *Client) handle(ctx context.Context, m paho.Message) {
 		return
 	}
 	m.Ack()
+}
+
+// hold counts messages in (+1) and out (-1) of the gateway's hands.
+func (c *Client) hold(d int64) {
+	n := c.held.Add(d)
+	c.inFlight.Add(float64(d))
+	for {
+		p := c.heldPeak.Load()
+		if n <= p || c.heldPeak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// waitHandlers refuses new handlers and waits for those running. paho may
+// still be stopping when Run returns (Disconnect gives up after its
+// quiesce time), so a late delivery must not start one.
+func (c *Client) waitHandlers() {
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	c.handlers.Wait()
 }
 
 // String describes the client for logs without its password.

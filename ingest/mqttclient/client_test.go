@@ -3,7 +3,9 @@ package mqttclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +177,141 @@ func TestPublishThroughTheGatewayConnection(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the panel got no retained alarm state")
+	}
+}
+
+// gated is a message handler that holds every message until the test
+// releases it, so that the test decides when the pipeline is full.
+type gated struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     map[string]int
+}
+
+func (g *gated) handle(ctx context.Context, m pipeline.Message) error {
+	if m.Topic == "sensors/probe" {
+		return nil // a late probe of the session's set-up
+	}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.got[string(m.Payload)]++
+	return nil
+}
+
+func (g *gated) distinct() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.got)
+}
+
+// runClient runs c until the returned stop is called (or the test ends).
+func runClient(t *testing.T, c *Client) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestBacklogAtReconnectIsHeldToTheBound: a broker that sends without
+// limit (Mosquitto with max_inflight_messages 0) delivers a persistent
+// session's backlog far larger than max_in_flight at reconnect. The
+// gateway never holds more than max_in_flight+1 of them (the pipeline's
+// slots and the one paho's router waits with); the rest wait in the
+// broker; and every message arrives.
+func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
+	const (
+		bound   = 16
+		backlog = 3000
+	)
+	m := testpeer.StartMosquitto(t, "max_inflight_messages 0")
+	opts := Options{
+		URL: m.URL(), ClientID: "gw-backlog", Subscriptions: []string{"sensors/#"},
+		MaxInFlight: bound, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+	}
+
+	// The first connection creates the persistent session and its
+	// subscription; then the gateway goes away.
+	rec := &recorder{got: map[string]int{}, failN: map[string]int{}, signal: make(chan struct{}, 1)}
+	opts.Handle = rec.handle
+	first, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopFirst := runClient(t, first)
+	testpeer.WaitFor(t, "the session's subscription to deliver a probe", 10*time.Second, func() bool {
+		if rec.count("sensors/probe p") > 0 {
+			return true
+		}
+		publishQoS1(t, m.URL(), "sensors/probe", "p")
+		return rec.count("sensors/probe p") > 0
+	})
+	stopFirst()
+
+	// The broker queues the backlog for the absent gateway.
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL()).SetClientID("pub-backlog").SetAutoReconnect(false))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	toks := make([]paho.Token, backlog)
+	for i := range toks {
+		toks[i] = pub.Publish(fmt.Sprintf("sensors/dev-%d", i%100), 1, false, strconv.Itoa(i))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d not acknowledged by the broker: %v", i, tok.Error())
+		}
+	}
+	pub.Disconnect(50)
+
+	// The gateway reconnects. Its pipeline takes messages only when the
+	// test releases them, a pipeline's worth at a time once every slot is
+	// full, so that the broker always has more to send than the gateway
+	// takes.
+	g := &gated{release: make(chan struct{}, backlog), got: map[string]int{}}
+	opts.Handle = g.handle
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c)
+	for released := 0; released < backlog; {
+		full := min(int64(bound+1), int64(backlog-released))
+		testpeer.WaitFor(t, fmt.Sprintf("%d messages in the gateway's hands (%d of %d released)", full, released, backlog), 10*time.Second,
+			func() bool { return c.held.Load() >= full })
+		for range min(bound, backlog-released) {
+			g.release <- struct{}{}
+			released++
+		}
+	}
+	testpeer.WaitFor(t, "every message of the backlog to be handled and acknowledged", 10*time.Second,
+		func() bool { return g.distinct() == backlog && c.held.Load() == 0 })
+
+	if peak := c.heldPeak.Load(); peak != bound+1 {
+		t.Errorf("the gateway held up to %d messages at once, want exactly max_in_flight+1 = %d", peak, bound+1)
+	}
+	if got := first.heldPeak.Load(); got > bound+1 {
+		t.Errorf("first connection held up to %d messages, bound %d", got, bound+1)
 	}
 }
