@@ -43,7 +43,7 @@ func (a *App) newBroker() error {
 	}
 	if e.TLSListen != "" {
 		var err error
-		if opts.TLSConfig, err = tlsfiles.Server(e.TLSCertFile, e.TLSKeyFile); err != nil {
+		if opts.TLSConfig, err = tlsfiles.Server(e.TLSCertFile, e.TLSKeyFile, a.log); err != nil {
 			return fmt.Errorf("app: broker: %w", err)
 		}
 	}

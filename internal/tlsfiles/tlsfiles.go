@@ -1,5 +1,6 @@
 // Package tlsfiles loads the gateway's TLS material from files, in one
-// place: server certificates (the embedded broker's TLS listener), client
+// place: server certificates (the embedded broker's TLS listener, HTTPS),
+// read again when the files change (Reloader), client
 // configurations with a private CA and optional client certificate (the
 // external MQTT broker, InfluxDB targets), and the expiry of each
 // certificate, which the gateway watches so that a certificate running out
@@ -11,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -18,13 +20,16 @@ import (
 // MinVersion is the oldest TLS version the gateway speaks.
 const MinVersion = tls.VersionTLS12
 
-// Server loads a certificate and key for a TLS listener.
-func Server(certFile, keyFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+// Server is the configuration of a TLS listener that serves the
+// certificate and key in the files and reloads them when they change (see
+// Reloader); a replacement that cannot be used is logged to log (may be
+// nil) and the previous certificate stays.
+func Server(certFile, keyFile string, log *slog.Logger) (*tls.Config, error) {
+	r, err := NewReloader(certFile, keyFile, ReloaderOptions{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("tls: load certificate %s: %w", certFile, err)
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: MinVersion}, nil
+	return r.TLSConfig(), nil
 }
 
 // Client builds a client configuration: the system roots, or only the CA
@@ -60,6 +65,18 @@ type Watched struct {
 	// Name says what uses it ("broker", "mqtt-client", "influx-province").
 	Name string
 	File string
+	// Served, when set, is the Reloader serving File: its condition is
+	// that of the certificate actually served.
+	Served *Reloader
+}
+
+// Condition is the certificate's condition at now (see Condition and
+// Reloader.Condition).
+func (w Watched) Condition(now time.Time) string {
+	if w.Served != nil {
+		return w.Served.Condition(now)
+	}
+	return Condition(w.File, now)
 }
 
 // ExpiryWarning is how long before its end a certificate is a fault:
@@ -74,6 +91,11 @@ func Condition(file string, now time.Time) string {
 	if err != nil {
 		return err.Error()
 	}
+	return leafCondition(file, leaf, now)
+}
+
+// leafCondition is Condition for the certificate leaf read from file.
+func leafCondition(file string, leaf *x509.Certificate, now time.Time) string {
 	day := leaf.NotAfter.UTC().Format("2006-01-02")
 	switch {
 	case now.After(leaf.NotAfter):

@@ -74,11 +74,11 @@ func TestCondition(t *testing.T) {
 func TestServerAndClient(t *testing.T) {
 	now := time.Now()
 	cert, key := writeCert(t, now.Add(-time.Hour), now.Add(time.Hour))
-	srv, err := Server(cert, key)
-	if err != nil || len(srv.Certificates) != 1 || srv.MinVersion != MinVersion {
+	srv, err := Server(cert, key, nil)
+	if err != nil || srv.GetCertificate == nil || srv.MinVersion != MinVersion {
 		t.Fatalf("Server = %+v, %v", srv, err)
 	}
-	if _, err := Server(cert, cert); err == nil || !strings.Contains(err.Error(), "tls: load certificate") {
+	if _, err := Server(cert, cert, nil); err == nil || !strings.Contains(err.Error(), "tls: load certificate") {
 		t.Errorf("Server with the certificate as key: %v", err)
 	}
 	cli, err := Client(cert, cert, key)
