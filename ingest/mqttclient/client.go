@@ -171,7 +171,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	// The handler is installed before connecting: on a persistent session
 	// the broker may deliver queued messages before Subscribe returns.
-	po.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.handle(ctx, m) })
+	po.SetDefaultPublishHandler(func(cl paho.Client, m paho.Message) { c.handle(ctx, cl, m) })
 	po.SetOnConnectHandler(func(cl paho.Client) { c.subscribe(ctx, cl) })
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		c.setConnected(false)
@@ -290,11 +290,9 @@ func (c *Client) subscribe(ctx context.Context, cl paho.Client) {
 // handle runs on paho's router goroutine (SetOrderMatters(true)): it
 // waits for a slot, so that paho reads nothing more meanwhile, then hands
 // the message to a goroutine of its own and returns.
-func (c *Client) handle(ctx context.Context, m paho.Message) {
+func (c *Client) handle(ctx context.Context, cl paho.Client, m paho.Message) {
 	c.hold(1)
-	select {
-	case c.slots <- struct{}{}:
-	case <-ctx.Done():
+	if !c.takeSlot(ctx, cl) {
 		c.hold(-1)
 		return // not acknowledged: redelivered on the next session
 	}
@@ -314,6 +312,32 @@ func (c *Client) handle(ctx context.Context, m paho.Message) {
 		defer func() { c.hold(-1); <-c.slots }()
 		c.store(ctx, m)
 	}()
+}
+
+// takeSlot waits for a free slot. It gives up when ctx ends or the
+// connection is going: paho waits for the router before it reports a lost
+// connection, and the slots may stay taken for long (a full disk holds
+// messages until there is room).
+func (c *Client) takeSlot(ctx context.Context, cl paho.Client) bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case c.slots <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if !cl.IsConnectionOpen() {
+				return false
+			}
+		}
+	}
 }
 
 // store hands one message to the pipeline and acknowledges it once stored.

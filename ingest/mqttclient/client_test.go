@@ -315,3 +315,55 @@ func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
 		t.Errorf("first connection held up to %d messages, bound %d", got, bound+1)
 	}
 }
+
+// TestConnectionLossIsSeenWhileEverySlotWaits: with every slot held by a
+// message the store cannot take yet (a full disk holds them until there
+// is room) and one more waiting, the broker goes away. The client still
+// notices, reconnects and subscribes again, instead of staying attached
+// to a dead connection until the store lets go.
+func TestConnectionLossIsSeenWhileEverySlotWaits(t *testing.T) {
+	const bound = 4
+	m := testpeer.StartMosquitto(t, "")
+	g := &gated{release: make(chan struct{}, 100), got: map[string]int{}}
+	c, err := New(Options{
+		URL: m.URL(), ClientID: "gw-full", Subscriptions: []string{"sensors/#"},
+		MaxInFlight: bound, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		Handle: g.handle, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runClient(t, c)
+	testpeer.WaitFor(t, "every slot taken and one message waiting", 15*time.Second, func() bool {
+		if c.held.Load() == bound+1 {
+			return true
+		}
+		publishQoS1(t, m.URL(), "sensors/a", strconv.Itoa(int(c.held.Load())))
+		return c.held.Load() == bound+1
+	})
+	if !c.Connected() {
+		t.Fatal("not connected before the broker went away")
+	}
+
+	m.Restart(t)
+	testpeer.WaitFor(t, "the client to see the connection gone", 15*time.Second, func() bool { return !c.Connected() })
+	testpeer.WaitFor(t, "the client to reconnect", 15*time.Second, c.Connected)
+
+	// The store comes back: the held messages finish (their acknowledgements
+	// go nowhere; the broker restarted without the session) and new
+	// messages flow on the new connection.
+	for range 100 {
+		g.release <- struct{}{}
+	}
+	testpeer.WaitFor(t, "a message on the new connection", 15*time.Second, func() bool {
+		g.mu.Lock()
+		n := g.got["after"]
+		g.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		publishQoS1(t, m.URL(), "sensors/b", "after")
+		return false
+	})
+	stop()
+}
