@@ -4,6 +4,18 @@
 // config allows them), confines each device to its own topics, and hands
 // every publish to the ingest pipeline before acknowledging it.
 //
+// On a facility LAN every port faces hostile clients, so the broker also
+// bounds what one client or one login can cost: connections in total and
+// per address and a CONNECT deadline (listener.go), a packet size checked
+// before anything is allocated (per account once logged in), failed logins
+// throttled per address and per username with a cap on concurrent bcrypt
+// checks (login.go), a client id bound to the user that holds it, sessions
+// capped per user and kept at most MaxSessionExpiry (sessions.go), a will
+// only where its client may publish, and retained messages only where the
+// account may retain. Refusals answer the CONNACK with the reason code
+// (bad username or password, not authorized, server busy, connection rate
+// exceeded); see hook.go.
+//
 // "PUBACK means on disk": mochi runs the OnPublish hook on the publishing
 // client's own goroutine before it writes the PUBACK, and the hook returns
 // only once the pipeline has fsynced the readings. A slow disk therefore
@@ -14,22 +26,18 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"math"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
-	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
 // Account is one identity allowed to connect: a device (whose topics come
@@ -40,6 +48,14 @@ type Account struct {
 	PasswordHash string // bcrypt
 	Publish      []string
 	Subscribe    []string
+	// Retain are the filters where the account's publishes and will keep
+	// their retain flag (availability and LWT topics). Elsewhere a
+	// retained publish is delivered, and stored, as a plain one.
+	Retain []string
+	// MaxPacketBytes replaces Options.MaxPacketBytes once the account has
+	// logged in (0: Options.MaxPacketBytes). A Zigbee2MQTT bridge's
+	// bridge/devices can be larger than any sensor's packet.
+	MaxPacketBytes uint32
 }
 
 // Options configure the broker.
@@ -53,11 +69,26 @@ type Options struct {
 	// AllowAnonymous lets clients without a username publish device data.
 	// Off by default: a facility network is not a trusted network.
 	AllowAnonymous bool
-	// AnonymousPublish are the filters anonymous clients may publish to.
+	// AnonymousPublish are the filters anonymous clients may publish to,
+	// AnonymousRetain those where they may retain. Anonymous clients get
+	// no persistent session: theirs ends at disconnect.
 	AnonymousPublish []string
+	AnonymousRetain  []string
 	// MaxPacketBytes refuses longer packets before reading them (0: no
-	// limit).
+	// limit). It applies to everything a client sends until it has logged
+	// in, and after that unless its account has its own.
 	MaxPacketBytes uint32
+	// MaxSessionExpiry caps how long a disconnected client's session is
+	// kept, MQTT 3.1.1 clean_session=false included (0: for ever).
+	MaxSessionExpiry time.Duration
+	// MaxSessionsPerUser caps the sessions, connected or kept, of one
+	// username (0: no cap). At the cap the user's oldest disconnected
+	// session ends to make room; with none, the CONNECT is refused.
+	MaxSessionsPerUser int
+	// Login bounds what failed logins cost.
+	Login LoginLimits
+	// Now is the clock of the login throttle (nil: time.Now).
+	Now func() time.Time
 	// Limits bound connections before they log in.
 	Limits   ConnLimits
 	Accounts []Account
@@ -104,6 +135,11 @@ func New(opts Options) (*Broker, error) {
 	// allocating it: without it four 5-byte headers claiming 256 MB each
 	// take the heap past 1 GB.
 	caps.MaximumPacketSize = opts.MaxPacketBytes
+	if opts.MaxSessionExpiry > 0 {
+		// mochi applies it to MQTT 5 clients' requested expiry and, as
+		// the expiry itself, to MQTT 3.1.1 clean_session=false sessions.
+		caps.MaximumSessionExpiryInterval = uint32(min(max(opts.MaxSessionExpiry/time.Second, 1), math.MaxUint32))
+	}
 	server := mqtt.New(&mqtt.Options{
 		InlineClient: true,
 		Capabilities: caps,
@@ -117,6 +153,7 @@ func New(opts Options) (*Broker, error) {
 		cancel()
 		return nil, err
 	}
+	h.server = server
 	h.disconnect = func(cl *mqtt.Client, err error) { cl.Stop(err) }
 	if err := server.AddHook(h, nil); err != nil {
 		cancel()
@@ -172,10 +209,21 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 
 // Register registers the broker's metrics with reg.
 func (b *Broker) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{b.hook.authFailures, b.hook.aclDenied, b.hook.notAcked, b.hook.connRefused,
+	h := b.hook
+	for _, c := range []prometheus.Collector{h.authFailures, h.aclDenied, h.notAcked, h.connRefused,
+		h.passwordChecks, h.sessionsEvicted, h.retainCleared,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_clients_connected",
 			Help: "MQTT clients connected to the embedded broker."},
 			func() float64 { return float64(atomic.LoadInt64(&b.server.Info.ClientsConnected)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_sessions",
+			Help: "MQTT sessions on the embedded broker, connected or kept for a disconnected client."},
+			func() float64 { return float64(h.sessions.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_retained_messages",
+			Help: "Retained messages held by the embedded broker."},
+			func() float64 { return float64(b.server.Topics.Retained.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shelterwatch_broker_subscriptions",
+			Help: "Topic subscriptions held by the embedded broker's sessions."},
+			func() float64 { return float64(atomic.LoadInt64(&b.server.Info.Subscriptions)) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err
@@ -190,185 +238,6 @@ func (b *Broker) Close() error {
 	err := b.server.Close()
 	b.cancel()
 	return err
-}
-
-// hook implements authentication, ACLs and the hand-off to the pipeline.
-type hook struct {
-	mqtt.HookBase
-	opts         Options
-	ctx          context.Context
-	accounts     map[string]*Account
-	log          *slog.Logger
-	limiter      *ratelog.Limiter
-	authFailures *prometheus.CounterVec
-	aclDenied    prometheus.Counter
-	notAcked     prometheus.Counter
-	connRefused  *prometheus.CounterVec
-	disconnect   func(cl *mqtt.Client, err error)
-
-	// verified caches username → sha256(password) of successful bcrypt
-	// checks, so a reconnect storm of hundreds of sensors after a power cut
-	// does not pin the CPU on bcrypt. The cache holds digests, never
-	// passwords.
-	mu       sync.Mutex
-	verified map[string][32]byte
-}
-
-func newHook(opts Options, ctx context.Context) (*hook, error) {
-	h := &hook{
-		opts:     opts,
-		ctx:      ctx,
-		accounts: make(map[string]*Account, len(opts.Accounts)),
-		log:      opts.Logger,
-		limiter:  ratelog.New(10 * time.Second),
-		verified: make(map[string][32]byte),
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shelterwatch_broker_auth_failures_total", Help: "Refused MQTT connections, by reason."},
-			[]string{"reason"}),
-		aclDenied: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shelterwatch_broker_acl_denied_total", Help: "Publishes and subscriptions refused by topic ACLs."}),
-		notAcked: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shelterwatch_broker_publish_not_acked_total", Help: "Publishes not acknowledged because they could not be stored."}),
-		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shelterwatch_broker_connections_refused_total", Help: "TCP connections closed at accept, by the limit they hit."},
-			[]string{"reason"}),
-	}
-	for _, r := range []string{"unknown_user", "bad_password", "anonymous"} {
-		h.authFailures.WithLabelValues(r)
-	}
-	for i := range opts.Accounts {
-		a := &opts.Accounts[i]
-		if a.Username == "" {
-			return nil, errors.New("broker: account without username")
-		}
-		if _, dup := h.accounts[a.Username]; dup {
-			return nil, fmt.Errorf("broker: duplicate account %q", a.Username)
-		}
-		if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
-			return nil, fmt.Errorf("broker: account %q: password hash is not bcrypt: %w", a.Username, err)
-		}
-		h.accounts[a.Username] = a
-	}
-	return h, nil
-}
-
-// warn logs at most one line per key every 10 s: a client guessing
-// passwords must not flood the log. The counters count every attempt.
-func (h *hook) warn(key, msg string, args ...any) {
-	if n, ok := h.limiter.AllowCount(key); ok {
-		h.log.Warn(msg, append(args, "suppressed_since_last", n)...)
-	}
-}
-
-func (h *hook) ID() string { return "shelterwatch" }
-
-func (h *hook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
-}
-
-func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if !h.authenticate(cl, pk) {
-		return false
-	}
-	// mochi publishes a will without asking the ACL or the publish hook:
-	// a client may only leave a will where it may publish itself, or one
-	// device's login could plant a retained "smoke" on another's topic.
-	if pk.Connect.WillFlag && !h.mayPublish(string(pk.Connect.Username), pk.Connect.WillTopic) {
-		h.aclDenied.Inc()
-		h.warn("will:"+string(pk.Connect.Username), "broker: connection refused: will topic not allowed",
-			"user", string(pk.Connect.Username), "topic", pk.Connect.WillTopic, "remote", cl.Net.Remote)
-		return false
-	}
-	return true
-}
-
-func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	user := string(pk.Connect.Username)
-	remote := cl.Net.Remote
-	if user == "" {
-		if h.opts.AllowAnonymous {
-			return true
-		}
-		h.authFailures.WithLabelValues("anonymous").Inc()
-		h.warn("anonymous", "broker: anonymous connection refused", "client", cl.ID, "remote", remote)
-		return false
-	}
-	a := h.accounts[user]
-	if a == nil {
-		h.authFailures.WithLabelValues("unknown_user").Inc()
-		h.warn("unknown_user", "broker: connection refused: unknown user", "user", user, "remote", remote)
-		return false
-	}
-	digest := sha256.Sum256(pk.Connect.Password)
-	h.mu.Lock()
-	cached, ok := h.verified[user]
-	h.mu.Unlock()
-	if ok && cached == digest {
-		return true
-	}
-	if bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), pk.Connect.Password) != nil {
-		h.authFailures.WithLabelValues("bad_password").Inc()
-		h.warn("bad_password:"+user, "broker: connection refused: wrong password", "user", user, "remote", remote)
-		return false
-	}
-	h.mu.Lock()
-	h.verified[user] = digest
-	h.mu.Unlock()
-	return true
-}
-
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	user := string(cl.Properties.Username)
-	if h.allowed(user, topic, write) {
-		return true
-	}
-	h.aclDenied.Inc()
-	h.warn("acl:"+user, "broker: topic not allowed", "user", user, "topic", topic, "publish", write)
-	return false
-}
-
-// mayPublish reports whether user ("" for anonymous) may publish to topic.
-func (h *hook) mayPublish(user, topic string) bool { return h.allowed(user, topic, true) }
-
-// allowed reports whether user may publish (write) or subscribe to topic.
-func (h *hook) allowed(user, topic string, write bool) bool {
-	var filters []string
-	if user == "" {
-		if write {
-			filters = h.opts.AnonymousPublish
-		}
-	} else if a := h.accounts[user]; a != nil {
-		filters = a.Subscribe
-		if write {
-			filters = a.Publish
-		}
-	}
-	for _, f := range filters {
-		if filterCovers(f, topic) {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline {
-		return pk, nil // the gateway's own publishes (alarm state) are not sensor data
-	}
-	msg := pipeline.Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now(), Client: cl.ID}
-	if err := h.opts.Handle(h.ctx, msg); err != nil {
-		h.notAcked.Inc()
-		h.log.Error("broker: publish not acknowledged", "client", cl.ID, "topic", pk.TopicName, "err", err)
-		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
-			// MQTT 5 clients get a failure reason code in the PUBACK.
-			return pk, packets.ErrImplementationSpecificError
-		}
-		// An MQTT 3.1.1 client resends unacknowledged messages only after a
-		// reconnect, so close the connection to make it do so.
-		h.disconnect(cl, err)
-		return pk, packets.ErrRejectPacket
-	}
-	return pk, nil
 }
 
 // levelFilter drops records below min (mochi's per-connection info logs).

@@ -24,12 +24,17 @@ type guardedTCP struct {
 	limits      ConnLimits
 	refused     *prometheus.CounterVec
 
-	ln   net.Listener
-	log  *slog.Logger
-	end  atomic.Bool
-	mu   sync.Mutex
-	open int
-	per  map[string]int // open connections per remote IP
+	ln    net.Listener
+	log   *slog.Logger
+	end   atomic.Bool
+	mu    sync.Mutex
+	open  int
+	per   map[string]int // open connections per remote IP
+	conns map[net.Conn]bool
+	// wg counts the connection goroutines; Close waits for them, so that
+	// none is still being established (mochi adds to its client wait
+	// group there) when mochi waits for its clients.
+	wg sync.WaitGroup
 }
 
 // ConnLimits bound the broker's connections.
@@ -44,7 +49,8 @@ type ConnLimits struct {
 }
 
 func newGuardedTCP(id, address string, tlsConfig *tls.Config, limits ConnLimits, refused *prometheus.CounterVec) *guardedTCP {
-	return &guardedTCP{id: id, address: address, tlsConfig: tlsConfig, limits: limits, refused: refused, per: map[string]int{}}
+	return &guardedTCP{id: id, address: address, tlsConfig: tlsConfig, limits: limits, refused: refused,
+		per: map[string]int{}, conns: map[net.Conn]bool{}}
 }
 
 func (l *guardedTCP) ID() string       { return l.id }
@@ -77,9 +83,11 @@ func (l *guardedTCP) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		ip := remoteIP(conn)
-		reason := l.admit(ip)
+		reason := l.admit(ip, conn)
 		if reason != "" {
-			l.refused.WithLabelValues(reason).Inc()
+			if reason != "closed" {
+				l.refused.WithLabelValues(reason).Inc()
+			}
 			_ = conn.Close()
 			continue
 		}
@@ -87,7 +95,8 @@ func (l *guardedTCP) Serve(establish listeners.EstablishFn) {
 			_ = conn.SetDeadline(time.Now().Add(l.limits.ConnectTimeout))
 		}
 		go func() {
-			defer l.release(ip)
+			defer l.wg.Done()
+			defer l.release(ip, conn)
 			if err := establish(l.id, conn); err != nil {
 				l.log.Debug("broker: connection ended", "remote", conn.RemoteAddr().String(), "err", err)
 			}
@@ -96,10 +105,12 @@ func (l *guardedTCP) Serve(establish listeners.EstablishFn) {
 }
 
 // admit counts a new connection from ip, or says why it is refused.
-func (l *guardedTCP) admit(ip string) string {
+func (l *guardedTCP) admit(ip string, conn net.Conn) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
+	case l.end.Load():
+		return "closed"
 	case l.limits.MaxClients > 0 && l.open >= l.limits.MaxClients:
 		return "max_clients"
 	case l.limits.MaxPerAddress > 0 && l.per[ip] >= l.limits.MaxPerAddress:
@@ -107,25 +118,39 @@ func (l *guardedTCP) admit(ip string) string {
 	}
 	l.open++
 	l.per[ip]++
+	l.conns[conn] = true
+	l.wg.Add(1)
 	return ""
 }
 
-func (l *guardedTCP) release(ip string) {
+func (l *guardedTCP) release(ip string, conn net.Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.conns, conn)
 	l.open--
 	if l.per[ip]--; l.per[ip] <= 0 {
 		delete(l.per, ip)
 	}
 }
 
+// Close stops accepting, closes every connection (those still before
+// their CONNECT too) and waits for their goroutines.
 func (l *guardedTCP) Close(closeClients listeners.CloseFn) {
-	if l.end.CompareAndSwap(false, true) {
+	l.mu.Lock()
+	first := l.end.CompareAndSwap(false, true)
+	l.mu.Unlock()
+	if first {
 		closeClients(l.id)
 	}
 	if l.ln != nil {
 		_ = l.ln.Close()
 	}
+	l.mu.Lock()
+	for c := range l.conns {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
 }
 
 func remoteIP(c net.Conn) string {

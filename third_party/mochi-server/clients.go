@@ -88,6 +88,19 @@ func (cl *Clients) Delete(id string) {
 	delete(cl.internal, id)
 }
 
+// delete removes val from the map if it is still the client known under
+// its id, and reports whether it was. A session that a new connection has
+// just taken over under the same id is left alone.
+func (cl *Clients) delete(val *Client) bool {
+	cl.Lock()
+	defer cl.Unlock()
+	if cl.internal[val.ID] != val {
+		return false
+	}
+	delete(cl.internal, val.ID)
+	return true
+}
+
 // GetByListener returns clients matching a listener id.
 func (cl *Clients) GetByListener(id string) []*Client {
 	cl.RLock()
@@ -159,6 +172,13 @@ type ClientState struct {
 	outboundQty     int32                // number of messages currently in the outbound queue
 	Keepalive       uint16               // the number of seconds the connection can wait
 	ServerKeepalive bool                 // keepalive was set by the server
+	// MaximumPacketSize, when not zero, replaces the server's
+	// MaximumPacketSize for the packets this client sends after its
+	// CONNECT. Set it from the OnConnect or OnConnectAuthenticate hook to
+	// give an authenticated client a limit of its own, lower or higher
+	// than the one that applies before anyone is authenticated.
+	// ShelterWatch patch.
+	MaximumPacketSize uint32
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -455,7 +475,11 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 		return err
 	}
 
-	if cl.ops.options.Capabilities.MaximumPacketSize > 0 && uint32(fh.Remaining+1) > cl.ops.options.Capabilities.MaximumPacketSize {
+	maximum := cl.ops.options.Capabilities.MaximumPacketSize
+	if cl.State.MaximumPacketSize > 0 {
+		maximum = cl.State.MaximumPacketSize
+	}
+	if maximum > 0 && uint32(fh.Remaining+1) > maximum {
 		return packets.ErrPacketTooLarge // [MQTT-3.2.2-15]
 	}
 

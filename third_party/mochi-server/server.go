@@ -436,6 +436,16 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	err = s.hooks.OnConnect(cl, pk)
 	if err != nil {
+		// ShelterWatch patch: a hook that refuses the connection with a
+		// reason code (not authorized, server busy, banned...) has the
+		// client told so in the CONNACK, instead of the connection closing
+		// without one. [MQTT-3.2.2-6] [MQTT-3.2.2-7]
+		var code packets.Code
+		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {
+			if aerr := s.SendConnack(cl, code, false, nil); aerr != nil {
+				return fmt.Errorf("invalid connection send ack: %w", aerr)
+			}
+		}
 		return err
 	}
 
@@ -1695,7 +1705,7 @@ func (s *Server) loadRetained(v []storage.Message) {
 // clearExpiredClients deletes all clients which have been disconnected for longer
 // than their given expiry intervals.
 func (s *Server) clearExpiredClients(dt int64) {
-	for id, client := range s.Clients.GetAll() {
+	for _, client := range s.Clients.GetAll() {
 		disconnected := client.StopTime()
 		if disconnected == 0 {
 			continue
@@ -1707,10 +1717,30 @@ func (s *Server) clearExpiredClients(dt int64) {
 		}
 
 		if disconnected+int64(expire) < dt {
-			s.hooks.OnClientExpired(client)
-			s.Clients.Delete(id) // [MQTT-4.1.0-2]
+			s.ExpireClient(client) // [MQTT-4.1.0-2]
 		}
 	}
+}
+
+// ExpireClient ends the session of a disconnected client now, as if its
+// session expiry interval had passed: its subscriptions leave the topic
+// index, its inflight messages are dropped and it is removed from the
+// clients, and OnClientExpired is called. It does nothing and returns
+// false when the client is connected, has been taken over, or is no longer
+// the client known under its id.
+//
+// ShelterWatch patch: expired sessions used to be only removed from the
+// clients map, so their subscriptions stayed in the topic index (and in
+// Info.Subscriptions) for ever; an embedding application can also end a
+// session of its choice (a cap on sessions per user).
+func (s *Server) ExpireClient(cl *Client) bool {
+	if cl.StopTime() == 0 || cl.IsTakenOver() || !s.Clients.delete(cl) {
+		return false
+	}
+	s.hooks.OnClientExpired(cl)
+	s.UnsubscribeClient(cl)
+	cl.ClearInflights()
+	return true
 }
 
 // clearExpiredRetainedMessage deletes retained messages from topics if they have expired.

@@ -133,6 +133,7 @@ var (
 	Err3ClientIdentifierNotValid   = Code{Code: 0x02}
 	Err3ServerUnavailable          = Code{Code: 0x03}
 	ErrMalformedUsernameOrPassword = Code{Code: 0x04}
+	Err3BadUsernameOrPassword      = Code{Code: 0x04}
 	Err3NotAuthorized              = Code{Code: 0x05}
 
 	// V5CodesToV3 maps MQTTv5 Connack reason codes to MQTTv3 return codes.
@@ -144,6 +145,14 @@ var (
 		ErrServerUnavailable:          Err3ServerUnavailable,
 		ErrMalformedUsername:          ErrMalformedUsernameOrPassword,
 		ErrMalformedPassword:          ErrMalformedUsernameOrPassword,
-		ErrBadUsernameOrPassword:      Err3NotAuthorized,
+		// ShelterWatch patch: 0x04 is "bad user name or password" in
+		// MQTT 3.1.1 (it was mapped to 0x05, "not authorized"), and the
+		// refusals a hook may choose have a v3 code too, instead of a v5
+		// byte a v3 client does not know.
+		ErrBadUsernameOrPassword:  Err3BadUsernameOrPassword,
+		ErrNotAuthorized:          Err3NotAuthorized,
+		ErrBanned:                 Err3NotAuthorized,
+		ErrServerBusy:             Err3ServerUnavailable,
+		ErrConnectionRateExceeded: Err3ServerUnavailable,
 	}
 )
