@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 
@@ -131,7 +130,10 @@ func (a *App) newStore() (err error) {
 }
 
 func (a *App) newAudit() (err error) {
-	a.Audit, err = audit.Open(filepath.Join(a.cfg.Alarms.Dir, "audit.jsonl"), audit.Options{
+	ac := a.cfg.Alarms.Audit
+	a.Audit, err = audit.Open(a.cfg.Alarms.AuditPath(), audit.Options{
+		RotateBytes: int64(ac.RotateBytes), RotateEvery: ac.RotateEvery.Std(), Keep: ac.Keep, MaxAge: ac.MaxAge.Std(),
+		Logger: a.log,
 		OnWrite: func(err error) {
 			// Called after New: Health is set. A write that fails is a
 			// fault until one succeeds again.

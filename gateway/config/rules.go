@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 )
@@ -29,11 +30,38 @@ type Alarms struct {
 	// Repeat tells the last level again at this interval until someone
 	// acknowledges; 0s never. Default 10m.
 	Repeat Duration `yaml:"repeat"`
+	// Audit configures the audit log's rotation and retention.
+	Audit Audit `yaml:"audit"`
 }
+
+// Audit configures the audit log (dir/audit.jsonl and its rotated
+// segments): when it starts a new segment, and which old ones it deletes.
+type Audit struct {
+	// RotateBytes starts a new segment once the current file would grow
+	// past it; 0 never by size. Default 64MiB.
+	RotateBytes ByteSize `yaml:"rotate_bytes"`
+	// RotateEvery starts a new segment once the current one's first entry
+	// is this old; 0s never by time. Default 0s.
+	RotateEvery Duration `yaml:"rotate_every"`
+	// Keep is the number of rotated segments kept, newest first; 0 keeps
+	// every one. Default 16.
+	Keep int `yaml:"keep"`
+	// MaxAge deletes a rotated segment whose newest entry is older; 0s
+	// keeps them whatever their age. Default 0s.
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// AuditPath is the audit log's current file.
+func (a Alarms) AuditPath() string { return filepath.Join(a.Dir, audit.FileName) }
 
 // Defaults of the alarms section.
 const (
 	DefaultAlarmRepeat = 10 * time.Minute
+	DefaultAuditRotate = audit.DefaultRotateBytes
+	DefaultAuditKeep   = 16
+	// minAuditRotate keeps rotation from turning the log into a file per
+	// handful of entries.
+	minAuditRotate = 1 << 20
 )
 
 // DefaultEscalation is the default alarms.escalation.
@@ -55,6 +83,12 @@ func (c *Config) alarmDefaults() {
 	}
 	if !c.src.isSet("alarms.repeat") {
 		a.Repeat = Duration(DefaultAlarmRepeat)
+	}
+	if !c.src.isSet("alarms.audit.rotate_bytes") {
+		a.Audit.RotateBytes = DefaultAuditRotate
+	}
+	if !c.src.isSet("alarms.audit.keep") {
+		a.Audit.Keep = DefaultAuditKeep
 	}
 }
 
@@ -93,6 +127,15 @@ func (v *validator) alarms() {
 			v.errorf(idx("alarms.escalation", i), "must be longer than the level before, got %s", d)
 		}
 		prev = d.Std()
+	}
+	if r := a.Audit.RotateBytes; r != 0 && r < minAuditRotate {
+		v.errorf("alarms.audit.rotate_bytes", "must be 0 (never by size) or at least %s, got %s", ByteSize(minAuditRotate), r)
+	}
+	if a.Audit.Keep < 0 {
+		v.errorf("alarms.audit.keep", "must be 0 (keep every segment) or more, got %d", a.Audit.Keep)
+	}
+	if e := a.Audit.RotateEvery.Std(); e != 0 && e < time.Hour {
+		v.errorf("alarms.audit.rotate_every", "must be 0s (never by time) or at least 1h, got %s", a.Audit.RotateEvery)
 	}
 	// Rules are checked together (inhibits may name built-in rules), and
 	// each problem is reported at the key of the rule it is in.

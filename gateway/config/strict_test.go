@@ -646,6 +646,21 @@ alarms:
 			`t.yaml:25: alarms.escalation[1]: must be longer than the level before, got 1m`,
 		},
 	},
+	{
+		name: "audit log rotation and retention",
+		yaml: base + `alarms:
+  audit:
+    rotate_bytes: 64KiB
+    rotate_every: 10m
+    keep: -1
+    max_age: 30d
+`,
+		want: []string{
+			`t.yaml:11: alarms.audit.rotate_bytes: must be 0 (never by size) or at least 1MiB, got 64KiB`,
+			`t.yaml:12: alarms.audit.rotate_every: must be 0s (never by time) or at least 1h, got 10m`,
+			`t.yaml:13: alarms.audit.keep: must be 0 (keep every segment) or more, got -1`,
+		},
+	},
 }
 
 func TestParseStrict(t *testing.T) {

@@ -4,6 +4,7 @@
 //	shelter-gateway validate --config shelterwatch.yaml
 //	shelter-gateway demo
 //	shelter-gateway hash-password < password.txt
+//	shelter-gateway audit verify --config shelterwatch.yaml
 //	shelter-gateway version
 package main
 
@@ -44,6 +45,7 @@ func root() *cobra.Command {
 		SilenceErrors: false,
 	}
 	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd())
+	cmd.AddCommand(auditCmd())
 	return cmd
 }
 
