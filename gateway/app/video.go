@@ -66,14 +66,17 @@ func (a *App) videoAPI() *httpapi.Video {
 
 // auditVideo writes a viewing session's start and end to the audit log. A
 // failed write is a gateway fault (the audit log reports it to Health):
-// the log is the record of who saw inside a placement.
-func (a *App) auditVideo(r whep.Record) {
+// the log is the record of who saw inside a placement, so the WHEP server
+// refuses a session whose start it cannot write.
+func (a *App) auditVideo(r whep.Record) error {
 	e := audit.Entry{Action: audit.ActionVideoViewStarted, By: r.Who, Time: r.Start,
 		Video: &audit.Video{Camera: r.Camera, Session: r.ID, Remote: r.Remote, Started: r.Start}}
 	if !r.End.IsZero() {
 		e.Action, e.Time, e.Video.Bytes, e.Detail = audit.ActionVideoViewEnded, r.End, r.Bytes, r.Reason
 	}
 	if err := a.Audit.Append(e); err != nil {
-		a.log.Error("video: audit log write failed", "err", err, "camera", r.Camera, "who", r.Who)
+		a.log.Error("video: audit log write failed", "err", err, "camera", r.Camera, "who", r.Who, "action", e.Action)
+		return err
 	}
+	return nil
 }

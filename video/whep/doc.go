@@ -53,5 +53,7 @@
 // peer's own. A session ends on DELETE, ICE failure, a peer that never
 // connects (ConnectTimeout), the camera being removed, or Close. Limits
 // bound viewers per camera and in total. Every session's start and end
-// (who, camera, remote address, bytes) is reported to the Audit hook.
+// (who, camera, remote address, bytes) is reported to the Audit hook; a
+// session whose start the hook cannot record is refused (503) and never
+// sends a frame.
 package whep

@@ -90,8 +90,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// ConnectTimeout ends sessions whose peer never connects (default 15s).
 	ConnectTimeout time.Duration
-	// Audit receives each session's record when it starts and when it ends.
-	Audit  func(Record)
+	// Audit records each session when it starts and when it ends. When
+	// it fails for a start, the offer is refused with 503 and the session
+	// never starts.
+	Audit  func(Record) error
 	Logger *slog.Logger
 }
 
@@ -313,6 +315,9 @@ var (
 	errShuttingDown = errors.New("the gateway is shutting down")
 	errTooMany      = errors.New("too many viewers")
 	errViewerLimit  = errors.New("viewer limit reached")
+	// errAuditUnavailable names no file or error: the viewer needs to
+	// know why and whom to tell, not where the gateway keeps its log.
+	errAuditUnavailable = errors.New("viewing is refused while the audit log cannot record who watches; the gateway reports this as a fault to its managers")
 )
 
 func newID() string {

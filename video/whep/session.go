@@ -146,10 +146,27 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		_ = pc.Close()
 		return nil, "", err
 	}
+	// Who watched inside a placement must be on record before anyone
+	// watches: a session whose start cannot be audited is not started.
+	if s.cfg.Audit != nil {
+		if err := s.cfg.Audit(ss.record()); err != nil {
+			_ = pc.Close()
+			s.metrics.refused.WithLabelValues("audit").Inc()
+			s.log.Error("video: viewing refused: the audit log cannot record it", "camera", camera, "who", who, "err", err)
+			return nil, "", refuse(503, "%w", errAuditUnavailable)
+		}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		_ = pc.Close()
+		if s.cfg.Audit != nil {
+			// Its start is on record: so is its end.
+			ss.mu.Lock()
+			ss.end, ss.reason = time.Now(), errShuttingDown.Error()
+			ss.mu.Unlock()
+			_ = s.cfg.Audit(ss.record())
+		}
 		return nil, "", refuse(503, "%w", errShuttingDown)
 	}
 	s.sessions[ss.id] = ss
@@ -158,9 +175,6 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	ok, admitted = true, false // the session owns the slot and the camera now
 	s.metrics.started.Inc()
 	s.metrics.active.Inc()
-	if s.cfg.Audit != nil {
-		s.cfg.Audit(ss.record())
-	}
 	go ss.run()
 	return ss, answer, nil
 }
@@ -392,7 +406,9 @@ func (ss *session) cleanup() {
 	s.log.Info("video: viewing session ended", "camera", rec.Camera, "who", rec.Who, "remote", rec.Remote,
 		"duration", rec.End.Sub(rec.Start).Round(time.Millisecond), "bytes", rec.Bytes, "reason", rec.Reason)
 	if s.cfg.Audit != nil {
-		s.cfg.Audit(rec)
+		// The session is over whatever the log says; the hook reports its
+		// own failure (a gateway fault).
+		_ = s.cfg.Audit(rec)
 	}
 	s.wg.Done()
 }

@@ -140,10 +140,11 @@ type audit struct {
 	records []Record
 }
 
-func (a *audit) add(r Record) {
+func (a *audit) add(r Record) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.records = append(a.records, r)
+	return nil
 }
 
 func (a *audit) ended() []Record {
