@@ -37,6 +37,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
+	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 	"github.com/shelterwatch/shelterwatch/video/cameras"
@@ -77,9 +78,14 @@ type App struct {
 	client  *mqttclient.Client
 	httpSrv *http.Server
 	httpLn  net.Listener
-	ready   atomic.Bool
-	readyCh chan struct{}
-	stages  lifecycle.Group
+	// httpTLS serves HTTPS's certificate (nil for plain HTTP).
+	httpTLS *tlsfiles.Reloader
+	// metricsSrv serves /metrics on metricsLn (nil: on the API's).
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	ready      atomic.Bool
+	readyCh    chan struct{}
+	stages     lifecycle.Group
 }
 
 // New builds every component from cfg and binds the listeners, so that
@@ -278,6 +284,9 @@ func (a *App) closePartial() {
 	}
 	if a.httpLn != nil {
 		_ = a.httpLn.Close()
+	}
+	if a.metricsLn != nil {
+		_ = a.metricsLn.Close()
 	}
 	if a.WHEP != nil {
 		_ = a.WHEP.Close()

@@ -316,12 +316,17 @@ func TestMosquittoEndToEnd(t *testing.T) {
 
 func metrics(t *testing.T, a *App) string {
 	t.Helper()
-	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+a.HTTPAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s %s", resp.Status, b)
+	}
 	return string(b)
 }
 

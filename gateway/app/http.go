@@ -1,17 +1,24 @@
 package app
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
 	"golang.org/x/net/netutil"
+
+	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
+	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 )
 
-// newHTTP binds the HTTP listener and builds the API handler.
+// newHTTP binds the HTTP listener (HTTPS with certificate files) and, when
+// configured, the separate /metrics listener, and builds their handlers.
 func (a *App) newHTTP() error {
 	cfg := a.cfg
 	tokens := make([]httpapi.Token, 0, len(cfg.HTTP.Tokens))
@@ -25,6 +32,7 @@ func (a *App) newHTTP() error {
 	}
 	opts := httpapi.Options{
 		Store: a.Store, State: a.State, Gatherer: a.reg, Tokens: tokens, Ready: a.notReady, Logger: a.log,
+		MetricsElsewhere: cfg.HTTP.MetricsListen != "",
 		OfflineAfter: func(id string) time.Duration {
 			if d := cfg.DeviceByID(id); d != nil {
 				return d.OfflineAfter.Std()
@@ -38,21 +46,105 @@ func (a *App) newHTTP() error {
 		Outbox:     a.Outbox,
 		Video:      a.videoAPI(),
 	}
-	var err error
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	var tlsCfg *tls.Config
+	if cfg.HTTP.TLSCertFile != "" {
+		r, err := tlsfiles.NewReloader(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, tlsfiles.ReloaderOptions{Logger: a.log})
+		if err != nil {
+			return fmt.Errorf("app: HTTPS: %w", err)
+		}
+		a.httpTLS, tlsCfg = r, r.TLSConfig()
+		// HTTP/1.1 only: one request at a time per connection keeps
+		// max_connections a bound on the requests in progress.
+		tlsCfg.NextProtos = []string{"http/1.1"}
+	}
+	ln, err := listen("HTTP", cfg.HTTP.Listen, cfg.HTTP.MaxConnections, tlsCfg)
 	if err != nil {
-		return fmt.Errorf("app: HTTP listen on %s: %w", cfg.HTTP.Listen, err)
+		return err
+	}
+	a.httpLn = ln
+	a.httpSrv = newServer(cfg.HTTP, httpapi.Handler(opts), a.log)
+
+	if cfg.HTTP.MetricsListen != "" {
+		// A scraper holds one connection or two: a small cap is plenty.
+		if a.metricsLn, err = listen("metrics", cfg.HTTP.MetricsListen, 16, nil); err != nil {
+			return err
+		}
+		a.metricsSrv = newServer(cfg.HTTP, httpapi.MetricsHandler(opts, cfg.HTTP.MetricsAuth == config.MetricsNone), a.log)
+	}
+	return nil
+}
+
+// listen binds addr with at most maxConns connections open, each a TLS
+// connection when tlsCfg is set.
+func listen(what, addr string, maxConns int, tlsCfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("app: %s listen on %s: %w", what, addr, err)
 	}
 	// The LAN is hostile: a bounded number of connections, each of which
 	// must send its request in time and may not sit idle for ever.
-	a.httpLn = netutil.LimitListener(ln, cfg.HTTP.MaxConnections)
-	a.httpSrv = &http.Server{
-		Handler:           httpapi.Handler(opts),
-		ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout.Std()),
-		ReadTimeout:       cfg.HTTP.ReadTimeout.Std(),
-		IdleTimeout:       cfg.HTTP.IdleTimeout.Std(),
+	ln = netutil.LimitListener(ln, maxConns)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	return ln, nil
+}
+
+// newServer is an HTTP server with the configured timeouts. The read
+// timeout covers the TLS handshake too.
+func newServer(h config.HTTP, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: min(10*time.Second, h.ReadTimeout.Std()),
+		ReadTimeout:       h.ReadTimeout.Std(),
+		WriteTimeout:      h.WriteTimeout.Std(),
+		IdleTimeout:       h.IdleTimeout.Std(),
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve serves srv on ln until ctx ends, then gives requests in flight 5 s
+// to finish.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
 	return nil
+}
+
+// serveMetrics serves the separate /metrics listener until ctx ends.
+func (a *App) serveMetrics(ctx context.Context) error { return serve(ctx, a.metricsSrv, a.metricsLn) }
+
+// servedCertificates is watchedCertificates with the HTTPS certificate
+// watched as served: a replacement on disk that was refused shows.
+func (a *App) servedCertificates() []tlsfiles.Watched {
+	certs := watchedCertificates(a.cfg)
+	for i := range certs {
+		if certs[i].Name == "http" {
+			certs[i].Served = a.httpTLS
+		}
+	}
+	return certs
+}
+
+// MetricsAddr is the bound address of the separate /metrics listener (""
+// without one).
+func (a *App) MetricsAddr() string {
+	if a.metricsLn == nil {
+		return ""
+	}
+	return a.metricsLn.Addr().String()
 }

@@ -89,5 +89,8 @@ func watchedCertificates(cfg *config.Config) []tlsfiles.Watched {
 	} else if e := cfg.Broker.Embedded; e.TLSListen != "" {
 		out = append(out, tlsfiles.Watched{Name: "broker", File: e.TLSCertFile})
 	}
+	if f := cfg.HTTP.TLSCertFile; f != "" {
+		out = append(out, tlsfiles.Watched{Name: "http", File: f})
+	}
 	return out
 }

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/health"
@@ -27,7 +25,8 @@ import (
 //     reading is seen;
 //   - clock and certificate watches, cameras, then WHEP: viewers end before the
 //     cameras (their sessions' ends are audited);
-//   - HTTP: the API and WHEP signalling;
+//   - HTTP: the API and WHEP signalling (the /metrics listener, when
+//     configured, just before it);
 //   - intake last (the embedded broker or the external client): first to
 //     stop, so nothing is acknowledged once shutdown begins.
 func (a *App) Stages() []lifecycle.Stage {
@@ -44,9 +43,9 @@ func (a *App) Stages() []lifecycle.Stage {
 		lifecycle.Stage{Name: "rules", Run: a.Rules.Run},
 	)
 	stages = append(stages, lifecycle.Stage{Name: "clock", Run: func(ctx context.Context) error { return watchClock(ctx, a.Health) }})
-	if certs := watchedCertificates(a.cfg); len(certs) > 0 {
+	if certs := a.servedCertificates(); len(certs) > 0 {
 		stages = append(stages, lifecycle.Stage{Name: "certificates", Run: func(ctx context.Context) error {
-			return watchCertificates(ctx, certs, a.Health, 6*time.Hour)
+			return watchCertificates(ctx, certs, a.Health, certCheckEvery)
 		}})
 	}
 	if a.Cameras != nil {
@@ -54,6 +53,9 @@ func (a *App) Stages() []lifecycle.Stage {
 			lifecycle.Stage{Name: "cameras", Run: func(ctx context.Context) error { return a.Cameras.Run(ctx, a.Health) }},
 			lifecycle.Stage{Name: "whep", Stop: a.WHEP.Close},
 		)
+	}
+	if a.metricsSrv != nil {
+		stages = append(stages, lifecycle.Stage{Name: "metrics", Run: a.serveMetrics})
 	}
 	stages = append(stages, lifecycle.Stage{Name: "http", Run: a.serveHTTP})
 	if a.broker != nil {
@@ -66,24 +68,7 @@ func (a *App) Stages() []lifecycle.Stage {
 
 // serveHTTP serves the API until ctx ends, then gives requests in flight
 // 5 s to finish.
-func (a *App) serveHTTP(ctx context.Context) error {
-	done := make(chan error, 1)
-	go func() { done <- a.httpSrv.Serve(a.httpLn) }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := a.httpSrv.Shutdown(sctx); err != nil {
-		_ = a.httpSrv.Close()
-	}
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+func (a *App) serveHTTP(ctx context.Context) error { return serve(ctx, a.httpSrv, a.httpLn) }
 
 // closeBroker stops the embedded broker. mochi's Close can hang when a
 // client is being removed at the same moment; it must never keep the
@@ -101,6 +86,11 @@ func (a *App) closeBroker() error {
 	}
 }
 
+// certCheckEvery is how often the certificate watch looks: reading a
+// certificate is cheap, and a certificate replaced on disk clears its
+// alarm (or shows that it was refused) within this time.
+const certCheckEvery = time.Minute
+
 // watchCertificates reports each certificate's condition at start and
 // every interval until ctx ends.
 func watchCertificates(ctx context.Context, certs []tlsfiles.Watched, h *health.Reporter, every time.Duration) error {
@@ -109,7 +99,7 @@ func watchCertificates(ctx context.Context, certs []tlsfiles.Watched, h *health.
 	for {
 		now := time.Now()
 		for _, c := range certs {
-			h.Set(health.CertDevice(c.Name), tlsfiles.Condition(c.File, now))
+			h.Set(health.CertDevice(c.Name), c.Condition(now))
 		}
 		select {
 		case <-ctx.Done():

@@ -299,6 +299,21 @@ const (
 	RoleViewer  Role = "viewer"  // read readings, alarms and video
 	RoleManager Role = "manager" // also acknowledge alarms
 	RoleAdmin   Role = "admin"   // everything
+	// RoleMetrics reads /metrics and nothing else (a Prometheus server's
+	// token); it is outside the order above.
+	RoleMetrics Role = "metrics"
+)
+
+// MetricsAuth says what /metrics asks of a client.
+type MetricsAuth string
+
+// Metrics authentication modes.
+const (
+	// MetricsToken needs a bearer token of role metrics or admin.
+	MetricsToken MetricsAuth = "token"
+	// MetricsNone serves anyone who reaches http.metrics_listen, which
+	// must be a loopback address.
+	MetricsNone MetricsAuth = "none"
 )
 
 // HTTP configures the API and web UI server.
@@ -311,9 +326,27 @@ type HTTP struct {
 	// IdleTimeout closes keep-alive connections idle this long. Default
 	// 2m.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// WriteTimeout bounds sending a response, from the end of the
+	// request's headers: a client that stops reading is cut off. Routes
+	// whose answer takes longer by design opt out one by one. Default
+	// 1m.
+	WriteTimeout Duration `yaml:"write_timeout"`
 	// MaxConnections caps open connections; more wait to be accepted.
 	// Default 256.
 	MaxConnections int `yaml:"max_connections"`
+	// TLSCertFile and TLSKeyFile (both or neither; they must exist) make
+	// Listen serve HTTPS only. The files are read again when they change,
+	// so a renewed certificate needs no restart. `shelter-gateway cert`
+	// makes them for a LAN without a public name. Default "" (plain HTTP).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MetricsListen is a separate listener (host:port) for /metrics;
+	// Listen then does not serve it. Default "" (on Listen).
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsAuth is token (a bearer token of role metrics or admin) or
+	// none, which needs MetricsListen on a loopback address. Default
+	// token.
+	MetricsAuth MetricsAuth `yaml:"metrics_auth"`
 	// Tokens are the API bearer tokens. With none, the API refuses every
 	// request.
 	Tokens []Token `yaml:"tokens"`
@@ -324,7 +357,7 @@ type Token struct {
 	// Name identifies the token in logs and the audit log; unique.
 	// Required.
 	Name string `yaml:"name"`
-	// Role is viewer, manager or admin. Required.
+	// Role is viewer, manager, admin or metrics. Required.
 	Role Role `yaml:"role"`
 	// SHA256 is the hex SHA-256 of the token (64 hex digits). Required.
 	SHA256 Secret `yaml:"sha256"`
@@ -381,6 +414,11 @@ const (
 	DefaultClientIDPrefix = "shelterwatch-"
 )
 
+// DefaultHTTPWriteTimeout is http.write_timeout's default: ample for any
+// API answer on a LAN, short enough that a client that stops reading does
+// not hold a connection for long.
+const DefaultHTTPWriteTimeout = time.Minute
+
 // DeviceByID returns the device with the given id, or nil.
 func (c *Config) DeviceByID(id string) *Device {
 	for i := range c.Devices {
@@ -435,6 +473,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("disk_budget", c.Store.DiskBudget.String()),
 		slog.Int("influxdb_targets", len(c.Influx)),
 		slog.String("http_listen", c.HTTP.Listen),
+		slog.Bool("https", c.HTTP.TLSCertFile != ""),
+		slog.String("metrics_listen", c.HTTP.MetricsListen),
 		slog.Int("api_tokens", len(c.HTTP.Tokens)),
 		slog.String("log_level", c.Log.Level),
 	)

@@ -154,6 +154,9 @@ func checkDefaults(t *testing.T, c *Config) {
 		{"alarms.audit.keep", c.Alarms.Audit.Keep, 16},
 		{"alarms.audit.max_age", c.Alarms.Audit.MaxAge.Std(), time.Duration(0)},
 		{"http.listen", c.HTTP.Listen, "127.0.0.1:8080"},
+		{"http.write_timeout", c.HTTP.WriteTimeout.Std(), time.Minute},
+		{"http.metrics_listen", c.HTTP.MetricsListen, ""},
+		{"http.metrics_auth", c.HTTP.MetricsAuth, MetricsToken},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 	} {
@@ -220,8 +223,9 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			Audit: Audit{RotateBytes: DefaultAuditRotate, Keep: DefaultAuditKeep}},
 		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
-		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns},
-		Log:  Log{Level: "info", Format: "text"},
+		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns,
+			WriteTimeout: Duration(DefaultHTTPWriteTimeout), MetricsAuth: MetricsToken},
+		Log: Log{Level: "info", Format: "text"},
 	}
 	want.Notify.Defaults()
 	got := *c

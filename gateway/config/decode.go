@@ -588,7 +588,11 @@ func (c *Config) applyDefaults() {
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
 	defDur("http.read_timeout", &c.HTTP.ReadTimeout, DefaultHTTPReadTimeout)
 	defDur("http.idle_timeout", &c.HTTP.IdleTimeout, DefaultHTTPIdleTimeout)
+	defDur("http.write_timeout", &c.HTTP.WriteTimeout, DefaultHTTPWriteTimeout)
 	def("http.max_connections", &c.HTTP.MaxConnections, DefaultHTTPMaxConns)
+	if c.HTTP.MetricsAuth == "" {
+		c.HTTP.MetricsAuth = MetricsToken
+	}
 	defStr(&c.Log.Level, DefaultLogLevel)
 	defStr(&c.Log.Format, DefaultLogFormat)
 }
@@ -603,6 +607,7 @@ func (c *Config) resolvePaths(dir string) {
 		&c.Broker.Embedded.TLSCertFile, &c.Broker.Embedded.TLSKeyFile,
 		&c.Broker.External.PasswordFile, &c.Broker.External.CAFile,
 		&c.Broker.External.CertFile, &c.Broker.External.KeyFile,
+		&c.HTTP.TLSCertFile, &c.HTTP.TLSKeyFile,
 	}
 	for i := range c.Influx {
 		t := &c.Influx[i]

@@ -471,11 +471,47 @@ store:
       sha256: 59d1f194dcf921e281eb621ee321705cb911cea1d10c6958f08f7908aff2985z
 `,
 		want: []string{
-			`t.yaml:12: http.tokens[0].role: unknown role "boss" (want viewer, manager or admin)`,
+			`t.yaml:12: http.tokens[0].role: unknown role "boss" (want viewer, manager, admin or metrics)`,
 			`t.yaml:13: http.tokens[0].sha256: want 64 hex digits (the SHA-256 of the token), got 3 characters`,
 			`t.yaml:14: http.tokens[1].name: duplicate token name "console" (first at line 11)`,
 			`t.yaml:14: http.tokens[1].role: required`,
 			`t.yaml:15: http.tokens[1].sha256: want 64 hex digits (the SHA-256 of the token), got other characters`,
+		},
+	},
+	{
+		name: "HTTPS without its key, a metrics token with cameras",
+		yaml: base + `http:
+  tls_cert_file: /nonexistent/server.pem
+  write_timeout: 0s
+  tokens:
+    - name: prometheus
+      role: metrics
+      sha256: 59d1f194dcf921e281eb621ee321705cb911cea1d10c6958f08f7908aff2985d
+      cameras: ["*"]
+`,
+		want: []string{
+			`t.yaml:10: http.tls_cert_file: needs tls_key_file`,
+			`t.yaml:10: http.tls_cert_file: cannot use file "/nonexistent/server.pem": no such file or directory`,
+			`t.yaml:11: http.write_timeout: must be greater than 0, got 0s`,
+			`t.yaml:16: http.tokens[0].cameras: a token of role metrics reads /metrics only: it watches no camera`,
+		},
+	},
+	{
+		name: "metrics without a token off the API listener only, and only on loopback",
+		yaml: base + "http:\n  metrics_auth: none\n",
+		want: []string{`t.yaml:10: http.metrics_auth: none needs metrics_listen on a loopback address: the API's listener serves /metrics only with a token`},
+	},
+	{
+		name: "open metrics on a LAN address",
+		yaml: base + "http:\n  metrics_listen: 0.0.0.0:9464\n  metrics_auth: none\n",
+		want: []string{`t.yaml:10: http.metrics_listen: "0.0.0.0:9464" is not a loopback address: /metrics without a token is served only on 127.0.0.1 or [::1] (or set metrics_auth: token)`},
+	},
+	{
+		name: "metrics on the API's address, an unknown mode",
+		yaml: base + "http:\n  metrics_listen: 127.0.0.1:8080\n  metrics_auth: basic\n",
+		want: []string{
+			`t.yaml:10: http.metrics_listen: same address as http.listen`,
+			`t.yaml:11: http.metrics_auth: unknown mode "basic" (want token or none)`,
 		},
 	},
 	{

@@ -482,13 +482,14 @@ func (v *validator) ingest() {
 	}
 }
 
-var roles = []Role{RoleViewer, RoleManager, RoleAdmin}
+var roles = []Role{RoleViewer, RoleManager, RoleAdmin, RoleMetrics}
 
 func (v *validator) http() {
 	h := &v.c.HTTP
 	v.positive("http.read_timeout", int64(h.ReadTimeout), h.ReadTimeout.String())
 	v.positive("http.idle_timeout", int64(h.IdleTimeout), h.IdleTimeout.String())
 	v.positive("http.max_connections", int64(h.MaxConnections), fmt.Sprint(h.MaxConnections))
+	v.httpsAndMetrics()
 	if h.Listen == "" {
 		v.errorf("http.listen", "required")
 	} else if v.addr("http.listen", h.Listen) && v.c.Broker.Mode == ModeEmbedded {
@@ -516,7 +517,9 @@ func (v *validator) http() {
 		if t.Role == "" {
 			v.errorf(key+".role", "required")
 		} else if !slices.Contains(roles, t.Role) {
-			v.errorf(key+".role", "unknown role %s (want viewer, manager or admin)", quote(string(t.Role)))
+			v.errorf(key+".role", "unknown role %s (want viewer, manager, admin or metrics)", quote(string(t.Role)))
+		} else if t.Role == RoleMetrics && len(t.Cameras) > 0 {
+			v.errorf(key+".cameras", "a token of role metrics reads /metrics only: it watches no camera")
 		}
 		switch sum := strings.ToLower(string(t.SHA256)); {
 		case sum == "":

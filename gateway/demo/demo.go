@@ -283,7 +283,7 @@ func printBanner(w io.Writer, a *app.App, s *setup) {
 	fmt.Fprintf(w, `
 ShelterWatch demo / 演示 — facility %q
   MQTT broker / 消息代理:   %s
-  Metrics / 监控指标:        http://%s/metrics
+  Metrics / 监控指标:        curl -H "Authorization: Bearer $(cat %s)" http://%s/metrics
   Devices / 设备状态:        curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/devices
   Alarms / 报警:            curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/alarms
   Cameras / 摄像头:          curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/cameras
@@ -291,6 +291,6 @@ ShelterWatch demo / 演示 — facility %q
   Config / 配置文件:         %s
   Ctrl-C stops the demo / 按 Ctrl-C 停止演示.
 
-`, s.cfg.Facility.ID, a.BrokerAddr(), a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
+`, s.cfg.Facility.ID, a.BrokerAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
 		s.tokenPath, a.HTTPAddr(), a.HTTPAddr(), s.cfgPath)
 }

@@ -57,7 +57,9 @@ func TestDemoReadingsFlow(t *testing.T) {
 	formatCount := regexp.MustCompile(`shelterwatch_ingest_messages_total\{format="([a-z0-9]+)"\} (\d+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + r.a.HTTPAddr() + "/metrics")
+		req, _ := http.NewRequest(http.MethodGet, "http://"+r.a.HTTPAddr()+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

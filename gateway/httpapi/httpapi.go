@@ -5,8 +5,13 @@
 //
 // Authorisation is enforced here, on the server: every /api/ request needs a
 // token whose SHA-256 matches a configured one, and the token's role must
-// allow the endpoint. Tokens are compared as digests in constant time and are
-// never logged.
+// allow the endpoint. /metrics needs a token of role metrics or admin, or
+// is served without one by MetricsHandler on a listener of its own (the
+// gateway allows that only on loopback). Tokens are compared as digests in
+// constant time and are never logged.
+//
+// The server's write timeout bounds every response; a route whose answer
+// takes longer by design opts out explicitly (longLived).
 package httpapi
 
 import (
@@ -38,12 +43,16 @@ import (
 	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
-// Role orders what a token may do; a higher role may do everything a lower one may.
+// Role orders what a token may do; from viewer up, a higher role may do
+// everything a lower one may.
 type Role int
 
 // Roles, lowest first.
 const (
-	RoleViewer Role = iota + 1
+	// RoleMetrics may read /metrics and nothing else: the token a
+	// Prometheus server holds. Below every API route's role.
+	RoleMetrics Role = iota + 1
+	RoleViewer
 	RoleManager
 	RoleAdmin
 )
@@ -57,6 +66,8 @@ func ParseRole(s string) (Role, error) {
 		return RoleManager, nil
 	case "admin":
 		return RoleAdmin, nil
+	case "metrics":
+		return RoleMetrics, nil
 	}
 	return 0, fmt.Errorf("httpapi: unknown role %q", s)
 }
@@ -73,6 +84,9 @@ type Token struct {
 
 // mayView reports whether the token may watch camera.
 func (t *Token) mayView(camera string) bool {
+	if t.Role < RoleViewer {
+		return false
+	}
 	for _, c := range t.Cameras {
 		if c == "*" || c == camera {
 			return true
@@ -101,7 +115,10 @@ type Options struct {
 	Store    History
 	State    Devices
 	Gatherer prometheus.Gatherer
-	Tokens   []Token
+	// MetricsElsewhere leaves /metrics out of Handler: MetricsHandler
+	// serves it on a listener of its own.
+	MetricsElsewhere bool
+	Tokens           []Token
 	// Ready reports whether the gateway can take readings ("" when ready,
 	// else the reason).
 	Ready func() string
@@ -184,7 +201,9 @@ func Handler(opts Options) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	if !opts.MetricsElsewhere {
+		mux.Handle("GET /metrics", a.metrics(true))
+	}
 	mux.Handle("GET /api/v1/devices", a.auth(RoleViewer, a.devices))
 	mux.Handle("GET /api/v1/readings", a.auth(RoleViewer, a.readings))
 	mux.Handle("GET /api/v1/availability", a.auth(RoleViewer, a.availability))
@@ -199,14 +218,51 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("POST /api/v1/rules/reload", a.auth(RoleAdmin, a.reloadRules))
 	if opts.Video != nil {
 		mux.Handle("GET /api/v1/cameras", a.auth(RoleViewer, a.cameras))
-		mux.Handle("/api/v1/cameras/{camera}/whep", opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
-		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
+		// WHEP signalling answers once the camera streams (an on-demand
+		// pull starts first) and ICE candidates are gathered: the WHEP
+		// server bounds that time itself, not the API's write timeout.
+		whepH := longLived(opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
+		mux.Handle("/api/v1/cameras/{camera}/whep", whepH)
+		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", whepH)
 		mux.Handle("GET /api/v1/video/sessions", a.auth(RoleManager, a.videoSessions))
 	}
 	return mux
 }
 
 type api struct{ opts Options }
+
+// MetricsHandler serves /metrics alone, for a listener of its own: with a
+// token of role metrics or admin, or, when open, to anyone.
+func MetricsHandler(opts Options, open bool) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{opts: opts}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics(!open))
+	return mux
+}
+
+// metrics is the Prometheus handler, behind a token of role metrics or
+// admin when withToken.
+func (a *api) metrics(withToken bool) http.Handler {
+	h := promhttp.HandlerFor(a.opts.Gatherer, promhttp.HandlerOpts{})
+	if !withToken {
+		return h
+	}
+	return a.authorize(func(t *Token) bool { return t.Role == RoleMetrics || t.Role == RoleAdmin }, h.ServeHTTP)
+}
+
+// longLived lets a route's response outlast the server's write timeout;
+// the route bounds its own time.
+func longLived(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A zero deadline clears the one the server set. The error only
+		// says the writer cannot take deadlines (a test recorder).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		h.ServeHTTP(w, r)
+	})
+}
 
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -250,7 +306,14 @@ var (
 	errUnknownToken = errors.New("unknown token")
 )
 
+// auth lets a request through when its token's role is need or higher.
 func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
+	return a.authorize(func(t *Token) bool { return t.Role >= need }, h)
+}
+
+// authorize lets a request through when its token is one of the
+// configured ones and allowed says yes.
+func (a *api) authorize(allowed func(*Token) bool, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := a.token(r)
 		if err == errMissingToken {
@@ -263,7 +326,7 @@ func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
 			httpError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		if tok.Role < need {
+		if !allowed(tok) {
 			a.opts.Logger.Warn("httpapi: forbidden", "token", tok.Name, "path", r.URL.Path)
 			httpError(w, http.StatusForbidden, "this token's role may not use "+r.URL.Path)
 			return

@@ -40,6 +40,7 @@ const (
 	viewerSecret  = "viewer-secret-5d1c9a"
 	managerSecret = "manager-secret-83be07"
 	adminSecret   = "admin-secret-f02c44"
+	metricsSecret = "metrics-secret-4e01b7"
 	wrongSecret   = "not-a-configured-token-77aa"
 )
 
@@ -95,6 +96,7 @@ func newServer(t *testing.T) *testServer {
 		{"console", "viewer", viewerSecret},
 		{"shift-lead", "manager", managerSecret},
 		{"ops", "admin", adminSecret},
+		{"prometheus", "metrics", metricsSecret},
 	} {
 		tok, err := httpapi.ParseToken(tc.name, tc.role, sha256Hex(tc.secret))
 		if err != nil {
@@ -193,7 +195,7 @@ func TestProbes(t *testing.T) {
 	if err := s.st.Append(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
-	resp, body = s.get(t, "/metrics", "")
+	resp, body = s.get(t, "/metrics", "Bearer "+metricsSecret)
 	if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`(?m)^shelterwatch_store_appends_total 2$`).Match(body) {
 		t.Errorf("/metrics: %s, want 200 with shelterwatch_store_appends_total 2 in:\n%s", resp.Status, body)
 	}
@@ -221,6 +223,14 @@ func TestAuth(t *testing.T) {
 		{"manager on devices", "/api/v1/devices", "Bearer " + managerSecret, http.StatusOK, ""},
 		{"manager on dead letters", "/api/v1/dead-letters", "Bearer " + managerSecret, http.StatusOK, ""},
 		{"admin on dead letters", "/api/v1/dead-letters", "Bearer " + adminSecret, http.StatusOK, ""},
+		{"metrics without a token", "/metrics", "", http.StatusUnauthorized, `Bearer realm="shelterwatch"`},
+		{"metrics with a wrong token", "/metrics", "Bearer " + wrongSecret, http.StatusUnauthorized, `invalid_token`},
+		{"metrics with a viewer token", "/metrics", "Bearer " + viewerSecret, http.StatusForbidden, ""},
+		{"metrics with a manager token", "/metrics", "Bearer " + managerSecret, http.StatusForbidden, ""},
+		{"metrics with the metrics token", "/metrics", "Bearer " + metricsSecret, http.StatusOK, ""},
+		{"metrics with an admin token", "/metrics", "Bearer " + adminSecret, http.StatusOK, ""},
+		{"the metrics token on devices", "/api/v1/devices", "Bearer " + metricsSecret, http.StatusForbidden, ""},
+		{"the metrics token on the audit log", "/api/v1/audit", "Bearer " + metricsSecret, http.StatusForbidden, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := s.get(t, tc.path, tc.auth)
@@ -233,7 +243,7 @@ func TestAuth(t *testing.T) {
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
-			for _, secret := range []string{viewerSecret, managerSecret, adminSecret, wrongSecret} {
+			for _, secret := range []string{viewerSecret, managerSecret, adminSecret, metricsSecret, wrongSecret} {
 				if bytes.Contains(body, []byte(secret)) {
 					t.Errorf("%d response echoes the token: %s", resp.StatusCode, body)
 				}

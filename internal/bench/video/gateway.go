@@ -22,9 +22,11 @@ import (
 
 // videoGateway is a gateway child process with cameras.
 type videoGateway struct {
-	p     *gateway.Process
-	http  string // listen address of the API
-	token string
+	p    *gateway.Process
+	http string // listen address of the API
+	// metrics is the listen address of /metrics (loopback, no token).
+	metrics string
+	token   string
 }
 
 func (g *videoGateway) pid() int { return g.p.Pid() }
@@ -46,6 +48,11 @@ func startVideoGateway(o Options, dir string, cams []string, urls map[string]str
 	if err != nil {
 		return nil, err
 	}
+	// Scraped without a token, as Prometheus on the gateway itself would.
+	metricsAddr, err := proc.FreeLoopback()
+	if err != nil {
+		return nil, err
+	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token := hex.EncodeToString(raw)
@@ -57,12 +64,14 @@ broker: {mode: embedded, embedded: {listen: "127.0.0.1:0"}}
 store: {dir: %q}
 http:
   listen: %q
+  metrics_listen: %q
+  metrics_auth: none
   tokens:
     - {name: bench-viewer, role: viewer, sha256: %s, cameras: ["*"]}
 video: {webrtc_udp: "127.0.0.1:0", max_viewers: %d, max_viewers_per_camera: %d}
 log: {level: warn}
 cameras:
-`, filepath.Join(gdir, "store"), httpAddr, hex.EncodeToString(sum[:]), max(64, 2*len(cams)*perCamera), max(64, 2*perCamera))
+`, filepath.Join(gdir, "store"), httpAddr, metricsAddr, hex.EncodeToString(sum[:]), max(64, 2*len(cams)*perCamera), max(64, 2*perCamera))
 	for _, id := range cams {
 		fmt.Fprintf(&b, "  - {id: %s, zone: hall, url: %q, transport: tcp}\n", id, urls[id])
 	}
@@ -74,7 +83,7 @@ cameras:
 	if err != nil {
 		return nil, err
 	}
-	return &videoGateway{p: p, http: httpAddr, token: token}, nil
+	return &videoGateway{p: p, http: httpAddr, metrics: metricsAddr, token: token}, nil
 }
 
 // cameraStatus is the part of GET /api/v1/cameras the bench reads.

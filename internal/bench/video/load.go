@@ -38,7 +38,7 @@ func gatewayLoad(ctx context.Context, o Options, dir string, urls map[string]str
 		return err
 	}
 	return runLoad(ctx, o, relayUnderLoad{name: "gateway", pid: gw.pid(), url: gw.whepURL, token: gw.token, hangUp: true,
-		metrics: "http://" + gw.http + "/metrics", cameras: gw.cameras}, res)
+		metrics: "http://" + gw.metrics + "/metrics", cameras: gw.cameras}, res)
 }
 
 // runLoad connects Cameras × ViewersPerCamera viewers to r, warms up and
