@@ -44,7 +44,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd())
+	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd(), certCmd())
 	cmd.AddCommand(auditCmd())
 	return cmd
 }
