@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
@@ -90,27 +89,6 @@ func (a *api) alarmAction(action string) http.HandlerFunc {
 			writeJSON(w, map[string]any{"alarm": id, "action": action, "by": by})
 		}
 	}
-}
-
-// audit serves the append-only audit log, newest first.
-func (a *api) audit(w http.ResponseWriter, r *http.Request) {
-	limit, err := intParam(r, "limit", 200, 1, 10000)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if a.opts.Audit == nil {
-		writeJSON(w, map[string]any{"audit": []audit.Entry{}})
-		return
-	}
-	q := r.URL.Query()
-	entries, err := a.opts.Audit.Read(audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera"), Action: q.Get("action")}, limit)
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "could not read the audit log")
-		a.opts.Logger.Error("httpapi: audit", "err", err)
-		return
-	}
-	writeJSON(w, map[string]any{"audit": entries})
 }
 
 type silenceBody struct {

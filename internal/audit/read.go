@@ -16,12 +16,17 @@ type Filter struct {
 	AlarmID string
 	Camera  string
 	Action  string
+	// Visible, when set, hides the entries the reader may not see. It is
+	// applied while reading, so a limited read still returns the newest
+	// limit entries the reader may see.
+	Visible func(e *Entry) bool
 }
 
 func (f Filter) match(e *Entry) bool {
 	return (f.AlarmID == "" || e.AlarmID() == f.AlarmID) &&
 		(f.Camera == "" || e.Camera() == f.Camera) &&
-		(f.Action == "" || e.Action == f.Action)
+		(f.Action == "" || e.Action == f.Action) &&
+		(f.Visible == nil || f.Visible(e))
 }
 
 // needles are byte strings a line must contain to match f, checked before

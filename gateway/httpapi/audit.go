@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/shelterwatch/shelterwatch/internal/audit"
+)
+
+// audit serves the append-only audit log, newest first, as far as the
+// caller may see it: a viewing session only for a camera the token may
+// watch (as the camera and WHEP routes decide), and the viewer's network
+// address only to managers and admins. The camera rule applies while the
+// log is read, so limit counts only entries the caller may see.
+func (a *api) audit(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", 200, 1, 10000)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if a.opts.Audit == nil {
+		writeJSON(w, map[string]any{"audit": []audit.Entry{}})
+		return
+	}
+	tok := tokenOf(r.Context())
+	q := r.URL.Query()
+	f := audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera"), Action: q.Get("action"),
+		Visible: func(e *audit.Entry) bool { return e.Video == nil || tok.mayView(e.Video.Camera) }}
+	entries, err := a.opts.Audit.Read(f, limit)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "could not read the audit log")
+		a.opts.Logger.Error("httpapi: audit", "err", err)
+		return
+	}
+	if tok.Role < RoleManager {
+		for i := range entries {
+			entries[i] = withoutPersonalData(entries[i])
+		}
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	writeJSON(w, map[string]any{"audit": entries})
+}
+
+// withoutPersonalData is e without what identifies a person beyond the
+// staff names the log is for: the viewer's network address (at a relief
+// station often a phone on the guest Wi-Fi).
+func withoutPersonalData(e audit.Entry) audit.Entry {
+	if e.Video != nil && e.Video.Remote != "" {
+		v := *e.Video
+		v.Remote = ""
+		e.Video = &v
+	}
+	return e
+}
