@@ -206,7 +206,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		Broker: Broker{
 			Mode: ModeEmbedded,
 			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes,
-				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP},
+				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP,
+				MaxSessionExpiry: Duration(DefaultSessionExpiry), MaxSessionsPerUser: DefaultSessionsPerUser, MaxPasswordChecks: DefaultPasswordChecks},
 			External: External{
 				ClientID:     "shelterwatch-north-shelter-01",
 				MaxInFlight:  DefaultMaxInFlight,
