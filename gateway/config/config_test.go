@@ -159,6 +159,7 @@ func checkDefaults(t *testing.T, c *Config) {
 		{"http.metrics_auth", c.HTTP.MetricsAuth, MetricsToken},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
+		{"memory_limit", c.MemoryLimit, ByteSize(256 << 20)},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.key, tc.got, tc.want)
@@ -206,8 +207,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		Broker: Broker{
 			Mode: ModeEmbedded,
 			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes,
-				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP,
-				MaxSessionExpiry: Duration(DefaultSessionExpiry), MaxSessionsPerUser: DefaultSessionsPerUser, MaxPasswordChecks: DefaultPasswordChecks},
+				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP},
 			External: External{
 				ClientID:     "shelterwatch-north-shelter-01",
 				MaxInFlight:  DefaultMaxInFlight,
@@ -226,7 +226,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
 		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns,
 			WriteTimeout: Duration(DefaultHTTPWriteTimeout), MetricsAuth: MetricsToken},
-		Log: Log{Level: "info", Format: "text"},
+		Log:         Log{Level: "info", Format: "text"},
+		MemoryLimit: DefaultMemoryLimit,
 	}
 	want.Notify.Defaults()
 	got := *c

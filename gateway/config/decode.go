@@ -568,9 +568,6 @@ func (c *Config) applyDefaults() {
 	defDur("broker.embedded.connect_timeout", &b.Embedded.ConnectTimeout, DefaultConnectTimeout)
 	def("broker.embedded.max_clients", &b.Embedded.MaxClients, DefaultMaxClients)
 	def("broker.embedded.max_clients_per_address", &b.Embedded.MaxClientsPerAddress, DefaultMaxClientsPerIP)
-	defDur("broker.embedded.max_session_expiry", &b.Embedded.MaxSessionExpiry, DefaultSessionExpiry)
-	def("broker.embedded.max_sessions_per_user", &b.Embedded.MaxSessionsPerUser, DefaultSessionsPerUser)
-	def("broker.embedded.max_password_checks", &b.Embedded.MaxPasswordChecks, DefaultPasswordChecks)
 	defStr(&b.External.ClientID, DefaultClientIDPrefix+c.Facility.ID)
 	def("broker.external.max_in_flight", &b.External.MaxInFlight, DefaultMaxInFlight)
 	defDur("broker.external.reconnect_max", &b.External.ReconnectMax, DefaultReconnectMax)
@@ -597,6 +594,7 @@ func (c *Config) applyDefaults() {
 		c.HTTP.MetricsAuth = MetricsToken
 	}
 	defStr(&c.Log.Level, DefaultLogLevel)
+	defSize("memory_limit", &c.MemoryLimit, DefaultMemoryLimit)
 	defStr(&c.Log.Format, DefaultLogFormat)
 }
 

@@ -310,6 +310,11 @@ store:
 		want: []string{`t.yaml:9: store.disk_budget: must be at least 64MiB, got 10MiB`},
 	},
 	{
+		name: "memory limit too small to run in",
+		yaml: base + "memory_limit: 16MiB\n",
+		want: []string{`t.yaml:9: memory_limit: must be 0 (no limit) or at least 64MiB, got 16MiB`},
+	},
+	{
 		name: "bad byte size",
 		yaml: base + "  disk_budget: 4 gigs\n",
 		want: []string{`t.yaml:9: store.disk_budget: invalid byte size "4 gigs": unknown unit "gigs" (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},

@@ -53,6 +53,7 @@ func (c *Config) validate() Errors {
 	v.http()
 	v.tokenCameras(cams)
 	v.log()
+	v.memoryLimit()
 	return v.errs
 }
 
@@ -343,11 +344,6 @@ func (v *validator) embedded(devices map[string]bool) {
 	v.positive(key+".connect_timeout", int64(e.ConnectTimeout), e.ConnectTimeout.String())
 	v.positive(key+".max_clients", int64(e.MaxClients), fmt.Sprint(e.MaxClients))
 	v.positive(key+".max_clients_per_address", int64(e.MaxClientsPerAddress), fmt.Sprint(e.MaxClientsPerAddress))
-	if e.MaxSessionExpiry < Duration(time.Second) {
-		v.errorf(key+".max_session_expiry", "must be at least 1s, got %s", e.MaxSessionExpiry)
-	}
-	v.positive(key+".max_sessions_per_user", int64(e.MaxSessionsPerUser), fmt.Sprint(e.MaxSessionsPerUser))
-	v.positive(key+".max_password_checks", int64(e.MaxPasswordChecks), fmt.Sprint(e.MaxPasswordChecks))
 	if mp, mpl := e.MaxPacketBytes, v.c.Ingest.MaxPayloadBytes; mpl <= maxMQTTPayload && (mp < mpl || mp > maxMQTTPayload) {
 		v.errorf(key+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", mpl, ByteSize(maxMQTTPayload), mp)
 	}
@@ -399,12 +395,6 @@ func (v *validator) embedded(devices map[string]bool) {
 		}
 		for j, f := range u.Subscribe {
 			v.filter(idx(ukey+".subscribe", j), f)
-		}
-		for j, f := range u.Retain {
-			v.filter(idx(ukey+".retain", j), f)
-		}
-		if mp := u.MaxPacketBytes; mp != 0 && (mp < v.c.Ingest.MaxPayloadBytes || mp > maxMQTTPayload) {
-			v.errorf(ukey+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", v.c.Ingest.MaxPayloadBytes, ByteSize(maxMQTTPayload), mp)
 		}
 	}
 }
@@ -564,6 +554,17 @@ func (v *validator) log() {
 	case "text", "json":
 	default:
 		v.errorf("log.format", "unknown format %s (want text or json)", quote(v.c.Log.Format))
+	}
+}
+
+// MinMemoryLimit is the smallest memory_limit accepted other than 0: below
+// the gateway's idle footprint the garbage collector would run without
+// pause.
+const MinMemoryLimit = 64 << 20
+
+func (v *validator) memoryLimit() {
+	if l := v.c.MemoryLimit; l < 0 || l > 0 && l < MinMemoryLimit {
+		v.errorf("memory_limit", "must be 0 (no limit) or at least %s, got %s", ByteSize(MinMemoryLimit), l)
 	}
 }
 

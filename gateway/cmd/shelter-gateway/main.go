@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -94,6 +95,9 @@ func runCmd() *cobra.Command {
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
 			log.Info("gateway: starting", "config", path, "settings", cfg)
+			if limit, fromEnv := app.ApplyMemoryLimit(int64(cfg.MemoryLimit)); limit < math.MaxInt64 {
+				log.Info("gateway: soft memory limit", "bytes", limit, "from_GOMEMLIMIT", fromEnv)
+			}
 			// Everything the gateway writes (the store, alarm state, the
 			// audit log) is its own: readings of residents and who watched
 			// which camera are nobody else's business on the box.
