@@ -127,7 +127,10 @@ func (a *App) newStore() (err error) {
 			a.Health.Event(health.StoreDevice,
 				fmt.Sprintf("the local store deleted %d readings (%s) before every consumer (InfluxDB targets) had them", n, reason))
 		},
-		OnBudget: func(condition string) { a.Health.Set(health.StoreBudgetDevice, condition) },
+		OnBudget:     func(condition string) { a.Health.Set(health.StoreBudgetDevice, condition) },
+		Reserve:      int64(a.cfg.Store.DiskReserve),
+		BallastBytes: int64(a.cfg.Store.BallastBytes),
+		OnSpace:      func(condition string) { a.Health.Set(health.DiskDevice, condition) },
 	})
 	if err != nil {
 		return err
@@ -161,7 +164,8 @@ func (a *App) newHealth() error {
 	// Built before the store, which reports data loss to it; it reaches the
 	// store only from Run, once New has opened it.
 	a.Health = health.New(health.Options{Facility: a.cfg.Facility.ID, Zones: zones, Logger: a.log,
-		Store: appendFunc(func(ctx context.Context, rs []reading.Reading) error { return a.Store.Append(ctx, rs) })})
+		Store:    appendFunc(func(ctx context.Context, rs []reading.Reading) error { return a.Store.Append(ctx, rs) }),
+		Unstored: a.unstored})
 	return a.register("health", a.Health.Register)
 }
 
@@ -181,12 +185,23 @@ func (a *App) newPipeline() (err error) {
 		MaxPayload:   int(a.cfg.Ingest.MaxPayloadBytes),
 		MaxClockSkew: a.cfg.Ingest.MaxClockSkew.Std(),
 		Ignore:       ignoredTopics,
+		Unstored:     a.unstored,
 		Logger:       a.log,
 	})
 	if err != nil {
 		return err
 	}
 	return a.register("pipeline", a.Pipeline.Register)
+}
+
+// unstored hands readings the store refused (a full disk) to the rules
+// engine, which evaluates them in memory: the safety rules do not wait for
+// disk space. The engine is built after the pipeline, which calls this
+// only once the broker runs.
+func (a *App) unstored(ctx context.Context, rs []reading.Reading) {
+	if a.Rules != nil {
+		a.Rules.Unstored(ctx, rs)
+	}
 }
 
 // restoreState seeds device state from the newest stored value of every

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +75,20 @@ func testConfigTokens(t *testing.T, extra, tokens string) *config.Config {
 // startApp runs the gateway until the test ends.
 func startApp(t *testing.T, cfg *config.Config) *App {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return startAppLog(t, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// startAppLog is startApp with the gateway's logger.
+func startAppLog(t *testing.T, cfg *config.Config, log *slog.Logger) *App {
+	t.Helper()
+	a, _ := runApp(t, cfg, log)
+	return a
+}
+
+// runApp is startAppLog that also returns stop, which ends the gateway as
+// SIGTERM does and returns Run's error (the test's cleanup calls it too).
+func runApp(t *testing.T, cfg *config.Config, log *slog.Logger) (*App, func() error) {
+	t.Helper()
 	a, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("new gateway: %v", err)
@@ -82,20 +96,29 @@ func startApp(t *testing.T, cfg *config.Config) *App {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("gateway run: %v", err)
 		}
 	})
 	select {
 	case <-a.Ready():
 	case err := <-done:
+		once.Do(cancel) // Run has returned: stop must not wait for it again
 		t.Fatalf("gateway stopped before ready: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("gateway not ready within 10s")
 	}
-	return a
+	return a, stop
 }
 
 type testWriter struct{ t *testing.T }

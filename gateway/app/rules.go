@@ -46,6 +46,7 @@ func gatewayDevices(cfg *config.Config) []facility.Device {
 		dev(health.StoreDevice, "local store", ""),
 		dev(health.AuditDevice, "audit log", ""),
 		dev(health.StoreBudgetDevice, "store disk budget", ""),
+		dev(health.DiskDevice, "gateway disk", ""),
 		dev(health.ClockDevice, "system clock", ""),
 	}
 	for _, c := range cfg.Cameras {

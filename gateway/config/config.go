@@ -230,6 +230,17 @@ type Embedded struct {
 	// one). Connections past a cap are closed at once. Defaults 2000, 64.
 	MaxClients           int `yaml:"max_clients"`
 	MaxClientsPerAddress int `yaml:"max_clients_per_address"`
+	// MaxSessionExpiry caps how long a disconnected client's session
+	// (MQTT 3.1.1 clean_session=false included) is kept. Default 1d.
+	MaxSessionExpiry Duration `yaml:"max_session_expiry"`
+	// MaxSessionsPerUser caps the sessions, connected or kept, of one
+	// username (a device id or a user); at the cap the user's oldest
+	// disconnected session ends, and with none a new CONNECT is refused
+	// (not authorized). Default 16.
+	MaxSessionsPerUser int `yaml:"max_sessions_per_user"`
+	// MaxPasswordChecks caps the bcrypt checks running at once; a login
+	// past it is refused (server busy) without one. Default 2.
+	MaxPasswordChecks int `yaml:"max_password_checks"`
 	// Users are MQTT clients other than devices: bridges (Zigbee2MQTT),
 	// sirens, panels.
 	Users []User `yaml:"users"`
@@ -246,6 +257,16 @@ type User struct {
 	// user may publish and subscribe to.
 	Publish   []string `yaml:"publish"`
 	Subscribe []string `yaml:"subscribe"`
+	// Retain are the topic filters where the user's retained publishes
+	// and will stay retained (availability, LWT: a Zigbee2MQTT bridge's
+	// zigbee2mqtt/bridge/state); elsewhere they are delivered as plain
+	// publishes. Default none. A device may retain on its availability
+	// topic only.
+	Retain []string `yaml:"retain"`
+	// MaxPacketBytes replaces broker.embedded.max_packet_bytes for the
+	// user once logged in (a Zigbee2MQTT bridge's bridge/devices can be
+	// larger). Default 0: that one.
+	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
 }
 
 // External configures the client for a broker elsewhere.
@@ -284,6 +305,15 @@ type Store struct {
 	DiskBudget ByteSize `yaml:"disk_budget"`
 	// CommitMaxBatch is the most readings per group commit. Default 4096.
 	CommitMaxBatch int `yaml:"commit_max_batch"`
+	// DiskReserve is the free space the store leaves on its file system
+	// for the alarm state, the outbox and the audit log: below it
+	// readings are refused (not acknowledged) and the disk-full alarm is
+	// raised. Default 128MiB.
+	DiskReserve ByteSize `yaml:"disk_reserve"`
+	// BallastBytes is the size of the ballast file in the store's
+	// directory, released when something else fills the disk. Default
+	// 64MiB.
+	BallastBytes ByteSize `yaml:"ballast_bytes"`
 }
 
 // Ingest configures message intake.
@@ -404,6 +434,9 @@ const (
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultMaxClients      = 2000
 	DefaultMaxClientsPerIP = 64
+	DefaultSessionExpiry   = 24 * time.Hour
+	DefaultSessionsPerUser = 16
+	DefaultPasswordChecks  = 2
 	DefaultHTTPListen      = "127.0.0.1:8080"
 	DefaultHTTPReadTimeout = 30 * time.Second
 	DefaultHTTPIdleTimeout = 2 * time.Minute
@@ -414,6 +447,8 @@ const (
 	DefaultRetention       = 90 * 24 * time.Hour
 	DefaultDiskBudget      = 4 << 30
 	DefaultCommitMaxBatch  = store.DefaultCommitMaxBatch
+	DefaultDiskReserve     = store.DefaultReserve
+	DefaultBallastBytes    = store.DefaultBallastBytes
 	DefaultMaxPayloadBytes = 64 << 10
 	DefaultDeadLetterMax   = store.DefaultDeadLetterMax
 	DefaultMaxClockSkew    = 10 * time.Minute

@@ -207,7 +207,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		Broker: Broker{
 			Mode: ModeEmbedded,
 			Embedded: Embedded{Listen: DefaultEmbeddedListen, MaxPacketBytes: DefaultMaxPacketBytes,
-				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP},
+				ConnectTimeout: Duration(DefaultConnectTimeout), MaxClients: DefaultMaxClients, MaxClientsPerAddress: DefaultMaxClientsPerIP,
+				MaxSessionExpiry: Duration(DefaultSessionExpiry), MaxSessionsPerUser: DefaultSessionsPerUser, MaxPasswordChecks: DefaultPasswordChecks},
 			External: External{
 				ClientID:     "shelterwatch-north-shelter-01",
 				MaxInFlight:  DefaultMaxInFlight,
@@ -216,7 +217,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			},
 		},
 		Store: Store{Dir: "/var/lib/shelterwatch", Retention: Duration(DefaultRetention),
-			DiskBudget: DefaultDiskBudget, CommitMaxBatch: DefaultCommitMaxBatch},
+			DiskBudget: DefaultDiskBudget, CommitMaxBatch: DefaultCommitMaxBatch,
+			DiskReserve: DefaultDiskReserve, BallastBytes: DefaultBallastBytes},
 		Ingest: Ingest{MaxPayloadBytes: DefaultMaxPayloadBytes, DeadLetterMax: DefaultDeadLetterMax,
 			MaxClockSkew: Duration(DefaultMaxClockSkew)},
 		Alarms: Alarms{Dir: "/var/lib/shelterwatch-alarms", BuiltinRules: true,

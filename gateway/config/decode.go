@@ -568,6 +568,9 @@ func (c *Config) applyDefaults() {
 	defDur("broker.embedded.connect_timeout", &b.Embedded.ConnectTimeout, DefaultConnectTimeout)
 	def("broker.embedded.max_clients", &b.Embedded.MaxClients, DefaultMaxClients)
 	def("broker.embedded.max_clients_per_address", &b.Embedded.MaxClientsPerAddress, DefaultMaxClientsPerIP)
+	defDur("broker.embedded.max_session_expiry", &b.Embedded.MaxSessionExpiry, DefaultSessionExpiry)
+	def("broker.embedded.max_sessions_per_user", &b.Embedded.MaxSessionsPerUser, DefaultSessionsPerUser)
+	def("broker.embedded.max_password_checks", &b.Embedded.MaxPasswordChecks, DefaultPasswordChecks)
 	defStr(&b.External.ClientID, DefaultClientIDPrefix+c.Facility.ID)
 	def("broker.external.max_in_flight", &b.External.MaxInFlight, DefaultMaxInFlight)
 	defDur("broker.external.reconnect_max", &b.External.ReconnectMax, DefaultReconnectMax)
@@ -576,6 +579,8 @@ func (c *Config) applyDefaults() {
 	defDur("store.retention", &c.Store.Retention, DefaultRetention)
 	defSize("store.disk_budget", &c.Store.DiskBudget, DefaultDiskBudget)
 	def("store.commit_max_batch", &c.Store.CommitMaxBatch, DefaultCommitMaxBatch)
+	defSize("store.disk_reserve", &c.Store.DiskReserve, DefaultDiskReserve)
+	defSize("store.ballast_bytes", &c.Store.BallastBytes, DefaultBallastBytes)
 
 	defSize("ingest.max_payload_bytes", &c.Ingest.MaxPayloadBytes, DefaultMaxPayloadBytes)
 	def("ingest.dead_letter_max", &c.Ingest.DeadLetterMax, DefaultDeadLetterMax)

@@ -344,6 +344,11 @@ func (v *validator) embedded(devices map[string]bool) {
 	v.positive(key+".connect_timeout", int64(e.ConnectTimeout), e.ConnectTimeout.String())
 	v.positive(key+".max_clients", int64(e.MaxClients), fmt.Sprint(e.MaxClients))
 	v.positive(key+".max_clients_per_address", int64(e.MaxClientsPerAddress), fmt.Sprint(e.MaxClientsPerAddress))
+	if e.MaxSessionExpiry < Duration(time.Second) {
+		v.errorf(key+".max_session_expiry", "must be at least 1s, got %s", e.MaxSessionExpiry)
+	}
+	v.positive(key+".max_sessions_per_user", int64(e.MaxSessionsPerUser), fmt.Sprint(e.MaxSessionsPerUser))
+	v.positive(key+".max_password_checks", int64(e.MaxPasswordChecks), fmt.Sprint(e.MaxPasswordChecks))
 	if mp, mpl := e.MaxPacketBytes, v.c.Ingest.MaxPayloadBytes; mpl <= maxMQTTPayload && (mp < mpl || mp > maxMQTTPayload) {
 		v.errorf(key+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", mpl, ByteSize(maxMQTTPayload), mp)
 	}
@@ -395,6 +400,12 @@ func (v *validator) embedded(devices map[string]bool) {
 		}
 		for j, f := range u.Subscribe {
 			v.filter(idx(ukey+".subscribe", j), f)
+		}
+		for j, f := range u.Retain {
+			v.filter(idx(ukey+".retain", j), f)
+		}
+		if mp := u.MaxPacketBytes; mp != 0 && (mp < v.c.Ingest.MaxPayloadBytes || mp > maxMQTTPayload) {
+			v.errorf(ukey+".max_packet_bytes", "must be from ingest.max_payload_bytes (%s) to %s, got %s", v.c.Ingest.MaxPayloadBytes, ByteSize(maxMQTTPayload), mp)
 		}
 	}
 }
@@ -463,6 +474,8 @@ func (v *validator) store() {
 		v.errorf("store.disk_budget", "must be at least %s, got %s", ByteSize(MinDiskBudget), s.DiskBudget)
 	}
 	v.positive("store.commit_max_batch", int64(s.CommitMaxBatch), strconv.Itoa(s.CommitMaxBatch))
+	v.positive("store.disk_reserve", int64(s.DiskReserve), s.DiskReserve.String())
+	v.positive("store.ballast_bytes", int64(s.BallastBytes), s.BallastBytes.String())
 }
 
 // MinDiskBudget is the smallest store.disk_budget accepted.

@@ -235,9 +235,19 @@ func (b *Broker) Register(reg prometheus.Registerer) error {
 // Close disconnects every client and stops the listeners. Publishes being
 // handled finish first: mochi waits for client goroutines.
 func (b *Broker) Close() error {
-	err := b.server.Close()
-	b.cancel()
-	return err
+	closed := make(chan error, 1)
+	go func() { closed <- b.server.Close() }()
+	select {
+	case err := <-closed:
+		b.cancel()
+		return err
+	case <-time.After(time.Second):
+		// A publish held in its hook (the store waits for disk space)
+		// keeps its client from closing: end the wait. The publish is
+		// not acknowledged, so its sender sends it again.
+		b.cancel()
+		return <-closed
+	}
 }
 
 // levelFilter drops records below min (mochi's per-connection info logs).

@@ -52,6 +52,8 @@ const (
 	// StoreBudgetDevice reports unforwarded readings filling the store's
 	// disk budget (before any is lost).
 	StoreBudgetDevice = DevicePrefix + "store-budget"
+	// DiskDevice reports a disk so full that readings are refused.
+	DiskDevice = DevicePrefix + "disk"
 	// AuditDevice reports failed writes to the audit log.
 	AuditDevice = DevicePrefix + "audit"
 	// ClockDevice reports a system clock that is not set or jumped.
@@ -87,6 +89,10 @@ type Options struct {
 	// Zones maps a device to its zone ("" for gateway-wide devices).
 	Zones map[string]string
 	Store Appender
+	// Unstored is given fault readings the store refused, so the rules
+	// see them in memory (the disk-full alarm must fire on a full disk).
+	// Optional; it may be given the same readings again on each retry.
+	Unstored func(ctx context.Context, rs []reading.Reading)
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -219,6 +225,9 @@ func (r *Reporter) flush(ctx context.Context) bool {
 	// the readings twice. The store closes after the reporter.
 	if err := r.opts.Store.Append(context.WithoutCancel(ctx), batch); err != nil {
 		r.log.Error("health: store refused fault readings; retrying", "readings", len(batch), "err", err)
+		if r.opts.Unstored != nil {
+			r.opts.Unstored(ctx, batch)
+		}
 		r.mu.Lock()
 		r.queue = append(batch, r.queue...)
 		if over := len(r.queue) - MaxQueued; over > 0 {

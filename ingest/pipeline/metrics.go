@@ -10,6 +10,8 @@ type metrics struct {
 	ignored      prometheus.Counter
 	clockSkew    prometheus.Counter
 	storeFailed  prometheus.Counter
+	unstored     prometheus.Counter
+	waiting      prometheus.Gauge
 	latency      prometheus.Histogram
 }
 
@@ -31,6 +33,10 @@ func newMetrics() *metrics {
 			Name: "shelterwatch_ingest_clock_skew_total", Help: "Device timestamps replaced by the receive time because the device clock was off."}),
 		storeFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shelterwatch_ingest_store_failures_total", Help: "Messages not acknowledged because the store could not write them."}),
+		unstored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shelterwatch_ingest_unstored_readings_total", Help: "Readings the store refused, evaluated by the safety rules in memory while their message waits unacknowledged."}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shelterwatch_ingest_waiting_for_disk", Help: "Messages held unacknowledged until the full disk has room for their readings."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shelterwatch_ingest_receive_to_stored_seconds", Help: "Time from taking a message off MQTT to its readings being fsynced.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
@@ -42,7 +48,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.formatIn, m.deadLettered, m.readings, m.heartbeats, m.ignored, m.clockSkew, m.storeFailed, m.latency} {
+	for _, c := range []prometheus.Collector{m.formatIn, m.deadLettered, m.readings, m.heartbeats, m.ignored, m.clockSkew, m.storeFailed, m.unstored, m.waiting, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -8,6 +8,14 @@
 // end acknowledge it. It returns an error when the store could not write:
 // the message must not be acknowledged, so the broker redelivers it.
 //
+// A full disk does not silence the safety rules: readings the store refuses
+// are handed to Options.Unstored (the rules engine evaluates them in memory
+// and notifies), and while the store says the disk is full
+// (store.ErrDiskFull) Handle keeps the message unacknowledged and tries
+// again until there is room or ctx ends. Holding it is the flow control:
+// the broker sends a client no more than its in-flight window and keeps
+// the rest.
+//
 // Bad input never blocks good input: rejection is decided before the store
 // is touched, dead letters are written asynchronously, and the log line for
 // each rejection reason is rate-limited. Handle is safe for concurrent use;
@@ -17,6 +25,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -72,7 +81,13 @@ type Options struct {
 	// data (Zigbee2MQTT bridge logs, Home Assistant discovery); they are
 	// counted and dropped without a dead letter.
 	Ignore []string
-	Logger *slog.Logger
+	// Unstored is given readings the store refused, once per message,
+	// before Handle waits for room (full disk) or returns the error: the
+	// rules engine evaluates them in memory. Optional.
+	Unstored func(ctx context.Context, rs []reading.Reading)
+	// RetryEvery is how often Handle tries a full disk again (default 1s).
+	RetryEvery time.Duration
+	Logger     *slog.Logger
 }
 
 type route struct {
@@ -106,6 +121,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.MaxClockSkew <= 0 {
 		opts.MaxClockSkew = 10 * time.Minute
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = time.Second
 	}
 	p := &Pipeline{
 		opts:    opts,
@@ -218,7 +236,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 	}
 	rs := p.normalise(r.dev, msg, res)
 	if len(rs) > 0 {
-		if err := p.opts.Store.Append(ctx, rs); err != nil {
+		if err := p.store(ctx, r.dev.ID, rs); err != nil {
 			p.m.storeFailed.Inc()
 			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
 		}
@@ -231,6 +249,40 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		p.opts.State.Observe(r.dev.ID, msg.Received, rs)
 	}
 	return nil
+}
+
+// store appends readings; see Handle for what happens when the store
+// refuses them.
+func (p *Pipeline) store(ctx context.Context, device string, rs []reading.Reading) error {
+	err := p.opts.Store.Append(ctx, rs)
+	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+		return err
+	}
+	p.m.unstored.Add(float64(len(rs)))
+	if p.opts.Unstored != nil {
+		p.opts.Unstored(ctx, rs)
+	}
+	if !errors.Is(err, store.ErrDiskFull) {
+		return err
+	}
+	p.m.waiting.Inc()
+	defer p.m.waiting.Dec()
+	if n, ok := p.limiter.AllowCount("disk_full"); ok {
+		p.log.Warn("pipeline: disk full; holding messages unacknowledged until there is room (the safety rules still see them)",
+			"device", device, "err", err, "suppressed_since_last", n)
+	}
+	t := time.NewTicker(p.opts.RetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for room on a full disk: %w", ctx.Err())
+		case <-t.C:
+		}
+		if err = p.opts.Store.Append(ctx, rs); err == nil || !errors.Is(err, store.ErrDiskFull) {
+			return err
+		}
+	}
 }
 
 // normalise turns a decode result into readings of the facility.

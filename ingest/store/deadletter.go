@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 )
 
 // maxDeadLetterPayload bounds the raw payload kept per dead letter; longer
@@ -113,7 +115,7 @@ func (s *Store) writeDeadLetters(dl DeadLetter) {
 	if dl.written != nil {
 		sync = pebble.Sync
 	}
-	if err := b.Commit(sync); err != nil {
+	if err := pebblelog.Guard(func() error { return b.Commit(sync) }); err != nil {
 		s.log.Error("store: write dead letter", "err", err)
 		if dl.written != nil {
 			dl.written <- fmt.Errorf("store: write dead letter: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 )
 
 // maintenance runs the retention and disk-budget pass periodically.
@@ -35,12 +36,15 @@ func (s *Store) maintenance() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Maintain(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("store: maintenance", "err", err)
+		case <-s.maintKick:
+		}
+		if err := s.Maintain(ctx); err != nil && ctx.Err() == nil {
+			if held, ok := s.writeLog.AllowCount("maintenance"); ok {
+				s.log.Error("store: maintenance", "err", err, "suppressed_since_last", held)
 			}
-			if s.opts.OnBudget != nil && s.opts.DiskBudget > 0 {
-				s.opts.OnBudget(s.BudgetCondition())
-			}
+		}
+		if s.opts.OnBudget != nil && s.opts.DiskBudget > 0 {
+			s.opts.OnBudget(s.BudgetCondition())
 		}
 	}
 }
@@ -53,7 +57,7 @@ func (s *Store) Maintain(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.opts.DiskBudget > 0 {
+	if s.opts.DiskBudget > 0 || s.opts.Reserve > 0 {
 		return s.applyBudget(ctx)
 	}
 	return nil
@@ -108,19 +112,22 @@ func (s *Store) applyRetention(ctx context.Context) error {
 }
 
 // applyBudget deletes the oldest readings until the store fits its budget
-// again. Each round deletes the share of the log by which the store is over,
-// plus a tenth so that it does not hover at the limit.
+// again: the configured disk budget, or less when the file system's free
+// space says so (spaceBudget). Each round deletes the share of the log by
+// which the store is over, plus a tenth so that it does not hover at the
+// limit.
 func (s *Store) applyBudget(ctx context.Context) error {
 	for range 8 {
 		usage := s.DiskUsage()
-		if usage <= uint64(s.opts.DiskBudget) {
+		budget, capped, bySpace := s.spaceBudget(usage)
+		if !capped || usage <= budget {
 			return nil
 		}
 		first, last := s.firstSeq.Load(), s.lastSeq.Load()
 		if first == 0 || first >= last {
 			return nil
 		}
-		over := float64(usage-uint64(s.opts.DiskBudget))/float64(usage) + 0.1
+		over := float64(usage-budget)/float64(usage) + 0.1
 		end := first + max(uint64(float64(last-first+1)*over), 1)
 		// Readings every consumer has already taken go first: while any are
 		// left, a round deletes no further than the slowest cursor, and
@@ -129,6 +136,11 @@ func (s *Store) applyBudget(ctx context.Context) error {
 		// counted and raised by dropBefore).
 		if cur, ok := s.minCursor(); ok && cur >= first && end > cur+1 {
 			end = cur + 1
+		} else if ok && bySpace && cur < first {
+			// The free space, not the configured budget, is what is short:
+			// unforwarded readings are kept and new ones refused (the broker
+			// keeps them) rather than history lost to someone else's files.
+			return nil
 		}
 		// Never delete the newest reading: it anchors the sequence numbers.
 		end = min(end, last)
@@ -136,8 +148,10 @@ func (s *Store) applyBudget(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: budget: read %d: %w", end-1, err)
 		}
-		s.log.Warn("store: over disk budget, deleting oldest readings",
-			"usage_bytes", usage, "budget_bytes", s.opts.DiskBudget, "readings", end-first)
+		if held, ok := s.writeLog.AllowCount("budget"); ok {
+			s.log.Warn("store: over disk budget, deleting oldest readings",
+				"usage_bytes", usage, "budget_bytes", budget, "readings", end-first, "suppressed_since_last", held)
+		}
 		if err := s.dropBefore(ctx, end, t.Add(time.Nanosecond), "disk_budget"); err != nil {
 			return err
 		}
@@ -166,7 +180,7 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 	}
 	horizon := max(s.horizon.Load(), c)
 	_ = b.Set(metaKey("horizon"), binary.BigEndian.AppendUint64(nil, uint64(horizon)), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return fmt.Errorf("store: delete readings before %d (%s): %w", end, reason, err)
 	}
 	s.firstSeq.Store(end)
@@ -182,7 +196,9 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 			s.opts.OnUnforwardedDrop(reason, lost)
 		}
 	}
-	s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end)
+	if n, ok := s.writeLog.AllowCount("dropped:" + reason); ok {
+		s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end, "suppressed_since_last", n)
+	}
 	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixRollup + 1}, false); err != nil {
 		return fmt.Errorf("store: compact after delete: %w", err)
 	}

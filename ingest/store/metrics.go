@@ -6,6 +6,7 @@ type metrics struct {
 	appends            prometheus.Counter
 	commits            prometheus.Counter
 	writeErrors        prometheus.Counter
+	refusedFull        prometheus.Counter
 	batchSize          prometheus.Histogram
 	commitSeconds      prometheus.Histogram
 	dropped            *prometheus.CounterVec
@@ -23,6 +24,8 @@ func newMetrics(s *Store) *metrics {
 			Name: "shelterwatch_store_commits_total", Help: "Group commits (one fsync each)."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shelterwatch_store_write_errors_total", Help: "Group commits that failed; their readings were not acknowledged."}),
+		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shelterwatch_store_refused_disk_full_total", Help: "Readings refused (not acknowledged) because the disk's free space was below the reserve."}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shelterwatch_store_commit_batch_readings", Help: "Readings per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
@@ -42,11 +45,19 @@ func newMetrics(s *Store) *metrics {
 	m.dropped.WithLabelValues("retention")
 	m.dropped.WithLabelValues("disk_budget")
 	m.collectors = []prometheus.Collector{
-		m.appends, m.commits, m.writeErrors, m.batchSize, m.commitSeconds, m.dropped,
+		m.appends, m.commits, m.writeErrors, m.refusedFull, m.batchSize, m.commitSeconds, m.dropped,
 		m.droppedUnforwarded, m.deadLetters, m.deadLettersDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shelterwatch_store_size_bytes", Help: "Bytes the store occupies on disk."},
 			func() float64 { return float64(s.DiskUsage()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shelterwatch_store_disk_full", Help: "1 while readings are refused because the disk is full."},
+			func() float64 {
+				if s.Full() {
+					return 1
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shelterwatch_store_last_seq", Help: "Sequence number of the newest durable reading."},
 			func() float64 { return float64(s.LastSeq()) }),

@@ -60,6 +60,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 )
 
 // resolution is the bucket width of a rollup, as stored in its key.
@@ -375,7 +376,7 @@ func (s *Store) ensureRollups() error {
 		_ = b.Delete(metaKey("rollups"), nil)
 	}
 	_ = b.Set(metaKey("hour-rollups"), []byte(hourRollupFormat), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return fmt.Errorf("store: hour rollups: %w", err)
 	}
 	if legacy {

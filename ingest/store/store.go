@@ -53,6 +53,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
+	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
 // ErrClosed is returned by operations on a closed store.
@@ -98,6 +100,18 @@ type Options struct {
 	OnBudget func(condition string)
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Reserve is the free space on the store's file system below which
+	// readings are refused with ErrDiskFull (see space.go); 0 disables the
+	// check.
+	Reserve int64
+	// BallastBytes is the size of the ballast file kept in Dir and
+	// released when the disk fills; 0: no ballast.
+	BallastBytes int64
+	// SpaceEvery is the period of the free-space watch (default 1s).
+	SpaceEvery time.Duration
+	// OnSpace is called (from the space watch) when the disk-full
+	// condition changes: "ok" or what is full.
+	OnSpace func(condition string)
 }
 
 // Defaults of Options; the gateway's config applies the same ones.
@@ -121,6 +135,9 @@ func (o *Options) defaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.SpaceEvery <= 0 {
+		o.SpaceEvery = time.Second
 	}
 }
 
@@ -163,6 +180,13 @@ type Store struct {
 	// rollups of an older gateway; maintenance then reclaims their space.
 	minuteRollupsDeleted bool
 
+	full        atomic.Bool // readings refused for lack of space at the last look
+	ballastHeld atomic.Bool // the ballast file is in place
+	ballastLog  *ratelog.Limiter
+	writeLog    *ratelog.Limiter
+	spaceKick   chan struct{} // a refused commit asks the space watch to look again
+	maintKick   chan struct{} // the space watch asks for a budget pass now
+
 	// Owned by the writer goroutine.
 	dlFirst, dlNext uint64
 	buf, keyBuf     []byte
@@ -182,7 +206,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("store: open: no directory")
 	}
 	po := &pebble.Options{
-		Logger:       pebblelog.Logger{Name: "store", Log: opts.Logger},
+		Logger:       pebblelog.New("store", opts.Logger),
 		MemTableSize: opts.MemTableSize,
 		Merger:       rollupMerger,
 	}
@@ -215,6 +239,18 @@ func Open(opts Options) (*Store, error) {
 		registry: make(map[seriesID]string),
 		cursors:  make(map[string]uint64),
 		pending:  make(rollupBatch),
+
+		ballastLog: ratelog.New(time.Hour),
+		writeLog:   ratelog.New(10 * time.Second),
+		spaceKick:  make(chan struct{}, 1),
+		maintKick:  make(chan struct{}, 1),
+	}
+	if fi, err := os.Stat(s.ballastPath()); err == nil && opts.BallastBytes > 0 && fi.Size() == opts.BallastBytes {
+		s.ballastHeld.Store(true)
+	} else if opts.BallastBytes <= 0 {
+		// No ballast configured (any more): give back what an earlier
+		// configuration laid down.
+		_ = os.Remove(s.ballastPath())
 	}
 	s.metrics = newMetrics(s)
 	if err := s.recover(); err != nil {
@@ -225,9 +261,12 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s.wg.Add(2)
+	// Lay the ballast down before the first reading can take its room.
+	s.balanceBallast()
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.writer() }()
 	go func() { defer s.wg.Done(); s.maintenance() }()
+	go func() { defer s.wg.Done(); s.watchSpace() }()
 	return s, nil
 }
 
@@ -418,6 +457,33 @@ func (s *Store) writer() {
 // readings, their series index entries, and one rollup merge operand per
 // series and hour they fall in.
 func (s *Store) commit(reqs []*appendReq) {
+	if _, err := s.checkSpace(); err != nil {
+		// Refuse what may wait (readings, which the broker keeps) and
+		// write what may not (the gateway's fault readings, which use
+		// the reserve).
+		kept := reqs[:0]
+		refused := 0
+		for _, req := range reqs {
+			if allFaults(req.readings) {
+				kept = append(kept, req)
+				continue
+			}
+			refused += len(req.readings)
+			req.done <- err
+		}
+		s.full.Store(true)
+		s.metrics.refusedFull.Add(float64(refused))
+		select {
+		case s.spaceKick <- struct{}{}:
+		default:
+		}
+		if len(kept) == 0 {
+			return
+		}
+		reqs = kept
+	} else {
+		s.full.Store(false)
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	seq := s.lastSeq.Load()
@@ -449,12 +515,14 @@ func (s *Store) commit(reqs []*appendReq) {
 	}
 	s.keyBuf, s.buf = s.pending.flush(b, s.keyBuf, s.buf)
 	start := time.Now()
-	err := b.Commit(pebble.Sync)
+	err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) })
 	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		err = fmt.Errorf("store: commit %d readings: %w", n, err)
 		s.metrics.writeErrors.Inc()
-		s.log.Error("store: write failed; readings not acknowledged", "readings", n, "err", err)
+		if held, ok := s.writeLog.AllowCount("commit"); ok {
+			s.log.Error("store: write failed; readings not acknowledged", "readings", n, "err", err, "suppressed_since_last", held)
+		}
 		for _, req := range reqs {
 			for i := range req.readings {
 				req.readings[i].Seq = 0
@@ -527,7 +595,9 @@ func (s *Store) Cursor(name string) uint64 {
 // SetCursor durably records that consumer name has processed every reading
 // up to and including seq.
 func (s *Store) SetCursor(name string, seq uint64) error {
-	if err := s.db.Set(cursorKey(name), binary.BigEndian.AppendUint64(nil, seq), pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error {
+		return s.db.Set(cursorKey(name), binary.BigEndian.AppendUint64(nil, seq), pebble.Sync)
+	}); err != nil {
 		return fmt.Errorf("store: set cursor %q to %d: %w", name, seq, err)
 	}
 	s.curMu.Lock()
@@ -547,7 +617,7 @@ func (s *Store) Cursors() map[string]uint64 {
 // target removed from the config), so that it no longer holds back what
 // the disk budget may delete first.
 func (s *Store) DeleteCursor(name string) error {
-	if err := s.db.Delete(cursorKey(name), pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error { return s.db.Delete(cursorKey(name), pebble.Sync) }); err != nil {
 		return fmt.Errorf("store: delete cursor %q: %w", name, err)
 	}
 	s.curMu.Lock()

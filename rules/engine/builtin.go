@@ -157,6 +157,14 @@ func GatewayRules() []RuleConfig {
 			TextConfig{EN: "Local store nearly full of unforwarded readings", ZH: "本地存储即将被未转发的读数占满"},
 			TextConfig{EN: "{{.Value}}. Bring InfluxDB back or raise store.disk_budget before history is lost.",
 				ZH: "{{.Value}}。请尽快恢复 InfluxDB 连接或增大 store.disk_budget，以免丢失历史数据。"}),
+		// The store's file system is below its reserve: readings are not
+		// stored (the broker keeps them unacknowledged), though the safety
+		// rules still see them. Critical: history and forwarding stop,
+		// and the next thing to fail would be the alarm state.
+		fault("disk-full", `device == "gateway.disk"`, "critical", false,
+			TextConfig{EN: "The gateway's disk is full", ZH: "网关磁盘已满"},
+			TextConfig{EN: "{{.Value}}. Safety rules still run and alarms are still sent. Free space on the gateway's storage (or lower store.disk_budget).",
+				ZH: "{{.Value}}。安全规则仍在运行，报警仍会发送。请释放网关存储空间（或调低 store.disk_budget）。"}),
 		// A system clock that is not set (no NTP after a power cut) or
 		// jumped: alarm times, schedules (night rules) and certificates all
 		// depend on it.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
+	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -80,20 +82,30 @@ type Engine struct {
 	now  func() time.Time
 	core *Core
 	reqs chan request
+	// unstored carries readings the store refused (a full disk), for
+	// evaluation in memory.
+	unstored chan []reading.Reading
 
 	// Owned by Run.
 	seq, savedSeq uint64
 	savedAt       time.Time
 	unsaved       bool          // state changed without an alarm transition since the last save
 	pending       []alarm.Event // events the notifier has not taken yet
+	// inMemory holds the readings evaluated in memory because the store
+	// refused them; when the same reading later comes out of the log (the
+	// broker redelivered it, the disk had room again) it is not evaluated
+	// a second time, so counts and "for" timers stay true.
+	inMemory map[memKey]struct{}
+	runDone  chan struct{}    // closed when Run returns: Unstored no longer waits
+	logLimit *ratelog.Limiter // repeated failures (a full disk) log once in a while
 	// unaudited are audit entries the audit log refused (a full disk):
 	// kept, in order, and written before newer ones once it takes them
 	// again. The audit log reports the failure as a gateway fault itself;
 	// alarms keep flowing meanwhile.
 	unaudited []audit.Entry
 
-	evaluated, notifyFailures, ruleEvents, auditFailures, auditDropped prometheus.Counter
-	lag                                                                prometheus.Histogram
+	evaluated, notifyFailures, ruleEvents, auditFailures, auditDropped, evaluatedInMemory, saveFailures prometheus.Counter
+	lag                                                                                                 prometheus.Histogram
 }
 
 // New builds an Engine and restores its saved state.
@@ -112,7 +124,8 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, core: core, reqs: make(chan request)}
+	e := &Engine{opts: opts, log: opts.Logger, now: opts.Now, core: core, reqs: make(chan request),
+		unstored: make(chan []reading.Reading, 256), runDone: make(chan struct{}), inMemory: make(map[memKey]struct{}), logLimit: ratelog.New(10 * time.Second)}
 	b, err := os.ReadFile(e.statePath())
 	switch {
 	case err == nil:
@@ -147,6 +160,10 @@ func New(opts Options) (*Engine, error) {
 	e.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_audit_failures_total", Help: "Failed writes of alarm actions to the audit log (retried)."})
 	e.auditDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_audit_dropped_total", Help: "Alarm actions never written to the audit log because it refused writes for too long."})
 	e.notifyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_notify_failures_total", Help: "Failed hand-overs to the notification outbox (retried)."})
+	e.evaluatedInMemory = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_readings_evaluated_in_memory_total",
+		Help: "Readings the store refused (a full disk) that the rules evaluated in memory."})
+	e.saveFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_rules_state_save_failures_total",
+		Help: "Failed saves of the alarm state (a full disk); retried every second."})
 	e.lag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shelterwatch_rules_receive_to_evaluated_seconds",
 		Help: "From a reading's arrival to its evaluation by the rules.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
 	return e, nil
@@ -154,7 +171,7 @@ func New(opts Options) (*Engine, error) {
 
 // Register adds the engine's metrics to reg.
 func (e *Engine) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{e.evaluated, e.ruleEvents, e.notifyFailures, e.auditFailures, e.auditDropped, e.lag} {
+	for _, c := range []prometheus.Collector{e.evaluated, e.evaluatedInMemory, e.saveFailures, e.ruleEvents, e.notifyFailures, e.auditFailures, e.auditDropped, e.lag} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -164,9 +181,11 @@ func (e *Engine) Register(reg prometheus.Registerer) error {
 
 func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, "state.json") }
 
-// Run evaluates until ctx ends. It returns an error only when the store or
-// the state directory fails.
+// Run evaluates until ctx ends. It returns an error only when the reading
+// log cannot be read; failed writes (state, audit, outbox: a full disk)
+// are logged, counted and retried while alarms keep flowing.
 func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.runDone)
 	st := e.opts.Store
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -192,9 +211,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			if next.IsZero() {
 				next = now.Add(time.Minute)
 			}
-			if err := e.flush(ctx, false); err != nil {
-				return err
-			}
+			_ = e.flush(ctx, false) // a failed save is logged and retried
 		}
 		wait := max(next.Sub(e.now()), 0)
 		if len(e.pending) > 0 || len(e.unaudited) > 0 {
@@ -206,12 +223,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			_ = e.flush(context.WithoutCancel(ctx), true)
 			return nil
 		case <-changed:
+		case rs := <-e.unstored:
+			e.observeInMemory(rs)
+			_ = e.flush(ctx, false)
 		case <-timer.C:
 		case <-saveTick.C:
 			due := e.unsaved || (e.seq != e.savedSeq && e.now().Sub(e.savedAt) >= snapshotEvery)
-			if err := e.flush(ctx, due); err != nil {
-				return err
-			}
+			_ = e.flush(ctx, due)
 		case req := <-e.reqs:
 			req.fn()
 			// Actions may change what is due (a silence ending, a reload).
@@ -219,11 +237,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			// What people do (acknowledge, reset, silence, reload) is not in
 			// the reading log to be replayed: saved at once, and the caller
 			// hears back only once it is (audit entry and state on disk).
-			err := e.flush(ctx, req.mutates)
-			req.done <- err
-			if err != nil {
-				return err
-			}
+			req.done <- e.flush(ctx, req.mutates)
 		}
 	}
 }
@@ -240,6 +254,13 @@ func (e *Engine) consume(ctx context.Context) error {
 		}
 		now := e.now()
 		for i := range rs {
+			if len(e.inMemory) > 0 {
+				k := keyOf(&rs[i])
+				if _, seen := e.inMemory[k]; seen {
+					delete(e.inMemory, k)
+					continue
+				}
+			}
 			// The reading's arrival is the engine's "now" for it, so a
 			// backlog re-read after a restart keeps its own timeline.
 			at := rs[i].Received
@@ -248,12 +269,61 @@ func (e *Engine) consume(ctx context.Context) error {
 			}
 			e.core.Observe(rs[i], at)
 			e.lag.Observe(now.Sub(at).Seconds())
+			e.evaluated.Inc()
 		}
-		e.evaluated.Add(float64(len(rs)))
 		e.seq = rs[len(rs)-1].Seq
-		if err := e.flush(ctx, false); err != nil {
-			return err
+		_ = e.flush(ctx, false)
+	}
+}
+
+// maxInMemory bounds the readings remembered as evaluated in memory;
+// past it they are still evaluated, but may be evaluated again when they
+// are finally stored.
+const maxInMemory = 100000
+
+// memKey identifies a reading across a refused append and its retry: the
+// pipeline retries the very same readings.
+type memKey struct {
+	device         string
+	kind           reading.Kind
+	time, received int64
+}
+
+func keyOf(r *reading.Reading) memKey {
+	return memKey{device: r.Device, kind: r.Kind, time: r.Time.UnixNano(), received: r.Received.UnixNano()}
+}
+
+// Unstored evaluates readings the store refused (a full disk) in memory:
+// a smoke reading raises its alarm even when it cannot be written. It
+// waits for the engine to take them, or for ctx.
+func (e *Engine) Unstored(ctx context.Context, rs []reading.Reading) {
+	if len(rs) == 0 {
+		return
+	}
+	select {
+	case e.unstored <- slices.Clone(rs):
+	case <-ctx.Done():
+	case <-e.runDone:
+	}
+}
+
+// observeInMemory evaluates readings that are not in the log (yet).
+func (e *Engine) observeInMemory(rs []reading.Reading) {
+	now := e.now()
+	for i := range rs {
+		k := keyOf(&rs[i])
+		if _, seen := e.inMemory[k]; seen {
+			continue // handed over again by a retry
 		}
+		if len(e.inMemory) < maxInMemory {
+			e.inMemory[k] = struct{}{}
+		}
+		at := rs[i].Received
+		if at.IsZero() || at.After(now) {
+			at = now
+		}
+		e.core.Observe(rs[i], at)
+		e.evaluatedInMemory.Inc()
 	}
 }
 
@@ -271,7 +341,9 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	for len(e.pending) > 0 && e.opts.Notifier != nil {
 		if err := e.opts.Notifier.Enqueue(ctx, e.pending[0]); err != nil {
 			e.notifyFailures.Inc()
-			e.log.Error("rules: notification outbox refused an alarm event; retrying", "alarm", e.pending[0].Alarm.ID, "err", err)
+			if n, ok := e.logLimit.AllowCount("notify"); ok {
+				e.log.Error("rules: notification outbox refused an alarm event; retrying", "alarm", e.pending[0].Alarm.ID, "err", err, "suppressed_since_last", n)
+			}
 			break
 		}
 		e.ruleEvents.Inc()
@@ -287,7 +359,9 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 			// because the audit disk is full. The entries wait here
 			// (bounded) and the audit log raises its own fault.
 			e.auditFailures.Inc()
-			e.log.Error("rules: audit log refused entries; keeping them to retry", "entries", len(e.unaudited), "err", err)
+			if n, ok := e.logLimit.AllowCount("audit"); ok {
+				e.log.Error("rules: audit log refused entries; keeping them to retry", "entries", len(e.unaudited), "err", err, "suppressed_since_last", n)
+			}
 			if over := len(e.unaudited) - maxUnaudited; over > 0 {
 				e.unaudited = e.unaudited[over:]
 				e.auditDropped.Add(float64(over))
@@ -298,7 +372,16 @@ func (e *Engine) flush(ctx context.Context, forceSave bool) error {
 	}
 	switch {
 	case forceSave:
-		return e.save()
+		if err := e.save(); err != nil {
+			// Not fatal either: the state stays in memory, alarms keep
+			// flowing, and the next save tick tries again.
+			e.unsaved = true
+			e.saveFailures.Inc()
+			if n, ok := e.logLimit.AllowCount("save"); ok {
+				e.log.Error("rules: saving the alarm state failed; retrying", "err", err, "suppressed_since_last", n)
+			}
+			return err
+		}
 	case dirty:
 		e.unsaved = true
 	}

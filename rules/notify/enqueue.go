@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -138,7 +139,7 @@ func (o *Outbox) commit(batch []*enqueueReq) error {
 	if b.Empty() {
 		return nil
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return err
 	}
 	for _, it := range items {

@@ -187,7 +187,7 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	// block cache keep it from weighing on the gateway's memory budget.
 	cache := pebble.NewCache(1 << 20)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Logger{Name: "notify", Log: o.log}, MemTableSize: 256 << 10, Cache: cache})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.New("notify", o.log), MemTableSize: 256 << 10, Cache: cache})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox in %s: %w", dir, err)
 	}
@@ -289,7 +289,7 @@ func (o *Outbox) Close() error {
 		// Delivery states were written without waiting for the disk: one
 		// synced write makes them all durable.
 		stamp, _ := o.opts.Now().MarshalText()
-		err := o.db.Set([]byte{prefixMeta, 'c'}, stamp, pebble.Sync)
+		err := pebblelog.Guard(func() error { return o.db.Set([]byte{prefixMeta, 'c'}, stamp, pebble.Sync) })
 		o.closeErr = errors.Join(err, o.db.Close())
 		if o.closeErr != nil {
 			o.closeErr = fmt.Errorf("notify: close outbox: %w", o.closeErr)

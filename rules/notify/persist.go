@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/shelterwatch/shelterwatch/internal/pebblelog"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 )
 
@@ -104,7 +105,7 @@ func (o *Outbox) recover() error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("notify: recover: %w", err)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return fmt.Errorf("notify: recover: %w", err)
 	}
 	if resumed > 0 || dropped > 0 {

@@ -1,0 +1,251 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
+)
+
+// lineLog counts the gateway's log lines (at the production level, info)
+// and keeps them for the test's output.
+type lineLog struct {
+	mu    sync.Mutex
+	times []time.Time
+	buf   bytes.Buffer
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range bytes.Count(p, []byte("\n")) {
+		l.times = append(l.times, time.Now())
+	}
+	return l.buf.Write(p)
+}
+
+func (l *lineLog) between(from, to time.Time) (n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, t := range l.times {
+		if !t.Before(from) && t.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// storedValues returns the numbers stored for device and kind.
+func storedValues(t *testing.T, a *App, device string, kind reading.Kind) []float64 {
+	t.Helper()
+	rs, err := a.Store.ReadLog(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for _, r := range rs {
+		if r.Device == device && r.Kind == kind {
+			out = append(out, r.Value.Num)
+		}
+	}
+	return out
+}
+
+// TestDiskFullKeepsAlarmsFlowing fills the file system under a running
+// gateway (a tmpfs as small as a worn SD card's free space): it keeps
+// running, raises the critical disk-full alarm, a smoke reading published
+// meanwhile is notified though it cannot be stored, nothing acknowledged
+// is lost, the log stays quiet, ingest resumes by itself when space
+// returns (with the readings the clients kept), and SIGTERM on a full
+// disk ends the gateway within 10 s.
+func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
+	fs := testpeer.SmallFS(t, 40<<20)
+	dir := t.TempDir()
+	secret := []byte("webhook-secret-for-the-test")
+	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n"+fmt.Sprintf(`notify:
+  channels:
+    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
+`, srv.URL, filepath.Join(dir, "hook.secret")))
+	cfg.Store.Dir = filepath.Join(fs, "store")
+	cfg.Alarms.Dir = filepath.Join(fs, "store-alarms")
+	cfg.Store.DiskReserve = config.ByteSize(8 << 20)
+	cfg.Store.BallastBytes = config.ByteSize(4 << 20)
+	logs := &lineLog{}
+	a, stop := runApp(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	defer func() {
+		if t.Failed() {
+			logs.mu.Lock()
+			t.Logf("gateway log:\n%s", logs.buf.String())
+			logs.mu.Unlock()
+		}
+	}()
+	hasAlarm := func(id string) func() bool {
+		return func() bool {
+			hook.mu.Lock()
+			defer hook.mu.Unlock()
+			return slices.Contains(hook.ids, id)
+		}
+	}
+
+	door, err := connect(t, "tcp://"+a.BrokerAddr(), "ward-door", "ward-door", "pw-ward-door")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smoke, err := connect(t, "tcp://"+a.BrokerAddr(), "kitchen-smoke", "kitchen-smoke", "pw-kitchen-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The door sensor reports a temperature, each one different, and the
+	// test keeps every value whose publish was acknowledged.
+	var (
+		mu    sync.Mutex
+		acked []float64
+	)
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for i := 0; pubCtx.Err() == nil; i++ {
+			v := 10 + float64(i)/100
+			tok := door.Publish("zigbee2mqtt/secure-ward/door", 1, false, fmt.Sprintf(`{"contact":true,"temperature":%.2f}`, v))
+			select {
+			case <-tok.Done():
+			case <-pubCtx.Done():
+				return
+			}
+			if tok.Error() == nil {
+				mu.Lock()
+				acked = append(acked, v)
+				mu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	testpeer.WaitFor(t, "readings before the disk fills", 10*time.Second, func() bool {
+		return len(storedValues(t, a, "ward-door", reading.KindTemperature)) >= 5
+	})
+
+	// Something else fills the disk (a log, a copied video), down to 2 MiB.
+	filler := testpeer.FillFS(t, fs, 2<<20)
+	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
+	fullSince := time.Now()
+
+	// A smoke reading on the full disk: notified, not acknowledged.
+	smokeTok := smoke.Publish("zigbee2mqtt/kitchen/smoke", 1, false, `{"smoke":true,"battery":90}`)
+	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
+	if smokeTok.WaitTimeout(100 * time.Millisecond) {
+		t.Fatalf("the smoke reading was acknowledged on a full disk (err %v) though it cannot be stored", smokeTok.Error())
+	}
+	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 0 {
+		t.Fatalf("smoke readings stored on a full disk: %v", got)
+	}
+
+	// The log stays quiet while the disk stays full.
+	time.Sleep(15 * time.Second)
+	if n, d := logs.between(fullSince, time.Now()), time.Since(fullSince); float64(n)/d.Minutes() >= 100 {
+		t.Fatalf("%d log lines in %v on a full disk: over 100 a minute", n, d.Round(time.Second))
+	} else {
+		t.Logf("%d log lines in %v on a full disk", n, d.Round(time.Second))
+	}
+
+	// Space returns: ingest resumes by itself, the smoke reading the client
+	// kept is stored now, and was not evaluated (notified) twice.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if !smokeTok.WaitTimeout(20*time.Second) || smokeTok.Error() != nil {
+		t.Fatalf("the smoke reading not acknowledged after space returned: %v", smokeTok.Error())
+	}
+	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 1 {
+		t.Fatalf("smoke readings stored after space returned: %v, want 1", got)
+	}
+	mu.Lock()
+	before := len(acked)
+	mu.Unlock()
+	testpeer.WaitFor(t, "new readings acknowledged after space returned", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > before+5
+	})
+	stopPub()
+	<-pubDone
+	// Nothing acknowledged is lost: while the disk was short the store may
+	// delete its oldest readings, but only those every consumer had read
+	// (a prefix of the log, counted as disk_budget); every acknowledged
+	// reading after them is there.
+	stored := storedValues(t, a, "ward-door", reading.KindTemperature)
+	if m := metrics(t, a); !strings.Contains(m, "shelterwatch_store_dropped_unforwarded_total 0") {
+		t.Errorf("readings no consumer had read were deleted:\n%s", grepLines(m, "shelterwatch_store_dropped"))
+	}
+	mu.Lock()
+	for _, v := range acked {
+		if !slices.Contains(stored, v) && (len(stored) == 0 || v > slices.Min(stored)) {
+			t.Errorf("acknowledged reading %.2f is not in the store", v)
+		}
+	}
+	t.Logf("%d readings acknowledged, %d still stored", len(acked), len(stored))
+	mu.Unlock()
+	hook.mu.Lock()
+	firings := 0
+	for i, id := range hook.ids {
+		if id == "smoke@dev:kitchen-smoke" && hook.events[i] == alarm.EventFiring {
+			firings++
+		}
+	}
+	hook.mu.Unlock()
+	if firings != 1 {
+		t.Errorf("the smoke alarm fired %d times, want once", firings)
+	}
+
+	// SIGTERM on a full disk, with a client's publish held: the gateway
+	// ends within 10 s.
+	testpeer.FillFS(t, fs, 2<<20)
+	testpeer.WaitFor(t, "the store to see the disk full again", 20*time.Second, a.Store.Full)
+	held := smoke.Publish("zigbee2mqtt/kitchen/smoke", 1, false, `{"smoke":false,"battery":90}`)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("gateway run on a full disk: %v", err)
+		}
+		t.Logf("stopped in %v on a full disk", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not stop within 10s of SIGTERM on a full disk")
+	}
+	if held.WaitTimeout(0) && held.Error() == nil {
+		t.Error("a publish was acknowledged on a full disk during shutdown")
+	}
+}
+
+// grepLines returns the lines of text that contain sub.
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

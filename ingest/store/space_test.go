@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
+)
+
+// conditions records the disk-full conditions the store reports.
+type conditions struct {
+	mu   sync.Mutex
+	seen []string
+	ch   chan string
+}
+
+func (c *conditions) report(cond string) {
+	c.mu.Lock()
+	c.seen = append(c.seen, cond)
+	c.mu.Unlock()
+	select {
+	case c.ch <- cond:
+	default:
+	}
+}
+
+func (c *conditions) waitFor(t *testing.T, full bool) string {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case cond := <-c.ch:
+			if (cond != "ok") == full {
+				return cond
+			}
+		case <-deadline:
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			t.Fatalf("no disk condition with full=%v; seen %q", full, c.seen)
+		}
+	}
+}
+
+// TestDiskFullRefusesReadingsKeepsFaultsAndRecovers fills a real small
+// file system under an open store: readings are refused with ErrDiskFull
+// (never a panic inside the engine), the ballast gives its room back, the
+// gateway's fault readings are still written, and once space returns
+// readings are stored again and the ballast is laid down again.
+func TestDiskFullRefusesReadingsKeepsFaultsAndRecovers(t *testing.T) {
+	fs := testpeer.SmallFS(t, 24<<20)
+	cond := &conditions{ch: make(chan string, 16)}
+	s := openTest(t, Options{
+		Dir: filepath.Join(fs, "store"), Reserve: 4 << 20, BallastBytes: 2 << 20,
+		MemTableSize: 1 << 20, SpaceEvery: 20 * time.Millisecond, OnSpace: cond.report,
+	})
+	ctx := context.Background()
+	if err := s.Append(ctx, []reading.Reading{temp("d1", "z1", t0, 20)}); err != nil {
+		t.Fatalf("append on an empty disk: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(fs, "store", BallastName)); err != nil || fi.Size() != 2<<20 {
+		t.Fatalf("ballast after open: %v %v", fi, err)
+	}
+
+	filler := testpeer.FillFS(t, fs, 0)
+	cond.waitFor(t, true)
+	if _, err := os.Stat(filepath.Join(fs, "store", BallastName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ballast still there on a full disk: %v", err)
+	}
+	before := s.LastSeq()
+	err := s.Append(ctx, []reading.Reading{temp("d1", "z1", t0.Add(time.Second), 21)})
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append on a full disk: %v, want ErrDiskFull", err)
+	}
+	if !strings.Contains(err.Error(), "MiB free") {
+		t.Errorf("disk-full error does not say what is free: %v", err)
+	}
+	if s.LastSeq() != before || !s.Full() {
+		t.Fatalf("a refused append moved the log to %d (from %d), full=%v", s.LastSeq(), before, s.Full())
+	}
+	fault := reading.Reading{Facility: "f1", Device: "gateway.disk", Kind: reading.KindFault, Format: "gateway",
+		Time: t0, Received: t0, Value: reading.State("disk full")}
+	if err := s.Append(ctx, []reading.Reading{fault}); err != nil {
+		t.Fatalf("a fault reading on a full disk: %v", err)
+	}
+	if n := testutilCounter(t, s.metrics.refusedFull); n < 1 {
+		t.Errorf("refused readings counted %v", n)
+	}
+	if err := s.SetCursor("influx", s.LastSeq()); err != nil {
+		t.Fatalf("a cursor on a full disk: %v", err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	cond.waitFor(t, false)
+	if err := s.Append(ctx, []reading.Reading{temp("d1", "z1", t0.Add(2*time.Second), 22)}); err != nil {
+		t.Fatalf("append after space returned: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(filepath.Join(fs, "store", BallastName))
+		if err == nil && fi.Size() == 2<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ballast not laid down again: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBudgetFollowsFreeSpace: with no disk budget configured, the store
+// deletes its oldest (already read) readings when the free space falls
+// below what it must leave, rather than refusing new ones.
+func TestBudgetFollowsFreeSpace(t *testing.T) {
+	fs := testpeer.SmallFS(t, 48<<20)
+	s := openTest(t, Options{
+		Dir: filepath.Join(fs, "store"), Reserve: 4 << 20, MemTableSize: 1 << 20, SpaceEvery: 20 * time.Millisecond,
+	})
+	ctx := context.Background()
+	rs := make([]reading.Reading, 0, 1000)
+	for round := 0; round < 30; round++ {
+		rs = rs[:0]
+		for i := range 1000 {
+			rs = append(rs, temp("d1", "z1", t0.Add(time.Duration(round*1000+i)*time.Second), float64(i)))
+		}
+		if err := s.Append(ctx, rs); err != nil && !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("append round %d: %v", round, err)
+		}
+	}
+	// Take up most of what is left, then ask for a pass.
+	free, _, err := statfs(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free < 8<<20 {
+		t.Skipf("only %d bytes free after the readings; the file system is too small for this check", free)
+	}
+	big := filepath.Join(fs, "big")
+	if err := writeBallast(big, int64(free-3<<20)); err != nil {
+		t.Fatalf("take up space: %v", err)
+	}
+	first := s.FirstSeq()
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatalf("maintain: %v", err)
+	}
+	if s.FirstSeq() <= first {
+		t.Fatalf("no readings deleted to make room: first seq %d -> %d", first, s.FirstSeq())
+	}
+}
