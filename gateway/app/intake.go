@@ -21,24 +21,31 @@ func (a *App) newIntake() error {
 func (a *App) newBroker() error {
 	e := a.cfg.Broker.Embedded
 	var accounts []broker.Account
-	var anon []string
+	var anon, anonRetain []string
 	for _, d := range a.cfg.Devices {
 		filters := broker.PrefixFilters(a.Pipeline.Prefixes(d.ID))
+		retain := broker.RetainFilters(d.Format, d.Topic)
 		if d.PasswordHash == "" {
 			// Only a device without a password may be spoken for by an
 			// anonymous client; one with a password speaks for itself.
 			anon = append(anon, filters...)
+			anonRetain = append(anonRetain, retain...)
 			continue
 		}
-		accounts = append(accounts, broker.Account{Username: d.ID, PasswordHash: d.PasswordHash.Reveal(), Publish: filters, Subscribe: filters})
+		accounts = append(accounts, broker.Account{Username: d.ID, PasswordHash: d.PasswordHash.Reveal(),
+			Publish: filters, Subscribe: filters, Retain: retain})
 	}
 	for _, u := range e.Users {
-		accounts = append(accounts, broker.Account{Username: u.Username, PasswordHash: u.PasswordHash.Reveal(), Publish: u.Publish, Subscribe: u.Subscribe})
+		accounts = append(accounts, broker.Account{Username: u.Username, PasswordHash: u.PasswordHash.Reveal(),
+			Publish: u.Publish, Subscribe: u.Subscribe, Retain: u.Retain, MaxPacketBytes: uint32(u.MaxPacketBytes)})
 	}
 	opts := broker.Options{
 		Listen: e.Listen, TLSListen: e.TLSListen,
-		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon, MaxPacketBytes: uint32(e.MaxPacketBytes),
-		Limits:   broker.ConnLimits{MaxClients: e.MaxClients, MaxPerAddress: e.MaxClientsPerAddress, ConnectTimeout: e.ConnectTimeout.Std()},
+		AllowAnonymous: e.AllowAnonymous, AnonymousPublish: anon, AnonymousRetain: anonRetain,
+		MaxPacketBytes:   uint32(e.MaxPacketBytes),
+		Limits:           broker.ConnLimits{MaxClients: e.MaxClients, MaxPerAddress: e.MaxClientsPerAddress, ConnectTimeout: e.ConnectTimeout.Std()},
+		MaxSessionExpiry: e.MaxSessionExpiry.Std(), MaxSessionsPerUser: e.MaxSessionsPerUser,
+		Login:    broker.LoginLimits{MaxConcurrentChecks: e.MaxPasswordChecks},
 		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
 	}
 	if e.TLSListen != "" {

@@ -25,7 +25,7 @@ type LoginLimits struct {
 
 // Login limit defaults.
 const (
-	DefaultFreeFailures        = 3
+	DefaultFreeFailures        = 5
 	DefaultPenalty             = time.Second
 	DefaultMaxPenalty          = time.Minute
 	DefaultMaxConcurrentChecks = 2
@@ -56,18 +56,23 @@ func (l LoginLimits) withDefaults() LoginLimits {
 // on concurrent checks.
 const maxTracked = 4096
 
-// throttle counts failed logins per key ("addr:<ip>", "user:<name>") and
-// says during which window a key is refused without a check. Nobody waits
-// out a penalty: a login inside the window is refused at once, so a
-// brute-force loop holds no goroutine and costs no bcrypt while it lasts.
+// throttle counts failed logins per key ("addr:<ip>", "user:<name>",
+// "pair:<ip> <name>") and says during which window a key is refused
+// without a check. Nobody waits out a penalty: a login inside the window
+// is refused at once, so a brute-force loop holds no goroutine and costs
+// no bcrypt while it lasts.
+//
+// A username that has logged in from an address before (since the
+// gateway started) is judged there by the failures of that pair alone:
+// otherwise anyone could lock the Zigbee2MQTT bridge out by failing
+// logins with its username, or every sensor behind a NAT router by
+// failing logins from the router's address. Everyone else meets the
+// address's and the username's penalties.
 type throttle struct {
 	limits LoginLimits
 	mu     sync.Mutex
 	keys   map[string]*failures
-	// known holds, per username, the addresses it logged in from: a
-	// username's penalty does not apply to them, or anyone could lock the
-	// Zigbee2MQTT bridge out by failing logins with its username.
-	known map[string]map[string]bool
+	known  map[string]map[string]bool // username → addresses it logged in from
 }
 
 type failures struct {
@@ -85,11 +90,15 @@ func newThrottle(l LoginLimits) *throttle {
 func (t *throttle) blocked(ip, user string, now time.Time) (bool, time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if f := t.keys["addr:"+ip]; f != nil && now.Before(f.until) {
-		return true, f.until
+	keys := []string{"addr:" + ip, "user:" + user}
+	switch {
+	case user == "":
+		keys = keys[:1]
+	case t.known[user][ip]:
+		keys = []string{"pair:" + ip + " " + user}
 	}
-	if user != "" && !t.known[user][ip] {
-		if f := t.keys["user:"+user]; f != nil && now.Before(f.until) {
+	for _, k := range keys {
+		if f := t.keys[k]; f != nil && now.Before(f.until) {
 			return true, f.until
 		}
 	}
@@ -104,6 +113,7 @@ func (t *throttle) failed(ip, user string, now time.Time) {
 	t.fail("addr:"+ip, now)
 	if user != "" {
 		t.fail("user:"+user, now)
+		t.fail("pair:"+ip+" "+user, now)
 	}
 }
 
@@ -149,6 +159,7 @@ func (t *throttle) succeeded(ip, user string) {
 		return
 	}
 	delete(t.keys, "user:"+user)
+	delete(t.keys, "pair:"+ip+" "+user)
 	k := t.known[user]
 	if k == nil || len(k) >= 16 {
 		k = map[string]bool{}

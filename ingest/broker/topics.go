@@ -37,3 +37,27 @@ func PrefixFilters(prefixes []string) []string {
 	}
 	return out
 }
+
+// RetainFilters are the filters where a device of the payload format
+// with the given base topic may retain: its availability (LWT) topic,
+// which the firmware publishes retained and leaves as its will, so that a
+// subscriber learns at once whether the device is up. A Homie device
+// retains everything, as its convention requires (its attributes are
+// discovered from retained messages). Other formats retain nothing else:
+// the gateway reads every publish as it arrives, and a retained message
+// is what a stolen login would leave behind for later subscribers.
+func RetainFilters(format, base string) []string {
+	switch format {
+	case "native", "esphome":
+		return []string{base + "/status"}
+	case "zigbee2mqtt":
+		return []string{base + "/availability"}
+	case "tasmota":
+		return []string{"tele/" + base + "/LWT"}
+	case "shelly":
+		return []string{base + "/online"}
+	case "homie":
+		return []string{base, base + "/#"}
+	}
+	return nil
+}

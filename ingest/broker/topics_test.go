@@ -29,3 +29,25 @@ func TestFilterCovers(t *testing.T) {
 		})
 	}
 }
+
+// Every payload format has its availability topic among the topics a
+// device may retain, and that topic is one the device may publish to.
+func TestRetainFiltersWithinTheDevicesTopics(t *testing.T) {
+	for _, tc := range []struct{ format, base, availability string }{
+		{"native", "sw/dorm1-temp", "sw/dorm1-temp/status"},
+		{"esphome", "livingroom", "livingroom/status"},
+		{"zigbee2mqtt", "zigbee2mqtt/hall-smoke", "zigbee2mqtt/hall-smoke/availability"},
+		{"tasmota", "tasmota_0A1B2C", "tele/tasmota_0A1B2C/LWT"},
+		{"shelly", "shellyplusht-b8d6", "shellyplusht-b8d6/online"},
+		{"homie", "homie/5/boiler", "homie/5/boiler/$state"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			if !anyCovers(RetainFilters(tc.format, tc.base), tc.availability) {
+				t.Fatalf("%s may not retain on %s", tc.format, tc.availability)
+			}
+			if anyCovers(RetainFilters(tc.format, tc.base), "other/"+tc.availability) {
+				t.Fatalf("%s may retain outside its topics", tc.format)
+			}
+		})
+	}
+}
