@@ -46,8 +46,10 @@ var lanNetworks = []string{
 var lanDomains = []string{"local", "lan", "internal", "home.arpa"}
 
 // NewCA makes a facility CA named name (ECDSA P-256, valid CAValidity
-// from now), limited to hosts (DNS names; IP addresses are ignored),
-// lanDomains and lanNetworks. It returns the certificate and key in PEM.
+// from now) that may certify only hosts (DNS names and their subdomains,
+// IP addresses), lanDomains and lanNetworks: a public name or address the
+// gateway is reached by (a router's port forward) must be among hosts. It
+// returns the certificate and key in PEM.
 func NewCA(name string, hosts []string, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -66,7 +68,13 @@ func NewCA(name string, hosts []string, now time.Time) (certPEM, keyPEM []byte, 
 	}
 	domains := append([]string(nil), lanDomains...)
 	for _, h := range hosts {
-		if net.ParseIP(h) == nil && !containsDomain(domains, h) {
+		if ip := net.ParseIP(h); ip != nil {
+			bits := 8 * len(ip)
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		} else if !containsDomain(domains, h) {
 			domains = append(domains, h)
 		}
 	}

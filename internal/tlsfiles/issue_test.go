@@ -56,6 +56,18 @@ func TestIssueServer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a public address the CA was made for", func(t *testing.T) {
+		c, k, err := NewCA("Test Shelter CA", []string{"gateway", "203.0.113.7", "gw.shelter.example.org"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := IssueServer(c, k, []string{"gw.shelter.example.org", "203.0.113.7", "192.168.1.20"}, now); err != nil {
+			t.Fatalf("IssueServer for the CA's own public names: %v", err)
+		}
+		if _, _, err := IssueServer(c, k, []string{"203.0.113.8"}, now); err == nil {
+			t.Fatal("IssueServer for the next public address succeeded")
+		}
+	})
 	t.Run("a key that is not the CA's", func(t *testing.T) {
 		other := newFacilityCA(t, now)
 		if _, _, err := IssueServer(ca.cert, other.key, []string{"gateway"}, now); err == nil || !strings.Contains(err.Error(), "does not match") {
