@@ -249,3 +249,33 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestDataDirectoriesArePrivate: the store, the alarm state, the outbox
+// and the audit log live in directories only the gateway can enter, and
+// the alarm state file is the gateway's alone (files the storage engine
+// creates follow the 077 umask that `shelter-gateway run` sets).
+func TestDataDirectoriesArePrivate(t *testing.T) {
+	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n")
+	startApp(t, cfg)
+	for _, root := range []string{cfg.Store.Dir, cfg.Alarms.Dir} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s: mode %v, want 0700", path, fi.Mode().Perm())
+			}
+			if d.Name() == "state.json" && fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

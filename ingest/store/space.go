@@ -71,6 +71,17 @@ func statfs(dir string) (free, total uint64, err error) {
 	return uint64(st.Bavail) * uint64(st.Bsize), uint64(st.Blocks) * uint64(st.Bsize), nil
 }
 
+// privateDir creates dir (0700) or tightens an existing one to 0700.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("store: make %s private: %w", dir, err)
+	}
+	return nil
+}
+
 func (s *Store) ballastPath() string { return filepath.Join(s.opts.Dir, BallastName) }
 
 // need is the free space readings must leave.

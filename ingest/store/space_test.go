@@ -155,3 +155,20 @@ func TestBudgetFollowsFreeSpace(t *testing.T) {
 		t.Fatalf("no readings deleted to make room: first seq %d -> %d", first, s.FirstSeq())
 	}
 }
+
+// TestDirectoryIsPrivate: the store's directory is 0700 whatever existed
+// before (an older install, a loose umask).
+func TestDirectoryIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, Options{Dir: dir})
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("store directory mode %v, want 0700", fi.Mode().Perm())
+	}
+}

@@ -205,6 +205,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("store: open: no directory")
 	}
+	// The readings say who is where and when: nobody else on the box
+	// reads them, whatever the umask or an older install left.
+	if err := privateDir(opts.Dir); err != nil {
+		return nil, err
+	}
 	po := &pebble.Options{
 		Logger:       pebblelog.New("store", opts.Logger),
 		MemTableSize: opts.MemTableSize,

@@ -116,7 +116,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+	// Alarm state and the audit log are private to the gateway (0700),
+	// whatever the umask or an older install left.
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("engine: state directory: %w", err)
+	}
+	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("engine: state directory: %w", err)
 	}
 	now := opts.Now()
@@ -410,7 +415,7 @@ func (e *Engine) save() error {
 // writeFileSync replaces path atomically and durably.
 func writeFileSync(path string, b []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -187,6 +188,13 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	// block cache keep it from weighing on the gateway's memory budget.
 	cache := pebble.NewCache(1 << 20)
 	defer cache.Unref()
+	// Alarm texts name residents' rooms: private to the gateway (0700).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("notify: open outbox: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("notify: open outbox: %w", err)
+	}
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.New("notify", o.log), MemTableSize: 256 << 10, Cache: cache})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox in %s: %w", dir, err)
