@@ -1,7 +1,8 @@
 // Command shelter-bench measures the gateway and prints Markdown tables.
 // `make bench` runs every bench:
 //
-//	shelter-bench                      # ingest: MQTT in → decode → durable store → PUBACK
+//	shelter-bench                      # ingest: MQTT in → decode → durable store → PUBACK;
+//	                                   # then memory under a 200,000-message burst
 //	shelter-bench forward -runs 3      # the InfluxDB forwarder against a real influxd
 //	shelter-bench alarms               # smoke publish → signed webhook, under load
 //	shelter-bench video                # the camera relay, and go2rtc for comparison
@@ -11,6 +12,7 @@
 //	shelter-bench -quick               # 3s each: a smoke run of about 30s
 //	shelter-bench -scenarios 'mode=embedded' -runs 3 -cpuprofile prof/
 //	shelter-bench -scenarios 'devices=10000/mode=embedded' -trace prof/
+//	shelter-bench -scenarios '^burst' -runs 3   # the burst scenarios only
 //
 // What each bench measures, and how, is in the package documentation of
 // internal/bench/ingest, forward, alarms and video; this command parses
@@ -72,11 +74,11 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 		filter      = fs.String("scenarios", "", "run only scenarios whose name matches this regular expression (e.g. 'mode=embedded', 'devices=100/')")
 		duration    = fs.Duration("duration", 10*time.Second, "measured steady-state window per scenario")
 		warmup      = fs.Duration("warmup", time.Second, "warm-up discarded before the window")
-		quick       = fs.Bool("quick", false, "smoke run: 3s windows (unless -duration is given)")
+		quick       = fs.Bool("quick", false, "smoke run: 3s windows (unless -duration is given), bursts of 20 messages per device")
 		runs        = fs.Int("runs", 1, "runs per scenario; the table shows medians")
 		window      = fs.Int("window", 8, "QoS 1 publishes awaiting PUBACK per publisher connection")
 		conns       = fs.Int("conns", 0, "publisher connections per scenario (0: min(devices, 200))")
-		maxInFlight = fs.Int("max-in-flight", 2000, "mosquitto mode: the gateway's broker.external.max_in_flight and mosquitto's max_inflight_messages")
+		maxInFlight = fs.Int("max-in-flight", 2000, "mosquitto mode: the gateway's broker.external.max_in_flight and mosquitto's max_inflight_messages (not the burst scenarios: they run the gateway's default and mosquitto without a limit)")
 		mosqBin     = fs.String("mosquitto", "/usr/sbin/mosquitto", "mosquitto binary")
 		profDir     = fs.String("cpuprofile", "", "write a CPU profile (of the window) and a heap profile (at its end) of the gateway process per scenario into this directory")
 		traceDir    = fs.String("trace", "", "write an execution trace of the gateway process per scenario (its window only) into this directory")
@@ -106,6 +108,9 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range ingest.DefaultScenarios() {
 		if *conns > 0 {
 			sc.Conns = min(*conns, sc.Devices)
+		}
+		if *quick && sc.Burst > 0 {
+			sc.Burst = 20
 		}
 		if re.MatchString(sc.Name()) {
 			scs = append(scs, sc)

@@ -82,6 +82,17 @@ type Stat struct {
 	Fsync        Histogram `json:"fsync"`
 	DeadLettered float64   `json:"dead_lettered"`
 	NotAcked     float64   `json:"not_acked"`
+	// Readings is shelterwatch_ingest_readings_total: sensor readings
+	// stored durably (the store's Seq also counts the gateway's own).
+	Readings   float64 `json:"readings"`
+	Goroutines float64 `json:"goroutines"`
+	// StackInuse and GoSys are go_memstats_stack_inuse_bytes and
+	// go_memstats_sys_bytes (all the runtime got from the OS).
+	StackInuse float64 `json:"stack_inuse"`
+	GoSys      float64 `json:"go_sys"`
+	// MemoryLimit is the Go runtime's soft memory limit in force, bytes
+	// (math.MaxInt64: none).
+	MemoryLimit int64 `json:"memory_limit"`
 }
 
 // Histogram is a Prometheus histogram: cumulative counts per upper bound.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -107,6 +108,7 @@ func (g *role) start(s spec) (*ready, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generated config is invalid (a bench bug): %w", err)
 	}
+	app.ApplyMemoryLimit(int64(cfg.MemoryLimit))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 	a, err := app.New(cfg, log)
 	if err != nil {
@@ -198,7 +200,7 @@ func (g *role) stop() error {
 }
 
 func (g *role) stat() (*Stat, error) {
-	st := &Stat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(procstat.SelfCPU())}
+	st := &Stat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(procstat.SelfCPU()), MemoryLimit: debug.SetMemoryLimit(-1)}
 	st.PeakRSS, st.RSS, _ = procstat.Mem(os.Getpid())
 	mfs, err := g.a.Registry().Gather()
 	if err != nil {
@@ -229,6 +231,14 @@ func (g *role) stat() (*Stat, error) {
 			st.NotAcked += sum()
 		case "go_memstats_heap_inuse_bytes":
 			st.HeapInuse = sum()
+		case "shelterwatch_ingest_readings_total":
+			st.Readings = sum()
+		case "go_goroutines":
+			st.Goroutines = sum()
+		case "go_memstats_stack_inuse_bytes":
+			st.StackInuse = sum()
+		case "go_memstats_sys_bytes":
+			st.GoSys = sum()
 		}
 	}
 	return st, nil

@@ -54,17 +54,24 @@ type Scenario struct {
 	// publishers' windows allow.
 	Rate float64
 	// Conns overrides the number of publisher connections (default
-	// min(Devices, 200)).
+	// min(Devices, 200); a burst scenario's default is one per device).
 	Conns int
+	// Burst, when > 0, makes this a burst scenario (see runBurst): every
+	// device publishes Burst messages at once, and the figures are the
+	// gateway's peak memory and the time to store them all.
+	Burst int
 }
 
 // Name is the scenario's row label, in benchstat's key=value style.
 func (s Scenario) Name() string {
 	n := fmt.Sprintf("devices=%d/mode=%s", s.Devices, s.Mode)
+	if s.Burst > 0 {
+		n = fmt.Sprintf("burst=%d/", s.Burst*s.Devices) + n
+	}
 	if s.Rate > 0 {
 		n += "/rate=" + strconv.FormatFloat(s.Rate, 'f', -1, 64)
 	}
-	if s.Conns > 0 && s.Conns != min(s.Devices, 200) {
+	if s.Conns > 0 && s.Conns != s.defaultConns() {
 		n += "/conns=" + strconv.Itoa(s.Conns)
 	}
 	return n
@@ -74,12 +81,21 @@ func (s Scenario) conns() int {
 	if s.Conns > 0 {
 		return s.Conns
 	}
+	return s.defaultConns()
+}
+
+func (s Scenario) defaultConns() int {
+	if s.Burst > 0 {
+		return s.Devices
+	}
 	return min(s.Devices, 200)
 }
 
 // DefaultScenarios are the rows of `make bench`: throughput at a small and
-// a large installation with each broker, and the memory footprint of a
-// 1,000-device site at a realistic (modest) rate.
+// a large installation with each broker, the memory footprint of a
+// 1,000-device site at a realistic (modest) rate, and the same site's
+// memory under a burst of 200,000 messages with each broker (a gateway
+// back to a broker's backlog; every device at once).
 func DefaultScenarios() []Scenario {
 	return []Scenario{
 		{Devices: 100, Mode: modeEmbedded},
@@ -87,6 +103,8 @@ func DefaultScenarios() []Scenario {
 		{Devices: 10000, Mode: modeEmbedded},
 		{Devices: 10000, Mode: modeMosquitto},
 		{Devices: 1000, Mode: modeEmbedded, Rate: 1000},
+		{Devices: 1000, Mode: modeMosquitto, Burst: 200},
+		{Devices: 1000, Mode: modeEmbedded, Burst: 200},
 	}
 }
 
@@ -119,8 +137,22 @@ var ErrFailed = errors.New("a scenario failed")
 func Run(ctx context.Context, o Options, w io.Writer) error {
 	start := time.Now()
 	var rows []summary
+	var bursts []burstSummary
 	failed := false
 	for i, sc := range o.Scenarios {
+		if sc.Burst > 0 {
+			b, err := runBursts(ctx, o, sc, i)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				failed = true
+			}
+			if b != nil {
+				bursts = append(bursts, *b)
+			}
+			continue
+		}
 		var results []result
 		for run := range o.Runs {
 			fmt.Fprintf(o.Log, "shelter-bench: [%d/%d] %s run %d/%d …\n", i+1, len(o.Scenarios), sc.Name(), run+1, o.Runs)
@@ -146,10 +178,46 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 			rows = append(rows, median(results))
 		}
 	}
-	printReport(w, rows, o)
+	if len(rows) > 0 {
+		printReport(w, rows, o)
+	}
+	if len(bursts) > 0 {
+		printBurstReport(w, bursts)
+	}
 	fmt.Fprintf(w, "\nTotal time %.1fs.\n", time.Since(start).Seconds())
 	if failed {
 		return ErrFailed
 	}
 	return nil
+}
+
+// runBursts runs a burst scenario o.Runs times and returns the median, or
+// nil when no run succeeded. Its error says that a run failed (logged).
+func runBursts(ctx context.Context, o Options, sc Scenario, i int) (*burstSummary, error) {
+	var results []burstResult
+	var failed error
+	for run := range o.Runs {
+		fmt.Fprintf(o.Log, "shelter-bench: [%d/%d] %s run %d/%d …\n", i+1, len(o.Scenarios), sc.Name(), run+1, o.Runs)
+		r, err := runBurst(ctx, o, sc)
+		if err != nil {
+			if errors.Is(err, errNoMosquitto) {
+				fmt.Fprintf(o.Log, "shelter-bench: %s skipped: %v\n", sc.Name(), err)
+				return nil, nil
+			}
+			fmt.Fprintf(o.Log, "shelter-bench: %s FAILED: %v\n", sc.Name(), err)
+			failed = ErrFailed
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		fmt.Fprintf(o.Log, "shelter-bench: %s: %d msgs drained in %.1fs, gateway peak RSS %.1f MB (max heap in use %.1f MB, max stacks %.1f MB, Go runtime's total %.1f MB), max %.0f goroutines; %d readings acked, %d stored\n",
+			sc.Name(), r.Msgs, r.Drain.Seconds(), report.MB(r.PeakRSS), r.MaxHeapInuse/(1<<20), r.MaxStack/(1<<20), r.GoSys/(1<<20), r.MaxGoroutines, r.AckedReadings, r.StoredReadings)
+		results = append(results, r)
+	}
+	if len(results) == 0 {
+		return nil, failed
+	}
+	m := medianBurst(results)
+	return &m, failed
 }

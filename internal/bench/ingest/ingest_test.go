@@ -101,3 +101,49 @@ func TestBenchMeasuresStoredWork(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstStoresEveryAcknowledgedMessage runs small bursts end to end:
+// in mosquitto mode the backlog queued for the gateway's session while it
+// was away reaches the store of the gateway that comes back, and in both
+// modes every acknowledged reading is stored exactly once.
+func TestBurstStoresEveryAcknowledgedMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway, publishers and possibly mosquitto: not a -short test")
+	}
+	for _, sc := range []Scenario{
+		{Devices: 20, Mode: modeEmbedded, Burst: 20},
+		{Devices: 20, Mode: modeMosquitto, Burst: 20},
+	} {
+		t.Run(sc.Name(), func(t *testing.T) {
+			o := testOptions(t)
+			if sc.Mode == modeMosquitto {
+				if _, err := os.Stat(o.Mosquitto); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatalf("mosquitto is required in CI: %v", err)
+					}
+					t.Skipf("mosquitto not installed: %v", err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := runBurst(ctx, o, sc)
+			if err != nil {
+				t.Fatalf("runBurst: %v", err)
+			}
+			if want := uint64(sc.Devices * sc.Burst); res.Msgs != want {
+				t.Errorf("%d messages acknowledged to the publishers, want %d", res.Msgs, want)
+			}
+			if res.StoredReadings != res.AckedReadings || res.AckedReadings == 0 {
+				t.Errorf("store gained %d readings; the publishers had %d acknowledged", res.StoredReadings, res.AckedReadings)
+			}
+			if res.PeakRSS <= 0 || res.Drain <= 0 {
+				t.Errorf("figures missing: peak RSS %d bytes, drain %v", res.PeakRSS, res.Drain)
+			}
+			var out bytes.Buffer
+			printBurstReport(&out, []burstSummary{medianBurst([]burstResult{res})})
+			if !strings.Contains(out.String(), "| "+sc.Name()+" |") {
+				t.Errorf("no table row for %s in:\n%s", sc.Name(), out.String())
+			}
+		})
+	}
+}

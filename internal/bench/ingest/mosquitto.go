@@ -28,7 +28,9 @@ type mosquitto struct {
 // mosquittoConf is the broker's config: loopback only, anonymous (the
 // publishers and the gateway are the only clients), no persistence, and
 // queues large enough that nothing is dropped. maxInflight matches the
-// gateway's max_in_flight: more would only wait in the gateway's client.
+// gateway's max_in_flight: more would only wait in the gateway's client
+// (0, no limit: the burst scenarios, where only the gateway bounds what
+// it takes).
 // max_queued_messages is bounded (mosquitto drops silently beyond it) but
 // far above the publishers' backlog cap, and the bench checks afterwards
 // that every acknowledged message was stored.

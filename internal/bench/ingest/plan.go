@@ -145,11 +145,18 @@ func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
 	}
 	b.WriteString("broker:\n")
 	if g.externalURL != "" {
-		fmt.Fprintf(&b, "  mode: external\n  external:\n    url: %q\n    client_id: shelterwatch-bench\n    max_in_flight: %d\n", g.externalURL, g.maxInFlight)
+		fmt.Fprintf(&b, "  mode: external\n  external:\n    url: %q\n    client_id: shelterwatch-bench\n", g.externalURL)
+		if g.maxInFlight > 0 {
+			fmt.Fprintf(&b, "    max_in_flight: %d\n", g.maxInFlight)
+		}
 	} else {
 		// Every publisher connects from loopback: lift the per-address cap.
 		fmt.Fprintf(&b, "  mode: embedded\n  embedded:\n    listen: \"127.0.0.1:0\"\n    max_clients_per_address: 2000\n    users:\n")
-		fmt.Fprintf(&b, "      - username: %s\n        password_hash: %q\n        publish: [\"#\"]\n", g.username, g.passwordHash)
+		// One account per publisher connection, as every device has its
+		// own: the broker caps the sessions of one user.
+		for i := range max(g.users, 1) {
+			fmt.Fprintf(&b, "      - username: %s\n        password_hash: %q\n        publish: [\"#\"]\n", publisherUser(g.username, i), g.passwordHash)
+		}
 	}
 	fmt.Fprintf(&b, "store:\n  dir: %q\n", g.storeDir)
 	fmt.Fprintf(&b, "http:\n  listen: %q\n", g.httpListen)
@@ -161,9 +168,14 @@ func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
 type gatewayConfig struct {
 	storeDir   string
 	httpListen string
-	// Embedded mode: the publishers' account.
+	// Embedded mode: the publishers' accounts, users of them named
+	// publisherUser(username, i), all with the same password.
 	username, passwordHash string
+	users                  int
 	// External mode.
 	externalURL string
-	maxInFlight int
+	maxInFlight int // 0: the gateway's default
 }
+
+// publisherUser is the account of publisher connection i.
+func publisherUser(prefix string, i int) string { return fmt.Sprintf("%s-%d", prefix, i) }

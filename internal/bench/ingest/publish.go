@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
 	"github.com/shelterwatch/shelterwatch/internal/bench/procstat"
@@ -36,6 +37,10 @@ type publishSpec struct {
 	// broker has the message; without this the publishers would run ahead
 	// of the gateway and grow the broker's queue without bound.
 	MaxBacklog int64 `json:"max_backlog,omitempty"`
+	// PerDevice, when > 0, is how many messages each device publishes:
+	// a connection stops once its devices have published that many each
+	// (the burst scenarios). 0 publishes until "stop".
+	PerDevice int `json:"per_device,omitempty"`
 }
 
 type publishReady struct {
@@ -166,7 +171,7 @@ func (p *publisher) init() (*publishReady, error) {
 			SetKeepAlive(60 * time.Second).
 			SetConnectionLostHandler(func(_ mqtt.Client, err error) { p.noteErr(fmt.Errorf("connection %d lost: %w", i, err)) })
 		if s.Username != "" {
-			o.SetUsername(s.Username).SetPassword(s.Password)
+			o.SetUsername(publisherUser(s.Username, i)).SetPassword(s.Password)
 		}
 		c.cl = mqtt.NewClient(o)
 		p.conns[i] = c
@@ -179,11 +184,23 @@ func (p *publisher) init() (*publishReady, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tok := c.cl.Connect()
-			if !tok.WaitTimeout(15 * time.Second) {
-				errs[i] = fmt.Errorf("connection %d: connect to %s timed out", i, s.Broker)
-			} else if err := tok.Error(); err != nil {
-				errs[i] = fmt.Errorf("connection %d: connect to %s: %w", i, s.Broker, err)
+			// The embedded broker refuses a login while its password
+			// checks are all busy ("server unavailable"); like a device's
+			// firmware, try again a moment later.
+			for attempt := 1; ; attempt++ {
+				tok := c.cl.Connect()
+				if !tok.WaitTimeout(15 * time.Second) {
+					errs[i] = fmt.Errorf("connection %d: connect to %s timed out", i, s.Broker)
+				} else if err := tok.Error(); err != nil {
+					errs[i] = fmt.Errorf("connection %d: connect to %s: %w", i, s.Broker, err)
+				} else {
+					errs[i] = nil
+					return
+				}
+				if attempt == 20 || !errors.Is(errs[i], packets.ErrorRefusedServerUnavailable) {
+					return
+				}
+				time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 			}
 		})
 	}
@@ -275,7 +292,11 @@ func (p *publisher) run(ctx context.Context, c *pubConn, interval, offset time.D
 	defer func() { close(pending); <-reaped }()
 
 	next := time.Now().Add(offset)
-	for {
+	left := -1 // unlimited
+	if p.spec.PerDevice > 0 {
+		left = p.spec.PerDevice * len(c.msgs) // round-robin: PerDevice each
+	}
+	for ; left != 0; left-- {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():

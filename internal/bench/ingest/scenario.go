@@ -190,7 +190,7 @@ func prepareBroker(ctx context.Context, o Options, sc Scenario, dir string, gcfg
 		if err != nil {
 			return nil, err
 		}
-		gcfg.username, gcfg.passwordHash = pspec.Username, string(h)
+		gcfg.username, gcfg.passwordHash, gcfg.users = pspec.Username, string(h), pspec.Conns
 		return nil, nil
 	default:
 		return nil, fmt.Errorf("unknown mode %q", sc.Mode)

@@ -1,0 +1,345 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
+	"github.com/shelterwatch/shelterwatch/internal/bench/proc"
+	"github.com/shelterwatch/shelterwatch/internal/bench/procstat"
+	"github.com/shelterwatch/shelterwatch/internal/bench/report"
+)
+
+// Goals of the burst scenarios.
+const goalBurstRSSBytes = 100 << 20
+
+// burstResult is one burst run.
+type burstResult struct {
+	Scenario string
+	Mode     string
+	Msgs     uint64 // acknowledged to the publishers
+
+	AckedReadings  uint64
+	StoredReadings uint64 // shelterwatch_ingest_readings_total at the end
+	Drain          time.Duration
+	GatewayCPU     time.Duration
+
+	PeakRSS       int64   // gateway VmHWM, bytes
+	MaxHeapInuse  float64 // highest sample, bytes
+	MaxGoroutines float64 // highest sample
+	MaxStack      float64 // highest sample of goroutine stacks, bytes
+	GoSys         float64 // memory the Go runtime got from the OS by the end, bytes
+	MemoryLimit   int64   // the gateway's soft memory limit, bytes
+	BrokerPeakRSS int64   // mosquitto VmHWM, bytes (mosquitto mode)
+
+	NotAcked, DeadLettered float64
+}
+
+// lost is how many acknowledged readings the store does not have.
+func (r burstResult) lost() uint64 {
+	if r.StoredReadings >= r.AckedReadings {
+		return 0
+	}
+	return r.AckedReadings - r.StoredReadings
+}
+
+// runBurst measures one burst scenario: sc.Burst messages from each of
+// sc.Devices devices, one connection each, as fast as the broker takes
+// them.
+//
+// Mosquitto mode is a gateway coming back to a backlog: the gateway
+// connects once so that its persistent session and subscriptions exist,
+// stops, the devices publish (mosquitto queues every message for the
+// session: max_queued_messages is far above the burst), and a new gateway
+// process with a new store connects to the same session. Mosquitto runs
+// with max_inflight_messages 0 (no limit), so nothing but the gateway
+// bounds what it takes. The drain time runs from starting that process to
+// the last reading stored.
+//
+// Embedded mode is the same burst published straight into the running
+// gateway's broker; the drain time runs from the first publish to the
+// last PUBACK (sent after the fsync).
+//
+// Either way the peak RSS is the gateway process's VmHWM, and every
+// reading the publishers had acknowledged must be in the store.
+func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err error) {
+	res = burstResult{Scenario: sc.Name(), Mode: sc.Mode}
+	dir, err := os.MkdirTemp("", "shelter-bench-burst-")
+	if err != nil {
+		return res, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	// The gateway's default max_in_flight: the bound under test is the
+	// shipped one.
+	gcfg := gatewayConfig{storeDir: filepath.Join(dir, "store")}
+	if gcfg.httpListen, err = proc.FreeLoopback(); err != nil {
+		return res, err
+	}
+	pspec := publishSpec{Devices: sc.Devices, Conns: sc.conns(), Window: o.Window, PerDevice: sc.Burst}
+	var mq *mosquitto
+	switch sc.Mode {
+	case modeMosquitto:
+		if _, err := os.Stat(o.Mosquitto); err != nil {
+			return res, fmt.Errorf("%w at %s: %v", errNoMosquitto, o.Mosquitto, err)
+		}
+		if mq, err = startMosquitto(ctx, o.Mosquitto, dir, 0, o.Log); err != nil {
+			return res, err
+		}
+		defer mq.Stop()
+		gcfg.externalURL = "tcp://" + mq.addr
+		pspec.Broker = gcfg.externalURL
+	default:
+		if _, err := prepareBroker(ctx, o, sc, dir, &gcfg, &pspec); err != nil {
+			return res, err
+		}
+	}
+	cfgPath := filepath.Join(dir, "shelterwatch.yaml")
+	if err := os.WriteFile(cfgPath, []byte(configYAML(benchDevices(sc.Devices), gcfg)), 0o600); err != nil {
+		return res, fmt.Errorf("write config: %w", err)
+	}
+
+	gw, err := gateway.Start(o.Exe, cfgPath, o.Log)
+	if err != nil {
+		return res, err
+	}
+	stopGateway := func() error {
+		if gw == nil {
+			return nil
+		}
+		g := gw
+		gw = nil
+		return g.Stop()
+	}
+	defer func() {
+		if cerr := stopGateway(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if sc.Mode == modeEmbedded {
+		pspec.Broker = "tcp://" + gw.Broker
+	}
+	pub, err := PublishRole.Start(o.Exe, o.Log)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = pub.Call("stop", nil, nil, 45*time.Second)
+		pub.Close(5 * time.Second)
+	}()
+	var pready publishReady
+	if err := pub.Call("init", pspec, &pready, 5*time.Minute); err != nil {
+		return res, err
+	}
+	// The gateway consumes (in mosquitto mode: its session subscribes).
+	if _, err := waitConsuming(ctx, gw, pub); err != nil {
+		return res, err
+	}
+	want := uint64(sc.Devices * sc.Burst)
+
+	if sc.Mode == modeEmbedded {
+		g0, err := gw.Stat()
+		if err != nil {
+			return res, err
+		}
+		t0 := time.Now()
+		if err := pub.Call("start", nil, nil, 10*time.Second); err != nil {
+			return res, err
+		}
+		var maxs gateway.Stat
+		pfin, err := awaitPublished(ctx, pub, want, func() error { return sampleMax(gw, &maxs) })
+		if err != nil {
+			return res, err
+		}
+		res.Drain = time.Since(t0)
+		res.Msgs, res.AckedReadings = pfin.Acked, pfin.AckedReadings
+		return res, finishBurst(ctx, gw, g0, maxs, &res)
+	}
+
+	// Mosquitto: the gateway goes away, the devices publish, and a new
+	// gateway process comes back to the backlog.
+	if err := stopGateway(); err != nil {
+		return res, err
+	}
+	if err := pub.Call("start", nil, nil, 10*time.Second); err != nil {
+		return res, err
+	}
+	pfin, err := awaitPublished(ctx, pub, want, func() error { return nil })
+	if err != nil {
+		return res, err
+	}
+	res.Msgs, res.AckedReadings = pfin.Acked, pfin.AckedReadings
+	t0 := time.Now()
+	if gw, err = gateway.Start(o.Exe, cfgPath, o.Log); err != nil {
+		return res, err
+	}
+	var maxs gateway.Stat
+	for {
+		if err := sampleMax(gw, &maxs); err != nil {
+			return res, err
+		}
+		if uint64(maxs.Readings) >= res.AckedReadings {
+			break
+		}
+		if time.Since(t0) > 10*time.Minute {
+			return res, fmt.Errorf("backlog not drained within 10m: %.0f of %d readings stored", maxs.Readings, res.AckedReadings)
+		}
+		if err := proc.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return res, err
+		}
+	}
+	res.Drain = time.Since(t0)
+	if res.BrokerPeakRSS, _, err = procstat.Mem(mq.Pid()); err != nil {
+		return res, err
+	}
+	return res, finishBurst(ctx, gw, gateway.Stat{}, maxs, &res)
+}
+
+// awaitPublished waits until the publishers have had every one of want
+// messages acknowledged (or failed), calling sample between polls, then
+// stops them and returns their final figures.
+func awaitPublished(ctx context.Context, pub *proc.Child, want uint64, sample func() error) (publishStat, error) {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var st publishStat
+		if err := pub.Call("mark", nil, &st, 30*time.Second); err != nil {
+			return st, err
+		}
+		if st.Acked+st.Failed >= want {
+			break
+		}
+		if st.FirstError != "" {
+			return st, fmt.Errorf("publishing failed after %d of %d acknowledged: %s", st.Acked, want, st.FirstError)
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("only %d of %d publishes acknowledged within 10m", st.Acked, want)
+		}
+		if err := sample(); err != nil {
+			return st, err
+		}
+		if err := proc.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return st, err
+		}
+	}
+	var fin publishStat
+	if err := pub.Call("stop", nil, &fin, 45*time.Second); err != nil {
+		return fin, err
+	}
+	if fin.Failed > 0 || fin.FirstError != "" {
+		return fin, fmt.Errorf("%d of %d publishes failed; first error: %s", fin.Failed, fin.Published, fin.FirstError)
+	}
+	return fin, nil
+}
+
+// sampleMax folds a sample of the gateway into the highest values seen.
+func sampleMax(gw *gateway.Process, m *gateway.Stat) error {
+	st, err := gw.Stat()
+	if err != nil {
+		return err
+	}
+	m.Readings = st.Readings
+	m.HeapInuse = math.Max(m.HeapInuse, st.HeapInuse)
+	m.Goroutines = math.Max(m.Goroutines, st.Goroutines)
+	m.StackInuse = math.Max(m.StackInuse, st.StackInuse)
+	return nil
+}
+
+// finishBurst waits for the store to hold every acknowledged reading and
+// takes the gateway's final figures (g0 is its state before the burst).
+func finishBurst(ctx context.Context, gw *gateway.Process, g0, maxs gateway.Stat, res *burstResult) error {
+	deadline := time.Now().Add(time.Minute)
+	var st gateway.Stat
+	for {
+		var err error
+		if st, err = gw.Stat(); err != nil {
+			return err
+		}
+		if uint64(st.Readings-g0.Readings) >= res.AckedReadings || time.Now().After(deadline) {
+			break
+		}
+		if err := proc.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	res.StoredReadings = uint64(st.Readings - g0.Readings)
+	res.GatewayCPU = time.Duration(st.CPUNanos - g0.CPUNanos)
+	res.PeakRSS, res.MemoryLimit = st.PeakRSS, st.MemoryLimit
+	res.MaxHeapInuse = math.Max(maxs.HeapInuse, st.HeapInuse)
+	res.MaxGoroutines = math.Max(maxs.Goroutines, st.Goroutines)
+	res.MaxStack = math.Max(maxs.StackInuse, st.StackInuse)
+	res.GoSys = st.GoSys
+	res.NotAcked, res.DeadLettered = st.NotAcked-g0.NotAcked, st.DeadLettered-g0.DeadLettered
+	if res.lost() > 0 {
+		return fmt.Errorf("%s: the store holds %d readings but the publishers had %d acknowledged: %d lost", res.Scenario, res.StoredReadings, res.AckedReadings, res.lost())
+	}
+	return nil
+}
+
+// burstSummary is the median of a burst scenario's runs.
+type burstSummary struct {
+	burstResult
+	Runs int
+	// LostMax is the most readings lost in any run (0 is the goal).
+	LostMax uint64
+	// RSSSpread is min–max peak RSS over the runs, MB.
+	RSSSpread string
+}
+
+func medianBurst(runs []burstResult) burstSummary {
+	s := burstSummary{burstResult: runs[0], Runs: len(runs)}
+	f := func(get func(r burstResult) float64) float64 {
+		xs := make([]float64, len(runs))
+		for i, r := range runs {
+			xs[i] = get(r)
+		}
+		return report.Median(xs)
+	}
+	s.Drain = time.Duration(f(func(r burstResult) float64 { return float64(r.Drain) }))
+	s.GatewayCPU = time.Duration(f(func(r burstResult) float64 { return float64(r.GatewayCPU) }))
+	s.PeakRSS = int64(f(func(r burstResult) float64 { return float64(r.PeakRSS) }))
+	s.MaxHeapInuse = f(func(r burstResult) float64 { return r.MaxHeapInuse })
+	s.MaxGoroutines = f(func(r burstResult) float64 { return r.MaxGoroutines })
+	s.BrokerPeakRSS = int64(f(func(r burstResult) float64 { return float64(r.BrokerPeakRSS) }))
+	lo, hi := int64(math.MaxInt64), int64(0)
+	for _, r := range runs {
+		s.LostMax = max(s.LostMax, r.lost())
+		lo, hi = min(lo, r.PeakRSS), max(hi, r.PeakRSS)
+	}
+	s.RSSSpread = fmt.Sprintf("%.1f–%.1f", report.MB(lo), report.MB(hi))
+	return s
+}
+
+// printBurstReport writes the burst table and its goals.
+func printBurstReport(w io.Writer, rows []burstSummary) {
+	fmt.Fprintf(w, "\nShelterWatch burst bench: every device publishes its burst at once (QoS 1, one connection each).\n\n")
+	fmt.Fprintln(w, "| scenario | messages | readings acked / stored | drain s | msgs/s | gateway peak RSS MB | runs: peak RSS MB | max heap in use MB | max goroutines | gateway CPU-s | mosquitto peak RSS MB |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		broker := "—"
+		if r.Mode == modeMosquitto {
+			broker = fmt.Sprintf("%.1f", report.MB(r.BrokerPeakRSS))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s / %s | %.1f | %s | %.1f | %s | %.1f | %.0f | %.1f | %s |\n",
+			r.Scenario, report.Thousands(float64(r.Msgs)), report.Thousands(float64(r.AckedReadings)), report.Thousands(float64(r.StoredReadings)),
+			r.Drain.Seconds(), report.Thousands(float64(r.Msgs)/r.Drain.Seconds()), report.MB(r.PeakRSS), r.RSSSpread,
+			r.MaxHeapInuse/(1<<20), r.MaxGoroutines, r.GatewayCPU.Seconds(), broker)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Drain: mosquitto, from starting the gateway process to the last reading stored (the backlog was queued while it was away); embedded, from the first publish to the last PUBACK. Heap and goroutines are sampled every 20 ms.")
+	if len(rows) > 0 && rows[0].MemoryLimit > 0 && rows[0].MemoryLimit < math.MaxInt64 {
+		fmt.Fprintf(w, "The gateway ran with a soft memory limit of %.0f MB.\n", report.MB(rows[0].MemoryLimit))
+	}
+	for _, r := range rows {
+		verdict := "met"
+		if r.PeakRSS > goalBurstRSSBytes || r.LostMax > 0 {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(w, "Goal for %s: peak RSS ≤ %d MB and nothing lost: %s (%.1f MB, %d lost).\n",
+			r.Scenario, goalBurstRSSBytes>>20, verdict, report.MB(r.PeakRSS), r.LostMax)
+	}
+}
