@@ -5,6 +5,8 @@
 //	shelter-gateway demo
 //	shelter-gateway hash-password < password.txt
 //	shelter-gateway audit verify --config shelterwatch.yaml
+//	shelter-gateway cert ca --dir /etc/shelterwatch/tls
+//	shelter-gateway cert server --dir /etc/shelterwatch/tls --host gw.lan,192.168.1.20
 //	shelter-gateway version
 package main
 
