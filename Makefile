@@ -42,6 +42,7 @@ bench: test-deps
 	$(GO) run ./gateway/cmd/shelter-bench forward -runs 3
 	$(GO) run ./gateway/cmd/shelter-bench alarms
 	$(GO) run ./gateway/cmd/shelter-bench video
+	$(GO) run ./gateway/cmd/shelter-bench audit
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -6,6 +6,7 @@
 //	shelter-bench forward -runs 3      # the InfluxDB forwarder against a real influxd
 //	shelter-bench alarms               # smoke publish → signed webhook, under load
 //	shelter-bench video                # the camera relay, and go2rtc for comparison
+//	shelter-bench audit                # the newest 100 of a million audit entries while appends go on
 //
 // The ingest bench runs every scenario for 10s; for example:
 //
@@ -56,6 +57,8 @@ func main() {
 			os.Exit(alarmsMain(args[1:], os.Stdout, os.Stderr))
 		case "video":
 			os.Exit(videoMain(args[1:], os.Stdout, os.Stderr))
+		case "audit":
+			os.Exit(auditMain(args[1:], os.Stdout, os.Stderr))
 		}
 	}
 	os.Exit(ingestMain(args, os.Stdout, os.Stderr))
