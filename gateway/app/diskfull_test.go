@@ -279,3 +279,91 @@ func TestDataDirectoriesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskFullExternalBrokerKeepsReadings: with an external Mosquitto, the
+// readings published while the gateway's disk is full wait in Mosquitto
+// (the gateway holds them unacknowledged, so the broker sends no more
+// than its in-flight window), a smoke reading among them is notified at
+// once, and every one of them is stored once space returns.
+func TestDiskFullExternalBrokerKeepsReadings(t *testing.T) {
+	fs := testpeer.SmallFS(t, 40<<20)
+	m := testpeer.StartMosquitto(t, "")
+	dir := t.TempDir()
+	secret := []byte("webhook-secret-for-the-test")
+	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	cfg := testConfig(t, fmt.Sprintf(`broker:
+  mode: external
+  external: {url: %q, client_id: gw-diskfull, reconnect_max: 1s}
+notify:
+  channels:
+    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
+`, m.URL(), srv.URL, filepath.Join(dir, "hook.secret")))
+	cfg.Store.Dir = filepath.Join(fs, "store")
+	cfg.Alarms.Dir = filepath.Join(fs, "store-alarms")
+	cfg.Store.DiskReserve = config.ByteSize(8 << 20)
+	cfg.Store.BallastBytes = config.ByteSize(4 << 20)
+	a := startApp(t, cfg)
+	hasAlarm := func(id string) func() bool {
+		return func() bool {
+			hook.mu.Lock()
+			defer hook.mu.Unlock()
+			return slices.Contains(hook.ids, id)
+		}
+	}
+	dev, err := connect(t, m.URL(), "dev-publisher", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishTemps := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if err := publish(t, dev, "zigbee2mqtt/secure-ward/door", fmt.Sprintf(`{"contact":true,"temperature":%.1f}`, float64(i)/10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The gateway's subscription may still be on its way when it is
+	// ready; a probe shows when messages flow.
+	testpeer.WaitFor(t, "the gateway's subscription", 10*time.Second, func() bool {
+		publishTemps(-1, 1)
+		time.Sleep(100 * time.Millisecond)
+		return len(storedValues(t, a, "ward-door", reading.KindTemperature)) > 0
+	})
+	publishTemps(0, 10)
+	testpeer.WaitFor(t, "readings before the disk fills", 10*time.Second, func() bool {
+		return slices.Contains(storedValues(t, a, "ward-door", reading.KindTemperature), 0.9)
+	})
+	before := len(storedValues(t, a, "ward-door", reading.KindTemperature))
+
+	filler := testpeer.FillFS(t, fs, 2<<20)
+	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
+	publishTemps(10, 200)
+	if err := publish(t, dev, "zigbee2mqtt/kitchen/smoke", `{"smoke":true,"battery":90}`); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
+	if got := len(storedValues(t, a, "ward-door", reading.KindTemperature)); got > before {
+		t.Fatalf("%d readings stored on a full disk, want the %d from before", got, before)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.WaitFor(t, "every reading published on the full disk", 30*time.Second, func() bool {
+		return len(storedValues(t, a, "ward-door", reading.KindTemperature)) >= before+200
+	})
+	got := storedValues(t, a, "ward-door", reading.KindTemperature)
+	for i := range 210 {
+		if !slices.Contains(got, float64(i)/10) {
+			t.Errorf("reading %d missing from the store", i)
+		}
+	}
+	if smoke := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(smoke) != 1 {
+		t.Errorf("smoke readings stored: %v, want 1", smoke)
+	}
+}
