@@ -76,8 +76,11 @@ type App struct {
 	WHEP    *whep.Server
 	broker  *broker.Broker
 	client  *mqttclient.Client
-	httpSrv *http.Server
-	httpLn  net.Listener
+	// safetyClient carries the safety devices' messages (newClient); nil
+	// when there are none or the embedded broker runs.
+	safetyClient *mqttclient.Client
+	httpSrv      *http.Server
+	httpLn       net.Listener
 	// httpTLS serves HTTPS's certificate (nil for plain HTTP).
 	httpTLS *tlsfiles.Reloader
 	// metricsSrv serves /metrics on metricsLn (nil: on the API's).
@@ -262,6 +265,9 @@ func (a *App) notReady() string {
 	}
 	if a.client != nil && !a.client.Connected() {
 		return "not connected to the external MQTT broker"
+	}
+	if a.safetyClient != nil && !a.safetyClient.Connected() {
+		return "the safety devices' connection to the external MQTT broker is down"
 	}
 	return ""
 }

@@ -260,7 +260,7 @@ func TestMosquittoEndToEnd(t *testing.T) {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200 && strings.Contains(metrics(t, a1), "shelterwatch_mqttclient_connected 1")
+		return resp.StatusCode == 200 && strings.Contains(metrics(t, a1), `shelterwatch_mqttclient_connected{connection="main"} 1`)
 	})
 	time.Sleep(300 * time.Millisecond) // let the SUBACK land; the next check proves delivery anyway
 	cancel()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,10 +68,11 @@ func storedValues(t *testing.T, a *App, device string, kind reading.Kind) []floa
 // TestDiskFullKeepsAlarmsFlowing fills the file system under a running
 // gateway (a tmpfs as small as a worn SD card's free space): it keeps
 // running, raises the critical disk-full alarm, a smoke reading published
-// meanwhile is notified though it cannot be stored, nothing acknowledged
-// is lost, the log stays quiet, ingest resumes by itself when space
-// returns (with the readings the clients kept), and SIGTERM on a full
-// disk ends the gateway within 10 s.
+// meanwhile is stored in the reserve and notified, a temperature that
+// cannot be stored still raises its alarm from memory, nothing
+// acknowledged is lost, the log stays quiet, ingest resumes by itself
+// when space returns (with the readings the clients kept), and SIGTERM on
+// a full disk ends the gateway within 10 s.
 func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	fs := testpeer.SmallFS(t, 40<<20)
 	dir := t.TempDir()
@@ -114,6 +116,13 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dorm, err := connect(t, "tcp://"+a.BrokerAddr(), "dorm-2-climate", "dorm-2-climate", "pw-dorm-2-climate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publish(t, dorm, "dorm-2-node/sensor/dorm_2_temperature/state", "21.5"); err != nil {
+		t.Fatal(err)
+	}
 	// The door sensor reports a temperature, each one different, and the
 	// test keeps every value whose publish was acknowledged.
 	var (
@@ -125,7 +134,9 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	go func() {
 		defer close(pubDone)
 		for i := 0; pubCtx.Err() == nil; i++ {
-			v := 10 + float64(i)/100
+			// Decimal in the payload, and parsed back the same way, so the
+			// comparison below is exact.
+			v, _ := strconv.ParseFloat(fmt.Sprintf("%.2f", 10+float64(i)/100), 64)
 			tok := door.Publish("zigbee2mqtt/secure-ward/door", 1, false, fmt.Sprintf(`{"contact":true,"temperature":%.2f}`, v))
 			select {
 			case <-tok.Done():
@@ -149,14 +160,29 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
 	fullSince := time.Now()
 
-	// A smoke reading on the full disk: notified, not acknowledged.
-	smokeTok := smoke.Publish("zigbee2mqtt/kitchen/smoke", 1, false, `{"smoke":true,"battery":90}`)
-	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
-	if smokeTok.WaitTimeout(100 * time.Millisecond) {
-		t.Fatalf("the smoke reading was acknowledged on a full disk (err %v) though it cannot be stored", smokeTok.Error())
+	// A smoke reading on the full disk: a safety reading, written into the
+	// reserve, so it is notified and acknowledged at once.
+	if err := publish(t, smoke, "zigbee2mqtt/kitchen/smoke", `{"smoke":true,"battery":90}`); err != nil {
+		t.Fatalf("a smoke reading on a full disk: %v", err)
 	}
-	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 0 {
-		t.Fatalf("smoke readings stored on a full disk: %v", got)
+	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
+	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 1 {
+		t.Fatalf("smoke readings stored on a full disk: %v, want 1", got)
+	}
+	// A dormitory's temperature jumping 10 °C: not a safety kind, so it
+	// is not stored (nor acknowledged), but the rate-of-rise rule sees it
+	// in memory and raises its alarm.
+	heatTok := dorm.Publish("dorm-2-node/sensor/dorm_2_temperature/state", 1, false, "31.5")
+	testpeer.WaitFor(t, "the heat-rise alarm's webhook from a reading the disk could not take", 10*time.Second, func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		return slices.ContainsFunc(hook.ids, func(id string) bool { return strings.HasPrefix(id, "heat-rise@") })
+	})
+	if heatTok.WaitTimeout(100 * time.Millisecond) {
+		t.Fatalf("a temperature was acknowledged on a full disk (err %v) though it cannot be stored", heatTok.Error())
+	}
+	if got := storedValues(t, a, "dorm-2-climate", reading.KindTemperature); slices.Contains(got, 31.5) {
+		t.Fatalf("a temperature was stored on a full disk: %v", got)
 	}
 
 	// The log stays quiet while the disk stays full.
@@ -167,16 +193,16 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 		t.Logf("%d log lines in %v on a full disk", n, d.Round(time.Second))
 	}
 
-	// Space returns: ingest resumes by itself, the smoke reading the client
-	// kept is stored now, and was not evaluated (notified) twice.
+	// Space returns: ingest resumes by itself, the temperature the client
+	// kept is stored now, and is not evaluated (notified) twice.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if !smokeTok.WaitTimeout(20*time.Second) || smokeTok.Error() != nil {
-		t.Fatalf("the smoke reading not acknowledged after space returned: %v", smokeTok.Error())
+	if !heatTok.WaitTimeout(20*time.Second) || heatTok.Error() != nil {
+		t.Fatalf("the temperature not acknowledged after space returned: %v", heatTok.Error())
 	}
-	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 1 {
-		t.Fatalf("smoke readings stored after space returned: %v, want 1", got)
+	if got := storedValues(t, a, "dorm-2-climate", reading.KindTemperature); !slices.Contains(got, 31.5) {
+		t.Fatalf("dormitory temperatures stored after space returned: %v, want 31.5 among them", got)
 	}
 	mu.Lock()
 	before := len(acked)
@@ -207,20 +233,20 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	hook.mu.Lock()
 	firings := 0
 	for i, id := range hook.ids {
-		if id == "smoke@dev:kitchen-smoke" && hook.events[i] == alarm.EventFiring {
+		if strings.HasPrefix(id, "heat-rise@") && hook.events[i] == alarm.EventFiring {
 			firings++
 		}
 	}
 	hook.mu.Unlock()
 	if firings != 1 {
-		t.Errorf("the smoke alarm fired %d times, want once", firings)
+		t.Errorf("the heat-rise alarm fired %d times, want once", firings)
 	}
 
 	// SIGTERM on a full disk, with a client's publish held: the gateway
 	// ends within 10 s.
 	testpeer.FillFS(t, fs, 2<<20)
 	testpeer.WaitFor(t, "the store to see the disk full again", 20*time.Second, a.Store.Full)
-	held := smoke.Publish("zigbee2mqtt/kitchen/smoke", 1, false, `{"smoke":false,"battery":90}`)
+	held := dorm.Publish("dorm-2-node/sensor/dorm_2_temperature/state", 1, false, "20.5")
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
 	stopped := make(chan error, 1)
@@ -282,9 +308,10 @@ func TestDataDirectoriesArePrivate(t *testing.T) {
 
 // TestDiskFullExternalBrokerKeepsReadings: with an external Mosquitto, the
 // readings published while the gateway's disk is full wait in Mosquitto
-// (the gateway holds them unacknowledged, so the broker sends no more
-// than its in-flight window), a smoke reading among them is notified at
-// once, and every one of them is stored once space returns.
+// (the gateway holds at most max_in_flight of them unacknowledged and
+// reads no more on that connection), a smoke reading published after 200
+// of them still arrives at once on the safety devices' own connection, is
+// stored and notified, and every reading is stored once space returns.
 func TestDiskFullExternalBrokerKeepsReadings(t *testing.T) {
 	fs := testpeer.SmallFS(t, 40<<20)
 	m := testpeer.StartMosquitto(t, "")
@@ -298,7 +325,7 @@ func TestDiskFullExternalBrokerKeepsReadings(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t, fmt.Sprintf(`broker:
   mode: external
-  external: {url: %q, client_id: gw-diskfull, reconnect_max: 1s}
+  external: {url: %q, client_id: gw-diskfull, reconnect_max: 1s, max_in_flight: 20}
 notify:
   channels:
     - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
@@ -322,7 +349,7 @@ notify:
 	publishTemps := func(from, n int) {
 		t.Helper()
 		for i := from; i < from+n; i++ {
-			if err := publish(t, dev, "zigbee2mqtt/secure-ward/door", fmt.Sprintf(`{"contact":true,"temperature":%.1f}`, float64(i)/10)); err != nil {
+			if err := publish(t, dev, "dorm-2-node/sensor/dorm_2_temperature/state", fmt.Sprintf("%.1f", float64(i)/10)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -332,13 +359,13 @@ notify:
 	testpeer.WaitFor(t, "the gateway's subscription", 10*time.Second, func() bool {
 		publishTemps(-1, 1)
 		time.Sleep(100 * time.Millisecond)
-		return len(storedValues(t, a, "ward-door", reading.KindTemperature)) > 0
+		return len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature)) > 0
 	})
 	publishTemps(0, 10)
 	testpeer.WaitFor(t, "readings before the disk fills", 10*time.Second, func() bool {
-		return slices.Contains(storedValues(t, a, "ward-door", reading.KindTemperature), 0.9)
+		return slices.Contains(storedValues(t, a, "dorm-2-climate", reading.KindTemperature), 0.9)
 	})
-	before := len(storedValues(t, a, "ward-door", reading.KindTemperature))
+	before := len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature))
 
 	filler := testpeer.FillFS(t, fs, 2<<20)
 	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
@@ -347,7 +374,7 @@ notify:
 		t.Fatal(err)
 	}
 	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
-	if got := len(storedValues(t, a, "ward-door", reading.KindTemperature)); got > before {
+	if got := len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature)); got > before {
 		t.Fatalf("%d readings stored on a full disk, want the %d from before", got, before)
 	}
 
@@ -355,9 +382,10 @@ notify:
 		t.Fatal(err)
 	}
 	testpeer.WaitFor(t, "every reading published on the full disk", 30*time.Second, func() bool {
-		return len(storedValues(t, a, "ward-door", reading.KindTemperature)) >= before+200
+		return len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature)) >= before+200 &&
+			len(storedValues(t, a, "kitchen-smoke", reading.KindSmoke)) > 0
 	})
-	got := storedValues(t, a, "ward-door", reading.KindTemperature)
+	got := storedValues(t, a, "dorm-2-climate", reading.KindTemperature)
 	for i := range 210 {
 		if !slices.Contains(got, float64(i)/10) {
 			t.Errorf("reading %d missing from the store", i)

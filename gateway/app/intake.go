@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/broker"
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
@@ -72,17 +73,40 @@ func (a *App) newClient() error {
 	if err != nil {
 		return fmt.Errorf("app: external broker: %w", err)
 	}
-	c, err := mqttclient.New(mqttclient.Options{
+	opts := mqttclient.Options{
 		URL: x.URL, ClientID: x.ClientID, Username: x.Username, Password: pw.Reveal(), TLSConfig: tlsCfg,
 		Subscriptions: a.Pipeline.Subscriptions(), MaxInFlight: x.MaxInFlight,
 		ReconnectMax: x.ReconnectMax.Std(), KeepAlive: x.KeepAlive.Std(),
 		Handle: a.Pipeline.Handle, Logger: a.log,
-	})
-	if err != nil {
+	}
+	// Safety devices get a connection of their own: on a full disk the
+	// other devices' messages wait unacknowledged and fill their
+	// connection's in-flight window at the broker, which then sends that
+	// connection nothing more; a smoke detector's message must not queue
+	// behind them.
+	safety, other, split := a.Pipeline.SafetySplit()
+	if split {
+		so := opts
+		so.ClientID, so.Subscriptions = x.ClientID+"-safety", safety
+		if a.safetyClient, err = mqttclient.New(so); err != nil {
+			return err
+		}
+		opts.Subscriptions = other
+	}
+	if a.client, err = mqttclient.New(opts); err != nil {
 		return err
 	}
-	a.client = c
-	return a.register("MQTT client", c.Register)
+	if err := a.register("MQTT client", func(reg prometheus.Registerer) error {
+		return a.client.Register(prometheus.WrapRegistererWith(prometheus.Labels{"connection": "main"}, reg))
+	}); err != nil {
+		return err
+	}
+	if a.safetyClient == nil {
+		return nil
+	}
+	return a.register("MQTT client (safety devices)", func(reg prometheus.Registerer) error {
+		return a.safetyClient.Register(prometheus.WrapRegistererWith(prometheus.Labels{"connection": "safety"}, reg))
+	})
 }
 
 // watchedCertificates lists the certificate files whose expiry the

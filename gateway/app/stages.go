@@ -62,6 +62,9 @@ func (a *App) Stages() []lifecycle.Stage {
 		stages = append(stages, lifecycle.Stage{Name: "broker", Start: func(context.Context) error { return a.broker.Start() }, Stop: a.closeBroker})
 	} else {
 		stages = append(stages, lifecycle.Stage{Name: "mqtt-client", Run: a.client.Run})
+		if a.safetyClient != nil {
+			stages = append(stages, lifecycle.Stage{Name: "mqtt-client-safety", Run: a.safetyClient.Run})
+		}
 	}
 	return stages
 }

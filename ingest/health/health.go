@@ -35,6 +35,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/backoff"
+	"github.com/shelterwatch/shelterwatch/internal/ratelog"
 )
 
 // OK is the condition of a part that works.
@@ -110,6 +111,7 @@ type Reporter struct {
 	wake    chan struct{}
 
 	written, dropped prometheus.Counter
+	logLimit         *ratelog.Limiter
 }
 
 // New returns a Reporter; Run must run for readings to reach the store.
@@ -121,10 +123,11 @@ func New(opts Options) *Reporter {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Reporter{
-		opts:    opts,
-		log:     opts.Logger,
-		current: map[string]string{},
-		wake:    make(chan struct{}, 1),
+		opts:     opts,
+		log:      opts.Logger,
+		current:  map[string]string{},
+		logLimit: ratelog.New(30 * time.Second),
+		wake:     make(chan struct{}, 1),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_health_readings_total",
 			Help: "Fault readings of the gateway's own devices written to the store."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_health_readings_dropped_total",
@@ -224,7 +227,9 @@ func (r *Reporter) flush(ctx context.Context) bool {
 	// even when the wait for it is cut short, and retrying it would write
 	// the readings twice. The store closes after the reporter.
 	if err := r.opts.Store.Append(context.WithoutCancel(ctx), batch); err != nil {
-		r.log.Error("health: store refused fault readings; retrying", "readings", len(batch), "err", err)
+		if n, ok := r.logLimit.AllowCount("refused"); ok {
+			r.log.Error("health: store refused fault readings; retrying", "readings", len(batch), "err", err, "suppressed_since_last", n)
+		}
 		if r.opts.Unstored != nil {
 			r.opts.Unstored(ctx, batch)
 		}

@@ -64,6 +64,12 @@ type Store interface {
 	AddDeadLetter(dl store.DeadLetter)
 }
 
+// PriorityStore is a Store that lets a safety device's messages use the
+// reserve kept on a full disk (store.Store.AppendPriority).
+type PriorityStore interface {
+	AppendPriority(ctx context.Context, rs []reading.Reading) error
+}
+
 // Options configure a Pipeline.
 type Options struct {
 	Facility string
@@ -169,11 +175,40 @@ func (p *Pipeline) Prefixes(deviceID string) []string {
 // Subscriptions returns the topic filters that cover every device, for the
 // external broker client.
 func (p *Pipeline) Subscriptions() []string {
-	out := make([]string, 0, 2*len(p.routes))
-	for prefix := range p.routes {
-		out = append(out, prefix, prefix+"/#")
+	return p.SubscriptionsOf(func(*facility.Device) bool { return true })
+}
+
+// SubscriptionsOf returns the topic filters of the devices keep selects.
+func (p *Pipeline) SubscriptionsOf(keep func(*facility.Device) bool) []string {
+	var out []string
+	for prefix, r := range p.routes {
+		if keep(r.dev) {
+			out = append(out, prefix, prefix+"/#")
+		}
 	}
 	return out
+}
+
+// SafetySplit returns the filters of the safety devices (reading.Kind.Safety:
+// smoke detectors, panic buttons, doors…) and of the others, for two
+// connections to an external broker: on a full disk the others' messages
+// wait unacknowledged and fill their connection's in-flight window, while
+// the safety devices' are stored in the reserve and keep flowing. ok is
+// false when the split cannot be clean (no safety device, or a topic of
+// one kind nested under the other's, which both connections would
+// receive).
+func (p *Pipeline) SafetySplit() (safety, other []string, ok bool) {
+	isSafety := func(d *facility.Device) bool { return d.Kind.Safety() }
+	for prefix, r := range p.routes {
+		for other, o := range p.routes {
+			if isSafety(r.dev) != isSafety(o.dev) && strings.HasPrefix(other, prefix+"/") {
+				return nil, nil, false
+			}
+		}
+	}
+	safety = p.SubscriptionsOf(isSafety)
+	other = p.SubscriptionsOf(func(d *facility.Device) bool { return !isSafety(d) })
+	return safety, other, len(safety) > 0
 }
 
 // lookup finds the device owning topic: the longest configured prefix that
@@ -236,7 +271,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 	}
 	rs := p.normalise(r.dev, msg, res)
 	if len(rs) > 0 {
-		if err := p.store(ctx, r.dev.ID, rs); err != nil {
+		if err := p.store(ctx, r.dev, rs); err != nil {
 			p.m.storeFailed.Inc()
 			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
 		}
@@ -253,8 +288,12 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 
 // store appends readings; see Handle for what happens when the store
 // refuses them.
-func (p *Pipeline) store(ctx context.Context, device string, rs []reading.Reading) error {
-	err := p.opts.Store.Append(ctx, rs)
+func (p *Pipeline) store(ctx context.Context, dev *facility.Device, rs []reading.Reading) error {
+	appendFn := p.opts.Store.Append
+	if pa, ok := p.opts.Store.(PriorityStore); ok && dev.Kind.Safety() {
+		appendFn = pa.AppendPriority
+	}
+	err := appendFn(ctx, rs)
 	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 		return err
 	}
@@ -269,7 +308,7 @@ func (p *Pipeline) store(ctx context.Context, device string, rs []reading.Readin
 	defer p.m.waiting.Dec()
 	if n, ok := p.limiter.AllowCount("disk_full"); ok {
 		p.log.Warn("pipeline: disk full; holding messages unacknowledged until there is room (the safety rules still see them)",
-			"device", device, "err", err, "suppressed_since_last", n)
+			"device", dev.ID, "err", err, "suppressed_since_last", n)
 	}
 	t := time.NewTicker(p.opts.RetryEvery)
 	defer t.Stop()
@@ -279,7 +318,7 @@ func (p *Pipeline) store(ctx context.Context, device string, rs []reading.Readin
 			return fmt.Errorf("waiting for room on a full disk: %w", ctx.Err())
 		case <-t.C:
 		}
-		if err = p.opts.Store.Append(ctx, rs); err == nil || !errors.Is(err, store.ErrDiskFull) {
+		if err = appendFn(ctx, rs); err == nil || !errors.Is(err, store.ErrDiskFull) {
 			return err
 		}
 	}

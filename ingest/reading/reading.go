@@ -63,6 +63,18 @@ func (k Kind) Known() (ValueType, bool) {
 	return t, ok
 }
 
+// Safety reports whether readings of kind k can mean a life is at risk
+// now (smoke, carbon monoxide, a panic button, water, a door, tampering)
+// or are the gateway's own faults. They go first where room is short: a
+// full disk still stores them (ingest/store/space.go).
+func (k Kind) Safety() bool {
+	switch k {
+	case KindSmoke, KindCO, KindPanic, KindWaterLeak, KindDoor, KindTamper, KindFault:
+		return true
+	}
+	return false
+}
+
 // Internal reports whether only the gateway itself reports kind k: a
 // device's payload or config may never claim it, so no sensor can raise or
 // clear a gateway fault.

@@ -109,24 +109,37 @@ func (s *Store) checkSpace() (spaceState, error) {
 	return st, nil
 }
 
-// allFaults reports whether every reading is a gateway fault reading:
-// those are few, small, and carry the gateway's own alarms (disk-full
-// among them), so they may use the reserve.
-func allFaults(rs []reading.Reading) bool {
+// mayUseReserve reports whether a message's readings may be written into
+// the reserve: those of a safety device (AppendPriority) or with a safety
+// reading (smoke, a panic button, a door; reading.Kind.Safety) down to a
+// quarter of it, the gateway's own fault
+// readings (the disk-full alarm among them) down to a sixteenth. They are
+// few and small, and storing them means their message is acknowledged,
+// which an external broker needs before it sends more.
+func mayUseReserve(rs []reading.Reading, priority bool, st spaceState, reserve int64) bool {
+	faults, safety := true, priority
 	for i := range rs {
-		if rs[i].Kind != reading.KindFault {
-			return false
-		}
+		faults = faults && rs[i].Kind == reading.KindFault
+		safety = safety || rs[i].Kind.Safety()
 	}
-	return true
+	switch {
+	case faults:
+		return st.free >= uint64(reserve)/16
+	case safety:
+		return st.free >= uint64(reserve)/4
+	}
+	return false
 }
 
 // spaceCondition is the disk-full fault's condition: "ok", or what is full.
+// It names no exact free space: the text must stay the same while the
+// disk stays full, or every fluctuation would be a new fault reading and a
+// new log line.
 func spaceCondition(st spaceState, err error) string {
 	if err == nil {
 		return "ok"
 	}
-	return fmt.Sprintf("the disk is full: %s free of %s; readings are not being stored (the broker keeps them) until %s is free", mib(st.free), mib(st.total), mib(st.need))
+	return fmt.Sprintf("the disk is full: less than %s free of %s; readings are not being stored (the broker keeps them) until there is", mib(st.need), mib(st.total))
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

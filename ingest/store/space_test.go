@@ -89,6 +89,16 @@ func TestDiskFullRefusesReadingsKeepsFaultsAndRecovers(t *testing.T) {
 	if err := s.Append(ctx, []reading.Reading{fault}); err != nil {
 		t.Fatalf("a fault reading on a full disk: %v", err)
 	}
+	smoke := reading.Reading{Facility: "f1", Device: "d2", Zone: "z1", Kind: reading.KindSmoke, Format: "native",
+		Time: t0, Received: t0, Value: reading.Bool(true)}
+	if err := s.Append(ctx, []reading.Reading{smoke}); err != nil {
+		t.Fatalf("a smoke reading on a full disk: %v", err)
+	}
+	// A safety device's other readings (its battery, its availability)
+	// go with it.
+	if err := s.AppendPriority(ctx, []reading.Reading{temp("d2", "z1", t0, 30)}); err != nil {
+		t.Fatalf("a safety device's temperature on a full disk: %v", err)
+	}
 	if n := testutilCounter(t, s.metrics.refusedFull); n < 1 {
 		t.Errorf("refused readings counted %v", n)
 	}

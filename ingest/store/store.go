@@ -144,6 +144,9 @@ func (o *Options) defaults() {
 type appendReq struct {
 	readings []reading.Reading
 	done     chan error
+	// priority: a safety device's message, which may use the reserve on
+	// a full disk (space.go).
+	priority bool
 }
 
 // Store is the durable local store. Its methods are safe for concurrent use.
@@ -352,10 +355,22 @@ func (s *Store) bounds(prefix byte) (first, last uint64, err error) {
 // they are fsynced (nil) or could not be written (error): the caller may
 // acknowledge the message that carried them only on nil.
 func (s *Store) Append(ctx context.Context, rs []reading.Reading) error {
+	return s.append(ctx, rs, false)
+}
+
+// AppendPriority is Append for a safety device's message (a smoke
+// detector's, a door's: its availability and battery readings too). On a
+// full disk it may use part of the reserve, so it is acknowledged and
+// does not hold up the messages behind it.
+func (s *Store) AppendPriority(ctx context.Context, rs []reading.Reading) error {
+	return s.append(ctx, rs, true)
+}
+
+func (s *Store) append(ctx context.Context, rs []reading.Reading, priority bool) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	req := &appendReq{readings: rs, done: make(chan error, 1)}
+	req := &appendReq{readings: rs, done: make(chan error, 1), priority: priority}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -462,14 +477,14 @@ func (s *Store) writer() {
 // readings, their series index entries, and one rollup merge operand per
 // series and hour they fall in.
 func (s *Store) commit(reqs []*appendReq) {
-	if _, err := s.checkSpace(); err != nil {
+	if st, err := s.checkSpace(); err != nil {
 		// Refuse what may wait (readings, which the broker keeps) and
-		// write what may not (the gateway's fault readings, which use
-		// the reserve).
+		// write what may not (safety and fault readings, which use the
+		// reserve).
 		kept := reqs[:0]
 		refused := 0
 		for _, req := range reqs {
-			if allFaults(req.readings) {
+			if mayUseReserve(req.readings, req.priority, st, s.opts.Reserve) {
 				kept = append(kept, req)
 				continue
 			}
