@@ -33,11 +33,16 @@ func (a *api) cameras(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// videoSessions lists who is watching now.
+// videoSessions lists who is watching now, on the cameras this token may
+// watch itself: a manager of one placement does not learn who watches
+// another.
 func (a *api) videoSessions(w http.ResponseWriter, r *http.Request) {
-	out := a.opts.Video.Sessions()
-	if out == nil {
-		out = []whep.Record{}
+	tok := tokenOf(r.Context())
+	out := []whep.Record{}
+	for _, s := range a.opts.Video.Sessions() {
+		if tok.mayView(s.Camera) {
+			out = append(out, s)
+		}
 	}
 	writeJSON(w, out)
 }
