@@ -157,6 +157,9 @@ func demoCmd() *cobra.Command {
 			}
 			o.Logger = newLogger(cmd.ErrOrStderr(), config.Log{Level: "info", Format: format})
 			o.Out = cmd.OutOrStdout()
+			// The demo runs as a facility's gateway would, within the
+			// default soft memory limit (GOMEMLIMIT wins).
+			app.ApplyMemoryLimit(config.DefaultMemoryLimit)
 			ctx, stop := signalContext()
 			defer stop()
 			return demo.Run(ctx, o)
