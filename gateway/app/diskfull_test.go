@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,18 +74,8 @@ func storedValues(t *testing.T, a *App, device string, kind reading.Kind) []floa
 // a full disk ends the gateway within 10 s.
 func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	fs := testpeer.SmallFS(t, 40<<20)
-	dir := t.TempDir()
-	secret := []byte("webhook-secret-for-the-test")
-	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
-	srv := httptest.NewServer(hook)
-	defer srv.Close()
-	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n"+fmt.Sprintf(`notify:
-  channels:
-    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
-`, srv.URL, filepath.Join(dir, "hook.secret")))
+	hook, notifyYAML := startHook(t)
+	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n"+notifyYAML)
 	cfg.Store.Dir = filepath.Join(fs, "store")
 	cfg.Alarms.Dir = filepath.Join(fs, "store-alarms")
 	cfg.Store.DiskReserve = config.ByteSize(8 << 20)
@@ -100,13 +89,6 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 			logs.mu.Unlock()
 		}
 	}()
-	hasAlarm := func(id string) func() bool {
-		return func() bool {
-			hook.mu.Lock()
-			defer hook.mu.Unlock()
-			return slices.Contains(hook.ids, id)
-		}
-	}
 
 	door, err := connect(t, "tcp://"+a.BrokerAddr(), "ward-door", "ward-door", "pw-ward-door")
 	if err != nil {
@@ -157,7 +139,7 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 
 	// Something else fills the disk (a log, a copied video), down to 2 MiB.
 	filler := testpeer.FillFS(t, fs, 2<<20)
-	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
+	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hook.has("disk-full@dev:gateway.disk"))
 	fullSince := time.Now()
 
 	// A smoke reading on the full disk: a safety reading, written into the
@@ -165,7 +147,7 @@ func TestDiskFullKeepsAlarmsFlowing(t *testing.T) {
 	if err := publish(t, smoke, "zigbee2mqtt/kitchen/smoke", `{"smoke":true,"battery":90}`); err != nil {
 		t.Fatalf("a smoke reading on a full disk: %v", err)
 	}
-	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
+	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hook.has("smoke@dev:kitchen-smoke"))
 	if got := storedValues(t, a, "kitchen-smoke", reading.KindSmoke); len(got) != 1 {
 		t.Fatalf("smoke readings stored on a full disk: %v, want 1", got)
 	}
@@ -315,33 +297,16 @@ func TestDataDirectoriesArePrivate(t *testing.T) {
 func TestDiskFullExternalBrokerKeepsReadings(t *testing.T) {
 	fs := testpeer.SmallFS(t, 40<<20)
 	m := testpeer.StartMosquitto(t, "")
-	dir := t.TempDir()
-	secret := []byte("webhook-secret-for-the-test")
-	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
-	srv := httptest.NewServer(hook)
-	defer srv.Close()
+	hook, notifyYAML := startHook(t)
 	cfg := testConfig(t, fmt.Sprintf(`broker:
   mode: external
   external: {url: %q, client_id: gw-diskfull, reconnect_max: 1s, max_in_flight: 20}
-notify:
-  channels:
-    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
-`, m.URL(), srv.URL, filepath.Join(dir, "hook.secret")))
+`, m.URL())+notifyYAML)
 	cfg.Store.Dir = filepath.Join(fs, "store")
 	cfg.Alarms.Dir = filepath.Join(fs, "store-alarms")
 	cfg.Store.DiskReserve = config.ByteSize(8 << 20)
 	cfg.Store.BallastBytes = config.ByteSize(4 << 20)
 	a := startApp(t, cfg)
-	hasAlarm := func(id string) func() bool {
-		return func() bool {
-			hook.mu.Lock()
-			defer hook.mu.Unlock()
-			return slices.Contains(hook.ids, id)
-		}
-	}
 	dev, err := connect(t, m.URL(), "dev-publisher", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -368,12 +333,12 @@ notify:
 	before := len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature))
 
 	filler := testpeer.FillFS(t, fs, 2<<20)
-	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hasAlarm("disk-full@dev:gateway.disk"))
+	testpeer.WaitFor(t, "the disk-full alarm's webhook", 20*time.Second, hook.has("disk-full@dev:gateway.disk"))
 	publishTemps(10, 200)
 	if err := publish(t, dev, "zigbee2mqtt/kitchen/smoke", `{"smoke":true,"battery":90}`); err != nil {
 		t.Fatal(err)
 	}
-	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hasAlarm("smoke@dev:kitchen-smoke"))
+	testpeer.WaitFor(t, "the smoke alarm's webhook on a full disk", 10*time.Second, hook.has("smoke@dev:kitchen-smoke"))
 	if got := len(storedValues(t, a, "dorm-2-climate", reading.KindTemperature)); got > before {
 		t.Fatalf("%d readings stored on a full disk, want the %d from before", got, before)
 	}

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +26,7 @@ func TestGatewayFaultsAreAlarms(t *testing.T) {
 	addr := startCamsim(t)
 	push := pushLive(t, ffmpeg, addr, "/live")
 
-	dir := t.TempDir()
-	secret := []byte("webhook-secret-for-the-fault-test")
-	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
-	srv := httptest.NewServer(hook)
-	defer srv.Close()
+	hook, notifyYAML := startHook(t)
 
 	a := startApp(t, testConfig(t, fmt.Sprintf(`broker: {embedded: {listen: "127.0.0.1:0"}}
 cameras:
@@ -44,10 +34,7 @@ cameras:
 influxdb:
   - {id: province, url: %q, version: 1, database: shelter, stalled_after: 2s, timeout: 1s, linger: 0s, backoff_max: 500ms}
 alarms: {escalation: [2s]}
-notify:
-  channels:
-    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}
-`, addr, db.URL(), srv.URL, filepath.Join(dir, "hook.secret"))))
+`, addr, db.URL())+notifyYAML))
 
 	const (
 		camID = "camera-down@dev:gateway.camera.ward-cam"

@@ -89,6 +89,30 @@ func (h *hookReceiver) waitFor(kind alarm.EventKind, within time.Duration) {
 	}
 }
 
+// startHook starts a signed webhook receiver and returns it with the
+// notify section that sends every alarm to it.
+func startHook(t *testing.T) (*hookReceiver, string) {
+	t.Helper()
+	secret := []byte("webhook-secret-for-the-test")
+	path := filepath.Join(t.TempDir(), "hook.secret")
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := &hookReceiver{t: t, secret: secret, got: make(chan alarm.EventKind, 1000)}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	return hook, fmt.Sprintf("notify:\n  channels:\n    - {name: duty-hook, type: webhook, webhook: {url: %q, secret_file: %q}}\n", srv.URL, path)
+}
+
+// has returns a condition that holds once an event of the alarm id came.
+func (h *hookReceiver) has(id string) func() bool {
+	return func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return slices.Contains(h.ids, id)
+	}
+}
+
 func (h *hookReceiver) kinds() []alarm.EventKind {
 	h.mu.Lock()
 	defer h.mu.Unlock()
