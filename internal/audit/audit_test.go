@@ -133,35 +133,7 @@ func TestReadWhileAppending(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	done := make(chan error, 1)
-	go func() {
-		for i := range 500 {
-			if err := l.Append(Entry{Action: "fired", Detail: strings.Repeat("x", i%300), Alarm: &Alarm{AlarmID: "a@gateway", Seq: uint64(i + 1)}}); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	for reading := true; reading; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			reading = false
-		default:
-		}
-		es, err := l.Read(Filter{}, 50)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range es {
-			if e.Action != "fired" || e.AlarmID() != "a@gateway" || (i > 0 && e.Alarm.Seq != es[i-1].Alarm.Seq-1) {
-				t.Fatalf("read a broken or out-of-order entry %+v after %+v", e, es[max(i-1, 0)])
-			}
-		}
-	}
+	readWhileAppending(t, l, 500, 300, 50)
 	if es, _ := l.Read(Filter{}, 1); len(es) != 1 || es[0].Alarm.Seq != 500 {
 		t.Fatalf("last entry %+v, want seq 500", es)
 	}
