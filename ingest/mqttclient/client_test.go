@@ -82,20 +82,7 @@ func TestClientAcksOnlyStoredAndResubscribesAfterBrokerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	})
+	runClient(t, c)
 
 	// Subscribed and consuming (retry the first publish until the
 	// subscription is in place: Run subscribes asynchronously).
