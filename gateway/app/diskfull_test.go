@@ -260,7 +260,7 @@ func grepLines(text, sub string) string {
 
 // TestDataDirectoriesArePrivate: the store, the alarm state, the outbox
 // and the audit log live in directories only the gateway can enter, and
-// the alarm state file is the gateway's alone (files the storage engine
+// the alarm state and audit files are the gateway's alone (files the storage engine
 // creates follow the 077 umask that `shelter-gateway run` sets).
 func TestDataDirectoriesArePrivate(t *testing.T) {
 	cfg := testConfig(t, "broker: {embedded: {listen: \"127.0.0.1:0\"}}\n")
@@ -277,7 +277,7 @@ func TestDataDirectoriesArePrivate(t *testing.T) {
 			if d.IsDir() && fi.Mode().Perm() != 0o700 {
 				t.Errorf("%s: mode %v, want 0700", path, fi.Mode().Perm())
 			}
-			if d.Name() == "state.json" && fi.Mode().Perm() != 0o600 {
+			if (d.Name() == "state.json" || strings.HasPrefix(d.Name(), "audit")) && !d.IsDir() && fi.Mode().Perm() != 0o600 {
 				t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
 			}
 			return nil

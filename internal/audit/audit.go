@@ -181,7 +181,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create directory: %w", err)
 	}
 	l := &Log{path: path, opts: opts}
@@ -207,7 +207,7 @@ func Open(path string, opts Options) (*Log, error) {
 // openCurrent opens the current file, cuts off a torn last line and reads
 // the chain's position from what is left.
 func (l *Log) openCurrent() error {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: open %s: %w", l.path, err)
 	}
@@ -358,7 +358,7 @@ func (l *Log) ready(action string) error {
 		return fmt.Errorf("audit: append %s: log closed", action)
 	}
 	if l.f == nil {
-		f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit: append %s: open %s: %w", action, l.path, err)
 		}

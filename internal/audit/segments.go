@@ -100,7 +100,7 @@ func (l *Log) rotate() error {
 	old := l.f
 	l.f = nil
 	_ = old.Close()
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		// ready opens it at the next append.
 		return fmt.Errorf("audit: rotate: open a new %s: %w", l.path, err)
