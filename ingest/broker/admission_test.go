@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -563,4 +564,62 @@ func TestPacketSizePerAccount(t *testing.T) {
 		t.Fatal("a device published 512 KiB past the server's 256 KiB cap")
 	}
 	f.waitMetric(t, 1, "shelterwatch_broker_clients_connected")
+}
+
+// A will is kept as a retained message only where the account may retain:
+// a device dying with a retained {"smoke":false} will on its own smoke
+// topic must not plant an "all clear" for later subscribers; its status
+// will stays retained, as availability needs.
+func TestWillRetainedOnlyWhereAllowed(t *testing.T) {
+	f := startFixture(t, nil)
+	inbox := newMessages()
+	sub := f.mustConnect(t, login{id: "dev-a-sub", user: "dev-a", pass: "pw-a", onMessage: inbox.handle})
+	if tok := sub.Subscribe("sw/a/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	retained := f.metric(t, "shelterwatch_broker_retained_messages")
+	for _, will := range []struct{ id, topic, payload string }{
+		{"dev-a-smoke", "sw/a/smoke", `{"smoke":false}`},
+		{"dev-a-status", "sw/a/status", "offline"},
+	} {
+		// The test holds the client's TCP connection so it can drop it
+		// without a DISCONNECT: the broker then publishes the will.
+		conns := make(chan net.Conn, 1)
+		o := paho.NewClientOptions().AddBroker("tcp://"+f.b.Addr()).SetClientID(will.id).
+			SetUsername("dev-a").SetPassword("pw-a").SetProtocolVersion(4).SetAutoReconnect(false).
+			SetWill(will.topic, will.payload, 1, true).
+			SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+				c, err := net.Dial("tcp", u.Host)
+				if err == nil {
+					conns <- c
+				}
+				return c, err
+			})
+		c := paho.NewClient(o)
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect %s: %v", will.id, tok.Error())
+		}
+		(<-conns).Close()
+		if m := inbox.await(t, will.topic); string(m.Payload()) != will.payload {
+			t.Fatalf("will on %s: %q", will.topic, m.Payload())
+		}
+		c.Disconnect(0)
+	}
+	f.waitMetric(t, 1, "shelterwatch_broker_retain_cleared_total")
+	if got := f.metric(t, "shelterwatch_broker_retained_messages") - retained; got != 1 {
+		t.Fatalf("retained messages from wills: %v, want only the status one", got)
+	}
+	late := newMessages()
+	lateSub := f.mustConnect(t, login{id: "dev-a-late", user: "dev-a", pass: "pw-a", onMessage: late.handle})
+	if tok := lateSub.Subscribe("sw/a/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if m := late.await(t, "sw/a/status"); !m.Retained() || string(m.Payload()) != "offline" {
+		t.Fatalf("retained status will: %q retained %v", m.Payload(), m.Retained())
+	}
+	late.mu.Lock()
+	defer late.mu.Unlock()
+	if len(late.got["sw/a/smoke"]) != 0 {
+		t.Fatal("a late subscriber received the smoke topic's will as a retained message")
+	}
 }
