@@ -68,7 +68,8 @@ func TestDiskFullRefusesReadingsKeepsFaultsAndRecovers(t *testing.T) {
 		t.Fatalf("ballast after open: %v %v", fi, err)
 	}
 
-	filler := testpeer.FillFS(t, fs, 0)
+	// Something else fills the disk to half a MiB: the ballast goes.
+	filler := testpeer.FillFS(t, fs, 512<<10)
 	cond.waitFor(t, true)
 	if _, err := os.Stat(filepath.Join(fs, "store", BallastName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("ballast still there on a full disk: %v", err)
