@@ -217,6 +217,50 @@ func (s *Store) balanceBallast() {
 	}
 }
 
+// releaseBallastIfFull deletes the ballast before the engine opens when
+// the disk is as full as balanceBallast would release it for.
+func releaseBallastIfFull(opts Options) {
+	if opts.BallastBytes <= 0 || opts.Reserve <= 0 {
+		return
+	}
+	if free, _, err := statfs(opts.Dir); err == nil && free < uint64(opts.Reserve)/2 {
+		if err := os.Remove(filepath.Join(opts.Dir, BallastName)); err == nil {
+			opts.Logger.Warn("store: disk nearly full at start; released the ballast file so the store can open", "free_bytes", free)
+		}
+	}
+}
+
+// roomToOpen refuses to open the engine on a disk without room for it:
+// opening replays the write-ahead log and flushes it to a table, and on a
+// full disk Pebble retries that flush for ever, so Open (and with it the
+// gateway's start, and its answer to SIGTERM) would never return. Twice
+// the log's size plus a little is what the flush and a new manifest need.
+func roomToOpen(opts Options) error {
+	if opts.Reserve <= 0 {
+		return nil
+	}
+	free, total, err := statfs(opts.Dir)
+	if err != nil {
+		return nil
+	}
+	var wal uint64
+	if ents, err := os.ReadDir(opts.Dir); err == nil {
+		for _, e := range ents {
+			if filepath.Ext(e.Name()) != ".log" {
+				continue
+			}
+			if fi, err := e.Info(); err == nil {
+				wal += uint64(fi.Size())
+			}
+		}
+	}
+	if need := 2*wal + 256<<10; free < need {
+		return fmt.Errorf("%w: cannot open the store in %s: %s free of %s, it needs %s to replay its log; free space on the gateway's storage and start it again",
+			ErrDiskFull, opts.Dir, mib(free), mib(total), mib(need))
+	}
+	return nil
+}
+
 // writeBallast creates path with size bytes actually allocated (sparse
 // files would reserve nothing), replacing any partial one.
 func writeBallast(path string, size int64) (err error) {

@@ -183,3 +183,63 @@ func TestDirectoryIsPrivate(t *testing.T) {
 		t.Fatalf("store directory mode %v, want 0700", fi.Mode().Perm())
 	}
 }
+
+// TestOpensOnAFullDisk: restarted on a disk something else filled to the
+// last byte, the store opens (the ballast makes room), refuses readings
+// and still takes fault readings.
+func TestOpensOnAFullDisk(t *testing.T) {
+	fs := testpeer.SmallFS(t, 24<<20)
+	opts := Options{Dir: filepath.Join(fs, "store"), Reserve: 4 << 20, BallastBytes: 2 << 20, MemTableSize: 1 << 20}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), []reading.Reading{temp("d1", "z1", t0, 20)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.FillFS(t, fs, 0)
+	s = openTest(t, opts)
+	err = s.Append(context.Background(), []reading.Reading{temp("d1", "z1", t0.Add(time.Second), 21)})
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append after opening on a full disk: %v, want ErrDiskFull", err)
+	}
+	fault := reading.Reading{Facility: "f1", Device: "gateway.disk", Kind: reading.KindFault, Format: "gateway",
+		Time: t0, Received: t0, Value: reading.State("disk full")}
+	if err := s.Append(context.Background(), []reading.Reading{fault}); err != nil {
+		t.Fatalf("a fault reading after opening on a full disk: %v", err)
+	}
+}
+
+// TestRefusesToOpenWithoutRoom: with no ballast left to release and the
+// disk full to the last byte, Open says so at once instead of hanging in
+// the engine's replay.
+func TestRefusesToOpenWithoutRoom(t *testing.T) {
+	fs := testpeer.SmallFS(t, 24<<20)
+	opts := Options{Dir: filepath.Join(fs, "store"), Reserve: 4 << 20, MemTableSize: 1 << 20}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]reading.Reading, 0, 1000)
+	for i := range 1000 {
+		rs = append(rs, temp("d1", "z1", t0.Add(time.Duration(i)*time.Second), 20))
+	}
+	if err := s.Append(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.FillFS(t, fs, 0)
+	s, err = Open(opts)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened on a full disk")
+	}
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "free space") {
+		t.Fatalf("open on a full disk: %v", err)
+	}
+}

@@ -213,6 +213,9 @@ func Open(opts Options) (*Store, error) {
 	if err := privateDir(opts.Dir); err != nil {
 		return nil, err
 	}
+	// Restarted on a full disk: Pebble needs room to open (a new WAL, a
+	// new MANIFEST); the ballast is there for exactly this.
+	releaseBallastIfFull(opts)
 	po := &pebble.Options{
 		Logger:       pebblelog.New("store", opts.Logger),
 		MemTableSize: opts.MemTableSize,
@@ -231,6 +234,9 @@ func Open(opts Options) (*Store, error) {
 		cs.Levels[len(cs.Levels)-1] = block.FastestCompression
 		return cs
 	})
+	if err := roomToOpen(opts); err != nil {
+		return nil, err
+	}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
