@@ -89,6 +89,9 @@ type Stat struct {
 	// StackInuse and GoSys are go_memstats_stack_inuse_bytes and
 	// go_memstats_sys_bytes (all the runtime got from the OS).
 	StackInuse float64 `json:"stack_inuse"`
+	// StackStart is the size the runtime gives a new goroutine's stack
+	// (it follows the average stack in use), bytes.
+	StackStart float64 `json:"stack_start"`
 	GoSys      float64 `json:"go_sys"`
 	// MemoryLimit is the Go runtime's soft memory limit in force, bytes
 	// (math.MaxInt64: none).

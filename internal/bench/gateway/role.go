@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -51,6 +52,8 @@ type ProfileSpec struct {
 	CPU   string `json:"cpu,omitempty"`
 	Trace string `json:"trace,omitempty"`
 	Heap  string `json:"heap,omitempty"` // written when profiling stops
+	// Goroutine is a goroutine profile, written when profiling stops.
+	Goroutine string `json:"goroutine,omitempty"`
 }
 
 // role is the gateway, from inside its process.
@@ -62,6 +65,7 @@ type role struct {
 	prof    *os.File
 	trace   *os.File
 	heap    string // heap profile written at "profile-stop"
+	gor     string // goroutine profile written at "profile-stop"
 }
 
 func (g *role) handle(_ context.Context, cmd string, args json.RawMessage) (any, bool, error) {
@@ -129,7 +133,7 @@ func (g *role) start(s spec) (*ready, error) {
 }
 
 func (g *role) startProfile(s ProfileSpec) error {
-	g.heap = s.Heap
+	g.heap, g.gor = s.Heap, s.Goroutine
 	if s.CPU != "" {
 		f, err := os.Create(s.CPU)
 		if err != nil {
@@ -175,6 +179,14 @@ func (g *role) stopProfile() error {
 		errs = append(errs, err)
 		g.heap = ""
 	}
+	if g.gor != "" {
+		f, err := os.Create(g.gor)
+		if err == nil {
+			err = errors.Join(pprof.Lookup("goroutine").WriteTo(f, 0), f.Close())
+		}
+		errs = append(errs, err)
+		g.gor = ""
+	}
 	return errors.Join(errs...)
 }
 
@@ -202,6 +214,11 @@ func (g *role) stop() error {
 func (g *role) stat() (*Stat, error) {
 	st := &Stat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(procstat.SelfCPU()), MemoryLimit: debug.SetMemoryLimit(-1)}
 	st.PeakRSS, st.RSS, _ = procstat.Mem(os.Getpid())
+	ms := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(ms)
+	if ms[0].Value.Kind() == metrics.KindUint64 {
+		st.StackStart = float64(ms[0].Value.Uint64())
+	}
 	mfs, err := g.a.Registry().Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gather metrics: %w", err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
@@ -33,6 +34,7 @@ type burstResult struct {
 	MaxHeapInuse  float64 // highest sample, bytes
 	MaxGoroutines float64 // highest sample
 	MaxStack      float64 // highest sample of goroutine stacks, bytes
+	MaxStackStart float64 // highest size the runtime gave new goroutine stacks, bytes
 	GoSys         float64 // memory the Go runtime got from the OS by the end, bytes
 	MemoryLimit   int64   // the gateway's soft memory limit, bytes
 	BrokerPeakRSS int64   // mosquitto VmHWM, bytes (mosquitto mode)
@@ -152,9 +154,34 @@ func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err
 			return res, err
 		}
 		var maxs gateway.Stat
-		pfin, err := awaitPublished(ctx, pub, want, func() error { return sampleMax(gw, &maxs) })
+		profiling := o.ProfDir != ""
+		if profiling {
+			stem := filepath.Join(o.ProfDir, strings.ReplaceAll(sc.Name(), "/", "_")+".gateway")
+			spec := gateway.ProfileSpec{CPU: stem + ".pprof", Heap: stem + ".heap.pprof", Goroutine: stem + ".goroutine.pprof"}
+			if err := gw.Profile(spec); err != nil {
+				return res, err
+			}
+		}
+		pfin, err := awaitPublished(ctx, pub, want, func() error {
+			if err := sampleMax(gw, &maxs); err != nil {
+				return err
+			}
+			// The heap and goroutine profiles are of the burst in full
+			// swing, 8 s in (the whole burst takes 15–30 s), with every
+			// connection's publish waiting for a group commit.
+			if profiling && time.Since(t0) > 8*time.Second {
+				profiling = false
+				return gw.StopProfile()
+			}
+			return nil
+		})
 		if err != nil {
 			return res, err
+		}
+		if profiling { // a burst shorter than 8 s (-quick)
+			if err := gw.StopProfile(); err != nil {
+				return res, err
+			}
 		}
 		res.Drain = time.Since(t0)
 		res.Msgs, res.AckedReadings = pfin.Acked, pfin.AckedReadings
@@ -246,6 +273,7 @@ func sampleMax(gw *gateway.Process, m *gateway.Stat) error {
 	m.HeapInuse = math.Max(m.HeapInuse, st.HeapInuse)
 	m.Goroutines = math.Max(m.Goroutines, st.Goroutines)
 	m.StackInuse = math.Max(m.StackInuse, st.StackInuse)
+	m.StackStart = math.Max(m.StackStart, st.StackStart)
 	return nil
 }
 
@@ -272,6 +300,7 @@ func finishBurst(ctx context.Context, gw *gateway.Process, g0, maxs gateway.Stat
 	res.MaxHeapInuse = math.Max(maxs.HeapInuse, st.HeapInuse)
 	res.MaxGoroutines = math.Max(maxs.Goroutines, st.Goroutines)
 	res.MaxStack = math.Max(maxs.StackInuse, st.StackInuse)
+	res.MaxStackStart = math.Max(maxs.StackStart, st.StackStart)
 	res.GoSys = st.GoSys
 	res.NotAcked, res.DeadLettered = st.NotAcked-g0.NotAcked, st.DeadLettered-g0.DeadLettered
 	if res.lost() > 0 {

@@ -126,7 +126,7 @@ type Options struct {
 	Warmup    time.Duration
 	Duration  time.Duration
 	Window    int    // publishes awaiting PUBACK per connection
-	ProfDir   string // if set, write CPU and heap profiles of the gateway per scenario
+	ProfDir   string // if set, write CPU and heap profiles of the gateway per scenario (bursts: also a goroutine profile, 8 s in)
 	TraceDir  string // if set, write an execution trace of the gateway per scenario
 	Log       io.Writer
 	// MaxInFlight is the gateway's broker.external.max_in_flight and
@@ -219,8 +219,8 @@ func runBursts(ctx context.Context, o Options, sc Scenario, i int) (*burstSummar
 			}
 			continue
 		}
-		fmt.Fprintf(o.Log, "shelter-bench: %s: %d msgs drained in %.1fs, gateway peak RSS %.1f MB (max heap in use %.1f MB, max stacks %.1f MB, Go runtime's total %.1f MB), max %.0f goroutines; %d readings acked, %d stored\n",
-			sc.Name(), r.Msgs, r.Drain.Seconds(), report.MB(r.PeakRSS), r.MaxHeapInuse/(1<<20), r.MaxStack/(1<<20), r.GoSys/(1<<20), r.MaxGoroutines, r.AckedReadings, r.StoredReadings)
+		fmt.Fprintf(o.Log, "shelter-bench: %s: %d msgs drained in %.1fs, gateway peak RSS %.1f MB (max heap in use %.1f MB, max stacks %.1f MB, new stacks up to %.0f KiB, Go runtime's total %.1f MB), max %.0f goroutines; %d readings acked, %d stored\n",
+			sc.Name(), r.Msgs, r.Drain.Seconds(), report.MB(r.PeakRSS), r.MaxHeapInuse/(1<<20), r.MaxStack/(1<<20), r.MaxStackStart/(1<<10), r.GoSys/(1<<20), r.MaxGoroutines, r.AckedReadings, r.StoredReadings)
 		results = append(results, r)
 	}
 	if len(results) == 0 {
