@@ -38,7 +38,8 @@ func (a *App) newBroker() error {
 	}
 	for _, u := range e.Users {
 		accounts = append(accounts, broker.Account{Username: u.Username, PasswordHash: u.PasswordHash.Reveal(),
-			Publish: u.Publish, Subscribe: u.Subscribe, Retain: u.Retain, MaxPacketBytes: uint32(u.MaxPacketBytes)})
+			Publish: u.Publish, Subscribe: u.Subscribe, Retain: u.Retain, MaxPacketBytes: uint32(u.MaxPacketBytes),
+			ClientIDs: u.ClientIDs})
 	}
 	opts := broker.Options{
 		Listen: e.Listen, TLSListen: e.TLSListen,

@@ -267,6 +267,10 @@ type User struct {
 	// user once logged in (a Zigbee2MQTT bridge's bridge/devices can be
 	// larger). Default 0: that one.
 	MaxPacketBytes ByteSize `yaml:"max_packet_bytes"`
+	// ClientIDs are MQTT client ids only this user may connect with, even
+	// while it is offline (a Zigbee2MQTT bridge's, so that another login
+	// cannot take it while the bridge restarts). Default none.
+	ClientIDs []string `yaml:"client_ids"`
 }
 
 // External configures the client for a broker elsewhere.

@@ -388,6 +388,19 @@ store:
 		},
 	},
 	{
+		name: "client id reserved twice",
+		yaml: base + `broker:
+  embedded:
+    users:
+      - {username: z2m-a, password_hash: "$2a$04$HXVmTTXUPsMMWTjIQs/QEe7wmVFV6w3L/N9GHmeKcTZXeVoHGvxyi", client_ids: [bridge]}
+      - {username: z2m-b, password_hash: "$2a$04$HXVmTTXUPsMMWTjIQs/QEe7wmVFV6w3L/N9GHmeKcTZXeVoHGvxyi", client_ids: [bridge, ""]}
+`,
+		want: []string{
+			`t.yaml:13: broker.embedded.users[1].client_ids[0]: client id "bridge" is already reserved for user "z2m-a" (line 12)`,
+			`t.yaml:13: broker.embedded.users[1].client_ids[1]: empty client id`,
+		},
+	},
+	{
 		name: "unknown broker mode",
 		yaml: base + "broker:\n  mode: cloud\n",
 		want: []string{`t.yaml:10: broker.mode: unknown mode "cloud" (want embedded or external)`},

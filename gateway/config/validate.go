@@ -376,8 +376,20 @@ func (v *validator) embedded(devices map[string]bool) {
 		}
 	}
 	names := map[string]int{}
+	clientIDs := map[string]int{} // client id → the user it is reserved for
 	for i, u := range e.Users {
 		ukey := idx(key+".users", i)
+		for j, id := range u.ClientIDs {
+			switch other, dup := clientIDs[id]; {
+			case id == "":
+				v.errorf(idx(ukey+".client_ids", j), "empty client id")
+			case dup:
+				v.errorf(idx(ukey+".client_ids", j), "client id %s is already reserved for user %s (%s)",
+					quote(id), quote(e.Users[other].Username), v.where(idx(key+".users", other)))
+			default:
+				clientIDs[id] = i
+			}
+		}
 		switch {
 		case u.Username == "":
 			v.errorf(ukey+".username", "required")

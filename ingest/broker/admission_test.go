@@ -623,3 +623,28 @@ func TestWillRetainedOnlyWhereAllowed(t *testing.T) {
 		t.Fatal("a late subscriber received the smoke topic's will as a retained message")
 	}
 }
+
+// A client id reserved for an account is refused to everyone else even
+// while that account has neither a connection nor a session (a bridge
+// with a clean session, restarting): nobody can take it in between.
+func TestReservedClientIDRefusedToOthers(t *testing.T) {
+	f := startFixture(t, func(o *broker.Options) {
+		for i := range o.Accounts {
+			if o.Accounts[i].Username == "z2m" {
+				o.Accounts[i].ClientIDs = []string{"z2m-bridge"}
+			}
+		}
+	})
+	for _, tc := range []struct{ name, user, pass string }{
+		{"device login", "dev-a", "pw-a"},
+		{"anonymous", "", ""},
+	} {
+		if _, _, err := f.connect(t, login{id: "z2m-bridge", user: tc.user, pass: tc.pass}); !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+			t.Fatalf("%s with the bridge's reserved id: %v, want refused as not authorized", tc.name, err)
+		}
+	}
+	if got := f.metric(t, "shelterwatch_broker_auth_failures_total", "reason", "client_id_reserved"); got != 2 {
+		t.Fatalf("client_id_reserved refusals: %v, want 2", got)
+	}
+	f.mustConnect(t, login{id: "z2m-bridge", user: "z2m", pass: "pw-z2m"})
+}

@@ -56,6 +56,11 @@ type Account struct {
 	// logged in (0: Options.MaxPacketBytes). A Zigbee2MQTT bridge's
 	// bridge/devices can be larger than any sensor's packet.
 	MaxPacketBytes uint32
+	// ClientIDs are reserved for this account: no other login (nor an
+	// anonymous client) may connect with them, even while the account
+	// is offline, so a Zigbee2MQTT bridge restarting cannot find its id
+	// taken by someone else.
+	ClientIDs []string
 }
 
 // Options configure the broker.

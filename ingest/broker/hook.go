@@ -33,6 +33,7 @@ type hook struct {
 	ctx      context.Context
 	server   *mqtt.Server
 	accounts map[string]*Account
+	reserved map[string]string // client id → the account it is reserved for
 	log      *slog.Logger
 	limiter  *ratelog.Limiter
 	now      func() time.Time
@@ -73,6 +74,7 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 		opts:     opts,
 		ctx:      ctx,
 		accounts: make(map[string]*Account, len(opts.Accounts)),
+		reserved: map[string]string{},
 		log:      opts.Logger,
 		limiter:  ratelog.New(10 * time.Second),
 		now:      opts.Now,
@@ -112,6 +114,12 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 			return nil, fmt.Errorf("broker: account %q: password hash is not bcrypt: %w", a.Username, err)
 		}
 		h.accounts[a.Username] = a
+		for _, id := range a.ClientIDs {
+			if other, dup := h.reserved[id]; dup {
+				return nil, fmt.Errorf("broker: client id %q reserved for both %q and %q", id, other, a.Username)
+			}
+			h.reserved[id] = a.Username
+		}
 	}
 	return h, nil
 }
@@ -154,6 +162,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if cl.ID == mqtt.InlineClientId {
 		// mochi's own client for the gateway's publishes.
 		return h.refuse("client_id_reserved", packets.ErrClientIdentifierNotValid, cl, user)
+	}
+	if owner, ok := h.reserved[cl.ID]; ok && owner != user {
+		return h.refuse("client_id_reserved", packets.ErrNotAuthorized, cl, user)
 	}
 	// mochi publishes a will without asking the ACL or the publish hook:
 	// a client may only leave a will where it may publish itself, or one
