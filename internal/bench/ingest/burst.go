@@ -126,18 +126,11 @@ func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err
 	if sc.Mode == modeEmbedded {
 		pspec.Broker = "tcp://" + gw.Broker
 	}
-	pub, err := PublishRole.Start(o.Exe, o.Log)
+	pub, _, stopPub, err := startPublishers(o, pspec, 5*time.Minute)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		_ = pub.Call("stop", nil, nil, 45*time.Second)
-		pub.Close(5 * time.Second)
-	}()
-	var pready publishReady
-	if err := pub.Call("init", pspec, &pready, 5*time.Minute); err != nil {
-		return res, err
-	}
+	defer stopPub()
 	// The gateway consumes (in mosquitto mode: its session subscribes).
 	if _, err := waitConsuming(ctx, gw, pub); err != nil {
 		return res, err

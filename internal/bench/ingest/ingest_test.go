@@ -48,14 +48,7 @@ func TestBenchMeasuresStoredWork(t *testing.T) {
 	} {
 		t.Run(sc.Name(), func(t *testing.T) {
 			o := testOptions(t)
-			if sc.Mode == modeMosquitto {
-				if _, err := os.Stat(o.Mosquitto); err != nil {
-					if os.Getenv("CI") == "true" {
-						t.Fatalf("mosquitto is required in CI: %v", err)
-					}
-					t.Skipf("mosquitto not installed: %v", err)
-				}
-			}
+			needMosquitto(t, o, sc)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			res, err := runScenario(ctx, o, sc)
@@ -116,14 +109,7 @@ func TestBurstStoresEveryAcknowledgedMessage(t *testing.T) {
 	} {
 		t.Run(sc.Name(), func(t *testing.T) {
 			o := testOptions(t)
-			if sc.Mode == modeMosquitto {
-				if _, err := os.Stat(o.Mosquitto); err != nil {
-					if os.Getenv("CI") == "true" {
-						t.Fatalf("mosquitto is required in CI: %v", err)
-					}
-					t.Skipf("mosquitto not installed: %v", err)
-				}
-			}
+			needMosquitto(t, o, sc)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			res, err := runBurst(ctx, o, sc)
@@ -145,5 +131,20 @@ func TestBurstStoresEveryAcknowledgedMessage(t *testing.T) {
 				t.Errorf("no table row for %s in:\n%s", sc.Name(), out.String())
 			}
 		})
+	}
+}
+
+// needMosquitto skips a mosquitto scenario when mosquitto is missing, or
+// fails it under CI.
+func needMosquitto(t *testing.T, o Options, sc Scenario) {
+	t.Helper()
+	if sc.Mode != modeMosquitto {
+		return
+	}
+	if _, err := os.Stat(o.Mosquitto); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mosquitto is required in CI: %v", err)
+		}
+		t.Skipf("mosquitto not installed: %v", err)
 	}
 }

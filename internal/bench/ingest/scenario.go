@@ -114,18 +114,11 @@ func runScenario(ctx context.Context, o Options, sc Scenario) (res result, err e
 	}
 
 	// The publishers.
-	pub, err := PublishRole.Start(o.Exe, o.Log)
+	pub, pready, stopPub, err := startPublishers(o, pspec, 2*time.Minute)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		_ = pub.Call("stop", nil, nil, 45*time.Second)
-		pub.Close(5 * time.Second)
-	}()
-	var pready publishReady
-	if err := pub.Call("init", pspec, &pready, 2*time.Minute); err != nil {
-		return res, err
-	}
+	defer stopPub()
 	res.ReadingsPerMsg = pready.ReadingsPerMsg
 
 	// Wait until a message goes all the way into the store: with an
@@ -420,4 +413,22 @@ func feedback(ctx context.Context, gw *gateway.Process, pub *proc.Child, base ui
 			return err
 		}
 	}
+}
+
+// startPublishers starts the publisher process and has it connect its
+// clients (within initWithin); stop stops and closes it.
+func startPublishers(o Options, spec publishSpec, initWithin time.Duration) (pub *proc.Child, ready publishReady, stop func(), err error) {
+	pub, err = PublishRole.Start(o.Exe, o.Log)
+	if err != nil {
+		return nil, ready, nil, err
+	}
+	stop = func() {
+		_ = pub.Call("stop", nil, nil, 45*time.Second)
+		pub.Close(5 * time.Second)
+	}
+	if err := pub.Call("init", spec, &ready, initWithin); err != nil {
+		stop()
+		return nil, ready, nil, err
+	}
+	return pub, ready, stop, nil
 }
