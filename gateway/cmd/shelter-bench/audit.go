@@ -20,11 +20,7 @@ func auditMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Pace, "pace", o.Pace, "wait between one reader's reads in the paced phase")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the log (default: a temporary directory, removed at the end); its file system is the one measured")
 	quick := fs.Bool("quick", false, "smoke run: 100,000 entries, 3s phases")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "shelter-bench audit: unexpected arguments %q\n", fs.Args())
+	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
 	if *quick {

@@ -86,11 +86,7 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 		profDir     = fs.String("cpuprofile", "", "write a CPU profile (of the window) and a heap profile (at its end) of the gateway process per scenario into this directory")
 		traceDir    = fs.String("trace", "", "write an execution trace of the gateway process per scenario (its window only) into this directory")
 	)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "shelter-bench: unexpected arguments %q\n", fs.Args())
+	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
 	durationSet := false
@@ -225,11 +221,7 @@ func videoMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.FFmpeg, "ffmpeg", o.FFmpeg, "ffmpeg binary (makes the load clip)")
 	go2rtc := fs.String("go2rtc", "", `go2rtc binary (default: the repository's .tools/bin/go2rtc, built by scripts/bench-deps.sh); "none" skips the comparison`)
 	quick := fs.Bool("quick", false, "smoke run of about a minute: 8 joins per camera (3 through go2rtc) over 10 s, 2 s warm-up, 5 s window")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "shelter-bench video: unexpected arguments %q\n", fs.Args())
+	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
 	if *quick {
@@ -280,4 +272,17 @@ func videoMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseFlags parses a command's flags and refuses arguments after them,
+// saying so on stderr under the flag set's name.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return false
+	}
+	return true
 }
