@@ -89,6 +89,10 @@ func (a *App) newClient() error {
 	if split {
 		so := opts
 		so.ClientID, so.Subscriptions = x.ClientID+"-safety", safety
+		// Safety devices report on change: an eighth of the window is
+		// plenty for them and keeps what the gateway holds near one
+		// window (max_in_flight+1 plus this).
+		so.MaxInFlight = max(16, x.MaxInFlight/8)
 		if a.safetyClient, err = mqttclient.New(so); err != nil {
 			return err
 		}
