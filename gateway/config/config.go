@@ -239,7 +239,9 @@ type Embedded struct {
 	// (not authorized). Default 16.
 	MaxSessionsPerUser int `yaml:"max_sessions_per_user"`
 	// MaxPasswordChecks caps the bcrypt checks running at once; a login
-	// past it is refused (server busy) without one. Default 2.
+	// past it waits for one (64 logins at most, 5 s at most: a restart's
+	// reconnect storm), then is refused (server busy) without one.
+	// Default 2.
 	MaxPasswordChecks int `yaml:"max_password_checks"`
 	// Users are MQTT clients other than devices: bridges (Zigbee2MQTT),
 	// sirens, panels.

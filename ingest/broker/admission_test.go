@@ -441,6 +441,7 @@ func TestConcurrentPasswordChecksBounded(t *testing.T) {
 		}
 		o.Accounts = append(o.Accounts, broker.Account{Username: "slow", PasswordHash: string(h)})
 		o.Login.MaxConcurrentChecks = 1
+		o.Login.MaxQueuedChecks = 1
 	})
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -647,4 +648,47 @@ func TestReservedClientIDRefusedToOthers(t *testing.T) {
 		t.Fatalf("client_id_reserved refusals: %v, want 2", got)
 	}
 	f.mustConnect(t, login{id: "z2m-bridge", user: "z2m", pass: "pw-z2m"})
+}
+
+// After a restart every device reconnects at once: with one check slot,
+// the logins wait their turn in the queue instead of being refused "server
+// busy" (which would leave each device silent for its firmware's retry
+// period), and every one gets in.
+func TestReconnectStormWaitsForCheckSlots(t *testing.T) {
+	const devices = 12
+	h, err := bcrypt.GenerateFromPassword([]byte("pw-storm"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFixture(t, func(o *broker.Options) {
+		for i := range devices {
+			o.Accounts = append(o.Accounts, broker.Account{Username: fmt.Sprint("storm-", i), PasswordHash: string(h)})
+		}
+		o.Login.MaxConcurrentChecks = 1
+		// Generous for a slow race-enabled run: the queue, not the wait,
+		// is what this checks.
+		o.Login.CheckWait = time.Minute
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, devices)
+	for i := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := f.connect(t, login{id: fmt.Sprint("storm-", i), user: fmt.Sprint("storm-", i), pass: "pw-storm"}); err != nil {
+				errs <- fmt.Errorf("storm-%d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if busy := f.metric(t, "shelterwatch_broker_auth_failures_total", "reason", "busy"); busy != 0 {
+		t.Fatalf("%v logins refused busy in a reconnect storm", busy)
+	}
+	if checks := f.metric(t, "shelterwatch_broker_password_checks_total"); checks != devices {
+		t.Fatalf("%v password checks, want one per device", checks)
+	}
 }

@@ -40,6 +40,7 @@ type hook struct {
 
 	throttle *throttle
 	checks   chan struct{} // one token per bcrypt check running
+	queued   chan struct{} // one token per login waiting for a check slot
 	sessions *sessions
 	admitted sync.Map // *mqtt.Client → true, from OnConnect to OnConnectAuthenticate
 
@@ -80,6 +81,7 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 		now:      opts.Now,
 		throttle: newThrottle(opts.Login),
 		checks:   make(chan struct{}, opts.Login.MaxConcurrentChecks),
+		queued:   make(chan struct{}, opts.Login.MaxQueuedChecks),
 		sessions: newSessions(opts.MaxSessionsPerUser),
 		verified: make(map[string][32]byte),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -243,12 +245,14 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 		h.throttle.succeeded(ip, user)
 		return nil
 	}
-	select {
-	case h.checks <- struct{}{}:
-	default:
-		// Every check slot is taken: refuse at once rather than queue, so
-		// a flood of logins neither pins the CPU nor piles up goroutines.
+	if !h.checkSlot() {
 		return h.refuse("busy", packets.ErrServerBusy, cl, user)
+	}
+	// A login that waited for its slot is judged again: the failures of
+	// those ahead of it may have put its address or username in penalty.
+	if blocked, until := h.throttle.blocked(ip, tracked, h.now()); blocked {
+		<-h.checks
+		return h.refuse("throttled", packets.ErrConnectionRateExceeded, cl, user, "retry_after", until.Sub(now).Round(time.Second))
 	}
 	h.passwordChecks.Inc()
 	err := bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), pk.Connect.Password)
@@ -262,6 +266,37 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 	h.mu.Unlock()
 	h.throttle.succeeded(ip, user)
 	return nil
+}
+
+// checkSlot takes one of the bcrypt check slots. When all are taken the
+// login waits in a bounded queue for at most CheckWait: after a restart
+// every device reconnects at once, and each refused one would wait out
+// its firmware's retry period (Tasmota: 10 s and growing) before its
+// readings flow again. Beyond the queue, or after the wait, it is refused
+// ("server busy"), so a flood of logins neither pins the CPU nor piles up
+// goroutines. The caller releases the slot (<-h.checks).
+func (h *hook) checkSlot() bool {
+	select {
+	case h.checks <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case h.queued <- struct{}{}:
+	default:
+		return false
+	}
+	defer func() { <-h.queued }()
+	t := time.NewTimer(h.opts.Login.CheckWait)
+	defer t.Stop()
+	select {
+	case h.checks <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-h.ctx.Done():
+		return false
+	}
 }
 
 // OnDisconnect releases the client id of a session that ends with the

@@ -17,10 +17,14 @@ type LoginLimits struct {
 	// Penalty is the first penalty; it doubles with every further failure
 	// up to MaxPenalty (0: DefaultPenalty, DefaultMaxPenalty).
 	Penalty, MaxPenalty time.Duration
-	// MaxConcurrentChecks caps the bcrypt checks running at once; a login
-	// that finds every slot taken is refused at once, without a check
-	// (0: DefaultMaxConcurrentChecks).
+	// MaxConcurrentChecks caps the bcrypt checks running at once
+	// (0: DefaultMaxConcurrentChecks). A login that finds every slot taken
+	// waits for one for at most CheckWait, MaxQueuedChecks of them at a
+	// time; the others are refused at once, without a check
+	// (0: DefaultMaxQueuedChecks, DefaultCheckWait).
 	MaxConcurrentChecks int
+	MaxQueuedChecks     int
+	CheckWait           time.Duration
 }
 
 // Login limit defaults.
@@ -29,6 +33,8 @@ const (
 	DefaultPenalty             = time.Second
 	DefaultMaxPenalty          = time.Minute
 	DefaultMaxConcurrentChecks = 2
+	DefaultMaxQueuedChecks     = 64
+	DefaultCheckWait           = 5 * time.Second
 )
 
 func (l LoginLimits) withDefaults() LoginLimits {
@@ -46,6 +52,12 @@ func (l LoginLimits) withDefaults() LoginLimits {
 	}
 	if l.MaxConcurrentChecks <= 0 {
 		l.MaxConcurrentChecks = DefaultMaxConcurrentChecks
+	}
+	if l.MaxQueuedChecks <= 0 {
+		l.MaxQueuedChecks = DefaultMaxQueuedChecks
+	}
+	if l.CheckWait <= 0 {
+		l.CheckWait = DefaultCheckWait
 	}
 	return l
 }
