@@ -48,7 +48,7 @@ func (a *App) newBroker() error {
 		Limits:           broker.ConnLimits{MaxClients: e.MaxClients, MaxPerAddress: e.MaxClientsPerAddress, ConnectTimeout: e.ConnectTimeout.Std()},
 		MaxSessionExpiry: e.MaxSessionExpiry.Std(), MaxSessionsPerUser: e.MaxSessionsPerUser,
 		Login:    broker.LoginLimits{MaxConcurrentChecks: e.MaxPasswordChecks},
-		Accounts: accounts, Handle: a.Pipeline.Handle, Logger: a.log,
+		Accounts: accounts, Handle: a.Pipeline.Handle, HandleAsync: a.Pipeline.HandleAsync, Logger: a.log,
 	}
 	if e.TLSListen != "" {
 		var err error

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,7 +101,16 @@ type Options struct {
 	// Handle receives every publish from a client; nil error means the
 	// message may be acknowledged (see pipeline.Pipeline.Handle).
 	Handle func(ctx context.Context, msg pipeline.Message) error
-	Logger *slog.Logger
+	// HandleAsync, when set, is used instead of Handle for clients'
+	// publishes: the client's PUBACK is sent when it calls done with nil
+	// (see pipeline.Pipeline.HandleAsync), and the broker goes on reading
+	// the client's next publishes meanwhile, up to AckWindow of them.
+	HandleAsync func(ctx context.Context, msg pipeline.Message, done func(error))
+	// AckWindow is how many publishes of one client may wait for their
+	// acknowledgement before the broker stops reading from it (default 8;
+	// only with HandleAsync).
+	AckWindow int
+	Logger    *slog.Logger
 }
 
 // Broker is a running embedded broker.
@@ -111,6 +121,9 @@ type Broker struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	serveErr chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New configures a broker; Start opens its listeners.
@@ -145,9 +158,21 @@ func New(opts Options) (*Broker, error) {
 		// the expiry itself, to MQTT 3.1.1 clean_session=false sessions.
 		caps.MaximumSessionExpiryInterval = uint32(min(max(opts.MaxSessionExpiry/time.Second, 1), math.MaxUint32))
 	}
+	window := 0
+	if opts.HandleAsync != nil {
+		// Each waiting publish costs its packet and a little state; the
+		// read loop waits for a free slot before reading on, with a
+		// shallow stack (a thousand clients each blocked deep inside the
+		// store's wait were 23 KiB of stack apiece).
+		window = opts.AckWindow
+		if window <= 0 {
+			window = 8
+		}
+	}
 	server := mqtt.New(&mqtt.Options{
-		InlineClient: true,
-		Capabilities: caps,
+		DeferredAckWindow: window,
+		InlineClient:      true,
+		Capabilities:      caps,
 		// mochi logs every connection at info and every refused packet,
 		// payload included, at warn; our hook logs what matters itself.
 		Logger: slog.New(levelFilter{opts.Logger.Handler(), slog.LevelError}),
@@ -237,9 +262,15 @@ func (b *Broker) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// Close disconnects every client and stops the listeners. Publishes being
+// Close disconnects every client and stops the listeners (once; later
+// calls return the first result). Publishes being
 // handled finish first: mochi waits for client goroutines.
 func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Broker) close() error {
 	closed := make(chan error, 1)
 	go func() { closed <- b.server.Close() }()
 	select {

@@ -370,6 +370,22 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		h.retainCleared.Inc()
 	}
 	msg := pipeline.Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now(), Client: cl.ID}
+	if d := cl.DeferAck(pk); d != nil {
+		// The PUBACK waits for the group commit; the connection does not.
+		h.opts.HandleAsync(h.ctx, msg, func(err error) {
+			if err != nil {
+				h.notAcked.Inc()
+				h.log.Error("broker: publish not acknowledged", "client", cl.ID, "topic", msg.Topic, "err", err)
+				// An MQTT 5 client is told in the PUBACK; an MQTT 3.1.1
+				// one, which resends only after a reconnect, is
+				// disconnected (mochi does either).
+				d.Done(packets.ErrImplementationSpecificError)
+				return
+			}
+			d.Done(nil)
+		})
+		return pk, nil
+	}
 	if err := h.opts.Handle(h.ctx, msg); err != nil {
 		h.notAcked.Inc()
 		h.log.Error("broker: publish not acknowledged", "client", cl.ID, "topic", pk.TopicName, "err", err)

@@ -16,11 +16,18 @@
 // the broker sends a client no more than its in-flight window and keeps
 // the rest.
 //
+// HandleAsync is the same path for a front end that acknowledges later
+// (the embedded broker): it decodes at once and calls done when the
+// readings are durable, so a connection goes on reading while its earlier
+// messages wait for the group commit; a full disk's wait happens on one
+// holder goroutine for all held messages.
+//
 // Bad input never blocks good input: rejection is decided before the store
 // is touched, dead letters are written asynchronously, and the log line for
-// each rejection reason is rate-limited. Handle is safe for concurrent use;
-// concurrency is bounded by the callers (one goroutine per embedded-broker
-// client, a capped number of messages in flight for the external client).
+// each rejection reason is rate-limited. Handle and HandleAsync are
+// safe for concurrent use; concurrency is bounded by the callers (the
+// embedded broker's window of unacknowledged publishes per client, a
+// capped number of messages in flight for the external client).
 package pipeline
 
 import (
@@ -29,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +76,13 @@ type Store interface {
 // reserve kept on a full disk (store.Store.AppendPriority).
 type PriorityStore interface {
 	AppendPriority(ctx context.Context, rs []reading.Reading) error
+}
+
+// AsyncStore is a Store that appends without waiting
+// (store.Store.AppendAsync); HandleAsync needs it to return before the
+// readings are durable.
+type AsyncStore interface {
+	AppendAsync(rs []reading.Reading, priority bool, then func(error))
 }
 
 // Options configure a Pipeline.
@@ -111,6 +126,10 @@ type Pipeline struct {
 	log     *slog.Logger
 	limiter *ratelog.Limiter
 	m       *metrics
+
+	holdMu  sync.Mutex
+	held    []*heldMsg // refused by the store, for the holder goroutine
+	holding bool       // a holder goroutine is running
 }
 
 // New builds the routing table. It fails when a device names an unknown
@@ -230,6 +249,62 @@ func (p *Pipeline) lookup(topic string) *route {
 
 // Handle processes one message. See the package doc for what nil means.
 func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
+	r, rs := p.prepare(&msg)
+	if r == nil {
+		return nil
+	}
+	if len(rs) > 0 {
+		if err := p.store(ctx, r.dev, rs); err != nil {
+			p.m.storeFailed.Inc()
+			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
+		}
+	}
+	p.stored(r.dev, &msg, rs)
+	return nil
+}
+
+// HandleAsync is Handle for a front end that acknowledges later (the
+// embedded broker): done is called exactly once with what Handle would
+// have returned, possibly before HandleAsync returns, possibly on the
+// store's writer goroutine, so it must be quick. Decoding happens before
+// HandleAsync returns; only the wait for the disk is left to done. The
+// caller bounds how many messages it has waiting.
+func (p *Pipeline) HandleAsync(ctx context.Context, msg Message, done func(error)) {
+	as, ok := p.opts.Store.(AsyncStore)
+	if !ok {
+		done(p.Handle(ctx, msg))
+		return
+	}
+	r, rs := p.prepare(&msg)
+	if r == nil {
+		done(nil)
+		return
+	}
+	if len(rs) == 0 {
+		p.stored(r.dev, &msg, nil)
+		done(nil)
+		return
+	}
+	as.AppendAsync(rs, r.dev.Kind.Safety(), func(err error) {
+		if err == nil {
+			p.stored(r.dev, &msg, rs)
+			done(nil)
+			return
+		}
+		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+			p.m.storeFailed.Inc()
+			done(fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err))
+			return
+		}
+		// Not on the writer goroutine: the safety rules' in-memory
+		// evaluation and the wait for room happen on the holder's.
+		p.hold(&heldMsg{ctx: ctx, dev: r.dev, msg: msg, rs: rs, err: err, done: done})
+	})
+}
+
+// prepare routes, checks, decodes and normalises a message. It returns a
+// nil route when the message has been dealt with (ignored or rejected).
+func (p *Pipeline) prepare(msg *Message) (*route, []reading.Reading) {
 	if msg.Received.IsZero() {
 		msg.Received = time.Now()
 	}
@@ -242,74 +317,64 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		if r != nil {
 			dev = r.dev
 		}
-		p.reject(msg, dev, ReasonBadTopic, fmt.Errorf("topic %q is not valid UTF-8", msg.Topic))
-		return nil
+		p.reject(*msg, dev, ReasonBadTopic, fmt.Errorf("topic %q is not valid UTF-8", msg.Topic))
+		return nil, nil
 	}
 	if r == nil {
 		for _, ig := range p.opts.Ignore {
 			if msg.Topic == ig || strings.HasPrefix(msg.Topic, ig+"/") {
 				p.m.ignored.Inc()
-				return nil
+				return nil, nil
 			}
 		}
-		p.reject(msg, nil, ReasonUnknownDevice, fmt.Errorf("no configured device publishes under topic %q", msg.Topic))
-		return nil
+		p.reject(*msg, nil, ReasonUnknownDevice, fmt.Errorf("no configured device publishes under topic %q", msg.Topic))
+		return nil, nil
 	}
 	p.m.formatIn.WithLabelValues(r.dev.Format).Inc()
 	if len(msg.Payload) > p.opts.MaxPayload {
-		p.reject(msg, r.dev, ReasonOversized, fmt.Errorf("payload of %d bytes exceeds the limit of %d", len(msg.Payload), p.opts.MaxPayload))
-		return nil
+		p.reject(*msg, r.dev, ReasonOversized, fmt.Errorf("payload of %d bytes exceeds the limit of %d", len(msg.Payload), p.opts.MaxPayload))
+		return nil, nil
 	}
 	res, err := r.dec.Decode(r.ddev, msg.Topic, msg.Payload)
 	if err != nil {
-		p.reject(msg, r.dev, decode.ReasonOf(err), fmt.Errorf("decode %s payload on %q: %w", r.dev.Format, msg.Topic, err))
-		return nil
+		p.reject(*msg, r.dev, decode.ReasonOf(err), fmt.Errorf("decode %s payload on %q: %w", r.dev.Format, msg.Topic, err))
+		return nil, nil
 	}
 	for _, rerr := range res.Rejected {
 		// Part of the message was implausible: keep the evidence, store the rest.
-		p.reject(msg, r.dev, decode.ReasonOf(rerr), fmt.Errorf("decode %s payload on %q: dropped one value, kept the others: %w", r.dev.Format, msg.Topic, rerr))
+		p.reject(*msg, r.dev, decode.ReasonOf(rerr), fmt.Errorf("decode %s payload on %q: dropped one value, kept the others: %w", r.dev.Format, msg.Topic, rerr))
 	}
-	rs := p.normalise(r.dev, msg, res)
+	return r, p.normalise(r.dev, *msg, res)
+}
+
+// stored accounts for a message whose readings (if any) are durable.
+func (p *Pipeline) stored(dev *facility.Device, msg *Message, rs []reading.Reading) {
 	if len(rs) > 0 {
-		if err := p.store(ctx, r.dev, rs); err != nil {
-			p.m.storeFailed.Inc()
-			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
-		}
 		p.m.readings.Add(float64(len(rs)))
 		p.m.latency.Observe(time.Since(msg.Received).Seconds())
 	} else {
 		p.m.heartbeats.Inc()
 	}
 	if p.opts.State != nil {
-		p.opts.State.Observe(r.dev.ID, msg.Received, rs)
+		p.opts.State.Observe(dev.ID, msg.Received, rs)
 	}
-	return nil
 }
 
 // store appends readings; see Handle for what happens when the store
 // refuses them.
 func (p *Pipeline) store(ctx context.Context, dev *facility.Device, rs []reading.Reading) error {
-	appendFn := p.opts.Store.Append
-	if pa, ok := p.opts.Store.(PriorityStore); ok && dev.Kind.Safety() {
-		appendFn = pa.AppendPriority
-	}
+	appendFn := p.appendFn(dev)
 	err := appendFn(ctx, rs)
 	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 		return err
 	}
-	p.m.unstored.Add(float64(len(rs)))
-	if p.opts.Unstored != nil {
-		p.opts.Unstored(ctx, rs)
-	}
+	p.refused(ctx, rs)
 	if !errors.Is(err, store.ErrDiskFull) {
 		return err
 	}
 	p.m.waiting.Inc()
 	defer p.m.waiting.Dec()
-	if n, ok := p.limiter.AllowCount("disk_full"); ok {
-		p.log.Warn("pipeline: disk full; holding messages unacknowledged until there is room (the safety rules still see them)",
-			"device", dev.ID, "err", err, "suppressed_since_last", n)
-	}
+	p.logDiskFull(dev, err)
 	t := time.NewTicker(p.opts.RetryEvery)
 	defer t.Stop()
 	for {
@@ -321,6 +386,28 @@ func (p *Pipeline) store(ctx context.Context, dev *facility.Device, rs []reading
 		if err = appendFn(ctx, rs); err == nil || !errors.Is(err, store.ErrDiskFull) {
 			return err
 		}
+	}
+}
+
+func (p *Pipeline) appendFn(dev *facility.Device) func(context.Context, []reading.Reading) error {
+	if pa, ok := p.opts.Store.(PriorityStore); ok && dev.Kind.Safety() {
+		return pa.AppendPriority
+	}
+	return p.opts.Store.Append
+}
+
+// refused hands readings the store refused to the safety rules.
+func (p *Pipeline) refused(ctx context.Context, rs []reading.Reading) {
+	p.m.unstored.Add(float64(len(rs)))
+	if p.opts.Unstored != nil {
+		p.opts.Unstored(ctx, rs)
+	}
+}
+
+func (p *Pipeline) logDiskFull(dev *facility.Device, err error) {
+	if n, ok := p.limiter.AllowCount("disk_full"); ok {
+		p.log.Warn("pipeline: disk full; holding messages unacknowledged until there is room (the safety rules still see them)",
+			"device", dev.ID, "err", err, "suppressed_since_last", n)
 	}
 }
 

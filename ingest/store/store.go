@@ -143,7 +143,8 @@ func (o *Options) defaults() {
 
 type appendReq struct {
 	readings []reading.Reading
-	done     chan error
+	done     chan error  // Append's answer, or
+	then     func(error) // AppendAsync's (called on the writer goroutine)
 	// priority: a safety device's message, which may use the reserve on
 	// a full disk (space.go).
 	priority bool
@@ -161,8 +162,15 @@ type Store struct {
 	stop    chan struct{}
 	stopped chan struct{} // closed when the writer has drained and exited
 	wg      sync.WaitGroup
-	closeMu sync.RWMutex // held for reading while sending to reqs
+	closeMu sync.RWMutex // held for reading while sending to reqs or queuing to async
 	closed  bool
+
+	// AppendAsync's queue: a slice, not a channel, so that queuing never
+	// blocks the caller (the embedded broker's read loop, which bounds how
+	// many it queues per client).
+	asyncMu   sync.Mutex
+	async     []*appendReq
+	asyncKick chan struct{}
 
 	lastSeq  atomic.Uint64 // highest committed log sequence number
 	firstSeq atomic.Uint64 // lowest log sequence number still stored (0: empty)
@@ -242,17 +250,18 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db:       db,
-		opts:     opts,
-		log:      opts.Logger,
-		reqs:     make(chan *appendReq, 1024),
-		dlReqs:   make(chan DeadLetter, 1024),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-		notifyCh: make(chan struct{}),
-		registry: make(map[seriesID]string),
-		cursors:  make(map[string]uint64),
-		pending:  make(rollupBatch),
+		db:        db,
+		opts:      opts,
+		log:       opts.Logger,
+		reqs:      make(chan *appendReq, 1024),
+		asyncKick: make(chan struct{}, 1),
+		dlReqs:    make(chan DeadLetter, 1024),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+		notifyCh:  make(chan struct{}),
+		registry:  make(map[seriesID]string),
+		cursors:   make(map[string]uint64),
+		pending:   make(rollupBatch),
 
 		ballastLog: ratelog.New(time.Hour),
 		writeLog:   ratelog.New(10 * time.Second),
@@ -399,6 +408,63 @@ func (s *Store) append(ctx context.Context, rs []reading.Reading, priority bool)
 	}
 }
 
+// AppendAsync is Append (or AppendPriority) that does not wait: then is
+// called with the outcome, on the store's writer goroutine, once the
+// readings are durable or refused. then must be quick and must not call
+// the store. Queuing never blocks; the caller bounds how many appends it
+// has outstanding.
+func (s *Store) AppendAsync(rs []reading.Reading, priority bool, then func(error)) {
+	if len(rs) == 0 {
+		then(nil)
+		return
+	}
+	req := &appendReq{readings: rs, then: then, priority: priority}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		then(ErrClosed)
+		return
+	}
+	s.asyncMu.Lock()
+	s.async = append(s.async, req)
+	s.asyncMu.Unlock()
+	s.closeMu.RUnlock()
+	select {
+	case s.asyncKick <- struct{}{}:
+	default:
+	}
+}
+
+// takeAsync moves queued asynchronous appends into batch, up to about max
+// readings, and reports how many readings it took.
+func (s *Store) takeAsync(batch []*appendReq, max int) ([]*appendReq, int) {
+	s.asyncMu.Lock()
+	defer s.asyncMu.Unlock()
+	n, i := 0, 0
+	for ; i < len(s.async) && (n < max || i == 0); i++ {
+		batch = append(batch, s.async[i])
+		n += len(s.async[i].readings)
+	}
+	rest := copy(s.async, s.async[i:])
+	clear(s.async[rest:])
+	s.async = s.async[:rest]
+	if rest > 0 {
+		select {
+		case s.asyncKick <- struct{}{}:
+		default:
+		}
+	}
+	return batch, n
+}
+
+func (r *appendReq) finish(err error) {
+	if r.then != nil {
+		r.then(err)
+		return
+	}
+	r.done <- err
+}
+
 // LastSeq returns the sequence number of the newest durable reading.
 func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 
@@ -444,15 +510,23 @@ func (s *Store) writer() {
 	defer close(s.stopped)
 	batch := make([]*appendReq, 0, 64)
 	for {
+		n := 0
 		select {
 		case r := <-s.reqs:
 			batch = append(batch[:0], r)
+			n = len(r.readings)
+		case <-s.asyncKick:
+			batch, n = s.takeAsync(batch[:0], s.opts.CommitMaxBatch)
+			if len(batch) == 0 {
+				continue
+			}
 		case dl := <-s.dlReqs:
 			s.writeDeadLetters(dl)
 			continue
 		case <-s.stop:
-			// Appenders hold closeMu while sending, and Close set closed
-			// under it, so nothing can be added after this drain.
+			// Appenders hold closeMu while sending or queuing, and Close
+			// set closed under it, so nothing can be added after this
+			// drain.
 			for {
 				select {
 				case r := <-s.reqs:
@@ -460,11 +534,16 @@ func (s *Store) writer() {
 				case dl := <-s.dlReqs:
 					s.writeDeadLetters(dl)
 				default:
-					return
+					for {
+						rest, _ := s.takeAsync(nil, s.opts.CommitMaxBatch)
+						if len(rest) == 0 {
+							return
+						}
+						s.commit(rest)
+					}
 				}
 			}
 		}
-		n := len(batch[0].readings)
 	gather:
 		for n < s.opts.CommitMaxBatch {
 			select {
@@ -472,7 +551,11 @@ func (s *Store) writer() {
 				batch = append(batch, r)
 				n += len(r.readings)
 			default:
-				break gather
+				var k int
+				if batch, k = s.takeAsync(batch, s.opts.CommitMaxBatch-n); k == 0 {
+					break gather
+				}
+				n += k
 			}
 		}
 		s.commit(batch)
@@ -495,7 +578,7 @@ func (s *Store) commit(reqs []*appendReq) {
 				continue
 			}
 			refused += len(req.readings)
-			req.done <- err
+			req.finish(err)
 		}
 		s.full.Store(true)
 		s.metrics.refusedFull.Add(float64(refused))
@@ -553,7 +636,7 @@ func (s *Store) commit(reqs []*appendReq) {
 			for i := range req.readings {
 				req.readings[i].Seq = 0
 			}
-			req.done <- err
+			req.finish(err)
 		}
 		return
 	}
@@ -571,10 +654,10 @@ func (s *Store) commit(reqs []*appendReq) {
 	s.metrics.appends.Add(float64(n))
 	s.metrics.commits.Inc()
 	s.metrics.batchSize.Observe(float64(n))
-	for _, req := range reqs {
-		req.done <- nil
-	}
 	s.broadcast()
+	for _, req := range reqs {
+		req.finish(nil)
+	}
 }
 
 func (s *Store) zoneOf(id seriesID) (string, bool) {

@@ -179,6 +179,12 @@ type ClientState struct {
 	// than the one that applies before anyone is authenticated.
 	// ShelterWatch patch.
 	MaximumPacketSize uint32
+
+	// Deferred acknowledgements (ShelterWatch patch 7, see deferred.go).
+	ackSlots   chan struct{}     // one token per publish read and not yet acknowledged
+	acks       chan *AckDeferral // completed deferrals for the write loop
+	deferral   *AckDeferral      // set by DeferAck for processPublish; read loop only
+	slotPassed bool              // the current packet's slot went to a deferral; read loop only
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -199,6 +205,11 @@ func newClient(c net.Conn, o *ops) *Client {
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
 		},
 		ops: o,
+	}
+
+	if w := o.options.DeferredAckWindow; w > 0 {
+		cl.State.ackSlots = make(chan struct{}, w)
+		cl.State.acks = make(chan *AckDeferral, w)
 	}
 
 	if c != nil {
@@ -222,6 +233,8 @@ func (cl *Client) WriteLoop() {
 				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 			atomic.AddInt32(&cl.State.outboundQty, -1)
+		case d := <-cl.State.acks: // nil channel without a deferred-ack window
+			cl.writeAcks(d)
 		case <-cl.State.open.Done():
 			return
 		}
@@ -392,6 +405,12 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return nil
 		}
 
+		// ShelterWatch patch 7: wait here, with a shallow stack, while the
+		// deferred-ack window is full.
+		if !cl.acquireAckSlot() {
+			return nil
+		}
+
 		cl.refreshDeadline(cl.State.Keepalive)
 		fh := new(packets.FixedHeader)
 		err = cl.ReadFixedHeader(fh)
@@ -405,6 +424,7 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 		}
 
 		err = packetHandler(cl, pk) // Process inbound packet.
+		cl.afterPacket()
 		if err != nil {
 			return err
 		}

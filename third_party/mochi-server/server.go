@@ -129,6 +129,12 @@ type Options struct {
 	// Enable Inline client to allow direct subscribing and publishing from the parent codebase,
 	// with negligible performance difference (disabled by default to prevent confusion in statistics).
 	InlineClient bool `yaml:"inline_client" json:"inline_client"`
+
+	// DeferredAckWindow, when above zero, lets an OnPublish hook defer a
+	// publish's acknowledgement with Client.DeferAck, and is how many
+	// publishes of one client may wait for theirs before the server stops
+	// reading from it. ShelterWatch patch 7, see deferred.go.
+	DeferredAckWindow int `yaml:"deferred_ack_window" json:"deferred_ack_window"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -921,6 +927,12 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	pkx, err := s.hooks.OnPublish(cl, pk)
+	deferral := cl.State.deferral // ShelterWatch patch 7
+	cl.State.deferral = nil
+	if deferral != nil && err != nil {
+		deferral.arm(nil, false, 0) // a hook that defers must not fail the publish too
+		deferral = nil
+	}
 	if err == nil {
 		pk = pkx
 	} else if errors.Is(err, packets.ErrRejectPacket) {
@@ -945,10 +957,23 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
 		s.publishToSubscribers(pk)
 		s.hooks.OnPublished(cl, pk)
+		if deferral != nil {
+			deferral.arm(s, false, 0)
+		}
 		return nil
 	}
 
 	cl.State.Inflight.DecreaseReceiveQuota()
+	if deferral != nil {
+		// The PUBACK goes out when the hook calls Done; the QoS 1 message
+		// is not kept in the inflight store meanwhile, as it would not be
+		// after a synchronous PUBACK either.
+		s.publishToSubscribers(pk)
+		s.hooks.OnPublished(cl, pk)
+		deferral.arm(s, true, pk.PacketID)
+		return nil
+	}
+
 	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
 		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
