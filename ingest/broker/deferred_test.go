@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -282,7 +281,7 @@ func readPacket(t *testing.T, conn net.Conn) []byte {
 		t.Fatalf("reading a packet: %v", err)
 	}
 	if h[1] >= 0x80 {
-		t.Fatal(fmt.Sprintf("packet longer than this test reads: % x", h))
+		t.Fatalf("packet longer than this test reads: % x", h)
 	}
 	body := make([]byte, h[1])
 	if _, err := ioReadFull(conn, body); err != nil {
