@@ -289,3 +289,70 @@ func readPacket(t *testing.T, conn net.Conn) []byte {
 	}
 	return append(h, body...)
 }
+
+// A client stopped while its read loop waits for a window slot has gone
+// away abnormally, as after a failed read: taken over by a new connection
+// with its client id, its will is published [MQTT-3.1.4-3].
+func TestWillSentWhenStoppedWaitingForTheWindow(t *testing.T) {
+	p := newParked()
+	f := startFixture(t, func(o *broker.Options) { o.HandleAsync, o.AckWindow = p.handle, 1 })
+	watcher := f.mustConnect(t, login{id: "watcher", user: "dev-a", pass: "pw-a"})
+	defer watcher.Disconnect(0)
+	got := newMessages()
+	if tok := watcher.Subscribe("sw/a/status", 1, got.handle); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	conn, err := net.Dial("tcp", f.b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(connectWithWill("dev-a-w", "dev-a", "pw-a", "sw/a/status", "offline")); err != nil {
+		t.Fatal(err)
+	}
+	if ack := readPacket(t, conn); ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK % x", ack)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	// The first publish takes the only slot; the loop then waits.
+	if _, err := conn.Write(cat(publishPacket("sw/a", "1", 1, 1), publishPacket("sw/a", "2", 1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	first := p.next(t)
+	p.none(t, 200*time.Millisecond)
+
+	again, err := net.Dial("tcp", f.b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := login4(again, "dev-a-w", "dev-a", "pw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.await(t, "sw/a/status"); string(m.Payload()) != "offline" {
+		t.Fatalf("will payload %q", m.Payload())
+	}
+	first.done(nil) // late: the old connection is gone
+}
+
+// connectWithWill is an MQTT 3.1.1 CONNECT (clean session) with a QoS 1
+// will.
+func connectWithWill(id, user, pass, willTopic, will string) []byte {
+	str := func(b *bytes.Buffer, s string) {
+		_ = binary.Write(b, binary.BigEndian, uint16(len(s)))
+		b.WriteString(s)
+	}
+	var body bytes.Buffer
+	str(&body, "MQTT")
+	body.WriteByte(4)
+	body.WriteByte(0x80 | 0x40 | 0x08 | 0x04 | 0x02) // user, password, will QoS 1, will, clean
+	body.Write([]byte{0, 30})
+	str(&body, id)
+	str(&body, willTopic)
+	str(&body, will)
+	str(&body, user)
+	str(&body, pass)
+	return packet(0x10, body.Bytes())
+}

@@ -408,7 +408,13 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 		// ShelterWatch patch 7: wait here, with a shallow stack, while the
 		// deferred-ack window is full.
 		if !cl.acquireAckSlot() {
-			return nil
+			// Stopped while waiting (not by a DISCONNECT, which this loop
+			// would have read): as a failed read would say, so that the
+			// will is sent.
+			if err := cl.StopCause(); err != nil {
+				return err
+			}
+			return ErrConnectionClosed
 		}
 
 		cl.refreshDeadline(cl.State.Keepalive)
