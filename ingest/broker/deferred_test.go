@@ -356,3 +356,48 @@ func connectWithWill(id, user, pass, willTopic, will string) []byte {
 	str(&body, pass)
 	return packet(0x10, body.Bytes())
 }
+
+// A subscriber that stops reading does not hold the broker's writes for
+// ever: once a write to it has waited for the write timeout, it is
+// disconnected (long before its keep-alive of 30 s would end it: the
+// fixture waits at most 10 s), and the publisher's messages go on being
+// acknowledged meanwhile.
+func TestClientThatStopsReadingIsDisconnected(t *testing.T) {
+	f := startFixture(t, func(o *broker.Options) {
+		o.HandleAsync = func(_ context.Context, _ pipeline.Message, done func(error)) { done(nil) }
+	})
+	stuck, err := net.Dial("tcp", f.b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if tc, ok := stuck.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10) // fill up sooner
+	}
+	if err := login4(stuck, "dev-a-stuck", "dev-a", "pw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stuck.Write(subscribePacket(1, "sw/a/big")); err != nil {
+		t.Fatal(err)
+	}
+	if ack := readPacket(t, stuck); ack[0] != 0x90 {
+		t.Fatalf("want SUBACK, got % x", ack)
+	}
+
+	pub := f.mustConnect(t, login{id: "dev-a-pub", user: "dev-a", pass: "pw-a"})
+	defer pub.Disconnect(0)
+	f.waitMetric(t, 2, "shelterwatch_broker_clients_connected")
+	big := bytes.Repeat([]byte("x"), 200<<10)
+	// 16 MB: more than both sockets' buffers hold, so writes to the stuck
+	// subscriber stall. Every publish is still acknowledged.
+	for range 80 {
+		publish(t, pub, "sw/a/big", false, big)
+	}
+	// The broker's side is gone (the socket may still hold unsent bytes
+	// the kernel gives up on later); the publisher is not affected.
+	f.waitMetric(t, 1, "shelterwatch_broker_clients_connected")
+	if !pub.IsConnectionOpen() {
+		t.Fatal("the publisher was disconnected instead of the stuck subscriber")
+	}
+	publish(t, pub, "sw/a", false, `{"values":{"temperature":21}}`)
+}

@@ -196,3 +196,58 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// parkingStore answers AppendAsync only when the test says so.
+type parkingStore struct {
+	failingStore
+	thens chan func(error)
+}
+
+func (s *parkingStore) AppendAsync(_ []reading.Reading, _ bool, then func(error)) { s.thens <- then }
+
+// HandleAsync hands the store no more than MaxPending messages at a time:
+// the next waits (its caller, a broker worker, with it) until a commit
+// answers one, so a burst's backlog stays in the connections, not in
+// memory.
+func TestHandleAsyncBoundsWhatWaitsForTheStore(t *testing.T) {
+	ps := &parkingStore{thens: make(chan func(error), 10)}
+	h := newHarness(t, func(o *pipeline.Options) { o.Store = ps; o.MaxPending = 2 })
+	a := newAnswers()
+	msg := func(i int) pipeline.Message {
+		return pipeline.Message{Topic: "sw/a", Payload: fmt.Appendf(nil, `{"values":{"temperature":%d}}`, i), Received: t0}
+	}
+	h.p.HandleAsync(context.Background(), msg(0), a.done(0))
+	h.p.HandleAsync(context.Background(), msg(1), a.done(1))
+	third := make(chan struct{})
+	go func() {
+		h.p.HandleAsync(context.Background(), msg(2), a.done(2))
+		close(third)
+	}()
+	first, second := <-ps.thens, <-ps.thens
+	select {
+	case <-ps.thens:
+		t.Fatal("a third message reached the store while two were pending")
+	case <-time.After(200 * time.Millisecond):
+	}
+	first(nil)
+	then3 := <-ps.thens
+	<-third
+	second(nil)
+	then3(nil)
+	a.wait(t, 3, 5*time.Second)
+
+	// A caller whose context ends while waiting gets an error: nothing
+	// was stored, nothing may be acknowledged.
+	h.p.HandleAsync(context.Background(), msg(3), a.done(3))
+	h.p.HandleAsync(context.Background(), msg(4), a.done(4))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.p.HandleAsync(ctx, msg(5), a.done(5))
+	a.wait(t, 1, 5*time.Second)
+	if err := a.errs[5]; !errors.Is(err, context.Canceled) {
+		t.Fatalf("message 5 answered %v, want context.Canceled", err)
+	}
+	(<-ps.thens)(nil)
+	(<-ps.thens)(nil)
+	a.wait(t, 2, 5*time.Second)
+}

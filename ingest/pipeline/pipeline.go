@@ -108,6 +108,12 @@ type Options struct {
 	Unstored func(ctx context.Context, rs []reading.Reading)
 	// RetryEvery is how often Handle tries a full disk again (default 1s).
 	RetryEvery time.Duration
+	// MaxPending bounds the messages HandleAsync has handed to the store
+	// and not yet had answered (default 1024): beyond it HandleAsync waits
+	// for a commit before queuing more. A commit takes what is queued, so
+	// a thousand messages fill one; more would only hold memory. Messages
+	// held for a full disk do not count.
+	MaxPending int
 	Logger     *slog.Logger
 }
 
@@ -126,6 +132,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	limiter *ratelog.Limiter
 	m       *metrics
+
+	pending chan struct{} // one token per HandleAsync message at the store
 
 	holdMu  sync.Mutex
 	held    []*heldMsg // refused by the store, for the holder goroutine
@@ -150,6 +158,9 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.RetryEvery <= 0 {
 		opts.RetryEvery = time.Second
 	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 1024
+	}
 	p := &Pipeline{
 		opts:    opts,
 		routes:  make(map[string]*route),
@@ -157,6 +168,7 @@ func New(opts Options) (*Pipeline, error) {
 		log:     opts.Logger,
 		limiter: ratelog.New(10 * time.Second),
 		m:       newMetrics(),
+		pending: make(chan struct{}, opts.MaxPending),
 	}
 	for i := range opts.Devices {
 		d := &opts.Devices[i]
@@ -285,7 +297,15 @@ func (p *Pipeline) HandleAsync(ctx context.Context, msg Message, done func(error
 		done(nil)
 		return
 	}
+	select {
+	case p.pending <- struct{}{}:
+	case <-ctx.Done():
+		p.m.storeFailed.Inc()
+		done(fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, ctx.Err()))
+		return
+	}
 	as.AppendAsync(rs, r.dev.Kind.Safety(), func(err error) {
+		<-p.pending
 		if err == nil {
 			p.stored(r.dev, &msg, rs)
 			done(nil)

@@ -183,8 +183,14 @@ type ClientState struct {
 	// Deferred acknowledgements (ShelterWatch patch 7, see deferred.go).
 	ackSlots   chan struct{}     // one token per publish read and not yet acknowledged
 	acks       chan *AckDeferral // completed deferrals for the write loop
-	deferral   *AckDeferral      // set by DeferAck for processPublish; read loop only
-	slotPassed bool              // the current packet's slot went to a deferral; read loop only
+	deferral   *AckDeferral      // set by DeferAck for processPublish; the goroutine handling publishes only
+	slotPassed bool              // the current publish's slot went to a deferral; same goroutine only
+
+	// Publish workers (ShelterWatch patch 8, see workers.go).
+	worker     int         // the worker that handles this client's publishes
+	dispatched bool        // the packet just read went to the worker; read loop only
+	writing    atomic.Bool // a writer goroutine runs (kickWriter)
+	packetIDMu sync.Mutex  // NextPacketID's
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -228,14 +234,57 @@ func (cl *Client) WriteLoop() {
 	for {
 		select {
 		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
+			cl.writeOutbound(pk)
 		case d := <-cl.State.acks: // nil channel without a deferred-ack window
 			cl.writeAcks(d)
 		case <-cl.State.open.Done():
+			return
+		}
+	}
+}
+
+func (cl *Client) writeOutbound(pk *packets.Packet) {
+	if err := cl.WritePacket(*pk); err != nil {
+		// TODO : Figure out what to do with error
+		cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+	}
+	atomic.AddInt32(&cl.State.outboundQty, -1)
+}
+
+// kickWriter makes sure a writer goroutine runs for the client's queued
+// writes. ShelterWatch patch 8: a writer runs only while there is
+// something to write, instead of one per connection for its lifetime (a
+// sensor is sent next to nothing, and a thousand idle writers cost their
+// stacks).
+func (cl *Client) kickWriter() {
+	if cl.State.writing.CompareAndSwap(false, true) {
+		go cl.writeQueued()
+	}
+}
+
+// writeQueued writes what is queued and ends when nothing is.
+func (cl *Client) writeQueued() {
+	for {
+		select {
+		case pk := <-cl.State.outbound:
+			cl.writeOutbound(pk)
+			continue
+		case d := <-cl.State.acks:
+			cl.writeAcks(d)
+			continue
+		case <-cl.State.open.Done():
+			cl.State.writing.Store(false)
+			return
+		default:
+		}
+		cl.State.writing.Store(false)
+		// Something queued after the default above but before the store
+		// found the flag still set and started no writer: take it on,
+		// unless a new writer already has.
+		if len(cl.State.outbound) == 0 && len(cl.State.acks) == 0 {
+			return
+		}
+		if !cl.State.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -309,8 +358,12 @@ func (cl *Client) refreshDeadline(keepalive uint16) {
 // If no unused packet ids are available, an error is returned and the client
 // should be disconnected.
 func (cl *Client) NextPacketID() (i uint32, err error) {
-	cl.Lock()
-	defer cl.Unlock()
+	// ShelterWatch patch 8: not the client's lock, which a write holds for
+	// as long as the network takes: a publisher's message to a subscriber
+	// that stopped reading would wait for that write (and, with publish
+	// workers, every client of the worker with it).
+	cl.State.packetIDMu.Lock()
+	defer cl.State.packetIDMu.Unlock()
 
 	i = atomic.LoadUint32(&cl.State.packetID)
 	started := i
@@ -417,24 +470,33 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return ErrConnectionClosed
 		}
 
-		cl.refreshDeadline(cl.State.Keepalive)
-		fh := new(packets.FixedHeader)
-		err = cl.ReadFixedHeader(fh)
-		if err != nil {
-			return err
-		}
-
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
-		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
-		cl.afterPacket()
-		if err != nil {
+		if err = cl.readOne(packetHandler); err != nil {
 			return err
 		}
 	}
+}
+
+// readOne reads and handles one packet. ShelterWatch patch 8: the loop
+// waits for the network in ReadFixedHeader and readBody, with no 808-byte
+// packet on the stack above them, and decodes below; the connection's
+// goroutine then needs an 8 KiB stack when publishes go to workers.
+func (cl *Client) readOne(packetHandler ReadFn) error {
+	cl.refreshDeadline(cl.State.Keepalive)
+	fh := new(packets.FixedHeader)
+	if err := cl.ReadFixedHeader(fh); err != nil {
+		return err
+	}
+	p, err := cl.readBody(fh)
+	if err != nil {
+		return err
+	}
+	pk, err := cl.decodePacket(fh, p)
+	if err != nil {
+		return err
+	}
+	err = packetHandler(cl, pk) // Process inbound packet.
+	cl.afterPacket()
+	return err
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -515,21 +577,36 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 
 // ReadPacket reads the remaining buffer into an MQTT packet.
 func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err error) {
-	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
-
-	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
-	pk.FixedHeader = *fh
-	p := make([]byte, pk.FixedHeader.Remaining)
-	n, err := io.ReadFull(cl.Net.bconn, p)
+	p, err := cl.readBody(fh)
 	if err != nil {
+		pk.ProtocolVersion = cl.Properties.ProtocolVersion
+		pk.FixedHeader = *fh
 		return pk, err
 	}
+	return cl.decodePacket(fh, p)
+}
 
+// readBody reads the rest of a packet into a buffer of its own: the
+// packet decoded from it may keep slices of it (ShelterWatch patch 8
+// splits ReadPacket in two so that the read loop's goroutine does not wait
+// for the network below decodePacket's large frame).
+func (cl *Client) readBody(fh *packets.FixedHeader) ([]byte, error) {
+	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
+	p := make([]byte, fh.Remaining)
+	n, err := io.ReadFull(cl.Net.bconn, p)
+	if err != nil {
+		return nil, err
+	}
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
+	return p, nil
+}
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+// decodePacket decodes a packet's body read by readBody. The body is the
+// packet's own (readBody allocates it), so it is decoded in place:
+// upstream copied it once more.
+func (cl *Client) decodePacket(fh *packets.FixedHeader, px []byte) (pk packets.Packet, err error) {
+	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
+	pk.FixedHeader = *fh
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -570,7 +647,10 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 		return pk, err
 	}
 
-	pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
+	// Only when a hook wants it: the call takes 5 KiB of stack (patch 8).
+	if cl.ops.hooks.Provides(OnPacketRead) {
+		pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
+	}
 	return
 }
 
@@ -654,6 +734,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
+		cl.setWriteDeadline()
 		if len(cl.State.outbound) == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
@@ -682,6 +763,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		return int64(n), err
 	}()
 	if err != nil {
+		cl.stopIfWriteTimedOut(err)
 		return err
 	}
 

@@ -115,6 +115,7 @@ func (d *AckDeferral) complete() {
 	// Never blocks: the channel holds as many acks as the window has
 	// slots, and a slot is freed only after its ack has left the channel.
 	cl.State.acks <- d
+	cl.kickWriter()
 }
 
 // acquireAckSlot waits, before the read loop reads the next packet, until
@@ -132,9 +133,29 @@ func (cl *Client) acquireAckSlot() bool {
 	}
 }
 
-// afterPacket releases the slot taken for the packet just handled, unless
-// its acknowledgement was deferred (the deferral releases it).
+// afterPacket releases the slot taken for the packet the read loop just
+// handled, unless the packet went to a publish worker (which settles it)
+// or its acknowledgement was deferred (the deferral releases it).
 func (cl *Client) afterPacket() {
+	if cl.State.ackSlots == nil {
+		return
+	}
+	if cl.State.dispatched {
+		cl.State.dispatched = false
+		return
+	}
+	if cl.ops.options.PublishWorkers > 0 {
+		// Only publishes defer, and they are handled by the worker: the
+		// deferral fields are the worker's.
+		cl.releaseAckSlot()
+		return
+	}
+	cl.settleAckSlot()
+}
+
+// settleAckSlot is afterPacket for the goroutine that handled a publish
+// (the read loop, or the client's publish worker).
+func (cl *Client) settleAckSlot() {
 	if cl.State.ackSlots == nil {
 		return
 	}
@@ -159,11 +180,19 @@ func (cl *Client) releaseAckSlot() {
 	}
 }
 
+// ackBuffers holds the buffers writeAcks encodes into.
+var ackBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxAckBatch caps the acknowledgements written in one write.
+const maxAckBatch = 64
+
 // writeAcks writes the deferred acknowledgements queued for the client in
-// one write, then frees their slots.
+// one write, then frees their slots. It allocates nothing per
+// acknowledgement unless a hook wants the packets.
 func (cl *Client) writeAcks(first *AckDeferral) {
-	batch := []*AckDeferral{first}
-	for len(batch) < cap(cl.State.acks) {
+	var arr [maxAckBatch]*AckDeferral
+	batch := append(arr[:0], first)
+	for len(batch) < maxAckBatch {
 		select {
 		case d := <-cl.State.acks:
 			batch = append(batch, d)
@@ -172,9 +201,13 @@ func (cl *Client) writeAcks(first *AckDeferral) {
 		}
 		break
 	}
-	var buf bytes.Buffer
-	encoded := make([]packets.Packet, 0, len(batch))
-	ends := make([]int, 0, len(batch))
+	hooks := cl.ops.hooks
+	encodeHook, sentHook := hooks.Provides(OnPacketEncode), hooks.Provides(OnPacketSent)
+	buf := ackBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer ackBuffers.Put(buf)
+	var sent []packets.Packet // only for OnPacketSent hooks
+	var ends []int
 	for _, d := range batch {
 		pk := packets.Packet{
 			FixedHeader: packets.FixedHeader{Type: packets.Puback},
@@ -189,21 +222,26 @@ func (cl *Client) writeAcks(first *AckDeferral) {
 			pk.Mods.DisallowProblemInfo = true // [MQTT-3.1.2-29]
 		}
 		pk.Mods.AllowResponseInfo = true
-		pk = cl.ops.hooks.OnPacketEncode(cl, pk)
+		if encodeHook {
+			pk = hooks.OnPacketEncode(cl, pk)
+		}
 		mark := buf.Len()
-		if err := pk.PubackEncode(&buf); err != nil {
+		if err := pk.PubackEncode(buf); err != nil {
 			buf.Truncate(mark)
 			cl.ops.log.Debug("failed encoding deferred puback", "error", err, "client", cl.ID)
 			continue
 		}
-		encoded = append(encoded, pk)
-		ends = append(ends, buf.Len())
+		if sentHook {
+			sent = append(sent, pk)
+			ends = append(ends, buf.Len())
+		}
 	}
 	raw := buf.Bytes()
 	if !cl.Closed() && cl.Net.Conn != nil && len(raw) > 0 {
 		err := func() error {
 			cl.Lock()
 			defer cl.Unlock()
+			cl.setWriteDeadline()
 			if cl.Net.outbuf != nil {
 				_, _ = cl.Net.outbuf.Write(raw)
 				return cl.flushOutbuf()
@@ -212,20 +250,24 @@ func (cl *Client) writeAcks(first *AckDeferral) {
 			return err
 		}()
 		if err != nil {
+			cl.stopIfWriteTimedOut(err)
 			cl.ops.log.Debug("failed writing deferred pubacks", "error", err, "client", cl.ID)
 		} else {
 			atomic.AddInt64(&cl.ops.info.BytesSent, int64(len(raw)))
-			atomic.AddInt64(&cl.ops.info.PacketsSent, int64(len(encoded)))
+			atomic.AddInt64(&cl.ops.info.PacketsSent, int64(len(batch)))
 			start := 0
-			for i, pk := range encoded {
-				cl.ops.hooks.OnPacketSent(cl, pk, raw[start:ends[i]])
+			for i, pk := range sent {
+				hooks.OnPacketSent(cl, pk, bytes.Clone(raw[start:ends[i]]))
 				start = ends[i]
 			}
 		}
 	}
+	completeHook := hooks.Provides(OnQosComplete)
 	for _, d := range batch {
 		cl.State.Inflight.IncreaseReceiveQuota()
-		cl.ops.hooks.OnQosComplete(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: d.id})
+		if completeHook {
+			hooks.OnQosComplete(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: d.id})
+		}
 		cl.releaseAckSlot()
 	}
 }

@@ -135,6 +135,16 @@ type Options struct {
 	// publishes of one client may wait for theirs before the server stops
 	// reading from it. ShelterWatch patch 7, see deferred.go.
 	DeferredAckWindow int `yaml:"deferred_ack_window" json:"deferred_ack_window"`
+
+	// PublishWorkers, when above zero, is how many goroutines handle
+	// clients' PUBLISH packets instead of the connections' own goroutines,
+	// which then only read (ShelterWatch patch 8, see workers.go).
+	PublishWorkers int `yaml:"publish_workers" json:"publish_workers"`
+
+	// ClientWriteTimeout, when above zero, bounds every write to a client;
+	// a client whose write times out is disconnected (a partly written
+	// packet leaves nothing else to do). ShelterWatch patch 8.
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout" json:"client_write_timeout"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -150,6 +160,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	workers      *publishWorkers      // ShelterWatch patch 8: nil unless Options.PublishWorkers
 }
 
 // loop contains interval tickers for the system events loop.
@@ -369,6 +380,7 @@ func (s *Server) Serve() error {
 		}
 	}
 
+	s.startPublishWorkers()                     // ShelterWatch patch 8
 	go s.eventLoop()                            // spin up event loop for issuing $SYS values and closing server.
 	s.Listeners.ServeAll(s.EstablishConnection) // start listening on all listeners.
 	s.publishSysTopics()                        // begin publishing $SYS system values.
@@ -409,16 +421,12 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
-func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
-	s.Listeners.ClientsWg.Add(1)
-
-	go cl.WriteLoop()
-	defer cl.Stop(nil)
-
+// handshake reads and answers the CONNECT packet and establishes the
+// session. counted reports that the client was counted as connected.
+func (s *Server) handshake(cl *Client, listener string) (counted bool, err error) {
 	pk, err := s.readConnectionPacket(cl)
 	if err != nil {
-		return fmt.Errorf("read connection: %w", err)
+		return counted, fmt.Errorf("read connection: %w", err)
 	}
 
 	cl.ParseConnect(listener, pk)
@@ -429,15 +437,15 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 			s.SendConnack(cl, packets.ErrServerBusy, false, nil)
 		}
 
-		return packets.ErrServerBusy
+		return counted, packets.ErrServerBusy
 	}
 
 	code := s.validateConnect(cl, pk) // [MQTT-3.1.4-1] [MQTT-3.1.4-2]
 	if code != packets.CodeSuccess {
 		if err := s.SendConnack(cl, code, false, nil); err != nil {
-			return fmt.Errorf("invalid connection send ack: %w", err)
+			return counted, fmt.Errorf("invalid connection send ack: %w", err)
 		}
-		return code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
+		return counted, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
 	}
 
 	err = s.hooks.OnConnect(cl, pk)
@@ -449,24 +457,24 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		var code packets.Code
 		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {
 			if aerr := s.SendConnack(cl, code, false, nil); aerr != nil {
-				return fmt.Errorf("invalid connection send ack: %w", aerr)
+				return counted, fmt.Errorf("invalid connection send ack: %w", aerr)
 			}
 		}
-		return err
+		return counted, err
 	}
 
 	cl.refreshDeadline(cl.State.Keepalive)
 	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
 		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
 		if err != nil {
-			return fmt.Errorf("invalid connection send ack: %w", err)
+			return counted, fmt.Errorf("invalid connection send ack: %w", err)
 		}
 
-		return packets.ErrBadUsernameOrPassword
+		return counted, packets.ErrBadUsernameOrPassword
 	}
 
 	atomic.AddInt64(&s.Info.ClientsConnected, 1)
-	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
+	counted = true
 
 	s.hooks.OnSessionEstablish(cl, pk)
 
@@ -475,7 +483,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
-		return fmt.Errorf("ack connection packet: %w", err)
+		return counted, fmt.Errorf("ack connection packet: %w", err)
 	}
 
 	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
@@ -483,13 +491,46 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	if sessionPresent {
 		err = cl.ResendInflightMessages(true)
 		if err != nil {
-			return fmt.Errorf("resend inflight: %w", err)
+			return counted, fmt.Errorf("resend inflight: %w", err)
 		}
 	}
 
 	s.hooks.OnSessionEstablished(cl, pk)
 
-	err = cl.Read(s.receivePacket)
+	return counted, nil
+}
+
+func (s *Server) attachClient(cl *Client, listener string) error {
+	defer s.Listeners.ClientsWg.Done()
+	s.Listeners.ClientsWg.Add(1)
+
+	// ShelterWatch patch 8: no writer goroutine for the connection's
+	// lifetime; kickWriter starts one while writes are queued.
+	defer cl.Stop(nil)
+
+	// ShelterWatch patch 8: the handshake (its packets, 808 bytes each,
+	// and the hooks' password check) runs on a goroutine of its own that
+	// ends with it, so that the stack it grows is not kept, at its
+	// deepest, for as long as the connection's read loop runs.
+	var counted bool
+	var err error
+	shook := make(chan struct{})
+	go func() {
+		defer close(shook)
+		counted, err = s.handshake(cl, listener)
+	}()
+	<-shook
+	if counted {
+		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
+	}
+	if err != nil {
+		return err
+	}
+
+	if s.workers != nil {
+		cl.State.worker = s.workers.assign()
+	}
+	err = cl.Read(s.readPacket)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -1135,6 +1176,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	select {
 	case cl.State.outbound <- &out:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
+		cl.kickWriter() // ShelterWatch patch 8
 	default:
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, pk)
@@ -1532,6 +1574,7 @@ func (s *Server) Close() error {
 	close(s.done)
 	s.Log.Info("gracefully stopping server")
 	s.Listeners.CloseAll(s.closeListenerClients)
+	s.stopPublishWorkers() // every connection has ended: ShelterWatch patch 8
 	s.hooks.OnStopped()
 	s.hooks.Stop()
 
