@@ -70,10 +70,14 @@ func (p *Process) Stop() error {
 // Stat is a snapshot of the gateway process. Counters are cumulative; the
 // bench takes differences.
 type Stat struct {
-	Seq       uint64  `json:"seq"` // readings durably stored (store LastSeq)
-	CPUNanos  int64   `json:"cpu_nanos"`
-	PeakRSS   int64   `json:"peak_rss"` // VmHWM, bytes
-	RSS       int64   `json:"rss"`      // VmRSS, bytes
+	Seq      uint64 `json:"seq"` // readings durably stored (store LastSeq)
+	CPUNanos int64  `json:"cpu_nanos"`
+	PeakRSS  int64  `json:"peak_rss"` // VmHWM, bytes
+	// RSSAnon and RSSFile split the current RSS: anonymous memory, and
+	// file-backed pages (the executable's own).
+	RSSAnon   int64   `json:"rss_anon"`
+	RSSFile   int64   `json:"rss_file"`
+	RSS       int64   `json:"rss"` // VmRSS, bytes
 	HeapInuse float64 `json:"heap_inuse"`
 	// Latency is shelterwatch_ingest_receive_to_stored_seconds.
 	Latency Histogram `json:"latency"`

@@ -214,6 +214,7 @@ func (g *role) stop() error {
 func (g *role) stat() (*Stat, error) {
 	st := &Stat{Seq: g.a.Store.LastSeq(), CPUNanos: int64(procstat.SelfCPU()), MemoryLimit: debug.SetMemoryLimit(-1)}
 	st.PeakRSS, st.RSS, _ = procstat.Mem(os.Getpid())
+	st.RSSAnon, st.RSSFile, _ = procstat.MemParts(os.Getpid())
 	ms := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
 	metrics.Read(ms)
 	if ms[0].Value.Kind() == metrics.KindUint64 {

@@ -219,8 +219,8 @@ func runBursts(ctx context.Context, o Options, sc Scenario, i int) (*burstSummar
 			}
 			continue
 		}
-		fmt.Fprintf(o.Log, "shelter-bench: %s: %d msgs drained in %.1fs, gateway peak RSS %.1f MB (max heap in use %.1f MB, max stacks %.1f MB, new stacks up to %.0f KiB, Go runtime's total %.1f MB), max %.0f goroutines; %d readings acked, %d stored\n",
-			sc.Name(), r.Msgs, r.Drain.Seconds(), report.MB(r.PeakRSS), r.MaxHeapInuse/(1<<20), r.MaxStack/(1<<20), r.MaxStackStart/(1<<10), r.GoSys/(1<<20), r.MaxGoroutines, r.AckedReadings, r.StoredReadings)
+		fmt.Fprintf(o.Log, "shelter-bench: %s: %d msgs drained in %.1fs, gateway peak RSS %.1f MB (sampled: anonymous %.1f MB, file-backed %.1f MB; max heap in use %.1f MB, max stacks %.1f MB, new stacks up to %.0f KiB, Go runtime's total %.1f MB), max %.0f goroutines; %d readings acked, %d stored\n",
+			sc.Name(), r.Msgs, r.Drain.Seconds(), report.MB(r.PeakRSS), report.MB(r.MaxRSSAnon), report.MB(r.MaxRSSFile), r.MaxHeapInuse/(1<<20), r.MaxStack/(1<<20), r.MaxStackStart/(1<<10), r.GoSys/(1<<20), r.MaxGoroutines, r.AckedReadings, r.StoredReadings)
 		results = append(results, r)
 	}
 	if len(results) == 0 {

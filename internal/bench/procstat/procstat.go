@@ -50,6 +50,33 @@ func Mem(pid int) (peak, cur int64, err error) {
 	return peak, cur, nil
 }
 
+// MemParts returns process pid's resident anonymous memory (RssAnon: heap,
+// stacks, C allocations) and resident file-backed pages (RssFile: mostly
+// its own executable, shared and reclaimable), in bytes.
+func MemParts(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		var dst *int64
+		switch {
+		case strings.HasPrefix(line, "RssAnon:"):
+			dst = &anon
+		case strings.HasPrefix(line, "RssFile:"):
+			dst = &file
+		default:
+			continue
+		}
+		if f := strings.Fields(line); len(f) >= 2 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				*dst = kb << 10
+			}
+		}
+	}
+	return anon, file, nil
+}
+
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every
 // Linux architecture Go supports.
 const clockTicks = 100
