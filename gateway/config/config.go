@@ -388,6 +388,9 @@ type HTTP struct {
 	// MetricsListen is a separate listener (host:port) for /metrics;
 	// Listen then does not serve it. Default "" (on Listen).
 	MetricsListen string `yaml:"metrics_listen"`
+	// UsersFile holds the web console's accounts, managed with
+	// `shelter-gateway user`. Default users.json in alarms.dir.
+	UsersFile string `yaml:"users_file"`
 	// MetricsAuth is token (a bearer token of role metrics or admin) or
 	// none, which needs MetricsListen on a loopback address. Default
 	// token.

@@ -613,7 +613,7 @@ func (c *Config) resolvePaths(dir string) {
 		&c.Broker.Embedded.TLSCertFile, &c.Broker.Embedded.TLSKeyFile,
 		&c.Broker.External.PasswordFile, &c.Broker.External.CAFile,
 		&c.Broker.External.CertFile, &c.Broker.External.KeyFile,
-		&c.HTTP.TLSCertFile, &c.HTTP.TLSKeyFile,
+		&c.HTTP.TLSCertFile, &c.HTTP.TLSKeyFile, &c.HTTP.UsersFile,
 	}
 	for i := range c.Influx {
 		t := &c.Influx[i]

@@ -54,6 +54,15 @@ type Audit struct {
 // AuditPath is the audit log's current file.
 func (a Alarms) AuditPath() string { return filepath.Join(a.Dir, audit.FileName) }
 
+// UsersPath is the console users file: http.users_file, or users.json in
+// alarms.dir.
+func (c *Config) UsersPath() string {
+	if c.HTTP.UsersFile != "" {
+		return c.HTTP.UsersFile
+	}
+	return filepath.Join(c.Alarms.Dir, "users.json")
+}
+
 // Defaults of the alarms section.
 const (
 	DefaultAlarmRepeat = 10 * time.Minute

@@ -48,7 +48,7 @@ func root() *cobra.Command {
 		SilenceErrors: false,
 	}
 	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd(), certCmd())
-	cmd.AddCommand(auditCmd())
+	cmd.AddCommand(auditCmd(), userCmd())
 	return cmd
 }
 
