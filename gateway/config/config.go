@@ -336,16 +336,22 @@ type Ingest struct {
 	MaxClockSkew Duration `yaml:"max_clock_skew"`
 }
 
-// Role is what an API token may do.
+// Role is what an API token may do: a set of permissions (the API's
+// authorisation matrix), not a rank.
 type Role string
 
-// Roles, from least to most powerful.
+// Roles.
 const (
-	RoleViewer  Role = "viewer"  // read readings, alarms and video
-	RoleManager Role = "manager" // also acknowledge alarms
-	RoleAdmin   Role = "admin"   // everything
+	RoleViewer  Role = "viewer"  // read-only for machines (Grafana, scripts): readings, alarms, audit, video of its cameras
+	RoleManager Role = "manager" // everything in the facility, and acting on alarms
+	RoleAdmin   Role = "admin"   // a manager who also manages the gateway (rules reload, /metrics)
+	// RoleSupervisor reads alarms and watches its cameras, with their
+	// viewing audit; RoleInspector reads history, availability, alarms and
+	// the audit log, no video. The console's people have these roles too.
+	RoleSupervisor Role = "supervisor"
+	RoleInspector  Role = "inspector"
 	// RoleMetrics reads /metrics and nothing else (a Prometheus server's
-	// token); it is outside the order above.
+	// token).
 	RoleMetrics Role = "metrics"
 )
 
@@ -405,7 +411,8 @@ type Token struct {
 	// Name identifies the token in logs and the audit log; unique.
 	// Required.
 	Name string `yaml:"name"`
-	// Role is viewer, manager, admin or metrics. Required.
+	// Role is viewer, inspector, supervisor, manager, admin or metrics.
+	// Required.
 	Role Role `yaml:"role"`
 	// SHA256 is the hex SHA-256 of the token (64 hex digits). Required.
 	SHA256 Secret `yaml:"sha256"`

@@ -489,7 +489,7 @@ store:
       sha256: 59d1f194dcf921e281eb621ee321705cb911cea1d10c6958f08f7908aff2985z
 `,
 		want: []string{
-			`t.yaml:12: http.tokens[0].role: unknown role "boss" (want viewer, manager, admin or metrics)`,
+			`t.yaml:12: http.tokens[0].role: unknown role "boss" (want viewer, inspector, supervisor, manager, admin or metrics)`,
 			`t.yaml:13: http.tokens[0].sha256: want 64 hex digits (the SHA-256 of the token), got 3 characters`,
 			`t.yaml:14: http.tokens[1].name: duplicate token name "console" (first at line 11)`,
 			`t.yaml:14: http.tokens[1].role: required`,

@@ -508,7 +508,7 @@ func (v *validator) ingest() {
 	}
 }
 
-var roles = []Role{RoleViewer, RoleManager, RoleAdmin, RoleMetrics}
+var roles = []Role{RoleViewer, RoleInspector, RoleSupervisor, RoleManager, RoleAdmin, RoleMetrics}
 
 func (v *validator) http() {
 	h := &v.c.HTTP
@@ -543,7 +543,7 @@ func (v *validator) http() {
 		if t.Role == "" {
 			v.errorf(key+".role", "required")
 		} else if !slices.Contains(roles, t.Role) {
-			v.errorf(key+".role", "unknown role %s (want viewer, manager, admin or metrics)", quote(string(t.Role)))
+			v.errorf(key+".role", "unknown role %s (want viewer, inspector, supervisor, manager, admin or metrics)", quote(string(t.Role)))
 		} else if t.Role == RoleMetrics && len(t.Cameras) > 0 {
 			v.errorf(key+".cameras", "a token of role metrics reads /metrics only: it watches no camera")
 		}

@@ -8,8 +8,9 @@ import (
 
 // audit serves the append-only audit log, newest first, as far as the
 // caller may see it: a viewing session only for a camera the token may
-// watch (as the camera and WHEP routes decide), and the viewer's network
-// address only to managers and admins. The camera rule applies while the
+// watch (as the camera and WHEP routes decide), nothing else for a
+// supervisor (whose audit is their cameras' viewing), and the viewer's
+// network address only with PermPersonalData (managers and admins). The camera rule applies while the
 // log is read, so limit counts only entries the caller may see.
 func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	limit, err := intParam(r, "limit", 200, 1, 10000)
@@ -23,15 +24,21 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := tokenOf(r.Context())
 	q := r.URL.Query()
+	videoOnly := tok.Role.may(PermAuditVideoOnly)
 	f := audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera"), Action: q.Get("action"),
-		Visible: func(e *audit.Entry) bool { return e.Video == nil || tok.mayView(e.Video.Camera) }}
+		Visible: func(e *audit.Entry) bool {
+			if e.Video == nil {
+				return !videoOnly
+			}
+			return tok.mayView(e.Video.Camera)
+		}}
 	entries, err := a.opts.Audit.Read(f, limit)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "could not read the audit log")
 		a.opts.Logger.Error("httpapi: audit", "err", err)
 		return
 	}
-	if tok.Role < RoleManager {
+	if !tok.Role.may(PermPersonalData) {
 		for i := range entries {
 			entries[i] = withoutPersonalData(entries[i])
 		}

@@ -43,18 +43,21 @@ import (
 	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
-// Role orders what a token may do; from viewer up, a higher role may do
-// everything a lower one may.
+// Role is what a token (or, later, a console user) may do: a set of
+// permissions (rolePerms), not a rank.
 type Role int
 
-// Roles, lowest first.
+// Roles.
 const (
 	// RoleMetrics may read /metrics and nothing else: the token a
-	// Prometheus server holds. Below every API route's role.
+	// Prometheus server holds.
 	RoleMetrics Role = iota + 1
+	// RoleViewer reads everything but personal data (Grafana, scripts).
 	RoleViewer
 	RoleManager
 	RoleAdmin
+	RoleSupervisor
+	RoleInspector
 )
 
 // ParseRole maps a config role name to a Role.
@@ -68,6 +71,10 @@ func ParseRole(s string) (Role, error) {
 		return RoleAdmin, nil
 	case "metrics":
 		return RoleMetrics, nil
+	case "supervisor":
+		return RoleSupervisor, nil
+	case "inspector":
+		return RoleInspector, nil
 	}
 	return 0, fmt.Errorf("httpapi: unknown role %q", s)
 }
@@ -84,7 +91,7 @@ type Token struct {
 
 // mayView reports whether the token may watch camera.
 func (t *Token) mayView(camera string) bool {
-	if t.Role < RoleViewer {
+	if !t.Role.may(PermVideoWatch) {
 		return false
 	}
 	for _, c := range t.Cameras {
@@ -204,27 +211,19 @@ func Handler(opts Options) http.Handler {
 	if !opts.MetricsElsewhere {
 		mux.Handle("GET /metrics", a.metrics(true))
 	}
-	mux.Handle("GET /api/v1/devices", a.auth(RoleViewer, a.devices))
-	mux.Handle("GET /api/v1/readings", a.auth(RoleViewer, a.readings))
-	mux.Handle("GET /api/v1/availability", a.auth(RoleViewer, a.availability))
-	mux.Handle("GET /api/v1/dead-letters", a.auth(RoleManager, a.deadLetters))
-	mux.Handle("GET /api/v1/forwarders", a.auth(RoleViewer, a.forwarders))
-	mux.Handle("GET /api/v1/alarms", a.auth(RoleViewer, a.alarmsList))
-	mux.Handle("POST /api/v1/alarms/{id}/ack", a.auth(RoleManager, a.alarmAction("ack")))
-	mux.Handle("POST /api/v1/alarms/{id}/reset", a.auth(RoleManager, a.alarmAction("reset")))
-	mux.Handle("GET /api/v1/alarms/{id}/deliveries", a.auth(RoleViewer, a.deliveries))
-	mux.Handle("GET /api/v1/audit", a.auth(RoleViewer, a.audit))
-	mux.Handle("POST /api/v1/silences", a.auth(RoleManager, a.addSilence))
-	mux.Handle("POST /api/v1/rules/reload", a.auth(RoleAdmin, a.reloadRules))
+	for _, rt := range routes {
+		if rt.video && opts.Video == nil {
+			continue
+		}
+		mux.Handle(rt.pattern, a.auth(rt.perm, rt.handler(a)))
+	}
 	if opts.Video != nil {
-		mux.Handle("GET /api/v1/cameras", a.auth(RoleViewer, a.cameras))
 		// WHEP signalling answers once the camera streams (an on-demand
 		// pull starts first) and ICE candidates are gathered: the WHEP
 		// server bounds that time itself, not the API's write timeout.
 		whepH := longLived(opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
 		mux.Handle("/api/v1/cameras/{camera}/whep", whepH)
 		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", whepH)
-		mux.Handle("GET /api/v1/video/sessions", a.auth(RoleManager, a.videoSessions))
 	}
 	return mux
 }
@@ -250,7 +249,7 @@ func (a *api) metrics(withToken bool) http.Handler {
 	if !withToken {
 		return h
 	}
-	return a.authorize(func(t *Token) bool { return t.Role == RoleMetrics || t.Role == RoleAdmin }, h.ServeHTTP)
+	return a.auth(PermMetrics, h.ServeHTTP)
 }
 
 // longLived lets a route's response outlast the server's write timeout;
@@ -306,9 +305,9 @@ var (
 	errUnknownToken = errors.New("unknown token")
 )
 
-// auth lets a request through when its token's role is need or higher.
-func (a *api) auth(need Role, h http.HandlerFunc) http.Handler {
-	return a.authorize(func(t *Token) bool { return t.Role >= need }, h)
+// auth lets a request through when its token's role has the permission.
+func (a *api) auth(need Permission, h http.HandlerFunc) http.Handler {
+	return a.authorize(func(t *Token) bool { return t.Role.may(need) }, h)
 }
 
 // authorize lets a request through when its token is one of the

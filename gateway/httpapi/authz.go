@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Permission is one thing a caller may do; every route names the one it
+// needs (routes), and a role is a set of them (rolePerms). Roles are sets,
+// not ranks: a supervisor watches video an inspector may not, an inspector
+// reads history a supervisor does not need.
+type Permission uint32
+
+// Permissions.
+const (
+	// PermDevices: the facility's devices and their live state.
+	PermDevices Permission = 1 << iota
+	// PermHistory: stored readings (history charts, CSV).
+	PermHistory
+	// PermAvailability: device availability and outages.
+	PermAvailability
+	// PermGatewayHealth: forwarders (backlog and lag).
+	PermGatewayHealth
+	// PermDeadLetters: rejected messages, payloads included.
+	PermDeadLetters
+	// PermAlarmsRead: alarms, their timelines and notification deliveries.
+	PermAlarmsRead
+	// PermAlarmsAct: acknowledge and reset alarms, silence devices and
+	// zones.
+	PermAlarmsAct
+	// PermAuditRead: the audit log (video entries only for the caller's
+	// cameras, addresses only with PermPersonalData).
+	PermAuditRead
+	// PermAuditVideoOnly narrows PermAuditRead to viewing sessions.
+	PermAuditVideoOnly
+	// PermPersonalData: viewers' network addresses in the audit log.
+	PermPersonalData
+	// PermCameras: the camera list and its status (the caller's cameras).
+	PermCameras
+	// PermVideoWatch: live video over WHEP (the caller's cameras).
+	PermVideoWatch
+	// PermVideoSessions: who is watching now (the caller's cameras).
+	PermVideoSessions
+	// PermRulesReload: reload the rules file.
+	PermRulesReload
+	// PermMetrics: /metrics.
+	PermMetrics
+)
+
+var permNames = map[Permission]string{
+	PermDevices: "devices", PermHistory: "history", PermAvailability: "availability",
+	PermGatewayHealth: "gateway health", PermDeadLetters: "dead letters", PermAlarmsRead: "alarms", PermAlarmsAct: "alarm actions",
+	PermAuditRead: "audit log", PermAuditVideoOnly: "audit log (video only)", PermPersonalData: "personal data",
+	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
+	PermRulesReload: "rules reload", PermMetrics: "metrics",
+}
+
+func (p Permission) String() string {
+	if n, ok := permNames[p]; ok {
+		return n
+	}
+	return fmt.Sprintf("permission(%#x)", uint32(p))
+}
+
+// rolePerms is what each role may do.
+var rolePerms = map[Role]Permission{
+	// A Prometheus server's token.
+	RoleMetrics: PermMetrics,
+	// Read-only for machines (Grafana, scripts): everything but alarm
+	// actions, personal data, dead letters and who is watching; video
+	// only of the token's cameras.
+	RoleViewer: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermAlarmsRead | PermAuditRead |
+		PermCameras | PermVideoWatch,
+	// A fire-safety inspector: history, availability, alarms, the audit
+	// log; no video.
+	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead,
+	// A civil-affairs supervisor: alarms, and live video of the cameras
+	// granted to them with those cameras' viewing audit.
+	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly,
+	// A facility manager: everything in the facility, and acting on
+	// alarms.
+	RoleManager: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
+		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions,
+	// An administrator: a manager who also manages the gateway.
+	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
+		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics,
+}
+
+// may reports whether the role includes p.
+func (r Role) may(p Permission) bool { return rolePerms[r]&p == p }
+
+// route is one API route and the permission it needs. Handler registers
+// the API from this table only, so the authorisation matrix test sees
+// every route.
+type route struct {
+	pattern string // ServeMux pattern, method first
+	perm    Permission
+	handler func(a *api) http.HandlerFunc
+	video   bool // only when video is configured
+}
+
+// routes is the API. WHEP signalling (authorised per camera by
+// authorizeCamera, PermVideoWatch) and /metrics (PermMetrics) are wired
+// in Handler; healthz and readyz are open.
+var routes = []route{
+	{pattern: "GET /api/v1/devices", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.devices }},
+	{pattern: "GET /api/v1/readings", perm: PermHistory, handler: func(a *api) http.HandlerFunc { return a.readings }},
+	{pattern: "GET /api/v1/availability", perm: PermAvailability, handler: func(a *api) http.HandlerFunc { return a.availability }},
+	{pattern: "GET /api/v1/dead-letters", perm: PermDeadLetters, handler: func(a *api) http.HandlerFunc { return a.deadLetters }},
+	{pattern: "GET /api/v1/forwarders", perm: PermGatewayHealth, handler: func(a *api) http.HandlerFunc { return a.forwarders }},
+	{pattern: "GET /api/v1/alarms", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.alarmsList }},
+	{pattern: "POST /api/v1/alarms/{id}/ack", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.alarmAction("ack") }},
+	{pattern: "POST /api/v1/alarms/{id}/reset", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.alarmAction("reset") }},
+	{pattern: "GET /api/v1/alarms/{id}/deliveries", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.deliveries }},
+	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
+	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
+	{pattern: "POST /api/v1/rules/reload", perm: PermRulesReload, handler: func(a *api) http.HandlerFunc { return a.reloadRules }},
+	{pattern: "GET /api/v1/cameras", perm: PermCameras, video: true, handler: func(a *api) http.HandlerFunc { return a.cameras }},
+	{pattern: "GET /api/v1/video/sessions", perm: PermVideoSessions, video: true, handler: func(a *api) http.HandlerFunc { return a.videoSessions }},
+}
