@@ -506,12 +506,18 @@ store:
       role: metrics
       sha256: 59d1f194dcf921e281eb621ee321705cb911cea1d10c6958f08f7908aff2985d
       cameras: ["*"]
+    - name: inspector
+      role: inspector
+      sha256: 8f91fcb33573dd2bac45c0fdae2b8ace909892e2969ec383c16e63c7ab43335f
+      cameras: [ward-cam]
 `,
 		want: []string{
 			`t.yaml:10: http.tls_cert_file: needs tls_key_file`,
 			`t.yaml:10: http.tls_cert_file: cannot use file "/nonexistent/server.pem": no such file or directory`,
 			`t.yaml:11: http.write_timeout: must be greater than 0, got 0s`,
 			`t.yaml:16: http.tokens[0].cameras: a token of role metrics reads /metrics only: it watches no camera`,
+			`t.yaml:20: http.tokens[1].cameras: a token of role inspector watches no video: give it no cameras (or the role supervisor)`,
+			`t.yaml:20: http.tokens[1].cameras[0]: unknown camera "ward-cam"`,
 		},
 	},
 	{

@@ -546,6 +546,8 @@ func (v *validator) http() {
 			v.errorf(key+".role", "unknown role %s (want viewer, inspector, supervisor, manager, admin or metrics)", quote(string(t.Role)))
 		} else if t.Role == RoleMetrics && len(t.Cameras) > 0 {
 			v.errorf(key+".cameras", "a token of role metrics reads /metrics only: it watches no camera")
+		} else if t.Role == RoleInspector && len(t.Cameras) > 0 {
+			v.errorf(key+".cameras", "a token of role inspector watches no video: give it no cameras (or the role supervisor)")
 		}
 		switch sum := strings.ToLower(string(t.SHA256)); {
 		case sum == "":

@@ -54,6 +54,8 @@ func TestAuditVisibility(t *testing.T) {
 		{"no-camera-viewer", "viewer", "no-camera-secret-2", nil},
 		{"door-manager", "manager", "door-manager-secret-3", []string{"door-cam"}},
 		{"all-admin", "admin", "all-admin-secret-4", []string{"*"}},
+		{"ward-supervisor", "supervisor", "ward-supervisor-secret-5", []string{"ward-cam"}},
+		{"inspector", "inspector", "inspector-secret-6", []string{"*"}},
 	} {
 		tok, err := httpapi.ParseToken(tc.name, tc.role, sha256Hex(tc.secret))
 		if err != nil {
@@ -83,6 +85,10 @@ func TestAuditVisibility(t *testing.T) {
 			[]string{"video_view_ended door-cam 10.0.0.9:50001", "video_view_started door-cam 10.0.0.9:50001", "acknowledged - -",
 				"video_view_ended ward-cam 10.0.0.7:50000", "video_view_started ward-cam 10.0.0.7:50000", "fired - -"}},
 		{"admin, one alarm", "all-admin-secret-4", "?alarm=smoke@dev:kitchen-smoke",
+			[]string{"acknowledged - -", "fired - -"}},
+		{"supervisor of the ward camera: only its viewing sessions, no addresses", "ward-supervisor-secret-5", "",
+			[]string{"video_view_ended ward-cam -", "video_view_started ward-cam -"}},
+		{"inspector, even granted cameras: no video, so no viewing sessions", "inspector-secret-6", "",
 			[]string{"acknowledged - -", "fired - -"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
