@@ -17,6 +17,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/internal/ratelog"
+	"github.com/shelterwatch/shelterwatch/internal/throttle"
 )
 
 // hook implements admission (authentication, login throttling, client id
@@ -38,7 +39,7 @@ type hook struct {
 	limiter  *ratelog.Limiter
 	now      func() time.Time
 
-	throttle *throttle
+	throttle *throttle.Throttle
 	checks   chan struct{} // one token per bcrypt check running
 	queued   chan struct{} // one token per login waiting for a check slot
 	sessions *sessions
@@ -79,7 +80,7 @@ func newHook(opts Options, ctx context.Context) (*hook, error) {
 		log:      opts.Logger,
 		limiter:  ratelog.New(10 * time.Second),
 		now:      opts.Now,
-		throttle: newThrottle(opts.Login),
+		throttle: opts.Login.throttle(),
 		checks:   make(chan struct{}, opts.Login.MaxConcurrentChecks),
 		queued:   make(chan struct{}, opts.Login.MaxQueuedChecks),
 		sessions: newSessions(opts.MaxSessionsPerUser),
@@ -230,11 +231,11 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 		tracked = ""
 	}
 	now := h.now()
-	if blocked, until := h.throttle.blocked(ip, tracked, now); blocked {
+	if blocked, until := h.throttle.Blocked(ip, tracked, now); blocked {
 		return h.refuse("throttled", packets.ErrConnectionRateExceeded, cl, user, "retry_after", until.Sub(now).Round(time.Second))
 	}
 	if a == nil {
-		h.throttle.failed(ip, "", now)
+		h.throttle.Failed(ip, "", now)
 		return h.refuse("unknown_user", packets.ErrBadUsernameOrPassword, cl, user)
 	}
 	digest := sha256.Sum256(pk.Connect.Password)
@@ -242,7 +243,7 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 	cached, ok := h.verified[user]
 	h.mu.Unlock()
 	if ok && cached == digest {
-		h.throttle.succeeded(ip, user)
+		h.throttle.Succeeded(ip, user)
 		return nil
 	}
 	if !h.checkSlot() {
@@ -250,7 +251,7 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	// A login that waited for its slot is judged again: the failures of
 	// those ahead of it may have put its address or username in penalty.
-	if blocked, until := h.throttle.blocked(ip, tracked, h.now()); blocked {
+	if blocked, until := h.throttle.Blocked(ip, tracked, h.now()); blocked {
 		<-h.checks
 		return h.refuse("throttled", packets.ErrConnectionRateExceeded, cl, user, "retry_after", until.Sub(now).Round(time.Second))
 	}
@@ -258,13 +259,13 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) error {
 	err := bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), pk.Connect.Password)
 	<-h.checks
 	if err != nil {
-		h.throttle.failed(ip, user, h.now())
+		h.throttle.Failed(ip, user, h.now())
 		return h.refuse("bad_password", packets.ErrBadUsernameOrPassword, cl, user)
 	}
 	h.mu.Lock()
 	h.verified[user] = digest
 	h.mu.Unlock()
-	h.throttle.succeeded(ip, user)
+	h.throttle.Succeeded(ip, user)
 	return nil
 }
 
