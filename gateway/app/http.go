@@ -14,6 +14,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
+	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 )
 
@@ -45,6 +46,10 @@ func (a *App) newHTTP() error {
 		Reload:     a.ReloadRules,
 		Outbox:     a.Outbox,
 		Video:      a.videoAPI(),
+		Users:      users.Open(cfg.UsersPath()),
+	}
+	if a.Audit != nil {
+		opts.AuditAppend = a.Audit.Append
 	}
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCertFile != "" {

@@ -50,13 +50,16 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 }
 
 // withoutPersonalData is e without what identifies a person beyond the
-// staff names the log is for: the viewer's network address (at a relief
-// station often a phone on the guest Wi-Fi).
+// staff names the log is for: a viewer's or a login's network address (at
+// a relief station often a phone on the guest Wi-Fi).
 func withoutPersonalData(e audit.Entry) audit.Entry {
 	if e.Video != nil && e.Video.Remote != "" {
 		v := *e.Video
 		v.Remote = ""
 		e.Video = &v
+	}
+	if e.Login != nil {
+		e.Login = nil // its one field is the address
 	}
 	return e
 }

@@ -101,8 +101,13 @@ type route struct {
 
 // routes is the API. WHEP signalling (authorised per camera by
 // authorizeCamera, PermVideoWatch) and /metrics (PermMetrics) are wired
-// in Handler; healthz and readyz are open.
+// in Handler; healthz, readyz and the login (POST /api/v1/session) are
+// open.
 var routes = []route{
+	// The caller's own session (any authenticated caller: permission 0).
+	{pattern: "GET /api/v1/session", handler: func(a *api) http.HandlerFunc { return a.whoami }},
+	{pattern: "DELETE /api/v1/session", handler: func(a *api) http.HandlerFunc { return a.logout }},
+	{pattern: "POST /api/v1/session/end-all", handler: func(a *api) http.HandlerFunc { return a.endAll }},
 	{pattern: "GET /api/v1/devices", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.devices }},
 	{pattern: "GET /api/v1/readings", perm: PermHistory, handler: func(a *api) http.HandlerFunc { return a.readings }},
 	{pattern: "GET /api/v1/availability", perm: PermAvailability, handler: func(a *api) http.HandlerFunc { return a.availability }},

@@ -4,13 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/video/whep"
 )
 
@@ -32,6 +33,9 @@ var allowedRoles = map[string][]string{
 	"POST /api/v1/rules/reload":          {"admin"},
 	"GET /api/v1/cameras":                {"viewer", "supervisor", "manager", "admin"},
 	"GET /api/v1/video/sessions":         {"manager", "admin"},
+	"GET /api/v1/session":                {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"DELETE /api/v1/session":             {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"POST /api/v1/session/end-all":       {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	// Wired outside the table:
 	"GET /metrics":                       {"metrics", "admin"},
 	"WHEP /api/v1/cameras/{camera}/whep": {"viewer", "supervisor", "manager", "admin"},
@@ -55,8 +59,19 @@ func matrixAPI(t *testing.T) *api {
 		tok.Cameras = []string{"*"}
 		toks = append(toks, tok)
 	}
-	return &api{opts: Options{Tokens: toks, Logger: slog.New(slog.DiscardHandler)}}
+	return newAPI(Options{Tokens: toks, Users: fakeUsers{}})
 }
+
+// fakeUsers has one console user per role, named after it.
+type fakeUsers struct{}
+
+func (fakeUsers) Get(name string) (users.User, error) {
+	return users.User{Name: name, Role: users.Role(name), Cameras: []string{"*"}, Epoch: 1}, nil
+}
+func (fakeUsers) Authenticate(string, string) (users.User, error) {
+	return users.User{}, users.ErrBadPassword
+}
+func (fakeUsers) EndSessions(string) error { return nil }
 
 // requestFor builds a request that matches pattern.
 func requestFor(pattern, auth string) *http.Request {
@@ -109,6 +124,41 @@ func TestAuthorisationMatrix(t *testing.T) {
 			if w.Code != want {
 				t.Errorf("%s as %s: %d, want %d", pattern, role, w.Code, want)
 			}
+		}
+	}
+
+	// A console session of every role, with and without its CSRF token:
+	// a changing request without it is refused whatever the role; with it,
+	// or for a reading request, the role decides as for a token.
+	for _, role := range []string{"inspector", "supervisor", "manager", "admin"} {
+		id, se, err := a.sessions.start(users.User{Name: role, Role: users.Role(role), Epoch: 1}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pattern, h := range handlers {
+			for _, withCSRF := range []bool{false, true} {
+				r := requestFor(pattern, "")
+				r.AddCookie(&http.Cookie{Name: SessionCookie, Value: id})
+				if withCSRF {
+					r.Header.Set(CSRFHeader, se.csrf)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				want := http.StatusForbidden
+				if slices.Contains(allowedRoles[pattern], role) && (withCSRF || !unsafeMethod(r.Method)) {
+					want = http.StatusTeapot
+				}
+				if w.Code != want {
+					t.Errorf("%s as a %s session (CSRF token %v): %d, want %d", pattern, role, withCSRF, w.Code, want)
+				}
+			}
+		}
+		r := requestFor("GET /api/v1/session", "")
+		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: id + "x"})
+		w := httptest.NewRecorder()
+		handlers["GET /api/v1/session"].ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("an unknown session cookie: %d, want 401", w.Code)
 		}
 	}
 

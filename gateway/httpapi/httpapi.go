@@ -36,6 +36,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/throttle"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
@@ -87,7 +88,14 @@ type Token struct {
 	Digest [32]byte
 	// Cameras are the camera ids this token may view; "*" allows all.
 	Cameras []string
+	// session: a console user's session, not a configured token.
+	session bool
 }
+
+var roleNames = map[Role]string{RoleMetrics: "metrics", RoleViewer: "viewer", RoleManager: "manager",
+	RoleAdmin: "admin", RoleSupervisor: "supervisor", RoleInspector: "inspector"}
+
+func (r Role) String() string { return roleNames[r] }
 
 // mayView reports whether the token may watch camera.
 func (t *Token) mayView(camera string) bool {
@@ -150,6 +158,14 @@ type Options struct {
 	// Video serves the cameras. May be nil (no cameras).
 	Video  *Video
 	Logger *slog.Logger
+	// Users are the web console's accounts (nil: no console login; bearer
+	// tokens only).
+	Users Users
+	// AuditAppend records logins and logouts (nil: not recorded).
+	AuditAppend func(...audit.Entry) error
+	// SessionIdle and SessionMax bound a console session (0: the
+	// defaults).
+	SessionIdle, SessionMax time.Duration
 }
 
 // History is what the API needs of the durable store: series, points and
@@ -201,7 +217,7 @@ func Handler(opts Options) http.Handler {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	a := &api{opts: opts}
+	a := newAPI(opts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -211,6 +227,8 @@ func Handler(opts Options) http.Handler {
 	if !opts.MetricsElsewhere {
 		mux.Handle("GET /metrics", a.metrics(true))
 	}
+	// Logging in is the one API route open to anyone (throttled).
+	mux.HandleFunc("POST /api/v1/session", a.login)
 	for _, rt := range routes {
 		if rt.video && opts.Video == nil {
 			continue
@@ -228,7 +246,23 @@ func Handler(opts Options) http.Handler {
 	return mux
 }
 
-type api struct{ opts Options }
+type api struct {
+	opts       Options
+	sessions   *sessions
+	throttle   *throttle.Throttle
+	loginSlots chan struct{}
+}
+
+func newAPI(opts Options) *api {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &api{opts: opts, sessions: newSessions(opts.SessionIdle, opts.SessionMax),
+		throttle: newLoginThrottle(), loginSlots: make(chan struct{}, maxConcurrentLogin)}
+}
 
 // MetricsHandler serves /metrics alone, for a listener of its own: with a
 // token of role metrics or admin, or, when open, to anyone.
@@ -236,7 +270,7 @@ func MetricsHandler(opts Options, open bool) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{opts: opts}
+	a := newAPI(opts)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics(!open))
 	return mux
@@ -273,6 +307,18 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// principal authenticates a request: by its bearer token, or else by its
+// console session cookie (then with the session).
+func (a *api) principal(r *http.Request) (*Token, *session, error) {
+	if r.Header.Get("Authorization") == "" {
+		if _, err := r.Cookie(SessionCookie); err == nil {
+			return a.sessionToken(r)
+		}
+	}
+	tok, err := a.token(r)
+	return tok, nil, err
 }
 
 // token finds the request's bearer token; the error says what is wrong.
@@ -314,10 +360,18 @@ func (a *api) auth(need Permission, h http.HandlerFunc) http.Handler {
 // configured ones and allowed says yes.
 func (a *api) authorize(allowed func(*Token) bool, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := a.token(r)
+		tok, se, err := a.principal(r)
 		if err == errMissingToken {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shelterwatch"`)
 			httpError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if err == errSession {
+			httpError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if err == errCSRF {
+			httpError(w, http.StatusForbidden, err.Error())
 			return
 		}
 		if err != nil {
@@ -330,7 +384,11 @@ func (a *api) authorize(allowed func(*Token) bool, h http.HandlerFunc) http.Hand
 			httpError(w, http.StatusForbidden, "this token's role may not use "+r.URL.Path)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+		ctx := context.WithValue(r.Context(), tokenKey{}, tok)
+		if se != nil {
+			ctx = withSession(ctx, se)
+		}
+		h(w, r.WithContext(ctx))
 	})
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/shelterwatch/shelterwatch/video/cameras"
@@ -10,7 +11,10 @@ import (
 // authorizeCamera lets a WHEP request through when its token may view the
 // camera. The viewer is named by the token's name in the audit log.
 func (a *api) authorizeCamera(r *http.Request, camera string) (string, error) {
-	tok, err := a.token(r)
+	tok, _, err := a.principal(r)
+	if errors.Is(err, errCSRF) {
+		return "", whep.ErrForbidden
+	}
 	if err != nil {
 		return "", whep.ErrUnauthorized
 	}

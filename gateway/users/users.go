@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -91,6 +92,18 @@ const formatVersion = 1
 type File struct {
 	path string
 	now  func() time.Time
+
+	// The last read, kept while the file's size and time stay the same:
+	// the API looks a session's user up on every request.
+	mu     sync.Mutex
+	cached []User
+	stamp  fileStamp
+}
+
+type fileStamp struct {
+	size int64
+	mod  time.Time
+	ino  uint64
 }
 
 // Open returns the users file at path (which need not exist yet: no file
@@ -237,6 +250,35 @@ func (f *File) change(name string, edit func(*User)) error {
 }
 
 func (f *File) read() ([]User, error) {
+	fi, err := os.Stat(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: read %s: %w", f.path, err)
+	}
+	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	f.mu.Lock()
+	if f.cached != nil && f.stamp == st {
+		us := slices.Clone(f.cached)
+		f.mu.Unlock()
+		return us, nil
+	}
+	f.mu.Unlock()
+	us, err := f.readFile()
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.cached, f.stamp = us, st
+	f.mu.Unlock()
+	return slices.Clone(us), nil
+}
+
+func (f *File) readFile() ([]User, error) {
 	b, err := os.ReadFile(f.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

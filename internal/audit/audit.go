@@ -83,6 +83,7 @@ type Entry struct {
 	// At most one domain part is set.
 	*Alarm
 	*Video
+	*Login
 	// Prev is the hash of the line before (see the package doc). Append
 	// sets it; a value given to Append is ignored.
 	Prev string `json:"prev,omitempty"`
@@ -111,11 +112,26 @@ type Video struct {
 	Bytes   uint64    `json:"bytes,omitempty"`
 }
 
+// Login is the part of an entry about a console login (Action: login,
+// login_failed, logout, sessions_ended); By is the user ("" for a name
+// that is no user's: what was typed is not kept, it may be a password),
+// Detail the reason of a refusal.
+type Login struct {
+	// Remote is the client's network address: personal data, shown only
+	// to those who may see it. (Not "remote": the parts' fields share one
+	// JSON object.)
+	Remote string `json:"login_remote,omitempty"`
+}
+
 // Actions written by the gateway outside the alarm lifecycle.
 const (
 	ActionVideoViewStarted = "video_view_started"
 	ActionVideoViewEnded   = "video_view_ended"
 	ActionRulesReloaded    = "rules_reloaded"
+	ActionLogin            = "login"
+	ActionLoginFailed      = "login_failed"
+	ActionLogout           = "logout"
+	ActionSessionsEnded    = "sessions_ended"
 )
 
 // AlarmID is the entry's alarm ("" when it is not about an alarm).
