@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/gateway/app"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/ingest/sensorsim"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 )
@@ -207,6 +209,51 @@ type setup struct {
 	tokenPath string
 	token     string
 	devices   []sensorsim.Device
+	logins    []demoLogin
+}
+
+// demoLogin is one generated console account of the demo.
+type demoLogin struct {
+	name, password string
+	role           users.Role
+}
+
+// demoUsers are the demo's console accounts: one per role, each with a
+// password generated at every start (there is no default password, in the
+// demo either).
+var demoUsers = []struct {
+	name, display string
+	role          users.Role
+	cameras       []string
+}{
+	{"demo.admin", "演示管理员", users.RoleAdmin, []string{"*"}},
+	{"demo.manager", "值班经理", users.RoleManager, []string{"*"}},
+	{"demo.supervisor", "民政监督员", users.RoleSupervisor, []string{"ward-cam"}},
+	{"demo.inspector", "消防检查员", users.RoleInspector, nil},
+}
+
+// writeUsers gives the demo's accounts fresh passwords, adding them to the
+// users file the first time.
+func writeUsers(path string) ([]demoLogin, error) {
+	f := users.Open(path)
+	var out []demoLogin
+	for _, d := range demoUsers {
+		pw, err := users.GeneratePassword()
+		if err != nil {
+			return nil, err
+		}
+		err = f.Add(users.User{Name: d.name, Display: d.display, Role: d.role, Cameras: d.cameras}, pw)
+		if errors.Is(err, users.ErrExists) {
+			if err = f.SetGrants(d.name, d.role, d.cameras); err == nil {
+				err = f.SetPassword(d.name, pw)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("demo: console account %s: %w", d.name, err)
+		}
+		out = append(out, demoLogin{name: d.name, password: pw, role: d.role})
+	}
+	return out, nil
 }
 
 // writeConfig generates the demo facility and writes its config and API
@@ -229,6 +276,9 @@ func writeConfig(opts Options, rtspAddr string) (*setup, error) {
 	}
 	if s.cfg, err = config.Load(s.cfgPath); err != nil {
 		return nil, fmt.Errorf("demo: generated config is invalid (a bug): %w", err)
+	}
+	if s.logins, err = writeUsers(s.cfg.UsersPath()); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -289,8 +339,11 @@ ShelterWatch demo / 演示 — facility %q
   Cameras / 摄像头:          curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/cameras
   Live video (WHEP) / 实时视频: http://%s/api/v1/cameras/{ward-cam|entrance-cam}/whep (bearer token as above)
   Config / 配置文件:         %s
-  Ctrl-C stops the demo / 按 Ctrl-C 停止演示.
-
 `, s.cfg.Facility.ID, a.BrokerAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
 		s.tokenPath, a.HTTPAddr(), a.HTTPAddr(), s.cfgPath)
+	fmt.Fprintf(w, "  Console logins / 控制台账号 (POST http://%s/api/v1/session; new passwords at every start / 每次启动重新生成):\n", a.HTTPAddr())
+	for _, l := range s.logins {
+		fmt.Fprintf(w, "    %-12s %-16s %s\n", l.role, l.name, l.password)
+	}
+	fmt.Fprint(w, "  Ctrl-C stops the demo / 按 Ctrl-C 停止演示.\n\n")
 }

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -28,6 +29,9 @@ func TestDemoReadingsFlow(t *testing.T) {
 	}
 	readyCh := make(chan ready, 1)
 	done := make(chan error, 1)
+	// The banner is written before OnReady, which hands over through the
+	// channel: reading it after that is ordered.
+	var banner bytes.Buffer
 	// Created before the cleanup below is registered, so the demo stops
 	// before its directory is removed (cleanups run last-in first-out).
 	dataDir := t.TempDir()
@@ -35,7 +39,7 @@ func TestDemoReadingsFlow(t *testing.T) {
 		done <- Run(ctx, Options{
 			DataDir: dataDir, HTTPListen: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", WebRTCUDP: "127.0.0.1:0",
 			Interval: 100 * time.Millisecond, EventEvery: time.Hour,
-			Logger: slog.New(slog.DiscardHandler), Out: io.Discard, BcryptCost: bcrypt.MinCost,
+			Logger: slog.New(slog.DiscardHandler), Out: &banner, BcryptCost: bcrypt.MinCost,
 			OnReady: func(a *app.App, token string) { readyCh <- ready{a, token} },
 		})
 	}()
@@ -52,6 +56,26 @@ func TestDemoReadingsFlow(t *testing.T) {
 		t.Fatalf("demo stopped before ready: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo not ready within 30s")
+	}
+
+	// The banner gives one console login per role, each with its own
+	// generated password, and they log in with that role.
+	logins := regexp.MustCompile(`(?m)^\s+(admin|manager|supervisor|inspector)\s+(demo\.\S+)\s+(\S{16})$`).FindAllStringSubmatch(banner.String(), -1)
+	if len(logins) != 4 {
+		t.Fatalf("want 4 console logins in the banner:\n%s", banner.String())
+	}
+	for _, l := range logins {
+		body, _ := json.Marshal(map[string]string{"name": l[2], "password": l[3]})
+		resp, err := http.Post("http://"+r.a.HTTPAddr()+"/api/v1/session", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var who struct{ Role string }
+		_ = json.NewDecoder(resp.Body).Decode(&who)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || who.Role != l[1] {
+			t.Fatalf("login %s: %d as %q, want 200 as %s", l[2], resp.StatusCode, who.Role, l[1])
+		}
 	}
 
 	formatCount := regexp.MustCompile(`shelterwatch_ingest_messages_total\{format="([a-z0-9]+)"\} (\d+)`)
