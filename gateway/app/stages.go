@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
@@ -16,7 +17,9 @@ import (
 //   - store first, closed last: every other stage reads or writes it, and
 //     it writes every append already queued before it closes;
 //   - audit log and fault reporter next: every later stage may record an
-//     action or report a fault until it has stopped;
+//     action or report a fault until it has stopped; the accounts watch
+//     between them writes changes to the console's accounts to the audit
+//     log;
 //   - forwarders: they only read the store; a write in flight when they
 //     stop is sent again after restart;
 //   - outbox before rules: the engine hands alarm events to it; pending
@@ -33,6 +36,9 @@ func (a *App) Stages() []lifecycle.Stage {
 	stages := []lifecycle.Stage{
 		{Name: "store", Stop: a.Store.Close},
 		{Name: "audit", Stop: a.Audit.Close},
+		{Name: "accounts", Run: func(ctx context.Context) error {
+			return watchAccounts(ctx, users.Open(a.cfg.UsersPath()), a.Audit.Append, a.log, accountsCheckEvery)
+		}},
 		{Name: "health", Run: a.Health.Run},
 	}
 	for _, f := range a.Forwarders {

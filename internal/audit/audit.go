@@ -84,6 +84,7 @@ type Entry struct {
 	*Alarm
 	*Video
 	*Login
+	*Account
 	// Prev is the hash of the line before (see the package doc). Append
 	// sets it; a value given to Append is ignored.
 	Prev string `json:"prev,omitempty"`
@@ -123,6 +124,14 @@ type Login struct {
 	Remote string `json:"login_remote,omitempty"`
 }
 
+// Account is the part of an entry about a change to a console account
+// (Action: user_added, user_removed, user_changed, user_disabled,
+// user_enabled, password_changed, sessions_ended); Detail says what
+// changed.
+type Account struct {
+	User string `json:"account"`
+}
+
 // Actions written by the gateway outside the alarm lifecycle.
 const (
 	ActionVideoViewStarted = "video_view_started"
@@ -132,6 +141,12 @@ const (
 	ActionLoginFailed      = "login_failed"
 	ActionLogout           = "logout"
 	ActionSessionsEnded    = "sessions_ended"
+	ActionUserAdded        = "user_added"
+	ActionUserRemoved      = "user_removed"
+	ActionUserChanged      = "user_changed"
+	ActionUserDisabled     = "user_disabled"
+	ActionUserEnabled      = "user_enabled"
+	ActionPasswordChanged  = "password_changed"
 )
 
 // AlarmID is the entry's alarm ("" when it is not about an alarm).
