@@ -227,8 +227,10 @@ func Handler(opts Options) http.Handler {
 	if !opts.MetricsElsewhere {
 		mux.Handle("GET /metrics", a.metrics(true))
 	}
-	// Logging in is the one API route open to anyone (throttled).
+	// Logging in is the one API route open to anyone (throttled); the
+	// API's own description is public too.
 	mux.HandleFunc("POST /api/v1/session", a.login)
+	mux.HandleFunc("GET /api/v1/openapi.yaml", serveOpenAPI)
 	for _, rt := range routes {
 		if rt.video && opts.Video == nil {
 			continue
