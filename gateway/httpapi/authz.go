@@ -97,6 +97,7 @@ type route struct {
 	perm    Permission
 	handler func(a *api) http.HandlerFunc
 	video   bool // only when video is configured
+	long    bool // a stream: outlasts the server's write timeout
 }
 
 // routes is the API. WHEP signalling (authorised per camera by
@@ -108,6 +109,8 @@ var routes = []route{
 	{pattern: "GET /api/v1/session", handler: func(a *api) http.HandlerFunc { return a.whoami }},
 	{pattern: "DELETE /api/v1/session", handler: func(a *api) http.HandlerFunc { return a.logout }},
 	{pattern: "POST /api/v1/session/end-all", handler: func(a *api) http.HandlerFunc { return a.endAll }},
+	// Live updates: each event filtered by the caller's permissions.
+	{pattern: "GET /api/v1/events", long: true, handler: func(a *api) http.HandlerFunc { return a.events }},
 	{pattern: "GET /api/v1/devices", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.devices }},
 	{pattern: "GET /api/v1/readings", perm: PermHistory, handler: func(a *api) http.HandlerFunc { return a.readings }},
 	{pattern: "GET /api/v1/availability", perm: PermAvailability, handler: func(a *api) http.HandlerFunc { return a.availability }},

@@ -35,6 +35,7 @@ var allowedRoles = map[string][]string{
 	"GET /api/v1/video/sessions":         {"manager", "admin"},
 	"GET /api/v1/session":                {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	"DELETE /api/v1/session":             {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/events":                 {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	"POST /api/v1/session/end-all":       {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	// Wired outside the table:
 	"GET /metrics":                       {"metrics", "admin"},

@@ -166,6 +166,9 @@ type Options struct {
 	// SessionIdle and SessionMax bound a console session (0: the
 	// defaults).
 	SessionIdle, SessionMax time.Duration
+	// EventsEvery is how often the live update stream looks for changes
+	// (0: DefaultEventsEvery).
+	EventsEvery time.Duration
 }
 
 // History is what the API needs of the durable store: series, points and
@@ -235,7 +238,11 @@ func Handler(opts Options) http.Handler {
 		if rt.video && opts.Video == nil {
 			continue
 		}
-		mux.Handle(rt.pattern, a.auth(rt.perm, rt.handler(a)))
+		h := a.auth(rt.perm, rt.handler(a))
+		if rt.long {
+			h = longLived(h)
+		}
+		mux.Handle(rt.pattern, h)
 	}
 	if opts.Video != nil {
 		// WHEP signalling answers once the camera streams (an on-demand
@@ -250,6 +257,7 @@ func Handler(opts Options) http.Handler {
 
 type api struct {
 	opts       Options
+	hub        *eventHub
 	sessions   *sessions
 	throttle   *throttle.Throttle
 	loginSlots chan struct{}
@@ -262,8 +270,10 @@ func newAPI(opts Options) *api {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &api{opts: opts, sessions: newSessions(opts.SessionIdle, opts.SessionMax),
+	a := &api{opts: opts, sessions: newSessions(opts.SessionIdle, opts.SessionMax),
 		throttle: newLoginThrottle(), loginSlots: make(chan struct{}, maxConcurrentLogin)}
+	a.hub = newEventHub(a, opts.EventsEvery)
+	return a
 }
 
 // MetricsHandler serves /metrics alone, for a listener of its own: with a
