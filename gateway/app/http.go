@@ -40,13 +40,15 @@ func (a *App) newHTTP() error {
 			}
 			return 0
 		},
-		Forwarders: a.forwarderStatus,
-		Alarms:     a.Rules,
-		Audit:      a.Audit,
-		Reload:     a.ReloadRules,
-		Outbox:     a.Outbox,
-		Video:      a.videoAPI(),
-		Users:      users.Open(cfg.UsersPath()),
+		Forwarders:  a.forwarderStatus,
+		Alarms:      a.Rules,
+		Audit:       a.Audit,
+		Reload:      a.ReloadRules,
+		Outbox:      a.Outbox,
+		Video:       a.videoAPI(),
+		Users:       users.Open(cfg.UsersPath()),
+		SessionIdle: cfg.HTTP.SessionIdle.Std(),
+		SessionMax:  cfg.HTTP.SessionMax.Std(),
 	}
 	if a.Audit != nil {
 		opts.AuditAppend = a.Audit.Append

@@ -397,6 +397,11 @@ type HTTP struct {
 	// UsersFile holds the web console's accounts, managed with
 	// `shelter-gateway user`. Default users.json in alarms.dir.
 	UsersFile string `yaml:"users_file"`
+	// SessionIdle ends a console session after this long without a
+	// request (an open alarm board keeps it alive); SessionMax ends it
+	// this long after the login whatever happens. Defaults 8h and 24h.
+	SessionIdle Duration `yaml:"session_idle"`
+	SessionMax  Duration `yaml:"session_max"`
 	// MetricsAuth is token (a bearer token of role metrics or admin) or
 	// none, which needs MetricsListen on a loopback address. Default
 	// token.
@@ -479,6 +484,12 @@ const (
 // API answer on a LAN, short enough that a client that stops reading does
 // not hold a connection for long.
 const DefaultHTTPWriteTimeout = time.Minute
+
+// Console session defaults: one shift without a request; a day in all.
+const (
+	DefaultSessionIdle = 8 * time.Hour
+	DefaultSessionMax  = 24 * time.Hour
+)
 
 // DeviceByID returns the device with the given id, or nil.
 func (c *Config) DeviceByID(id string) *Device {

@@ -227,7 +227,8 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
 		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns,
-			WriteTimeout: Duration(DefaultHTTPWriteTimeout), MetricsAuth: MetricsToken},
+			WriteTimeout: Duration(DefaultHTTPWriteTimeout), MetricsAuth: MetricsToken,
+			SessionIdle: Duration(DefaultSessionIdle), SessionMax: Duration(DefaultSessionMax)},
 		Log:         Log{Level: "info", Format: "text"},
 		MemoryLimit: DefaultMemoryLimit,
 	}

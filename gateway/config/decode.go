@@ -594,6 +594,8 @@ func (c *Config) applyDefaults() {
 	defDur("http.read_timeout", &c.HTTP.ReadTimeout, DefaultHTTPReadTimeout)
 	defDur("http.idle_timeout", &c.HTTP.IdleTimeout, DefaultHTTPIdleTimeout)
 	defDur("http.write_timeout", &c.HTTP.WriteTimeout, DefaultHTTPWriteTimeout)
+	defDur("http.session_idle", &c.HTTP.SessionIdle, DefaultSessionIdle)
+	defDur("http.session_max", &c.HTTP.SessionMax, DefaultSessionMax)
 	def("http.max_connections", &c.HTTP.MaxConnections, DefaultHTTPMaxConns)
 	if c.HTTP.MetricsAuth == "" {
 		c.HTTP.MetricsAuth = MetricsToken

@@ -9,6 +9,10 @@ import (
 func (v *validator) httpsAndMetrics() {
 	h := &v.c.HTTP
 	v.positive("http.write_timeout", int64(h.WriteTimeout), h.WriteTimeout.String())
+	v.positive("http.session_idle", int64(h.SessionIdle), h.SessionIdle.String())
+	if h.SessionMax < h.SessionIdle {
+		v.errorf("http.session_max", "%s is shorter than session_idle %s", h.SessionMax, h.SessionIdle)
+	}
 	switch {
 	case h.TLSCertFile != "" && h.TLSKeyFile == "":
 		v.errorf("http.tls_cert_file", "needs tls_key_file")

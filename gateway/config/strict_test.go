@@ -521,6 +521,11 @@ store:
 		},
 	},
 	{
+		name: "console sessions that end before they idle out",
+		yaml: base + "http:\n  session_idle: 2h\n  session_max: 1h\n",
+		want: []string{`t.yaml:11: http.session_max: 1h is shorter than session_idle 2h`},
+	},
+	{
 		name: "metrics without a token off the API listener only, and only on loopback",
 		yaml: base + "http:\n  metrics_auth: none\n",
 		want: []string{`t.yaml:10: http.metrics_auth: none needs metrics_listen on a loopback address: the API's listener serves /metrics only with a token`},
