@@ -61,8 +61,17 @@ func watchAccounts(ctx context.Context, f *users.File, appendAudit func(...audit
 // accountChanges lists what changed from prev to cur as audit entries.
 func accountChanges(prev, cur []users.User, now time.Time) []audit.Entry {
 	var out []audit.Entry
+	var by string
 	add := func(action, user, detail string) {
-		out = append(out, audit.Entry{Time: now, Action: action, By: "users file", Detail: detail, Account: &audit.Account{User: user}})
+		out = append(out, audit.Entry{Time: now, Action: action, By: by, Detail: detail, Account: &audit.Account{User: user}})
+	}
+	// who made a user's change: the File.As of the edit, or else the
+	// file (an edit by hand).
+	who := func(u users.User) string {
+		if u.ChangedBy != "" {
+			return u.ChangedBy
+		}
+		return "users file"
 	}
 	old := map[string]users.User{}
 	for _, u := range prev {
@@ -71,6 +80,7 @@ func accountChanges(prev, cur []users.User, now time.Time) []audit.Entry {
 	seen := map[string]bool{}
 	for _, u := range cur {
 		seen[u.Name] = true
+		by = who(u)
 		o, ok := old[u.Name]
 		if !ok {
 			add(audit.ActionUserAdded, u.Name, "role "+string(u.Role)+", cameras "+cameraList(u.Cameras))
@@ -103,6 +113,7 @@ func accountChanges(prev, cur []users.User, now time.Time) []audit.Entry {
 	}
 	for _, u := range prev {
 		if !seen[u.Name] {
+			by = "users file"
 			add(audit.ActionUserRemoved, u.Name, "")
 		}
 	}

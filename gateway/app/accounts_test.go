@@ -18,7 +18,7 @@ import (
 // audit log, written by the gateway.
 func TestAccountChangesAreAudited(t *testing.T) {
 	dir := t.TempDir()
-	f := users.Open(filepath.Join(dir, "users.json"))
+	f := users.Open(filepath.Join(dir, "users.json")).As("cli:operator")
 	if err := f.Add(users.User{Name: "chen.admin", Role: users.RoleAdmin}, "first admin passphrase"); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,9 @@ func TestAccountChangesAreAudited(t *testing.T) {
 		var out []string
 		for _, e := range slices.Backward(entries) {
 			if e.Account != nil {
+				if e.By != "cli:operator" {
+					t.Errorf("entry %s by %q, want the editor cli:operator", e.Action, e.By)
+				}
 				out = append(out, e.Action+" "+e.Account.User+" "+e.Detail)
 			}
 		}

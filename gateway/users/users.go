@@ -71,6 +71,9 @@ type User struct {
 	// Epoch is raised by a new password, disabling and "log out
 	// everywhere": a session started under an older epoch is over.
 	Epoch uint64 `json:"epoch"`
+	// ChangedBy says who made the last change (File.As): the audit log
+	// names them.
+	ChangedBy string `json:"changed_by,omitempty"`
 }
 
 // Errors callers tell apart.
@@ -92,6 +95,7 @@ const formatVersion = 1
 type File struct {
 	path string
 	now  func() time.Time
+	by   string // recorded as ChangedBy by this File's edits
 
 	// The last read, kept while the file's size and time stay the same:
 	// the API looks a session's user up on every request.
@@ -109,6 +113,10 @@ type fileStamp struct {
 // Open returns the users file at path (which need not exist yet: no file
 // is no users).
 func Open(path string) *File { return &File{path: path, now: time.Now} }
+
+// As returns the file for edits made by who ("cli:root", an admin's
+// name): each edited user records it as ChangedBy.
+func (f *File) As(who string) *File { return &File{path: f.path, now: f.now, by: who} }
 
 // Path is the file's path.
 func (f *File) Path() string { return f.path }
@@ -154,7 +162,7 @@ func (f *File) Add(u User, password string) error {
 			}
 		}
 		now := f.now().UTC()
-		u.PasswordHash, u.PasswordChanged, u.Created, u.Epoch = hash, now, now, 1
+		u.PasswordHash, u.PasswordChanged, u.Created, u.Epoch, u.ChangedBy = hash, now, now, 1, f.by
 		return append(us, u), nil
 	})
 }
@@ -242,6 +250,7 @@ func (f *File) change(name string, edit func(*User)) error {
 		for i := range us {
 			if us[i].Name == name {
 				edit(&us[i])
+				us[i].ChangedBy = f.by
 				return us, nil
 			}
 		}

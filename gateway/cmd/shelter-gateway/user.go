@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 
@@ -41,14 +42,20 @@ their open sessions.
 		if (cfgPath == "") == (file == "") {
 			return nil, errors.New("give either --config or --file / 请指定 --config 或 --file")
 		}
-		if file != "" {
-			return users.Open(file), nil
+		path := file
+		if path == "" {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read the config: %w", err)
+			}
+			path = cfg.UsersPath()
 		}
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the config: %w", err)
+		// The audit log names who at the terminal made the change.
+		who := "cli"
+		if u, err := user.Current(); err == nil {
+			who = "cli:" + u.Username
 		}
-		return users.Open(cfg.UsersPath()), nil
+		return users.Open(path).As(who), nil
 	}
 	cmd.AddCommand(userAddCmd(open), userPasswdCmd(open), userEnableCmd(open, true), userEnableCmd(open, false), userListCmd(open))
 	return cmd

@@ -36,6 +36,10 @@ func TestUserCommand(t *testing.T) {
 	if u, err := f.Authenticate("zhang.wei", m[1]); err != nil || len(u.Cameras) != 2 {
 		t.Fatalf("log in with the generated password: %+v %v", u, err)
 	}
+	// The change names who made it, for the audit log.
+	if u, _ := f.Get("zhang.wei"); !strings.HasPrefix(u.ChangedBy, "cli") {
+		t.Fatalf("changed_by %q, want the terminal's user", u.ChangedBy)
+	}
 
 	for _, c := range []struct {
 		stdin string
