@@ -27,54 +27,39 @@ func SelfCPU() time.Duration {
 // Mem returns process pid's peak (VmHWM) and current (VmRSS) resident set
 // size in bytes, from /proc/<pid>/status.
 func Mem(pid int) (peak, cur int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		var dst *int64
-		switch {
-		case strings.HasPrefix(line, "VmHWM:"):
-			dst = &peak
-		case strings.HasPrefix(line, "VmRSS:"):
-			dst = &cur
-		default:
-			continue
-		}
-		if f := strings.Fields(line); len(f) >= 2 {
-			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				*dst = kb << 10
-			}
-		}
-	}
-	return peak, cur, nil
+	v, err := statusKB(pid, "VmHWM:", "VmRSS:")
+	return v[0], v[1], err
 }
 
 // MemParts returns process pid's resident anonymous memory (RssAnon: heap,
 // stacks, C allocations) and resident file-backed pages (RssFile: mostly
 // its own executable, shared and reclaimable), in bytes.
 func MemParts(pid int) (anon, file int64, err error) {
+	v, err := statusKB(pid, "RssAnon:", "RssFile:")
+	return v[0], v[1], err
+}
+
+// statusKB reads the kB fields named by keys from /proc/<pid>/status, in
+// bytes (0 for a field that is missing).
+func statusKB(pid int, keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	for line := range strings.Lines(string(b)) {
-		var dst *int64
-		switch {
-		case strings.HasPrefix(line, "RssAnon:"):
-			dst = &anon
-		case strings.HasPrefix(line, "RssFile:"):
-			dst = &file
-		default:
-			continue
-		}
-		if f := strings.Fields(line); len(f) >= 2 {
-			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				*dst = kb << 10
+		for i, k := range keys {
+			if !strings.HasPrefix(line, k) {
+				continue
+			}
+			if f := strings.Fields(line); len(f) >= 2 {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					out[i] = kb << 10
+				}
 			}
 		}
 	}
-	return anon, file, nil
+	return out, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every
