@@ -2,6 +2,9 @@ module github.com/shelterwatch/shelterwatch
 
 go 1.26.8
 
+// The web console's npm packages: some ship Go files of their own.
+ignore node_modules
+
 require (
 	github.com/bluenviron/gortsplib/v4 v4.16.2
 	github.com/bluenviron/mediacommon/v2 v2.4.1

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
+	"github.com/shelterwatch/shelterwatch/gateway/console"
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
 	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
@@ -49,6 +50,7 @@ func (a *App) newHTTP() error {
 		Users:       users.Open(cfg.UsersPath()),
 		SessionIdle: cfg.HTTP.SessionIdle.Std(),
 		SessionMax:  cfg.HTTP.SessionMax.Std(),
+		Console:     console.Handler(console.Files()),
 	}
 	if a.Audit != nil {
 		opts.AuditAppend = a.Audit.Append

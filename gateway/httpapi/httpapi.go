@@ -166,6 +166,10 @@ type Options struct {
 	// SessionIdle and SessionMax bound a console session (0: the
 	// defaults).
 	SessionIdle, SessionMax time.Duration
+	// Console serves the web console's files at every path no API route
+	// matches (nil: none). It is open: the login page must load before
+	// anyone has logged in, and the files hold no data.
+	Console http.Handler
 	// EventsEvery is how often the live update stream looks for changes
 	// (0: DefaultEventsEvery).
 	EventsEvery time.Duration
@@ -251,6 +255,9 @@ func Handler(opts Options) http.Handler {
 		whepH := longLived(opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
 		mux.Handle("/api/v1/cameras/{camera}/whep", whepH)
 		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", whepH)
+	}
+	if opts.Console != nil {
+		mux.Handle("GET /", opts.Console)
 	}
 	return mux
 }
