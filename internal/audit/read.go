@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 )
 
 // Filter selects entries when reading; zero fields match everything.
@@ -16,17 +17,61 @@ type Filter struct {
 	AlarmID string
 	Camera  string
 	Action  string
+	// From and To bound the entries' times: From included, To excluded;
+	// a zero value leaves that end open. A read with From stops at the
+	// first entry more than TimeSlack older than From (see TimeSlack), so
+	// it costs what the period holds, not what the log holds.
+	From, To time.Time
 	// Visible, when set, hides the entries the reader may not see. It is
 	// applied while reading, so a limited read still returns the newest
 	// limit entries the reader may see.
 	Visible func(e *Entry) bool
 }
 
+// TimeSlack is how far out of time order entries may be appended. Entries
+// are appended as things happen, but an entry's time is taken a moment
+// before its append (the rules engine writes a batch after its step; a
+// viewing session is stamped when it started), so the log is in time
+// order only give or take that moment. A read with Filter.From reads on
+// past From by TimeSlack and stops at the first entry older than that;
+// a read with Filter.To skips a file whose first entry is newer than To
+// by more than TimeSlack. Entries written while the system clock was
+// wrong by more than TimeSlack (a board that booted without the time:
+// the clock fault) may be missed by a time-bounded read; a read without
+// From and To sees them.
+const TimeSlack = time.Minute
+
 func (f Filter) match(e *Entry) bool {
 	return (f.AlarmID == "" || e.AlarmID() == f.AlarmID) &&
 		(f.Camera == "" || e.Camera() == f.Camera) &&
 		(f.Action == "" || e.Action == f.Action) &&
+		(f.From.IsZero() || !e.Time.Before(f.From)) &&
+		(f.To.IsZero() || e.Time.Before(f.To)) &&
 		(f.Visible == nil || f.Visible(e))
+}
+
+// timed reports whether f bounds the entries' times.
+func (f Filter) timed() bool { return !f.From.IsZero() || !f.To.IsZero() }
+
+// lineTime is the time of an encoded entry without decoding all of it:
+// Time is the first field Append writes. Lines of another shape are
+// decoded.
+func lineTime(line []byte) (time.Time, bool) {
+	const prefix = `{"time":"`
+	if rest, ok := bytes.CutPrefix(line, []byte(prefix)); ok {
+		if i := bytes.IndexByte(rest, '"'); i > 0 {
+			if t, err := time.Parse(time.RFC3339Nano, string(rest[:i])); err == nil {
+				return t, true
+			}
+		}
+	}
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	if json.Unmarshal(line, &e) != nil || e.Time.IsZero() {
+		return time.Time{}, false
+	}
+	return e.Time, true
 }
 
 // needles are byte strings a line must contain to match f, checked before
@@ -55,15 +100,45 @@ func isPrintableASCII(s string) bool {
 // Read returns the newest entries matching f (up to limit), newest first.
 // It never takes the append lock: it reads the current file backwards from
 // its end in blocks, then the rotated segments newest first, and stops as
-// soon as it has limit entries. A line still being appended (no newline
-// yet) is skipped, and so is a line that is not an entry.
+// soon as it has limit entries (or, with f.From, at the first entry older
+// than f.From by more than TimeSlack). A line still being appended (no
+// newline yet) is skipped, and so is a line that is not an entry.
 func (l *Log) Read(f Filter, limit int) ([]Entry, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	out := make([]Entry, 0, min(limit, 1024))
+	err := l.Each(f, func(e *Entry) bool {
+		out = append(out, *e)
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Each calls fn with every entry matching f, newest first, until fn
+// returns false: Read without a limit, for a caller that sums entries up
+// rather than keeping them (a report over a month of alarms). It reads as
+// Read does; fn may keep the entry.
+func (l *Log) Each(f Filter, fn func(e *Entry) bool) error {
 	needles := f.needles()
+	stopped := false // fn said so, or the read is past f.From
 	collect := func(line []byte, _ int64) bool {
+		if f.timed() {
+			t, ok := lineTime(line)
+			if !ok {
+				return true
+			}
+			if !f.From.IsZero() && t.Before(f.From.Add(-TimeSlack)) {
+				stopped = true
+				return false
+			}
+			if (!f.From.IsZero() && t.Before(f.From)) || (!f.To.IsZero() && !t.Before(f.To)) {
+				return true
+			}
+		}
 		for _, n := range needles {
 			if !bytes.Contains(line, n) {
 				return true
@@ -73,8 +148,11 @@ func (l *Log) Read(f Filter, limit int) ([]Entry, error) {
 		if json.Unmarshal(line, &e) != nil || !f.match(&e) {
 			return true
 		}
-		out = append(out, e)
-		return len(out) < limit
+		if !fn(&e) {
+			stopped = true
+			return false
+		}
+		return true
 	}
 	// The current file is opened before the segments are listed: if it is
 	// rotated in between, the descriptor still reads the same entries and
@@ -85,30 +163,43 @@ func (l *Log) Read(f Filter, limit int) ([]Entry, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		// Between a rotation's rename and the new file: all is in segments.
 	case err != nil:
-		return nil, fmt.Errorf("audit: read %s: %w", l.path, err)
+		return fmt.Errorf("audit: read %s: %w", l.path, err)
 	default:
 		defer cur.Close()
 		if curInfo, err = cur.Stat(); err != nil {
-			return nil, fmt.Errorf("audit: read %s: %w", l.path, err)
+			return fmt.Errorf("audit: read %s: %w", l.path, err)
 		}
-		if err := eachLineBack(cur, curInfo.Size(), collect); err != nil {
-			return nil, fmt.Errorf("audit: read %s: %w", l.path, err)
+		if !f.after(cur, curInfo.Size()) {
+			if err := eachLineBack(cur, curInfo.Size(), collect); err != nil {
+				return fmt.Errorf("audit: read %s: %w", l.path, err)
+			}
 		}
 	}
-	if len(out) >= limit {
-		return out, nil
+	if stopped {
+		return nil
 	}
 	segs, err := segments(l.path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	segs = olderThan(segs, curInfo)
-	for i := len(segs) - 1; i >= 0 && len(out) < limit; i-- {
-		if err := readSegment(segs[i].path, collect); err != nil {
-			return nil, err
+	for i := len(segs) - 1; i >= 0 && !stopped; i-- {
+		if err := readSegment(segs[i].path, f, collect); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// after reports whether every entry of the file f (of size bytes) is
+// newer than the filter's To: its first entry is newer by more than
+// TimeSlack. Such a file need not be read.
+func (f Filter) after(r *os.File, size int64) bool {
+	if f.To.IsZero() {
+		return false
+	}
+	first := firstTime(r, size)
+	return !first.IsZero() && !first.Add(-TimeSlack).Before(f.To)
 }
 
 // olderThan drops, when the current file read was rotated meanwhile, the
@@ -126,22 +217,25 @@ func olderThan(segs []segment, cur os.FileInfo) []segment {
 	return segs
 }
 
-// readSegment walks one rotated segment backwards. A segment deleted by
-// retention meanwhile is skipped.
-func readSegment(path string, fn func([]byte, int64) bool) error {
-	f, err := os.Open(path)
+// readSegment walks one rotated segment backwards, unless it is wholly
+// after f's period. A segment deleted by retention meanwhile is skipped.
+func readSegment(path string, f Filter, fn func([]byte, int64) bool) error {
+	r, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("audit: read %s: %w", path, err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer r.Close()
+	st, err := r.Stat()
 	if err != nil {
 		return fmt.Errorf("audit: read %s: %w", path, err)
 	}
-	if err := eachLineBack(f, st.Size(), fn); err != nil {
+	if f.after(r, st.Size()) {
+		return nil
+	}
+	if err := eachLineBack(r, st.Size(), fn); err != nil {
 		return fmt.Errorf("audit: read %s: %w", path, err)
 	}
 	return nil

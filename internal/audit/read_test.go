@@ -184,3 +184,168 @@ func readWhileAppending(t *testing.T, l *Log, n, detailMod, limit int) {
 		}
 	}
 }
+
+// timedEntry is a fired entry with its time and sequence number.
+func timedEntry(seq uint64, at time.Time) Entry {
+	return Entry{Time: at, Action: "fired", Alarm: &Alarm{AlarmID: fmt.Sprintf("smoke@dev:k%d", seq%7), Seq: seq, Rule: "smoke"}}
+}
+
+func seqsOf(es []Entry) []uint64 {
+	var out []uint64
+	for _, e := range es {
+		out = append(out, e.Alarm.Seq)
+	}
+	return out
+}
+
+// A read bounded by From and To returns the entries of [From, To) only,
+// across segments, newest first, with the other filters and the limit.
+func TestReadTimeBounds(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	l := openLog(t, filepath.Join(t.TempDir(), FileName), Options{RotateBytes: 2000})
+	for i := range 120 { // one a minute for two hours: seq i at t0+i min
+		if err := l.Append(timedEntry(uint64(i), at(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		f     Filter
+		limit int
+		want  []uint64
+	}{
+		{"a ten-minute period", Filter{From: at(60), To: at(70)}, 1000, seqs(69, 60, 1)},
+		{"From included, To excluded, to the nanosecond", Filter{From: at(60), To: at(61).Add(-time.Nanosecond)}, 1000, []uint64{60}},
+		{"From only", Filter{From: at(100)}, 1000, seqs(119, 100, 1)},
+		{"To only", Filter{To: at(10)}, 1000, seqs(9, 0, 1)},
+		{"the newest three of a period", Filter{From: at(60), To: at(70)}, 3, []uint64{69, 68, 67}},
+		{"with an alarm", Filter{AlarmID: "smoke@dev:k3", From: at(30), To: at(60)}, 1000, []uint64{59, 52, 45, 38, 31}},
+		{"with an offset zone", Filter{From: at(60).In(time.FixedZone("CST", 8*3600)), To: at(62)}, 1000, []uint64{61, 60}},
+		{"after the last entry", Filter{From: at(120)}, 1000, nil},
+		{"before the first entry", Filter{To: at(0)}, 1000, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es, err := l.Read(tc.f, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := seqsOf(es); !slices.Equal(got, tc.want) {
+				t.Fatalf("Read = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Entries out of time order by less than TimeSlack are found; a read
+// with From stops at the first entry older than From by more than that,
+// and one with To does not open a file whose entries are all newer
+// (witnessed by entries far out of order, which such a read does not
+// see and an unbounded read does).
+func TestReadTimeBoundsStopEarly(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+
+	t.Run("out of order within the slack", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), FileName), Options{})
+		if err := l.Append(
+			timedEntry(1, at(8)),
+			timedEntry(2, at(10).Add(20*time.Second)), // in the period
+			timedEntry(3, at(9).Add(30*time.Second)),  // before it, stamped a moment early
+			timedEntry(4, at(11)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		es, err := l.Read(Filter{From: at(10)}, 100)
+		if err != nil || !slices.Equal(seqsOf(es), []uint64{4, 2}) {
+			t.Fatalf("Read from t0+10m = %v, %v; want [4 2]", seqsOf(es), err)
+		}
+	})
+
+	t.Run("From: no further than the slack", func(t *testing.T) {
+		l := openLog(t, filepath.Join(t.TempDir(), FileName), Options{RotateBytes: 2000})
+		// The witness: the oldest line, stamped inside the period.
+		if err := l.Append(Entry{Time: at(65), Action: "witness"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 120 {
+			if err := l.Append(timedEntry(uint64(i), at(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, err := l.Read(Filter{From: at(60)}, 1000)
+		if err != nil || !slices.Equal(seqsOf(es), seqs(119, 60, 1)) {
+			t.Fatalf("Read from t0+60m = %v, %v", seqsOf(es), err)
+		}
+		if es, _ := l.Read(Filter{Action: "witness"}, 10); len(es) != 1 {
+			t.Fatal("an unbounded read does not find the witness")
+		}
+	})
+
+	t.Run("To: files wholly after it unread", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), FileName)
+		l := openLog(t, path, Options{RotateBytes: 2000})
+		for i := range 60 {
+			if err := l.Append(timedEntry(uint64(i), at(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The witness: the newest line, in the current file (whose first
+		// entry is long after t0+10m), stamped inside the period.
+		if err := l.Append(Entry{Time: at(1), Action: "witness"}); err != nil {
+			t.Fatal(err)
+		}
+		if segs, _ := segments(path); len(segs) < 3 {
+			t.Fatalf("only %d segments", len(segs))
+		}
+		es, err := l.Read(Filter{To: at(10)}, 1000)
+		if err != nil || !slices.Equal(seqsOf(es), seqs(9, 0, 1)) {
+			t.Fatalf("Read to t0+10m = %v, %v", seqsOf(es), err)
+		}
+		if es, _ := l.Read(Filter{Action: "witness"}, 10); len(es) != 1 {
+			t.Fatal("an unbounded read does not find the witness")
+		}
+	})
+}
+
+// Each hands over every matching entry, newest first, until told to stop.
+func TestEach(t *testing.T) {
+	l := openLog(t, filepath.Join(t.TempDir(), FileName), Options{RotateBytes: 2000})
+	fill(t, l, 0, 100)
+	var got []uint64
+	if err := l.Each(Filter{AlarmID: "smoke@dev:k2"}, func(e *Entry) bool {
+		got = append(got, e.Alarm.Seq)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, seqs(100, 2, 7)) {
+		t.Fatalf("Each = %v", got)
+	}
+	got = nil
+	if err := l.Each(Filter{}, func(e *Entry) bool {
+		got = append(got, e.Alarm.Seq)
+		return len(got) < 2
+	}); err != nil || !slices.Equal(got, []uint64{100, 99}) {
+		t.Fatalf("Each stopped after two = %v, %v", got, err)
+	}
+}
+
+func TestLineTime(t *testing.T) {
+	want := time.Date(2026, 12, 1, 3, 4, 5, 600, time.FixedZone("", 8*3600))
+	for _, tc := range []struct {
+		line string
+		ok   bool
+	}{
+		{`{"time":"2026-12-01T03:04:05.0000006+08:00","action":"fired"}`, true},
+		{`{"action":"fired","time":"2026-12-01T03:04:05.0000006+08:00"}`, true}, // not first: decoded
+		{`{"time":"yesterday","action":"fired"}`, false},
+		{`{"action":"fired"}`, false},
+		{`not json`, false},
+	} {
+		got, ok := lineTime([]byte(tc.line))
+		if ok != tc.ok || (ok && !got.Equal(want)) {
+			t.Errorf("lineTime(%s) = %v, %v; want ok=%v", tc.line, got, ok, tc.ok)
+		}
+	}
+}
