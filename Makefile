@@ -9,15 +9,37 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/shelterwatch/shelterwatch/gateway/app.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint cross build clean
+.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint lint-console cross build clean console
 
-run:
+CONSOLE := gateway/console
+CONSOLE_WEB := $(CONSOLE)/web
+
+run: console
 	$(GO) run -ldflags "$(LDFLAGS)" ./gateway/cmd/shelter-gateway demo
 
-build:
+build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shelter-gateway ./gateway/cmd/shelter-gateway
 
-test: test-deps lint cross unit fuzz-smoke
+# The web console: npm packages from the committed lockfile, types from the
+# API's OpenAPI document, a type check, then the build into
+# gateway/console/dist, which the binary embeds. Built once per make run;
+# the packages are installed again only when the lockfile changes.
+console: $(CONSOLE)/dist/index.html
+
+$(CONSOLE_WEB)/node_modules/.installed: $(CONSOLE_WEB)/package-lock.json
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE)/dist/index.html: $(CONSOLE_WEB)/node_modules/.installed $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.ts \
+		$(CONSOLE_WEB)/package.json $(shell find $(CONSOLE_WEB)/src -type f ! -name schema.d.ts 2>/dev/null) \
+		gateway/httpapi/openapi/openapi.yaml
+	cd $(CONSOLE_WEB) && npm run --silent build
+	touch $(CONSOLE)/dist/.gitkeep
+
+lint-console: $(CONSOLE_WEB)/node_modules/.installed
+	cd $(CONSOLE_WEB) && npm run --silent gen:api && npm run --silent typecheck && npm run --silent lint
+
+test: test-deps console lint cross unit fuzz-smoke
 
 test-deps:
 	./scripts/test-deps.sh
@@ -35,7 +57,7 @@ fuzz-smoke:
 fuzz:
 	FUZZTIME=10m ./scripts/fuzz-smoke.sh
 
-bench: test-deps
+bench: test-deps console
 	./scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 	$(GO) run ./gateway/cmd/shelter-bench
@@ -47,7 +69,7 @@ bench: test-deps
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-lint: $(TOOLS)/staticcheck
+lint: $(TOOLS)/staticcheck lint-console
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -59,4 +81,5 @@ cross:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./gateway/cmd/shelter-gateway
 
 clean:
-	rm -rf bin .tools
+	rm -rf bin .tools $(CONSOLE_WEB)/node_modules
+	find $(CONSOLE)/dist -mindepth 1 ! -name .gitkeep -delete
