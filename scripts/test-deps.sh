@@ -6,15 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # program:debian-package pairs the test suite needs.
-needs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients ffmpeg:ffmpeg)
+needs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+# The browser tests' screenshots and layout need a Chinese font; a facility's
+# own PCs and phones have one.
+have_cjk_font() { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | head -1)" ]; }
 
 missing=()
 for pair in "${needs[@]}"; do
   prog=${pair%%:*} pkg=${pair##*:}
   have "$prog" || missing+=("$pkg")
 done
+have_cjk_font || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -37,6 +42,10 @@ fi
 # need it (they start their own on free ports) and the demo wants the port.
 if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
   systemctl stop mosquitto || true
+fi
+if ! have_cjk_font && [ "${CI:-}" = true ]; then
+  echo "test-deps: no Chinese font (fonts-wqy-microhei) after install: failing" >&2
+  exit 1
 fi
 for pair in "${needs[@]}"; do
   prog=${pair%%:*}

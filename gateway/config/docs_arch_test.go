@@ -293,8 +293,9 @@ func ruleReference(t *testing.T) []ruleRow {
 
 // modulePackages returns the module path and, for every package of the
 // module (by its path inside the repository), the packages its non-test
-// files import. Folders with a go.mod of their own (third_party) and
-// testdata are not part of the module.
+// files import. Folders with a go.mod of their own (third_party),
+// testdata and the folders go.mod ignores (node_modules) are not part of
+// the module.
 func modulePackages(t *testing.T) (string, map[string][]string) {
 	t.Helper()
 	gomod := readLines(t, repoRoot+"/go.mod")
@@ -315,7 +316,7 @@ func modulePackages(t *testing.T) (string, map[string][]string) {
 		}
 		if d.IsDir() {
 			name := d.Name()
-			if path != repoRoot && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata") {
+			if path != repoRoot && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "node_modules") {
 				return filepath.SkipDir
 			}
 			if path != repoRoot {
