@@ -21,7 +21,7 @@ func TestLogin(t *testing.T) {
 	b := f.newBrowser(t, "manager")
 	l := f.logins[users.RoleManager]
 
-	b.fillLogin(l.name, l.password+"x")
+	b.fillLogin(l.Name, l.Password+"x")
 	msg := poll[string](b, "the wrong-password message", 15*time.Second,
 		`(document.querySelector('[data-test=login-error]') || {}).textContent || ''`)
 	if !strings.Contains(msg, "用户名或密码错误") {
@@ -93,8 +93,8 @@ func TestSmokeAlarmLive(t *testing.T) {
 	if err := json.Unmarshal(f.apiGet("/api/v1/audit?action=acknowledged&alarm="+url.QueryEscape(id)), &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Audit) != 1 || got.Audit[0].By != f.logins[users.RoleManager].name || got.Audit[0].Comment != comment {
-		t.Errorf("audit log after the acknowledgement: %+v, want one entry by %s with the comment", got.Audit, f.logins[users.RoleManager].name)
+	if len(got.Audit) != 1 || got.Audit[0].By != f.logins[users.RoleManager].Name || got.Audit[0].Comment != comment {
+		t.Errorf("audit log after the acknowledgement: %+v, want one entry by %s with the comment", got.Audit, f.logins[users.RoleManager].Name)
 	}
 }
 
