@@ -65,6 +65,7 @@ bench: test-deps console
 	$(GO) run ./gateway/cmd/shelter-bench alarms
 	$(GO) run ./gateway/cmd/shelter-bench video
 	$(GO) run ./gateway/cmd/shelter-bench audit
+	$(GO) run ./gateway/cmd/shelter-bench console
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -59,6 +59,8 @@ func main() {
 			os.Exit(videoMain(args[1:], os.Stdout, os.Stderr))
 		case "audit":
 			os.Exit(auditMain(args[1:], os.Stdout, os.Stderr))
+		case "console":
+			os.Exit(consoleMain(args[1:], os.Stdout, os.Stderr))
 		}
 	}
 	os.Exit(ingestMain(args, os.Stdout, os.Stderr))
