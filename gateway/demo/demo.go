@@ -332,6 +332,7 @@ func runSensors(ctx context.Context, a *app.App, opts Options, s *setup) error {
 func printBanner(w io.Writer, a *app.App, s *setup) {
 	fmt.Fprintf(w, `
 ShelterWatch demo / 演示 — facility %q
+  Web console / 网页控制台:  http://%s/   (log in with an account below / 使用下方账号登录)
   MQTT broker / 消息代理:   %s
   Metrics / 监控指标:        curl -H "Authorization: Bearer $(cat %s)" http://%s/metrics
   Devices / 设备状态:        curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/devices
@@ -339,9 +340,9 @@ ShelterWatch demo / 演示 — facility %q
   Cameras / 摄像头:          curl -H "Authorization: Bearer $(cat %s)" http://%s/api/v1/cameras
   Live video (WHEP) / 实时视频: http://%s/api/v1/cameras/{ward-cam|entrance-cam}/whep (bearer token as above)
   Config / 配置文件:         %s
-`, s.cfg.Facility.ID, a.BrokerAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
+`, s.cfg.Facility.ID, a.HTTPAddr(), a.BrokerAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(), s.tokenPath, a.HTTPAddr(),
 		s.tokenPath, a.HTTPAddr(), a.HTTPAddr(), s.cfgPath)
-	fmt.Fprintf(w, "  Console logins / 控制台账号 (POST http://%s/api/v1/session; new passwords at every start / 每次启动重新生成):\n", a.HTTPAddr())
+	fmt.Fprint(w, "  Console logins / 控制台账号 (new passwords at every start / 每次启动重新生成):\n")
 	for _, l := range s.logins {
 		fmt.Fprintf(w, "    %-12s %-16s %s\n", l.role, l.name, l.password)
 	}

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/shelterwatch/shelterwatch/gateway/app"
+	"github.com/shelterwatch/shelterwatch/gateway/console"
 	"github.com/shelterwatch/shelterwatch/video/whepclient"
 )
 
@@ -56,6 +58,25 @@ func TestDemoReadingsFlow(t *testing.T) {
 		t.Fatalf("demo stopped before ready: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo not ready within 30s")
+	}
+
+	// The banner names the console, and the gateway serves it there (or,
+	// in a binary built without it, says how to build it).
+	consoleURL := "http://" + r.a.HTTPAddr() + "/"
+	if !strings.Contains(banner.String(), consoleURL) {
+		t.Errorf("the banner does not name the console at %s:\n%s", consoleURL, banner.String())
+	}
+	page, err := http.Get(consoleURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageBody, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	switch {
+	case console.Built() && (page.StatusCode != 200 || !strings.Contains(string(pageBody), `<div id="app">`)):
+		t.Errorf("console at %s: %d %.200s", consoleURL, page.StatusCode, pageBody)
+	case !console.Built() && page.StatusCode != http.StatusServiceUnavailable:
+		t.Errorf("console not built: %s answered %d, want 503 with how to build it", consoleURL, page.StatusCode)
 	}
 
 	// The banner gives one console login per role, each with its own
