@@ -27,6 +27,8 @@ build: console
 console: $(CONSOLE)/dist/index.html
 
 $(CONSOLE_WEB)/node_modules/.installed: $(CONSOLE_WEB)/package-lock.json
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null || \
+	  { echo "console: Node.js 20.19 or newer with npm is needed to build the web console / 构建网页控制台需要 Node.js 20.19 及以上版本和 npm" >&2; exit 1; }
 	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
