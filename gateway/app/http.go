@@ -51,6 +51,9 @@ func (a *App) newHTTP() error {
 		SessionIdle: cfg.HTTP.SessionIdle.Std(),
 		SessionMax:  cfg.HTTP.SessionMax.Std(),
 		Console:     console.Handler(console.Files()),
+		Facility: httpapi.Facility{ID: cfg.Facility.ID, Name: cfg.Facility.Name, NameZH: cfg.Facility.NameZH,
+			Timezone: cfg.Facility.Timezone, Zones: cfg.ZoneModels(), Devices: append(cfg.DeviceModels(), gatewayDevices(cfg)...)},
+		Version: Version,
 	}
 	if a.Audit != nil {
 		opts.AuditAppend = a.Audit.Append

@@ -111,6 +111,8 @@ var routes = []route{
 	{pattern: "POST /api/v1/session/end-all", handler: func(a *api) http.HandlerFunc { return a.endAll }},
 	// Live updates: each event filtered by the caller's permissions.
 	{pattern: "GET /api/v1/events", long: true, handler: func(a *api) http.HandlerFunc { return a.events }},
+	// The facility's names, time zone and zones, for the console.
+	{pattern: "GET /api/v1/facility", handler: func(a *api) http.HandlerFunc { return a.facility }},
 	{pattern: "GET /api/v1/devices", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.devices }},
 	{pattern: "GET /api/v1/readings", perm: PermHistory, handler: func(a *api) http.HandlerFunc { return a.readings }},
 	{pattern: "GET /api/v1/availability", perm: PermAvailability, handler: func(a *api) http.HandlerFunc { return a.availability }},

@@ -37,6 +37,7 @@ var allowedRoles = map[string][]string{
 	"DELETE /api/v1/session":             {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	"GET /api/v1/events":                 {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	"POST /api/v1/session/end-all":       {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/facility":               {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
 	// Wired outside the table:
 	"GET /metrics":                       {"metrics", "admin"},
 	"WHEP /api/v1/cameras/{camera}/whep": {"viewer", "supervisor", "manager", "admin"},

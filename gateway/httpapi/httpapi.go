@@ -173,6 +173,10 @@ type Options struct {
 	// EventsEvery is how often the live update stream looks for changes
 	// (0: DefaultEventsEvery).
 	EventsEvery time.Duration
+	// Facility is the place the gateway serves (GET /api/v1/facility).
+	Facility Facility
+	// Version is the gateway's version.
+	Version string
 }
 
 // History is what the API needs of the durable store: series, points and
