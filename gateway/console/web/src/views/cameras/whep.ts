@@ -1,0 +1,124 @@
+// WHEP (RFC 9725) signalling with the gateway: one POST of an SDP offer
+// per viewing session, answered by the SDP answer and the session's
+// Location; a DELETE of that Location ends it. The gateway's answer holds
+// every one of its candidates, so the player does not trickle: it waits
+// for its own candidates (briefly), sends the offer and is done.
+import { csrfHeader } from '@/api/client'
+
+/** WhepError is a refused offer: the HTTP status and the gateway's reason (text/plain). */
+export class WhepError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+    /** Retry-After in milliseconds (0: none given). */
+    public retryAfter = 0,
+  ) {
+    super(message)
+  }
+}
+
+/** The STUN/TURN servers the gateway named in its last answer (Link headers), for the next connection. */
+let lastIceServers: RTCIceServer[] = []
+
+export function iceServers(): RTCIceServer[] {
+  return lastIceServers
+}
+
+/**
+ * gathered waits until the peer connection has its candidates, or at most
+ * ms. Without STUN or TURN servers (hostOnly) there are only host
+ * candidates, which a browser finds all at once: it stops waiting shortly
+ * after the first one rather than for the end of gathering (about 100 ms
+ * more in Chromium). The gateway needs none of them anyway, as the
+ * browser's checks reach its candidates first; they are sent for
+ * completeness.
+ */
+export function gathered(pc: RTCPeerConnection, ms = 1000, hostOnly = false): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve()
+  return new Promise((resolve) => {
+    let soon: ReturnType<typeof setTimeout> | undefined
+    const done = () => {
+      clearTimeout(timer)
+      clearTimeout(soon)
+      pc.removeEventListener('icegatheringstatechange', check)
+      pc.removeEventListener('icecandidate', candidate)
+      resolve()
+    }
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') done()
+    }
+    const candidate = (e: RTCPeerConnectionIceEvent) => {
+      if (!e.candidate) done()
+      else if (hostOnly && soon === undefined) soon = setTimeout(done, 30)
+    }
+    const timer = setTimeout(done, ms)
+    if (hostOnly && pc.localDescription?.sdp.includes('a=candidate:')) soon = setTimeout(done, 30)
+    pc.addEventListener('icegatheringstatechange', check)
+    pc.addEventListener('icecandidate', candidate)
+  })
+}
+
+/** offerURL is where a camera's WHEP offers go. */
+export function offerURL(camera: string): string {
+  return `/api/v1/cameras/${encodeURIComponent(camera)}/whep`
+}
+
+/**
+ * post sends an offer and gives the answer and the session's Location.
+ * It is not aborted when the player goes away meanwhile: the caller ends
+ * the session it gets (an aborted POST would leave a session the gateway
+ * keeps until its connect timeout, counted against this person's limit).
+ */
+export async function post(camera: string, offer: string, timeoutMs = 20000): Promise<{ answer: string; location: string }> {
+  const r = await fetch(offerURL(camera), {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/sdp', ...csrfHeader() },
+    body: offer,
+    signal: AbortSignal.timeout(timeoutMs),
+  })
+  const body = await r.text()
+  if (r.status !== 201) {
+    const after = Number(r.headers.get('Retry-After'))
+    throw new WhepError(r.status, body.trim() || r.statusText, Number.isFinite(after) && after > 0 ? after * 1000 : 0)
+  }
+  const servers = parseLinks(r.headers.get('Link'))
+  if (servers.length) lastIceServers = servers
+  return { answer: body, location: r.headers.get('Location') ?? '' }
+}
+
+/** hangUp ends a session; it outlives the page (keepalive) and ignores every error. */
+export function hangUp(location: string): void {
+  if (!location) return
+  fetch(location, { method: 'DELETE', credentials: 'same-origin', headers: csrfHeader(), keepalive: true }).catch(
+    () => {
+      /* the session ends by itself when its peer goes away */
+    },
+  )
+}
+
+/**
+ * parseLinks reads `Link: <turn:h:3478>; rel="ice-server"; username="u";
+ * credential="c"; credential-type="password"` (one or several, comma
+ * separated) into RTCIceServers.
+ */
+export function parseLinks(header: string | null): RTCIceServer[] {
+  if (!header) return []
+  const out: RTCIceServer[] = []
+  // A link is <url> followed by ;-separated parameters, some quoted.
+  const re = /<([^>]*)>((?:\s*;\s*[\w-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))*)/g
+  for (const m of header.matchAll(re)) {
+    const params: Record<string, string> = {}
+    for (const p of m[2].matchAll(/;\s*([\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,]*)/g)) {
+      let v = p[2].trim()
+      if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1')
+      params[p[1].toLowerCase()] = v
+    }
+    if (params.rel !== 'ice-server') continue
+    const s: RTCIceServer = { urls: m[1] }
+    if (params.username) s.username = params.username
+    if (params.credential) s.credential = params.credential
+    out.push(s)
+  }
+  return out
+}
