@@ -33,7 +33,8 @@ function isEntry(v: unknown): v is { value?: unknown; time?: unknown } {
 export function values(d: Device): Value[] {
   const out: Value[] = []
   for (const [kind, e] of Object.entries(d.values ?? {})) {
-    if (kind === 'availability' || !isEntry(e)) continue
+    // Availability is the state shown; a battery level already shown as such.
+    if (kind === 'availability' || (kind === 'battery' && typeof d.battery === 'number') || !isEntry(e)) continue
     const v = e.value
     if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string') continue
     out.push({ kind, value: v, time: typeof e.time === 'string' ? e.time : '', alert: v === true && alarming.has(kind) })
