@@ -45,6 +45,12 @@ const (
 	PermRulesReload
 	// PermMetrics: /metrics.
 	PermMetrics
+	// PermUsers: the console's accounts (list, add, change, passwords,
+	// sessions) and the list of API tokens.
+	PermUsers
+
+	// permMax is the highest permission.
+	permMax = PermUsers
 )
 
 var permNames = map[Permission]string{
@@ -52,7 +58,7 @@ var permNames = map[Permission]string{
 	PermGatewayHealth: "gateway health", PermDeadLetters: "dead letters", PermAlarmsRead: "alarms", PermAlarmsAct: "alarm actions",
 	PermAuditRead: "audit log", PermAuditVideoOnly: "audit log (video only)", PermPersonalData: "personal data",
 	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
-	PermRulesReload: "rules reload", PermMetrics: "metrics",
+	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users",
 }
 
 func (p Permission) String() string {
@@ -81,9 +87,11 @@ var rolePerms = map[Role]Permission{
 	// alarms.
 	RoleManager: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions,
-	// An administrator: a manager who also manages the gateway.
+	// An administrator: a manager who also manages the gateway and its
+	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
-		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics,
+		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
+		PermUsers,
 }
 
 // may reports whether the role includes p.
@@ -127,4 +135,11 @@ var routes = []route{
 	{pattern: "POST /api/v1/rules/reload", perm: PermRulesReload, handler: func(a *api) http.HandlerFunc { return a.reloadRules }},
 	{pattern: "GET /api/v1/cameras", perm: PermCameras, video: true, handler: func(a *api) http.HandlerFunc { return a.cameras }},
 	{pattern: "GET /api/v1/video/sessions", perm: PermVideoSessions, video: true, handler: func(a *api) http.HandlerFunc { return a.videoSessions }},
+	// The console's accounts and the API tokens (accounts.go).
+	{pattern: "GET /api/v1/users", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.usersList }},
+	{pattern: "POST /api/v1/users", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.userAdd }},
+	{pattern: "PATCH /api/v1/users/{name}", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.userPatch }},
+	{pattern: "POST /api/v1/users/{name}/password", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.userPassword }},
+	{pattern: "POST /api/v1/users/{name}/end-sessions", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.userEndSessions }},
+	{pattern: "GET /api/v1/tokens", perm: PermUsers, handler: func(a *api) http.HandlerFunc { return a.tokens }},
 }

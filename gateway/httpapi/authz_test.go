@@ -19,25 +19,31 @@ import (
 // the route table: which roles may use each route. A route in the table
 // that is missing here fails the test, so no route ships without a rule.
 var allowedRoles = map[string][]string{
-	"GET /api/v1/devices":                {"viewer", "inspector", "manager", "admin"},
-	"GET /api/v1/readings":               {"viewer", "inspector", "manager", "admin"},
-	"GET /api/v1/availability":           {"viewer", "inspector", "manager", "admin"},
-	"GET /api/v1/dead-letters":           {"manager", "admin"},
-	"GET /api/v1/forwarders":             {"viewer", "manager", "admin"},
-	"GET /api/v1/alarms":                 {"viewer", "inspector", "supervisor", "manager", "admin"},
-	"POST /api/v1/alarms/{id}/ack":       {"manager", "admin"},
-	"POST /api/v1/alarms/{id}/reset":     {"manager", "admin"},
-	"GET /api/v1/alarms/{id}/deliveries": {"viewer", "inspector", "supervisor", "manager", "admin"},
-	"GET /api/v1/audit":                  {"viewer", "inspector", "supervisor", "manager", "admin"},
-	"POST /api/v1/silences":              {"manager", "admin"},
-	"POST /api/v1/rules/reload":          {"admin"},
-	"GET /api/v1/cameras":                {"viewer", "supervisor", "manager", "admin"},
-	"GET /api/v1/video/sessions":         {"manager", "admin"},
-	"GET /api/v1/session":                {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
-	"DELETE /api/v1/session":             {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
-	"GET /api/v1/events":                 {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
-	"POST /api/v1/session/end-all":       {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
-	"GET /api/v1/facility":               {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/devices":                    {"viewer", "inspector", "manager", "admin"},
+	"GET /api/v1/readings":                   {"viewer", "inspector", "manager", "admin"},
+	"GET /api/v1/availability":               {"viewer", "inspector", "manager", "admin"},
+	"GET /api/v1/dead-letters":               {"manager", "admin"},
+	"GET /api/v1/forwarders":                 {"viewer", "manager", "admin"},
+	"GET /api/v1/alarms":                     {"viewer", "inspector", "supervisor", "manager", "admin"},
+	"POST /api/v1/alarms/{id}/ack":           {"manager", "admin"},
+	"POST /api/v1/alarms/{id}/reset":         {"manager", "admin"},
+	"GET /api/v1/alarms/{id}/deliveries":     {"viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/audit":                      {"viewer", "inspector", "supervisor", "manager", "admin"},
+	"POST /api/v1/silences":                  {"manager", "admin"},
+	"POST /api/v1/rules/reload":              {"admin"},
+	"GET /api/v1/cameras":                    {"viewer", "supervisor", "manager", "admin"},
+	"GET /api/v1/video/sessions":             {"manager", "admin"},
+	"GET /api/v1/session":                    {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"DELETE /api/v1/session":                 {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/events":                     {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"POST /api/v1/session/end-all":           {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/facility":                   {"metrics", "viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/users":                      {"admin"},
+	"POST /api/v1/users":                     {"admin"},
+	"PATCH /api/v1/users/{name}":             {"admin"},
+	"POST /api/v1/users/{name}/password":     {"admin"},
+	"POST /api/v1/users/{name}/end-sessions": {"admin"},
+	"GET /api/v1/tokens":                     {"admin"},
 	// Wired outside the table:
 	"GET /metrics":                       {"metrics", "admin"},
 	"WHEP /api/v1/cameras/{camera}/whep": {"viewer", "supervisor", "manager", "admin"},
@@ -73,12 +79,14 @@ func (fakeUsers) Get(name string) (users.User, error) {
 func (fakeUsers) Authenticate(string, string) (users.User, error) {
 	return users.User{}, users.ErrBadPassword
 }
-func (fakeUsers) EndSessions(string) error { return nil }
+func (fakeUsers) EndSessions(string) error    { return nil }
+func (fakeUsers) List() ([]users.User, error) { return nil, nil }
+func (fakeUsers) As(string) *users.File       { return nil }
 
 // requestFor builds a request that matches pattern.
 func requestFor(pattern, auth string) *http.Request {
 	method, path, _ := strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{id}", "smoke@dev:kitchen-smoke", "{camera}", "ward-cam").Replace(path)
+	path = strings.NewReplacer("{id}", "smoke@dev:kitchen-smoke", "{camera}", "ward-cam", "{name}", "wang.fang").Replace(path)
 	r := httptest.NewRequest(method, path, nil)
 	if auth != "" {
 		r.Header.Set("Authorization", auth)

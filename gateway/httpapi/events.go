@@ -30,7 +30,8 @@ import (
 // alarm_closed {"id"}; device (as /api/v1/devices); camera (as
 // /api/v1/cameras). A comment line every 15 s keeps proxies and dead
 // connections in check; a console session is checked again then, so a
-// logout or a new password ends its streams.
+// logout or a new password ends its streams (at once when the change is
+// made through this API: sessions.endUser wakes every stream).
 
 // Event stream limits.
 const (
@@ -304,6 +305,7 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
+	ended := a.sessions.endedSignal()
 	for {
 		evs, ok, wake := h.since(last)
 		if !ok {
@@ -327,6 +329,15 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-wake:
+		case <-ended:
+			// An admin changed someone's account (a new role, disabled):
+			// if it is this session's user, the stream ends now.
+			ended = a.sessions.endedSignal()
+			if tok.session {
+				if _, _, err := a.principal(r); err != nil {
+					return
+				}
+			}
 		case <-heartbeat.C:
 			// A session may have ended (logout, new password, disabled).
 			if tok.session {

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -272,6 +273,9 @@ type api struct {
 	sessions   *sessions
 	throttle   *throttle.Throttle
 	loginSlots chan struct{}
+	// accountsMu makes an admin's check and edit of the accounts one
+	// step (the last enabled admin stays).
+	accountsMu sync.Mutex
 }
 
 func newAPI(opts Options) *api {

@@ -49,11 +49,17 @@ const (
 	maxLoginBody       = 4 << 10
 )
 
-// Users is what the API needs of the console's accounts.
+// Users is what the API needs of the console's accounts: logins and
+// sessions, and their administration (admins).
 type Users interface {
 	Get(name string) (users.User, error)
 	Authenticate(name, password string) (users.User, error)
 	EndSessions(name string) error
+	List() ([]users.User, error)
+	// As is the file for edits made by who: each user it changes
+	// records who as ChangedBy, and the gateway's audit of the users
+	// file (gateway/app, watchAccounts) names them.
+	As(who string) *users.File
 }
 
 type session struct {
@@ -70,6 +76,9 @@ type sessions struct {
 	idle, max time.Duration
 	mu        sync.Mutex
 	byID      map[[32]byte]*session
+	// ended is closed (and replaced) when endUser ends a user's
+	// sessions, so that live update streams look again at once.
+	ended chan struct{}
 }
 
 func newSessions(idle, max time.Duration) *sessions {
@@ -79,7 +88,7 @@ func newSessions(idle, max time.Duration) *sessions {
 	if max <= 0 {
 		max = DefaultSessionMax
 	}
-	return &sessions{idle: idle, max: max, byID: map[[32]byte]*session{}}
+	return &sessions{idle: idle, max: max, byID: map[[32]byte]*session{}, ended: make(chan struct{})}
 }
 
 func randomToken() (string, error) {
@@ -165,6 +174,15 @@ func (s *sessions) endUser(name string) {
 			delete(s.byID, k)
 		}
 	}
+	close(s.ended)
+	s.ended = make(chan struct{})
+}
+
+// endedSignal is closed the next time endUser ends some user's sessions.
+func (s *sessions) endedSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
 }
 
 // errSession is a session cookie that names no live session.
@@ -223,7 +241,7 @@ func (a *api) info(tok *Token, display string, se *session) sessionInfo {
 	if in.Cameras == nil {
 		in.Cameras = []string{}
 	}
-	for p := Permission(1); p != 0 && p <= PermMetrics; p <<= 1 {
+	for p := Permission(1); p != 0 && p <= permMax; p <<= 1 {
 		if tok.Role.may(p) {
 			in.Permissions = append(in.Permissions, p.String())
 		}
