@@ -48,9 +48,12 @@ const (
 	// PermUsers: the console's accounts (list, add, change, passwords,
 	// sessions) and the list of API tokens.
 	PermUsers
+	// PermReports: reports over a period (alarms and how fast they were
+	// acknowledged).
+	PermReports
 
 	// permMax is the highest permission.
-	permMax = PermUsers
+	permMax = PermReports
 )
 
 var permNames = map[Permission]string{
@@ -58,7 +61,7 @@ var permNames = map[Permission]string{
 	PermGatewayHealth: "gateway health", PermDeadLetters: "dead letters", PermAlarmsRead: "alarms", PermAlarmsAct: "alarm actions",
 	PermAuditRead: "audit log", PermAuditVideoOnly: "audit log (video only)", PermPersonalData: "personal data",
 	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
-	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users",
+	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users", PermReports: "reports",
 }
 
 func (p Permission) String() string {
@@ -76,22 +79,22 @@ var rolePerms = map[Role]Permission{
 	// actions, personal data, dead letters and who is watching; video
 	// only of the token's cameras.
 	RoleViewer: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermAlarmsRead | PermAuditRead |
-		PermCameras | PermVideoWatch,
-	// A fire-safety inspector: history, availability, alarms, the audit
-	// log; no video.
-	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead,
+		PermCameras | PermVideoWatch | PermReports,
+	// A fire-safety inspector: history, availability, alarms, reports,
+	// the audit log; no video.
+	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead | PermReports,
 	// A civil-affairs supervisor: alarms, and live video of the cameras
 	// granted to them with those cameras' viewing audit.
 	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly,
 	// A facility manager: everything in the facility, and acting on
 	// alarms.
 	RoleManager: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
-		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions,
+		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermReports,
 	// An administrator: a manager who also manages the gateway and its
 	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
-		PermUsers,
+		PermUsers | PermReports,
 }
 
 // may reports whether the role includes p.
@@ -131,6 +134,7 @@ var routes = []route{
 	{pattern: "POST /api/v1/alarms/{id}/reset", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.alarmAction("reset") }},
 	{pattern: "GET /api/v1/alarms/{id}/deliveries", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.deliveries }},
 	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
+	{pattern: "GET /api/v1/reports/alarms", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.alarmReport }},
 	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
 	{pattern: "POST /api/v1/rules/reload", perm: PermRulesReload, handler: func(a *api) http.HandlerFunc { return a.reloadRules }},
 	{pattern: "GET /api/v1/cameras", perm: PermCameras, video: true, handler: func(a *api) http.HandlerFunc { return a.cameras }},

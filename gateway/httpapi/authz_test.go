@@ -29,6 +29,7 @@ var allowedRoles = map[string][]string{
 	"POST /api/v1/alarms/{id}/reset":         {"manager", "admin"},
 	"GET /api/v1/alarms/{id}/deliveries":     {"viewer", "inspector", "supervisor", "manager", "admin"},
 	"GET /api/v1/audit":                      {"viewer", "inspector", "supervisor", "manager", "admin"},
+	"GET /api/v1/reports/alarms":             {"viewer", "inspector", "manager", "admin"},
 	"POST /api/v1/silences":                  {"manager", "admin"},
 	"POST /api/v1/rules/reload":              {"admin"},
 	"GET /api/v1/cameras":                    {"viewer", "supervisor", "manager", "admin"},

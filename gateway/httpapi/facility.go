@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
@@ -17,6 +18,34 @@ type Facility struct {
 	// Devices are the configured devices and the gateway's built-in
 	// ones: the alarm report takes an alarm's zone from its device.
 	Devices []facility.Device
+}
+
+// zone returns the zone with id, or nil.
+func (f *Facility) zone(id string) *facility.Zone {
+	for i := range f.Zones {
+		if f.Zones[i].ID == id {
+			return &f.Zones[i]
+		}
+	}
+	return nil
+}
+
+// alarmZone is the zone of the alarm with id (<rule>@dev:<device>,
+// <rule>@zone:<zone> or <rule>@gateway): "" for a gateway-wide alarm and
+// for a device the config no longer has.
+func (f *Facility) alarmZone(id string) string {
+	_, subject, _ := strings.Cut(id, "@")
+	if z, ok := strings.CutPrefix(subject, "zone:"); ok {
+		return z
+	}
+	if d, ok := strings.CutPrefix(subject, "dev:"); ok {
+		for i := range f.Devices {
+			if f.Devices[i].ID == d {
+				return f.Devices[i].Zone
+			}
+		}
+	}
+	return ""
 }
 
 type facilityJSON struct {

@@ -174,7 +174,8 @@ type Options struct {
 	// EventsEvery is how often the live update stream looks for changes
 	// (0: DefaultEventsEvery).
 	EventsEvery time.Duration
-	// Facility is the place the gateway serves (GET /api/v1/facility).
+	// Facility is the place the gateway serves: GET /api/v1/facility,
+	// and the zones of the alarm report.
 	Facility Facility
 	// Version is the gateway's version.
 	Version string
@@ -207,6 +208,7 @@ type Alarms interface {
 // AuditLog is what the API needs of the audit log.
 type AuditLog interface {
 	Read(f audit.Filter, limit int) ([]audit.Entry, error)
+	Each(f audit.Filter, fn func(*audit.Entry) bool) error
 }
 
 // Deliveries is what the API needs of the notification outbox.
