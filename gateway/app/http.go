@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/gateway/console"
 	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
 	"github.com/shelterwatch/shelterwatch/gateway/users"
+	"github.com/shelterwatch/shelterwatch/ingest/broker"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 )
 
@@ -54,6 +57,11 @@ func (a *App) newHTTP() error {
 		Facility: httpapi.Facility{ID: cfg.Facility.ID, Name: cfg.Facility.Name, NameZH: cfg.Facility.NameZH,
 			Timezone: cfg.Facility.Timezone, Zones: cfg.ZoneModels(), Devices: append(cfg.DeviceModels(), gatewayDevices(cfg)...)},
 		Version: Version,
+		// The health summary.
+		Started:         time.Now(),
+		BrokerClients:   brokerClients(a.broker),
+		StoreDisk:       a.storeDisk,
+		DeadLetterCount: a.deadLetterCount,
 	}
 	if a.Audit != nil {
 		opts.AuditAppend = a.Audit.Append
@@ -84,6 +92,54 @@ func (a *App) newHTTP() error {
 		a.metricsSrv = newServer(cfg.HTTP, httpapi.MetricsHandler(opts, cfg.HTTP.MetricsAuth == config.MetricsNone), a.log)
 	}
 	return nil
+}
+
+// brokerClients reads the embedded broker's connected clients from its
+// metrics, where the broker keeps the count; nil without an embedded
+// broker. The broker's collectors go into a registry of their own as well,
+// so a look gathers them alone.
+func brokerClients(b *broker.Broker) func() int {
+	if b == nil {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	if err := b.Register(reg); err != nil {
+		return nil
+	}
+	return func() int {
+		mfs, err := reg.Gather()
+		if err != nil {
+			return -1
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "shelterwatch_broker_clients_connected" && len(mf.GetMetric()) == 1 {
+				return int(mf.GetMetric()[0].GetGauge().GetValue())
+			}
+		}
+		return -1
+	}
+}
+
+// storeDisk is the store's disk space for the health summary.
+func (a *App) storeDisk() (httpapi.StoreDisk, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(a.cfg.Store.Dir, &st); err != nil {
+		return httpapi.StoreDisk{}, fmt.Errorf("app: free space of %s: %w", a.cfg.Store.Dir, err)
+	}
+	return httpapi.StoreDisk{UsedBytes: a.Store.DiskUsage(), FreeBytes: uint64(st.Bavail) * uint64(st.Bsize),
+		BudgetBytes: uint64(a.cfg.Store.DiskBudget), ReserveBytes: uint64(a.cfg.Store.DiskReserve)}, nil
+}
+
+// deadLetterCount is how many dead letters the store keeps. The store
+// numbers them from 1 and deletes the oldest beyond ingest.dead_letter_max,
+// so the newest one's number, capped at that bound, is the count: one
+// entry read where counting would read them all.
+func (a *App) deadLetterCount() (int, error) {
+	dls, err := a.Store.DeadLetters(1)
+	if err != nil || len(dls) == 0 {
+		return 0, err
+	}
+	return int(min(dls[0].Seq, uint64(a.cfg.Ingest.DeadLetterMax))), nil
 }
 
 // listen binds addr with at most maxConns connections open, each a TLS

@@ -19,7 +19,8 @@ const (
 	PermHistory
 	// PermAvailability: device availability and outages.
 	PermAvailability
-	// PermGatewayHealth: forwarders (backlog and lag).
+	// PermGatewayHealth: the gateway's own state (forwarders' backlog
+	// and lag, the health summary).
 	PermGatewayHealth
 	// PermDeadLetters: rejected messages, payloads included.
 	PermDeadLetters
@@ -129,6 +130,7 @@ var routes = []route{
 	{pattern: "GET /api/v1/availability", perm: PermAvailability, handler: func(a *api) http.HandlerFunc { return a.availability }},
 	{pattern: "GET /api/v1/dead-letters", perm: PermDeadLetters, handler: func(a *api) http.HandlerFunc { return a.deadLetters }},
 	{pattern: "GET /api/v1/forwarders", perm: PermGatewayHealth, handler: func(a *api) http.HandlerFunc { return a.forwarders }},
+	{pattern: "GET /api/v1/health", perm: PermGatewayHealth, handler: func(a *api) http.HandlerFunc { return a.gatewayHealth }},
 	{pattern: "GET /api/v1/alarms", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.alarmsList }},
 	{pattern: "POST /api/v1/alarms/{id}/ack", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.alarmAction("ack") }},
 	{pattern: "POST /api/v1/alarms/{id}/reset", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.alarmAction("reset") }},

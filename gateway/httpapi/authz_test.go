@@ -24,6 +24,7 @@ var allowedRoles = map[string][]string{
 	"GET /api/v1/availability":               {"viewer", "inspector", "manager", "admin"},
 	"GET /api/v1/dead-letters":               {"manager", "admin"},
 	"GET /api/v1/forwarders":                 {"viewer", "manager", "admin"},
+	"GET /api/v1/health":                     {"viewer", "manager", "admin"},
 	"GET /api/v1/alarms":                     {"viewer", "inspector", "supervisor", "manager", "admin"},
 	"POST /api/v1/alarms/{id}/ack":           {"manager", "admin"},
 	"POST /api/v1/alarms/{id}/reset":         {"manager", "admin"},

@@ -179,6 +179,16 @@ type Options struct {
 	Facility Facility
 	// Version is the gateway's version.
 	Version string
+	// Started is when the gateway started (zero: uptime unknown).
+	Started time.Time
+	// BrokerClients reports the MQTT clients connected to the embedded
+	// broker, or -1 when it cannot tell (nil: no embedded broker).
+	BrokerClients func() int
+	// StoreDisk reports the store's disk space (nil: unknown).
+	StoreDisk func() (StoreDisk, error)
+	// DeadLetterCount reports how many dead letters the store keeps
+	// (nil: unknown).
+	DeadLetterCount func() (int, error)
 }
 
 // History is what the API needs of the durable store: series, points and
