@@ -57,6 +57,10 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob:; connect-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// reserved are the gateway's machine paths: never the console's page,
+// whether this listener serves them or not.
+var reserved = map[string]bool{"metrics": true, "healthz": true, "readyz": true}
+
 // Handler serves the console from files; files is Files() in the gateway.
 func Handler(files fs.FS) http.Handler {
 	return &handler{files: files, gz: map[string][]byte{}}
@@ -70,9 +74,11 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	if name == "api" || strings.HasPrefix(name, "api/") {
-		// An API path that no route matched: a JSON 404, not the
-		// application's page (a script asking a wrong URL should see it).
+	if name == "api" || strings.HasPrefix(name, "api/") || reserved[name] {
+		// An API path that no route matched, or a machine's path this
+		// listener does not serve (/metrics on its own listener): a JSON
+		// 404, not the application's page (a script asking a wrong URL
+		// should see it).
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusNotFound)

@@ -34,6 +34,7 @@ func TestHandler(t *testing.T) {
 		{name: "an unknown API path is a JSON 404", method: "GET", path: "/api/v1/nothing", status: 404, ctype: "application/json", body: "no such API route"},
 		{name: "an unknown API path by POST too", method: "POST", path: "/api/v2/x", status: 404, ctype: "application/json"},
 		{name: "no writes", method: "POST", path: "/cameras", status: 405},
+		{name: "metrics served elsewhere is a 404", method: "GET", path: "/metrics", status: 404, ctype: "application/json"},
 		{name: "HEAD has no body", method: "HEAD", path: "/", status: 200, ctype: "text/html; charset=utf-8"},
 		{name: "a path escaping the root stays inside", method: "GET", path: "/../../etc/passwd", status: 200, body: "<!doctype html>"},
 	}

@@ -270,10 +270,16 @@ func Handler(opts Options) http.Handler {
 		// pull starts first) and ICE candidates are gathered: the WHEP
 		// server bounds that time itself, not the API's write timeout.
 		whepH := longLived(opts.Video.WHEP.Handler("/api/v1/cameras", a.authorizeCamera))
-		mux.Handle("/api/v1/cameras/{camera}/whep", whepH)
-		mux.Handle("/api/v1/cameras/{camera}/whep/{id}", whepH)
+		// By method, as the WHEP server serves them: the console's
+		// "GET /" below then takes no WHEP path's other methods.
+		mux.Handle("POST /api/v1/cameras/{camera}/whep", whepH)
+		mux.Handle("OPTIONS /api/v1/cameras/{camera}/whep", whepH)
+		mux.Handle("PATCH /api/v1/cameras/{camera}/whep/{id}", whepH)
+		mux.Handle("DELETE /api/v1/cameras/{camera}/whep/{id}", whepH)
 	}
 	if opts.Console != nil {
+		// GET only: another method on an API path is still the
+		// ServeMux's 405, an unknown path its 404.
 		mux.Handle("GET /", opts.Console)
 	}
 	return mux
