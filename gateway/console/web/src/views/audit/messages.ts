@@ -62,6 +62,16 @@ export default {
       disabled: '账号已停用',
       throttled: '尝试过多，已限速',
     },
+    detail: {
+      hungUp: '观看者关闭了视频',
+      peerClosed: '连接已关闭',
+      neverConnected: '观看者始终未连上',
+      iceFailed: '网络连接失败（ICE/DTLS）',
+      cameraRemoved: '摄像头已移除',
+      shutdown: '网关正在关闭',
+      latched: '需要站点负责人复位',
+      ruleGone: '其规则已不存在',
+    },
     col: {
       action: '事件',
       who: '操作人',
@@ -160,6 +170,16 @@ export default {
       unknown_user: 'no such user',
       disabled: 'account disabled',
       throttled: 'too many attempts',
+    },
+    detail: {
+      hungUp: 'the viewer hung up',
+      peerClosed: 'connection closed',
+      neverConnected: 'the viewer never connected',
+      iceFailed: 'network connection failed (ICE/DTLS)',
+      cameraRemoved: 'camera removed',
+      shutdown: 'gateway shutting down',
+      latched: 'waiting for a manager’s reset',
+      ruleGone: 'its rule no longer exists',
     },
     col: {
       action: 'Event',
