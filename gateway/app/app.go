@@ -71,6 +71,10 @@ type App struct {
 	Rules *engine.Engine
 	// Outbox delivers alarm notifications durably.
 	Outbox *notify.Outbox
+	// alarmsChanged gets a value (without blocking) whenever the rules
+	// hand an alarm event to the outbox: the console's live stream looks
+	// at once instead of at its next tick.
+	alarmsChanged chan struct{}
 	// Cameras and WHEP relay the cameras to viewers (nil without cameras).
 	Cameras *cameras.Set
 	WHEP    *whep.Server
@@ -94,7 +98,7 @@ type App struct {
 // New builds every component from cfg and binds the listeners, so that
 // configuration and port problems surface before Run.
 func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
-	a = &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), readyCh: make(chan struct{})}
+	a = &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), readyCh: make(chan struct{}), alarmsChanged: make(chan struct{}, 1)}
 	// Error returns set a to nil; the deferred cleanup needs what was built.
 	built := a
 	defer func() {

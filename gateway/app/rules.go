@@ -9,6 +9,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
 	"github.com/shelterwatch/shelterwatch/rules/notify"
 )
@@ -69,11 +70,29 @@ func (a *App) newRules() error {
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
-	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Audit: a.Audit, Notifier: a.Outbox, Logger: a.log})
+	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Audit: a.Audit,
+		Notifier: alarmTap{a.Outbox, a.alarmsChanged}, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
 	return a.register("rules", a.Rules.Register)
+}
+
+// alarmTap passes the engine's alarm events to the outbox and tells the
+// console's live stream that alarms changed. The signal never blocks the
+// engine: one pending value stands for any number of changes.
+type alarmTap struct {
+	engine.Notifier
+	changed chan<- struct{}
+}
+
+func (t alarmTap) Enqueue(ctx context.Context, ev alarm.Event) error {
+	err := t.Notifier.Enqueue(ctx, ev)
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+	return err
 }
 
 // newNotify opens the notification outbox with the configured channels.

@@ -40,6 +40,7 @@ const (
 	maxStreams         = 64 // in all
 	maxStreamsPerName  = 4  // per token or user
 	heartbeatEvery     = 15 * time.Second
+	minChangeGap       = 50 * time.Millisecond // between looks prompted by alarm changes
 )
 
 type event struct {
@@ -207,14 +208,29 @@ var (
 // run polls until stop is closed.
 func (h *eventHub) run(stop chan struct{}) {
 	h.poll()
+	last := time.Now()
 	t := time.NewTicker(h.every)
 	defer t.Stop()
+	var soon <-chan time.Time // a look after an alarm changed
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 			h.poll()
+			last = time.Now()
+		case <-h.a.opts.AlarmsChanged:
+			// An alarm changed: look now, so a smoke alarm reaches the
+			// boards without waiting for the tick; in a storm of alarm
+			// events, at most one look per minChangeGap. A nil channel
+			// never fires.
+			if soon == nil {
+				soon = time.After(max(0, minChangeGap-time.Since(last)))
+			}
+		case <-soon:
+			soon = nil
+			h.poll()
+			last = time.Now()
 		}
 	}
 }

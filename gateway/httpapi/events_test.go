@@ -193,3 +193,30 @@ func TestEventsStreamChangesPerRole(t *testing.T) {
 		t.Fatalf("unknown token: %d", resp.StatusCode)
 	}
 }
+
+// TestEventsAlarmChangeWakesTheStream: with a tick of an hour, an alarm
+// change still reaches the stream at once when the engine signals it.
+func TestEventsAlarmChangeWakesTheStream(t *testing.T) {
+	al := &liveAlarms{}
+	tok, err := httpapi.ParseToken("manager", "manager", sha256Hex("manager-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 1)
+	srv := httptest.NewServer(httpapi.Handler(httpapi.Options{Tokens: []httpapi.Token{tok}, Alarms: al,
+		Gatherer: prometheus.NewRegistry(), EventsEvery: time.Hour, AlarmsChanged: changed}))
+	t.Cleanup(srv.Close)
+	mgr, _ := stream(t, srv.URL, "manager-secret", "")
+	next(t, mgr, "snapshot")
+
+	al.set(alarm.Alarm{ID: "smoke@dev:kitchen-smoke", Rule: "smoke", Severity: alarm.SeverityCritical, State: alarm.StateFiring})
+	changed <- struct{}{}
+	if e := next(t, mgr, "alarm"); !strings.Contains(e.data, `"smoke@dev:kitchen-smoke"`) {
+		t.Fatalf("alarm event %s", e.data)
+	}
+	al.set()
+	changed <- struct{}{}
+	if e := next(t, mgr, "alarm_closed"); !strings.Contains(e.data, "smoke@dev:kitchen-smoke") {
+		t.Fatalf("closed event %s", e.data)
+	}
+}

@@ -171,6 +171,10 @@ type Options struct {
 	// matches (nil: none). It is open: the login page must load before
 	// anyone has logged in, and the files hold no data.
 	Console http.Handler
+	// AlarmsChanged, when set, gets a value whenever an alarm opened,
+	// changed or closed: the live update stream looks at once rather
+	// than at its next tick (nil: every EventsEvery only).
+	AlarmsChanged <-chan struct{}
 	// EventsEvery is how often the live update stream looks for changes
 	// (0: DefaultEventsEvery).
 	EventsEvery time.Duration
