@@ -51,7 +51,9 @@ export async function checkSession(): Promise<boolean> {
   if (response.ok && data) {
     state.user = data
     setCSRF(data.csrf_token ?? '')
-    await loadFacility()
+    // Names and the time zone fill in when they come: the page need not
+    // wait for them (a camera page starts its video at once).
+    void loadFacility()
     return true
   }
   state.user = null
