@@ -4,6 +4,7 @@
 // every one of its candidates, so the player does not trickle: it waits
 // for its own candidates (briefly), sends the offer and is done.
 import { csrfHeader } from '@/api/client'
+import { session } from '@/stores/session'
 
 /** WhepError is a refused offer: the HTTP status and the gateway's reason (text/plain). */
 export class WhepError extends Error {
@@ -17,11 +18,15 @@ export class WhepError extends Error {
   }
 }
 
-/** The STUN/TURN servers the gateway named in its last answer (Link headers), for the next connection. */
-let lastIceServers: RTCIceServer[] = []
+/**
+ * The STUN/TURN servers the gateway named in its last answer (Link
+ * headers), for the next connection: TURN credentials are the viewer's
+ * own, so they are kept for the user they were given to.
+ */
+let lastIce = { user: '', servers: [] as RTCIceServer[] }
 
 export function iceServers(): RTCIceServer[] {
-  return lastIceServers
+  return lastIce.user === (session.user?.name ?? '') ? lastIce.servers : []
 }
 
 /**
@@ -71,7 +76,7 @@ export async function post(camera: string, offer: string, timeoutMs = 20000): Pr
     throw new WhepError(r.status, body.trim() || r.statusText, Number.isFinite(after) && after > 0 ? after * 1000 : 0)
   }
   const servers = parseLinks(r.headers.get('Link'))
-  if (servers.length) lastIceServers = servers
+  if (servers.length) lastIce = { user: session.user?.name ?? '', servers }
   return { answer: body, location: r.headers.get('Location') ?? '' }
 }
 
