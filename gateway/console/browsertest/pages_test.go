@@ -83,7 +83,10 @@ func (b *browser) checkAxe(axe, where string) {
 // drawn, so a screenshot shows the page, not its spinner.
 func (b *browser) settle() {
 	b.t.Helper()
-	poll[bool](b, "the page settled", 15*time.Second, `document.querySelectorAll('.el-loading-mask').length === 0`)
+	// No loading masks, and no transition running (a tag fading in
+	// would be measured half transparent by axe-core).
+	poll[bool](b, "the page settled", 15*time.Second,
+		`document.querySelectorAll('.el-loading-mask').length === 0 && document.getAnimations().every(a => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)`)
 	eval[bool](b, "two frames", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
 }
 

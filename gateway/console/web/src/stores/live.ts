@@ -39,20 +39,26 @@ function parse<T>(e: MessageEvent): T | null {
 
 /** start opens the stream; ended is called when the gateway refuses it (the session is over). */
 export function startLive(ended: () => void) {
-  stopLive()
+  // What is shown stays until the new stream's snapshot replaces it.
+  clearTimeout(retry)
+  source?.close()
   onEnded = ended
   const es = new EventSource('/api/v1/events', { withCredentials: true })
   source = es
   es.addEventListener('open', () => {
     state.connected = true
+    retries = 0
   })
   es.addEventListener('error', () => {
     state.connected = false
-    // CLOSED means the browser gave up (the gateway answered 401/403):
-    // the session is gone. CONNECTING means it retries by itself.
+    // CLOSED means the browser gave up: the gateway refused the stream
+    // (401 when the session is over; 429 when this login has too many
+    // streams open, e.g. tabs just closed whose streams the gateway has
+    // not seen end yet). Ask which; CONNECTING means the browser retries
+    // by itself.
     if (es.readyState === EventSource.CLOSED && source === es) {
       source = null
-      onEnded()
+      void refused()
     }
   })
   es.addEventListener('snapshot', (e) => {
@@ -94,7 +100,29 @@ export function startLive(ended: () => void) {
   })
 }
 
+let retry: ReturnType<typeof setTimeout> | undefined
+let retries = 0
+
+/** refused tells a refused stream from an ended session, and retries the former with a capped backoff. */
+async function refused() {
+  let alive = false
+  try {
+    alive = (await fetch('/api/v1/session', { credentials: 'same-origin' })).ok
+  } catch {
+    alive = true // the gateway is unreachable: keep trying, the session may well be fine
+  }
+  if (!alive) {
+    onEnded()
+    return
+  }
+  const wait = Math.min(30_000, 1000 * 2 ** retries) * (0.75 + Math.random() / 2)
+  retries++
+  clearTimeout(retry)
+  retry = setTimeout(() => startLive(onEnded), wait)
+}
+
 export function stopLive() {
+  clearTimeout(retry)
   source?.close()
   source = null
   state.connected = false
