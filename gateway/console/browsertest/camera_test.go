@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -68,6 +69,10 @@ func TestCameraPicture(t *testing.T) {
 	f := startFixture(t)
 	b := f.newBrowser(t, "supervisor")
 	b.login(users.RoleSupervisor)
+	// A camera the gateway has just started pulling has no keyframe yet
+	// (up to 10 s here): wait until it has one, as a running facility's
+	// cameras do.
+	f.waitKeyframe("ward-cam")
 
 	first, err := b.FirstPicture("ward-cam", 15*time.Second)
 	if err != nil {
@@ -103,5 +108,30 @@ func TestCameraPicture(t *testing.T) {
 	p = watch(b, 2*time.Second)
 	if p.Frames < 10 || p.Played < 1.5 {
 		t.Errorf("after the restart: %+v, want playing", p)
+	}
+}
+
+// waitKeyframe waits until the gateway has had a keyframe of camera.
+func (f *fixture) waitKeyframe(camera string) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cams []struct {
+			ID           string `json:"id"`
+			State        string `json:"state"`
+			LastKeyframe string `json:"last_keyframe"`
+		}
+		if err := json.Unmarshal(f.apiGet("/api/v1/cameras"), &cams); err != nil {
+			f.t.Fatal(err)
+		}
+		for _, c := range cams {
+			if c.ID == camera && c.State == "live" && c.LastKeyframe != "" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("camera %s had no keyframe within 30s: %+v", camera, cams)
+		}
+		time.Sleep(100 * time.Millisecond) // the camera's state is polled: no event to await
 	}
 }
