@@ -83,7 +83,8 @@ type Video struct {
 	MaxViewers          int `yaml:"max_viewers"`
 	MaxViewersPerCamera int `yaml:"max_viewers_per_camera"`
 	// MaxViewersPerToken bounds the sessions of one person or token
-	// (default 4): one login cannot take every slot of a camera.
+	// (default 12: a 3×3 camera wall and a few more): one login cannot
+	// take every slot.
 	MaxViewersPerToken int `yaml:"max_viewers_per_token"`
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/shelterwatch/shelterwatch/video/cameras"
@@ -13,7 +14,7 @@ import (
 func (a *api) authorizeCamera(r *http.Request, camera string) (string, error) {
 	tok, _, err := a.principal(r)
 	if errors.Is(err, errCSRF) {
-		return "", whep.ErrForbidden
+		return "", fmt.Errorf("%w: %v", whep.ErrForbidden, err)
 	}
 	if err != nil {
 		return "", whep.ErrUnauthorized

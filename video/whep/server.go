@@ -60,9 +60,9 @@ type Record struct {
 const (
 	DefaultMaxViewersPerCamera = 8
 	DefaultMaxViewers          = 32
-	// DefaultMaxViewersPerViewer: a supervisor watches a few placements
-	// at once; one token must not take every slot of a camera.
-	DefaultMaxViewersPerViewer = 4
+	// DefaultMaxViewersPerViewer: a supervisor's 3×3 wall of placements
+	// and a few more; one person must not take every slot.
+	DefaultMaxViewersPerViewer = 12
 )
 
 // Config configures the server.
