@@ -52,6 +52,7 @@ unit:
 	# build; the race detector slows DTLS several times over, so the race
 	# run above checks a looser bound and this run the real one.
 	$(GO) test -count=1 -run 'TestRoundTripFirstKeyframeAtOnce' ./video/whep/
+	$(GO) test -count=1 -run 'TestCameraPicture' ./gateway/console/browsertest/
 
 fuzz-smoke:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz-smoke.sh
