@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shelterwatch/shelterwatch/gateway/console"
+	"github.com/shelterwatch/shelterwatch/gateway/httpapi"
 	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/internal/chromium"
 	"github.com/shelterwatch/shelterwatch/internal/testpeer"
@@ -23,6 +26,7 @@ import (
 // fixture is a Gateway for one test.
 type fixture struct {
 	*Gateway
+	logs   *logTee
 	t      *testing.T
 	url    string
 	token  string
@@ -55,7 +59,10 @@ func needs(t *testing.T) {
 func startFixture(t *testing.T) *fixture {
 	t.Helper()
 	needs(t)
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Everything the gateway logs, down to debug, is kept: no password,
+	// token or cookie may appear in it.
+	logs := &logTee{t: t}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := StartGateway(t.TempDir(), log)
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +71,19 @@ func startFixture(t *testing.T) *fixture {
 		if err := g.Close(); err != nil {
 			t.Errorf("gateway: %v", err)
 		}
+		logged := logs.String()
+		secrets := []string{g.Token}
+		for _, l := range g.Logins {
+			secrets = append(secrets, l.Password)
+		}
+		secrets = append(secrets, logs.cookies()...)
+		for _, s := range secrets {
+			if s != "" && strings.Contains(logged, s) {
+				t.Errorf("the gateway's log holds a secret (%.4s…)", s)
+			}
+		}
 	})
-	return &fixture{Gateway: g, t: t, url: g.URL, token: g.Token, logins: g.Logins}
+	return &fixture{Gateway: g, logs: logs, t: t, url: g.URL, token: g.Token, logins: g.Logins}
 }
 
 func (f *fixture) restartCameras(down time.Duration) {
@@ -157,6 +175,20 @@ func (b *browser) login(role users.Role) {
 	if err := b.Login(b.f.logins[role]); err != nil {
 		b.t.Fatalf("%s: %v", b.name, err)
 	}
+	// The session's cookie and CSRF token must never reach the log.
+	res, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.f.url}})
+	if err != nil {
+		b.t.Fatalf("%s: read cookies: %v", b.name, err)
+	}
+	found := false
+	for _, c := range res.Cookies {
+		b.f.logs.seen(c.Value)
+		found = found || c.Name == httpapi.SessionCookie && c.HTTPOnly && c.SameSite == network.CookieSameSiteStrict
+	}
+	if !found {
+		b.t.Fatalf("%s: no HttpOnly, SameSite=Strict session cookie after login: %+v", b.name, res.Cookies)
+	}
+	b.f.logs.seen(b.csrf())
 }
 
 func (b *browser) fillLogin(name, password string) {
@@ -193,11 +225,41 @@ func jsString(s string) string {
 	return string(j)
 }
 
-type testWriter struct{ t *testing.T }
+// logTee keeps the gateway's log and shows its warnings and errors in the
+// test's output. Browsers add their session cookies with seenCookie.
+type logTee struct {
+	t       *testing.T
+	mu      sync.Mutex
+	buf     strings.Builder
+	secrets []string // session cookies and CSRF tokens the browsers got
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *logTee) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(p)
+	w.mu.Unlock()
+	if line := string(p); strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+		w.t.Log(strings.TrimRight(line, "\n"))
+	}
 	return len(p), nil
+}
+
+func (w *logTee) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *logTee) seen(secret string) {
+	w.mu.Lock()
+	w.secrets = append(w.secrets, secret)
+	w.mu.Unlock()
+}
+
+func (w *logTee) cookies() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.secrets...)
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

@@ -116,9 +116,19 @@ func TestEveryPage(t *testing.T) {
 
 	b := f.newBrowser(t, "admin")
 	b.do("open the login page", 30*time.Second, chromedp.Navigate(f.url+"/login"))
-	b.settle()
-	b.checkAxe(axe, "login")
-	b.screenshot("login-zh-CN-desktop")
+	for _, lang := range []string{"zh-CN", "en"} {
+		eval[bool](b, "choose "+lang, `(localStorage.setItem('sw.locale', '`+lang+`'), true)`)
+		for _, vp := range viewports {
+			b.viewport(vp.width, vp.height, vp.mobile)
+			b.do("open the login page", 30*time.Second, chromedp.Navigate(f.url+"/login"))
+			b.settle()
+			where := "login-" + lang + "-" + vp.name
+			b.checkAxe(axe, where)
+			b.screenshot(where)
+		}
+	}
+	eval[bool](b, "back to Chinese", `(localStorage.setItem('sw.locale', 'zh-CN'), true)`)
+	b.viewport(1280, 900, false)
 	b.login(users.RoleAdmin)
 	poll[bool](b, "the smoke alarm", 10*time.Second, `document.querySelector('[data-alarm-id]') !== null`)
 
@@ -129,11 +139,7 @@ func TestEveryPage(t *testing.T) {
 	for _, lang := range []string{"zh-CN", "en"} {
 		eval[bool](b, "choose "+lang, `(localStorage.setItem('sw.locale', '`+lang+`'), true)`)
 		for _, vp := range viewports {
-			opts := []chromedp.EmulateViewportOption{}
-			if vp.mobile {
-				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateScale(2))
-			}
-			b.do("viewport "+vp.name, 10*time.Second, chromedp.EmulateViewport(vp.width, vp.height, opts...))
+			b.viewport(vp.width, vp.height, vp.mobile)
 			for _, p := range consolePages {
 				where := p.name + "-" + lang + "-" + vp.name
 				b.open(p.path)
@@ -153,4 +159,14 @@ func TestEveryPage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// viewport sets the page's size, as a phone (touch, 2× pixels) when mobile.
+func (b *browser) viewport(width, height int64, mobile bool) {
+	b.t.Helper()
+	opts := []chromedp.EmulateViewportOption{}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+	}
+	b.do("set the viewport", 10*time.Second, chromedp.EmulateViewport(width, height, opts...))
 }
