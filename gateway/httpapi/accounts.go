@@ -157,8 +157,9 @@ type userPatchBody struct {
 	Disabled *bool     `json:"disabled"`
 }
 
-// userPatch changes a user's role, cameras or disabled state; each
-// ends the user's sessions, so nobody goes on with the old rights.
+// userPatch changes a user's display name, role, cameras or disabled
+// state; a change of rights ends the user's sessions, so nobody goes on
+// with the old ones.
 func (a *api) userPatch(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Users == nil {
 		httpError(w, http.StatusNotFound, errNoConsole.Error())
@@ -170,9 +171,10 @@ func (a *api) userPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Display != nil {
-		// The users file has no edit of a display name yet.
-		httpError(w, http.StatusBadRequest, "display: a display name cannot be changed yet / 暂不支持修改显示名称")
-		return
+		if err := checkDisplay(*b.Display); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	name, tok := r.PathValue("name"), tokenOf(r.Context())
 	a.accountsMu.Lock()
@@ -208,6 +210,12 @@ func (a *api) userPatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f := a.opts.Users.As(editor(tok))
+	if b.Display != nil && *b.Display != u.Display {
+		if err := f.SetDisplay(name, *b.Display); err != nil {
+			a.noUser(w, name, err)
+			return
+		}
+	}
 	if grants {
 		if err := f.SetGrants(name, role, cameras); err != nil {
 			a.noUser(w, name, err)

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 )
@@ -25,13 +27,46 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) {
 	tok := tokenOf(r.Context())
 	q := r.URL.Query()
 	videoOnly := tok.Role.may(PermAuditVideoOnly)
-	f := audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera"), Action: q.Get("action"),
-		Visible: func(e *audit.Entry) bool {
-			if e.Video == nil {
-				return !videoOnly
+	f := audit.Filter{AlarmID: q.Get("alarm"), Camera: q.Get("camera")}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if s := q.Get(p.name); s != "" {
+			if *p.t, err = timeParam(s); err != nil {
+				httpError(w, http.StatusBadRequest, p.name+": "+err.Error())
+				return
 			}
-			return tok.mayView(e.Video.Camera)
-		}}
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		httpError(w, http.StatusBadRequest, "from must be before to")
+		return
+	}
+	// action is one action or several, comma-separated (a kind of entry:
+	// "login,login_failed,logout"); one goes to the reader, which then
+	// decodes only the lines that may match.
+	actions := map[string]bool{}
+	for _, a := range strings.Split(q.Get("action"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			actions[a] = true
+		}
+	}
+	if len(actions) == 1 {
+		for a := range actions {
+			f.Action = a
+		}
+	}
+	by := q.Get("by")
+	f.Visible = func(e *audit.Entry) bool {
+		if len(actions) > 1 && !actions[e.Action] || by != "" && e.By != by {
+			return false
+		}
+		if e.Video == nil {
+			return !videoOnly
+		}
+		return tok.mayView(e.Video.Camera)
+	}
 	entries, err := a.opts.Audit.Read(f, limit)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "could not read the audit log")

@@ -127,3 +127,70 @@ func TestAuditVisibility(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditFilters: several actions, one person, a period; bad times are
+// refused with the parameter named.
+func TestAuditFilters(t *testing.T) {
+	l, err := audit.Open(filepath.Join(t.TempDir(), audit.FileName), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	base := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	if err := l.Append(
+		audit.Entry{Time: base, Action: "login", By: "wang.fang"},
+		audit.Entry{Time: base.Add(time.Hour), Action: "login_failed", By: "li.lei"},
+		audit.Entry{Time: base.Add(2 * time.Hour), Action: "logout", By: "wang.fang"},
+		audit.Entry{Time: base.Add(3 * time.Hour), Action: "rules_reloaded", By: "wang.fang"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := httpapi.ParseToken("ops", "admin", sha256Hex("ops-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.Handler(httpapi.Options{Tokens: []httpapi.Token{tok}, Audit: l, Gatherer: prometheus.NewRegistry()}))
+	t.Cleanup(srv.Close)
+	cases := []struct {
+		query string
+		want  []string // actions, newest first
+		code  int
+	}{
+		{"action=login,login_failed,logout", []string{"logout", "login_failed", "login"}, 200},
+		{"action=login,logout&by=wang.fang", []string{"logout", "login"}, 200},
+		{"by=li.lei", []string{"login_failed"}, 200},
+		{"from=2026-12-01T09:00:00Z&to=2026-12-01T11:00:00Z", []string{"logout", "login_failed"}, 200},
+		{"from=2026-12-01T10:00:00Z&action=rules_reloaded", []string{"rules_reloaded"}, 200},
+		{"from=yesterday", nil, 400},
+		{"from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z", nil, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.query, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/api/v1/audit?"+c.query, nil)
+			req.Header.Set("Authorization", "Bearer ops-secret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, c.code)
+			}
+			if c.code != 200 {
+				return
+			}
+			var got struct{ Audit []audit.Entry }
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+			actions := []string{}
+			for _, e := range got.Audit {
+				actions = append(actions, e.Action)
+			}
+			if strings.Join(actions, " ") != strings.Join(c.want, " ") {
+				t.Errorf("actions %v, want %v", actions, c.want)
+			}
+		})
+	}
+}

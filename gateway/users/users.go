@@ -209,6 +209,12 @@ func (f *File) SetGrants(name string, role Role, cameras []string) error {
 	})
 }
 
+// SetDisplay changes the name the console shows for a user. It changes no
+// right, so sessions go on.
+func (f *File) SetDisplay(name, display string) error {
+	return f.change(name, func(u *User) { u.Display = display })
+}
+
 // Authenticate checks a login. A missing user costs the same hash as a
 // present one, so the time taken does not tell whether a name exists.
 func (f *File) Authenticate(name, password string) (User, error) {
