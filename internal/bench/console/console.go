@@ -129,6 +129,9 @@ func measureSize(ctx context.Context, g *browsertest.Gateway, dir string) (sizeR
 		res.allJS += int64(len(console.Gzip(data)))
 		return err
 	})
+	if err != nil {
+		return res, fmt.Errorf("read the console's files: %w", err)
+	}
 	return res, ctx.Err()
 }
 
