@@ -147,13 +147,21 @@ type login struct {
 	persistent     bool   // clean_session=false
 	from           string // local IP address ("": any)
 	onMessage      paho.MessageHandler
+	// wait bounds the CONNECT's answer (default 5 s). A queue of
+	// password checks one at a time under the race detector on a busy
+	// machine needs more.
+	wait time.Duration
 }
 
 func (f *fixture) connect(t testing.TB, l login) (paho.Client, bool, error) {
 	t.Helper()
+	wait := l.wait
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
 	o := paho.NewClientOptions().AddBroker("tcp://" + f.b.Addr()).SetClientID(l.id).
 		SetUsername(l.user).SetPassword(l.pass).SetCleanSession(!l.persistent).
-		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second)
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait)
 	if l.from != "" {
 		o.SetDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(l.from)}, Timeout: 5 * time.Second})
 	}
@@ -162,7 +170,7 @@ func (f *fixture) connect(t testing.TB, l login) (paho.Client, bool, error) {
 	}
 	c := paho.NewClient(o)
 	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(wait) {
 		return nil, false, errors.New("connect timed out")
 	}
 	if tok.Error() != nil {
@@ -675,7 +683,7 @@ func TestReconnectStormWaitsForCheckSlots(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := f.connect(t, login{id: fmt.Sprint("storm-", i), user: fmt.Sprint("storm-", i), pass: "pw-storm"}); err != nil {
+			if _, _, err := f.connect(t, login{id: fmt.Sprint("storm-", i), user: fmt.Sprint("storm-", i), pass: "pw-storm", wait: time.Minute}); err != nil {
 				errs <- fmt.Errorf("storm-%d: %w", i, err)
 			}
 		}()
