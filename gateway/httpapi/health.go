@@ -89,7 +89,7 @@ func (a *api) gatewayHealth(w http.ResponseWriter, r *http.Request) {
 			switch s.State {
 			case "live":
 				c.Live++
-			case "failed":
+			case "failed", "stalled":
 				c.Failed++
 			}
 		}

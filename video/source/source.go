@@ -1,6 +1,12 @@
 // Package source pulls one camera's RTSP stream (gortsplib) into its hub,
-// and keeps pulling: a camera that drops is reconnected with capped,
-// jittered backoff, and its viewers stay subscribed to the hub meanwhile.
+// and keeps pulling: a camera that drops is reconnected with jittered
+// backoff capped at about 2 s, and while its RTSP port refuses
+// connections the port is probed every 250 ms, so a rebooted camera is
+// pulled again within a moment of answering. A camera that stops sending
+// frames with its connection open (frozen firmware, a stopped server) is
+// "stalled" after max(2 s, three frame intervals): its cached GOP is
+// forgotten and the connection replaced. Viewers stay subscribed to the
+// hub throughout.
 //
 // Transport: UDP first with TCP-interleaved fallback (gortsplib's default),
 // or forced. Credentials in the URL (rtsp://user:pass@host/path) are used
@@ -61,9 +67,14 @@ type Options struct {
 	URL       string
 	Transport string
 	Hub       *hub.Hub
-	// BackoffMin and BackoffMax bound the reconnect delay (defaults 500ms, 30s).
+	// BackoffMin and BackoffMax bound the reconnect delay (defaults
+	// 250ms, 2s): a camera is a device on the LAN, retrying it costs
+	// little, and a viewer waits for every second of it.
 	BackoffMin, BackoffMax time.Duration
-	Logger                 *slog.Logger
+	// StallAfter is the least silence that makes a live camera stalled
+	// (default 2s; three frame intervals when that is longer).
+	StallAfter time.Duration
+	Logger     *slog.Logger
 }
 
 // States of a camera.
@@ -71,7 +82,15 @@ const (
 	StateConnecting = "connecting"
 	StateLive       = "live"
 	StateFailed     = "failed"
+	// StateStalled: the connection was open but no frame came for the
+	// stall time; the source reconnects and stays stalled until video
+	// flows again.
+	StateStalled = "stalled"
 )
+
+// probeEvery is how often a refused camera's RTSP port is tried while
+// the source waits to reconnect.
+const probeEvery = 250 * time.Millisecond
 
 // Status is what the API shows per camera.
 type Status struct {
@@ -113,6 +132,10 @@ type Source struct {
 	// rate window
 	winStart          time.Time
 	winFrames, winBit uint64
+	lastFrame         time.Time
+	// stalled is set when the last session ended in a stall: the camera
+	// shows stalled, not connecting, until video flows again.
+	stalled bool
 
 	frames, reconnects atomic.Uint64
 
@@ -136,10 +159,13 @@ func New(opts Options) (*Source, error) {
 		return nil, fmt.Errorf("source %s: transport %q: want tcp, udp or empty (auto)", opts.Name, opts.Transport)
 	}
 	if opts.BackoffMin <= 0 {
-		opts.BackoffMin = 500 * time.Millisecond
+		opts.BackoffMin = 250 * time.Millisecond
 	}
 	if opts.BackoffMax <= 0 {
-		opts.BackoffMax = 30 * time.Second
+		opts.BackoffMax = 2 * time.Second
+	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = 2 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -170,11 +196,73 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		s.reconnects.Add(1)
 		wait := backoff.Delay(attempt, s.opts.BackoffMin, s.opts.BackoffMax)
+		if errors.Is(err, errStalled) {
+			wait = 0 // the camera was streaming a moment ago: ask again now
+		}
 		s.log.Warn("camera: stream lost, reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if refusedConnection(err) {
+			// The camera is off or rebooting: try its port until it
+			// answers, then connect at once.
+			if s.waitForPort(ctx, wait) {
+				attempt = -1
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// errStalled ends a session whose camera sent no frame for the stall time.
+var errStalled = errors.New("stalled")
+
+// refusedConnection reports whether err is the camera's host refusing or
+// not answering a connection, as opposed to a camera that answered and
+// said no (401, 404) or sent something bad.
+func refusedConnection(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// waitForPort tries the camera's RTSP port every probeEvery, for at most
+// wait (at least one probe period), and reports whether it answered.
+func (s *Source) waitForPort(ctx context.Context, wait time.Duration) bool {
+	u, err := base.ParseURL(s.opts.URL)
+	if err != nil {
+		return false
+	}
+	addr := u.Host
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "554")
+	}
+	dial := s.dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: probeEvery}
+		dial = d.DialContext
+	}
+	deadline := time.Now().Add(max(wait, probeEvery))
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
+			return false
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeEvery)
+		c, err := dial(pctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			_ = c.Close()
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
 }
@@ -183,18 +271,42 @@ func (s *Source) Run(ctx context.Context) error {
 // live reports that the session relayed video, so a camera that was
 // streaming is retried at once while one that keeps failing backs off.
 func (s *Source) attempt(ctx context.Context) (live bool, err error) {
-	s.setState(StateConnecting, "")
+	if !s.isStalled() {
+		s.setState(StateConnecting, "")
+	}
 	before := s.frames.Load()
 	err = s.session(ctx)
 	// The cached GOP is now the past: a viewer who joins during the
 	// outage must not be shown it as if it were live.
 	s.opts.Hub.Reset()
 	reason := err.Error()
-	if ctx.Err() != nil {
-		reason = "stopped"
+	switch {
+	case ctx.Err() != nil:
+		s.setStalled(false)
+		s.setState(StateFailed, "stopped")
+	case errors.Is(err, errStalled):
+		s.setStalled(true)
+		s.setState(StateStalled, reason)
+	case s.isStalled():
+		// Still no video since the stall: say so, with what the
+		// reconnect met.
+		s.setState(StateStalled, "no video since the stall; reconnecting: "+reason)
+	default:
+		s.setState(StateFailed, reason)
 	}
-	s.setState(StateFailed, reason)
 	return s.frames.Load() > before, err
+}
+
+func (s *Source) isStalled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stalled
+}
+
+func (s *Source) setStalled(v bool) {
+	s.mu.Lock()
+	s.stalled = v
+	s.mu.Unlock()
 }
 
 // session is one connection: describe, setup, play, relay until an error,
@@ -342,12 +454,57 @@ func (s *Source) relay(c *gortsplib.Client, tr *sessionTracks, media hub.Media) 
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
-	s.setState(StateLive, "")
-	s.log.Info("camera: live", "video", media.Video, "audio", media.Audio, "note", media.Note)
-	if err := c.Wait(); err != nil {
+	if !s.isStalled() {
+		s.setState(StateLive, "")
+	}
+	s.log.Info("camera: playing", "video", media.Video, "audio", media.Audio, "note", media.Note)
+	stalled := make(chan time.Duration, 1)
+	stopWatch := s.watchStall(c, stalled)
+	err := c.Wait()
+	stopWatch()
+	select {
+	case silent := <-stalled:
+		return fmt.Errorf("%w: no video for %.1f s with the connection open", errStalled, silent.Seconds())
+	default:
+	}
+	if err != nil {
 		return err
 	}
 	return errors.New("stream ended")
+}
+
+// watchStall closes the session's client when no frame arrived for the
+// stall time, sending the silence on stalled; the returned func stops it.
+func (s *Source) watchStall(c *gortsplib.Client, stalled chan<- time.Duration) func() {
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				s.mu.Lock()
+				last, fps := s.lastFrame, s.status.FPS
+				s.mu.Unlock()
+				if last.Before(start) {
+					last = start // nothing yet in this session: count from PLAY
+				}
+				limit := s.opts.StallAfter
+				if fps > 0 {
+					limit = max(limit, time.Duration(3*float64(time.Second)/fps))
+				}
+				if silent := now.Sub(last); silent >= limit {
+					stalled <- silent
+					c.Close()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // onVideo returns the handler of the video track's RTP packets: it
@@ -439,6 +596,12 @@ func (s *Source) count(f *hub.Frame) {
 	if f.Key {
 		s.status.LastKeyframe = now
 	}
+	s.lastFrame = now
+	if s.stalled || s.status.State != StateLive {
+		// Video flows (again): the camera is live.
+		s.stalled = false
+		s.status.State, s.status.Reason, s.status.Since = StateLive, "", now
+	}
 	s.winFrames++
 	s.winBit += uint64(f.Size()) * 8
 	if el := now.Sub(s.winStart); el >= 2*time.Second || s.winStart.IsZero() {
@@ -490,11 +653,26 @@ func (s *Source) setState(state, reason string) {
 	}
 }
 
-// Status returns the camera's current status.
+// Status returns the camera's current status. Frame rate and bitrate
+// decay as soon as frames stop: they are measured up to now, not up to
+// the last frame, and are zero after a second without one.
 func (s *Source) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
 	st.Reconnects = s.reconnects.Load()
+	if st.State == StateLive && !s.lastFrame.IsZero() {
+		now := time.Now()
+		switch silent := now.Sub(s.lastFrame); {
+		case silent >= time.Second:
+			st.FPS, st.Bitrate = 0, 0
+		case silent > 250*time.Millisecond && now.Sub(s.winStart) > 0:
+			// The window so far, to now: lower with every frame that
+			// does not come.
+			el := now.Sub(s.winStart).Seconds()
+			st.FPS = min(st.FPS, float64(s.winFrames)/el)
+			st.Bitrate = min(st.Bitrate, float64(s.winBit)/el)
+		}
+	}
 	return st
 }
