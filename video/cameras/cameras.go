@@ -190,6 +190,14 @@ func (s *Set) Acquire(_ context.Context, id string) (*hub.Hub, func(), error) {
 	if s.closed || s.ctx == nil {
 		return nil, nil, errors.New("cameras are not running")
 	}
+	if !c.idle() && c.src != nil {
+		// A pulling camera that is failed or stalled: say so now, with
+		// the reason, rather than keep a viewer waiting for a stream that
+		// is not coming. (A camera connecting is waited for.)
+		if st := c.src.Status(); st.State == source.StateFailed || st.State == source.StateStalled {
+			return nil, nil, fmt.Errorf("%w (%s): %s", whep.ErrCameraDown, st.State, st.Reason)
+		}
+	}
 	c.refs++
 	if c.grace != nil {
 		c.grace.Stop()
@@ -200,6 +208,25 @@ func (s *Set) Acquire(_ context.Context, id string) (*hub.Hub, func(), error) {
 	}
 	var once sync.Once
 	return c.hub, func() { once.Do(func() { s.release(c) }) }, nil
+}
+
+// Reason is why a camera shows no video now ("" when it is live or
+// unknown): the WHEP server adds it to a refusal.
+func (s *Set) Reason(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cams[id]
+	if !ok || c.src == nil {
+		return ""
+	}
+	st := c.src.Status()
+	if st.State == source.StateLive {
+		return ""
+	}
+	if st.Reason == "" {
+		return st.State
+	}
+	return st.State + ": " + st.Reason
 }
 
 // idle: an on-demand camera not pulling now.

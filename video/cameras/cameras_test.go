@@ -2,6 +2,9 @@ package cameras
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +117,45 @@ func TestNewRejectsDuplicatesAndBadURLs(t *testing.T) {
 	}
 	if _, err := New([]Camera{{ID: "a", URL: "http://x/a"}}, hub.Options{}, nil); err == nil {
 		t.Fatal("non-RTSP URL accepted")
+	}
+}
+
+// TestFailedCameraRefusesViewersAtOnce: a new viewer of a camera that is
+// down hears so at once, with the reason, instead of waiting for a
+// stream that is not coming; an on-demand camera does not count as down
+// before it was started.
+func TestFailedCameraRefusesViewersAtOnce(t *testing.T) {
+	// A port nothing listens on: the camera is switched off.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := "rtsp://" + ln.Addr().String() + "/cam"
+	ln.Close()
+	s, err := New([]Camera{{ID: "yard", URL: off, Transport: source.TransportTCP}}, hub.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testpeer.WaitFor(t, "the camera to fail", 10*time.Second, func() bool { return status(t, s, "yard").State == source.StateFailed })
+	start := time.Now()
+	_, _, err = s.Acquire(ctx, "yard")
+	took := time.Since(start)
+	if !errors.Is(err, whep.ErrCameraDown) || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("Acquire of a failed camera: %v, want ErrCameraDown with the reason", err)
+	}
+	if took > 100*time.Millisecond {
+		t.Errorf("refusal took %v", took)
+	}
+	if r := s.Reason("yard"); !strings.HasPrefix(r, "failed: ") {
+		t.Errorf("Reason %q", r)
 	}
 }

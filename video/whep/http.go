@@ -67,7 +67,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, base string, autho
 			code = oe.code
 		}
 		if code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "5")
+			// A camera down is retried within its reconnect cap (2 s);
+			// a full gateway later.
+			retry := "5"
+			if errors.Is(err, ErrCameraDown) {
+				retry = "2"
+			}
+			w.Header().Set("Retry-After", retry)
 		}
 		s.log.Warn("video: offer refused", "camera", camera, "who", who, "remote", r.RemoteAddr, "err", err)
 		httpError(w, code, err.Error())

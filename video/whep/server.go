@@ -26,6 +26,10 @@ import (
 // Errors a Cameras implementation or Authorize may return.
 var (
 	ErrUnknownCamera = errors.New("no such camera")
+	// ErrCameraDown: the camera is failed or stalled; Acquire wraps it
+	// with the camera's reason and the answer is 503 with Retry-After at
+	// once, not a wait for a stream that is not coming.
+	ErrCameraDown = errors.New("camera down")
 	// ErrUnauthorized: no or unknown credentials (401).
 	ErrUnauthorized = errors.New("authentication required")
 	// ErrForbidden: known viewer, not allowed to see this camera (403).

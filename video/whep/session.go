@@ -86,6 +86,10 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		s.metrics.refused.WithLabelValues("unknown_camera").Inc()
 		return nil, "", refuse(404, "camera %q: %w", camera, err)
 	}
+	if errors.Is(err, ErrCameraDown) {
+		s.metrics.refused.WithLabelValues("camera_down").Inc()
+		return nil, "", refuse(503, "camera %q: %w", camera, err)
+	}
 	if err != nil {
 		s.metrics.refused.WithLabelValues("camera").Inc()
 		return nil, "", refuse(503, "camera %q: %w", camera, err)
@@ -105,7 +109,13 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		return nil, "", refuse(503, "camera %q: %w", camera, ctx.Err())
 	case <-timer.C:
 		s.metrics.refused.WithLabelValues("camera_not_started").Inc()
-		return nil, "", refuse(504, "camera %q did not start streaming within %s", camera, s.cfg.StartTimeout)
+		why := ""
+		if r, ok := s.cams.(interface{ Reason(camera string) string }); ok {
+			if reason := r.Reason(camera); reason != "" {
+				why = ": " + reason
+			}
+		}
+		return nil, "", refuse(504, "camera %q did not start streaming within %s%s", camera, s.cfg.StartTimeout, why)
 	}
 	media, _ := h.Media()
 	var vcap webrtc.RTPCodecCapability

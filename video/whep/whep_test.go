@@ -782,3 +782,21 @@ func recvOnlyOffer(t *testing.T) string {
 	}
 	return offer.SDP
 }
+
+// downCameras are cameras that are all failed.
+type downCameras struct{}
+
+func (downCameras) Acquire(context.Context, string) (*hub.Hub, func(), error) {
+	return nil, nil, fmt.Errorf("%w (failed): connect: dial tcp 10.0.0.9:554: connection refused", ErrCameraDown)
+}
+
+// A camera that is down is refused at once with its reason and a short
+// Retry-After, not after the start timeout.
+func TestCameraDownRefusedAtOnce(t *testing.T) {
+	g := startGateway(t, downCameras{}, Config{})
+	v := g.connect(t, "yard", token)
+	if v.resp.StatusCode != http.StatusServiceUnavailable || v.resp.Header.Get("Retry-After") != "2" ||
+		!strings.Contains(v.body, "connection refused") {
+		t.Fatalf("offer to a failed camera: %s Retry-After %q %q", v.resp.Status, v.resp.Header.Get("Retry-After"), v.body)
+	}
+}
