@@ -68,4 +68,15 @@ if [ ! -x .tools/bin/influxd ]; then
     echo "test-deps: tests that need InfluxDB will be skipped" >&2
   fi
 fi
+# go2rtc, a widely used RTSP server and relay, is the camera server the
+# video source's outage and freeze tests restart and SIGSTOP (built once,
+# about a minute; the bench uses the same binary).
+./scripts/bench-deps.sh
+if [ ! -x .tools/bin/go2rtc ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "test-deps: CI=true and go2rtc is missing: failing" >&2
+    exit 1
+  fi
+  echo "test-deps: go2rtc missing: the camera outage tests will be skipped" >&2
+fi
 echo "test-deps: ok"
