@@ -2,6 +2,7 @@
 // console hides what a role cannot do; the gateway enforces it.
 import { reactive, readonly } from 'vue'
 import { api, must, setCSRF, type Schemas } from '@/api/client'
+import { i18n } from '@/i18n'
 
 type SessionInfo = Schemas['SessionInfo']
 type Facility = Schemas['Facility']
@@ -80,4 +81,12 @@ export async function logout(everywhere = false): Promise<void> {
 export function forget() {
   state.user = null
   setCSRF('')
+}
+
+/** zoneName is a zone's name in the console's language (its id when the facility does not name it). */
+export function zoneName(id: string | undefined): string {
+  if (!id) return ''
+  const z = state.facility?.zones?.find((z) => z.id === id)
+  if (!z) return id
+  return (i18n.global.locale.value === 'en' ? z.name || z.name_zh : z.name_zh || z.name) || id
 }

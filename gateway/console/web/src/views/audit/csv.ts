@@ -19,15 +19,3 @@ export function csvField(v: string | number | boolean | undefined | null): strin
 export function toCSV(rows: (string | number | boolean | undefined | null)[][]): string {
   return '\ufeff' + rows.map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n'
 }
-
-/** downloadText offers text as a file to save. */
-export function downloadText(name: string, text: string, type = 'text/csv;charset=utf-8') {
-  const url = URL.createObjectURL(new Blob([text], { type }))
-  const a = document.createElement('a')
-  a.href = url
-  a.download = name
-  document.body.appendChild(a)
-  a.click()
-  a.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 1000)
-}

@@ -1,32 +1,29 @@
 // CSV downloads of the reports: the gateway's own CSV (format=csv), saved
-// under a name that says what and when.
-import { fetchText } from '@/api/client'
-import { wallClock } from '@/components/TimeRange.vue'
+// under a name that says which report, which zone and which period.
+import { ref } from 'vue'
+import { ElMessage } from 'element-plus'
+import { session } from '@/stores/session'
+import { fileStamp, safeName, saveCSV } from '@/utils/download'
 
-/** stamp gives an instant as yyyymmdd-hhmm in zone tz, for file names. */
-export function stamp(iso: string, tz: string | undefined): string {
-  const [y, mo, d, h, mi] = wallClock(Date.parse(iso), tz)
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${y}${p(mo + 1)}${p(d)}-${p(h)}${p(mi)}`
-}
-
-/** safe keeps a file name part to letters, digits, dot, dash and underscore. */
-export function safe(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '_') || 'all'
-}
-
-/** saveCSV fetches path (with format=csv added to query) and saves it as name. */
-export async function saveCSV(path: string, query: Record<string, string | undefined>, name: string): Promise<void> {
-  const params = new URLSearchParams()
-  for (const [k, v] of Object.entries(query)) if (v) params.set(k, v)
-  params.set('format', 'csv')
-  const text = await fetchText(`${path}?${params.toString()}`)
-  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }))
-  const a = document.createElement('a')
-  a.href = url
-  a.download = name
-  document.body.appendChild(a)
-  a.click()
-  a.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+/** useReportCSV is a report's download button: its busy state and its action. */
+export function useReportCSV(
+  prefix: string,
+  path: string,
+  period: () => { from: string; to: string; zone: string },
+  failed: (msg: string) => string,
+) {
+  const downloading = ref(false)
+  async function downloadCSV() {
+    downloading.value = true
+    try {
+      const { from, to, zone } = period()
+      const tz = session.facility?.timezone || undefined
+      await saveCSV(path, { from, to, zone }, `${prefix}_${safeName(zone)}_${fileStamp(from, tz)}_${fileStamp(to, tz)}.csv`)
+    } catch (e) {
+      ElMessage.error(failed((e as Error).message))
+    } finally {
+      downloading.value = false
+    }
+  }
+  return { downloading, downloadCSV }
 }
