@@ -21,7 +21,12 @@ func (a *App) newVideo() error {
 		if err != nil {
 			return err
 		}
+		sub, err := c.SubPullURL()
+		if err != nil {
+			return err
+		}
 		cams = append(cams, cameras.Camera{ID: c.ID, Name: c.Name, Zone: c.Zone, URL: u.Reveal(), Transport: c.Transport,
+			SubURL: sub.Reveal(), SubAlwaysOn: c.SubAlwaysOn,
 			OnDemand: c.OnDemand, Grace: c.Grace.Std(), DownAfter: c.DownAlarmAfter.Std()})
 	}
 	set, err := cameras.New(cams, hub.Options{}, a.log)

@@ -596,6 +596,28 @@ store:
 		},
 	},
 	{
+		name: "sub streams: the main URL again, a bad URL, always on without one",
+		yaml: base + `cameras:
+  - id: hall-cam
+    zone: dorm-1
+    url: rtsp://192.168.1.64/Streaming/Channels/101
+    sub_url: rtsp://192.168.1.64/Streaming/Channels/101
+  - id: yard-cam
+    zone: dorm-1
+    url: rtsp://192.168.1.65/cam/realmonitor?channel=1&subtype=0
+    sub_url: rtsp://admin:12345@192.168.1.65/cam/realmonitor?channel=1&subtype=1
+  - id: door-cam
+    zone: dorm-1
+    url: rtsp://192.168.1.66/live
+    sub_always_on: true
+`,
+		want: []string{
+			`t.yaml:13: cameras[0].sub_url: is the main url: leave it out, or give the camera's second stream`,
+			`t.yaml:17: cameras[1].sub_url: credentials in the URL are not allowed: use username and password_file`,
+			`t.yaml:21: cameras[2].sub_always_on: needs sub_url`,
+		},
+	},
+	{
 		name: "TURN without credentials and a token naming an unknown camera",
 		yaml: base + `video:
   advertise_ips: [203.0.113.7, gateway.example]

@@ -26,6 +26,15 @@ type Camera struct {
 	// URL is the camera's rtsp:// (or rtsps://) URL without credentials.
 	// Required.
 	URL string `yaml:"url"`
+	// SubURL is the camera's sub stream (a lower resolution and bitrate
+	// the camera sends beside the main one, e.g. Hikvision
+	// /Streaming/Channels/102, Dahua subtype=1), with the same
+	// credentials. Viewers on slow links and camera walls get it.
+	// Optional.
+	SubURL string `yaml:"sub_url"`
+	// SubAlwaysOn pulls the sub stream from start to shutdown; by default
+	// it is pulled only while someone may need it.
+	SubAlwaysOn bool `yaml:"sub_always_on"`
 	// Username and PasswordFile (a file holding the password) authenticate
 	// to the camera (basic or digest, as it asks). Both or neither.
 	Username     string `yaml:"username"`
@@ -46,15 +55,25 @@ type Camera struct {
 
 // PullURL is the URL with the credentials from PasswordFile, for the RTSP
 // client only; it must never be logged.
-func (c *Camera) PullURL() (Secret, error) {
+func (c *Camera) PullURL() (Secret, error) { return c.withCredentials(c.URL) }
+
+// SubPullURL is SubURL with the credentials ("" without a sub stream).
+func (c *Camera) SubPullURL() (Secret, error) {
+	if c.SubURL == "" {
+		return "", nil
+	}
+	return c.withCredentials(c.SubURL)
+}
+
+func (c *Camera) withCredentials(raw string) (Secret, error) {
 	if c.Username == "" {
-		return Secret(c.URL), nil
+		return Secret(raw), nil
 	}
 	b, err := os.ReadFile(c.PasswordFile)
 	if err != nil {
 		return "", fmt.Errorf("config: camera %s: read password: %w", c.ID, err)
 	}
-	u, err := url.Parse(c.URL)
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("config: camera %s: url: %w", c.ID, err)
 	}
@@ -181,17 +200,17 @@ func (v *validator) video(zones map[string]int) map[string]bool {
 		}
 		if c.URL == "" {
 			v.errorf(p+".url", "required")
-		} else if u, err := url.Parse(c.URL); err != nil {
-			v.errorf(p+".url", "invalid URL %s", quote(c.URL))
 		} else {
-			switch {
-			case u.User != nil:
-				v.errorf(p+".url", "credentials in the URL are not allowed: use username and password_file")
-			case u.Scheme != "rtsp" && u.Scheme != "rtsps":
-				v.errorf(p+".url", "unsupported scheme %s (want rtsp or rtsps)", quote(u.Scheme))
-			case u.Hostname() == "":
-				v.errorf(p+".url", "URL %s has no host", quote(c.URL))
+			v.rtspURL(p+".url", c.URL)
+		}
+		switch {
+		case c.SubURL != "":
+			v.rtspURL(p+".sub_url", c.SubURL)
+			if c.SubURL == c.URL {
+				v.errorf(p+".sub_url", "is the main url: leave it out, or give the camera's second stream")
 			}
+		case c.SubAlwaysOn:
+			v.errorf(p+".sub_always_on", "needs sub_url")
 		}
 		switch {
 		case c.Username != "" && c.PasswordFile == "":
@@ -256,6 +275,21 @@ func (v *validator) video(zones map[string]int) map[string]bool {
 	v.positive("video.max_viewers_per_camera", int64(vd.MaxViewersPerCamera), fmt.Sprint(vd.MaxViewersPerCamera))
 	v.positive("video.max_viewers_per_token", int64(vd.MaxViewersPerToken), fmt.Sprint(vd.MaxViewersPerToken))
 	return cams
+}
+
+// rtspURL checks a camera's stream URL.
+func (v *validator) rtspURL(key, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.errorf(key, "invalid URL %s", quote(raw))
+	case u.User != nil:
+		v.errorf(key, "credentials in the URL are not allowed: use username and password_file")
+	case u.Scheme != "rtsp" && u.Scheme != "rtsps":
+		v.errorf(key, "unsupported scheme %s (want rtsp or rtsps)", quote(u.Scheme))
+	case u.Hostname() == "":
+		v.errorf(key, "URL %s has no host", quote(raw))
+	}
 }
 
 // tokenCameras checks the camera lists of the API tokens.

@@ -11,6 +11,12 @@
 // stops, its hub forgets the cached GOP: the next viewer must not be shown
 // a minutes-old picture as if it were live.
 //
+// A camera may also have a sub stream (the low-resolution second stream
+// almost every IP camera offers, which NVRs use for grids). The sub stream
+// has its own hub and source and is pulled only while someone watches it,
+// unless configured always on; viewers on slow links and camera walls are
+// given it (see video/whep). The camera's health is its main stream's.
+//
 // Set implements whep.Cameras. One goroutine per running source; the
 // Set's mutex guards reference counts and timers.
 package cameras
@@ -37,6 +43,10 @@ type Camera struct {
 	Zone      string
 	URL       string
 	Transport string
+	// SubURL is the camera's sub stream ("": none); SubAlwaysOn pulls it
+	// from start to shutdown instead of only while watched.
+	SubURL      string
+	SubAlwaysOn bool
 	// OnDemand pulls only while viewed; Grace is how long the pull
 	// outlives the last viewer (default 10s).
 	OnDemand bool
@@ -63,13 +73,25 @@ type Status struct {
 	Pulling bool `json:"pulling"`
 	Viewers int  `json:"viewers"`
 	source.Status
+	// Sub is the sub stream's state, when the camera has one.
+	Sub *SubStatus `json:"sub,omitempty"`
 }
 
-type cam struct {
-	cfg  Camera
-	hub  *hub.Hub
-	src  *source.Source
-	refs int
+// SubStatus is the state of a camera's sub stream.
+type SubStatus struct {
+	Pulling bool `json:"pulling"`
+	Viewers int  `json:"viewers"`
+	source.Status
+}
+
+// stream is one of a camera's streams: a hub, the source that fills it,
+// and the viewers' references that keep an on-demand pull running.
+type stream struct {
+	name     string // whep.StreamMain or whep.StreamSub
+	hub      *hub.Hub
+	src      *source.Source
+	onDemand bool
+	refs     int
 	// running pull: cancel stops it, done closes when it has stopped
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -77,6 +99,11 @@ type cam struct {
 	// pull waits for it, so one hub never has two sources.
 	stopping chan struct{}
 	grace    *time.Timer
+}
+
+type cam struct {
+	cfg       Camera
+	main, sub *stream
 }
 
 // Set is the gateway's cameras.
@@ -104,14 +131,35 @@ func New(cfgs []Camera, hubOpts hub.Options, logger *slog.Logger) (*Set, error) 
 		if c.DownAfter <= 0 {
 			c.DownAfter = DefaultDownAfter
 		}
-		h := hub.New(hubOpts)
-		src, err := source.New(source.Options{Name: c.ID, URL: c.URL, Transport: c.Transport, Hub: h, Logger: logger})
+		main, err := newStream(c.ID, string(whep.StreamMain), c.URL, c.Transport, c.OnDemand, hubOpts, logger)
 		if err != nil {
-			return nil, fmt.Errorf("cameras: %w", err)
+			return nil, err
 		}
-		s.cams[c.ID] = &cam{cfg: c, hub: h, src: src}
+		cm := &cam{cfg: c, main: main}
+		if c.SubURL != "" {
+			if cm.sub, err = newStream(c.ID+"/sub", string(whep.StreamSub), c.SubURL, c.Transport, !c.SubAlwaysOn, hubOpts, logger); err != nil {
+				return nil, err
+			}
+		}
+		s.cams[c.ID] = cm
 	}
 	return s, nil
+}
+
+func newStream(name, kind, url, transport string, onDemand bool, hubOpts hub.Options, logger *slog.Logger) (*stream, error) {
+	h := hub.New(hubOpts)
+	src, err := source.New(source.Options{Name: name, URL: url, Transport: transport, Hub: h, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("cameras: %w", err)
+	}
+	return &stream{name: kind, hub: h, src: src, onDemand: onDemand}, nil
+}
+
+func (c *cam) streams() []*stream {
+	if c.sub == nil {
+		return []*stream{c.main}
+	}
+	return []*stream{c.main, c.sub}
 }
 
 // Run pulls the always-on cameras and watches them until ctx ends, then
@@ -159,55 +207,64 @@ func (s *Set) start(ctx context.Context) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	for _, c := range s.cams {
-		if !c.cfg.OnDemand {
-			s.startLocked(c)
+		for _, st := range c.streams() {
+			if !st.onDemand {
+				s.startLocked(c, st)
+			}
 		}
 	}
 }
 
-func (s *Set) startLocked(c *cam) {
+func (s *Set) startLocked(c *cam, st *stream) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	c.cancel, c.done = cancel, make(chan struct{})
-	done, prev := c.done, c.stopping
+	st.cancel, st.done = cancel, make(chan struct{})
+	done, prev := st.done, st.stopping
 	go func() {
 		defer close(done)
 		if prev != nil {
 			<-prev
 		}
-		_ = c.src.Run(ctx)
+		_ = st.src.Run(ctx)
 	}()
-	s.log.Info("camera: pulling", "camera", c.cfg.ID, "on_demand", c.cfg.OnDemand)
+	s.log.Info("camera: pulling", "camera", c.cfg.ID, "stream", st.name, "on_demand", st.onDemand)
 }
 
 // Acquire implements whep.Cameras.
-func (s *Set) Acquire(_ context.Context, id string) (*hub.Hub, func(), error) {
+func (s *Set) Acquire(_ context.Context, id string, which whep.Stream) (*hub.Hub, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cams[id]
 	if !ok {
 		return nil, nil, whep.ErrUnknownCamera
 	}
+	st := c.main
+	if which == whep.StreamSub {
+		if c.sub == nil {
+			return nil, nil, whep.ErrNoSubStream
+		}
+		st = c.sub
+	}
 	if s.closed || s.ctx == nil {
 		return nil, nil, errors.New("cameras are not running")
 	}
-	if !c.idle() && c.src != nil {
-		// A pulling camera that is failed or stalled: say so now, with
+	if !st.idle() {
+		// A pulling stream that is failed or stalled: say so now, with
 		// the reason, rather than keep a viewer waiting for a stream that
-		// is not coming. (A camera connecting is waited for.)
-		if st := c.src.Status(); st.State == source.StateFailed || st.State == source.StateStalled {
-			return nil, nil, fmt.Errorf("%w (%s): %s", whep.ErrCameraDown, st.State, st.Reason)
+		// is not coming. (A stream connecting is waited for.)
+		if ss := st.src.Status(); ss.State == source.StateFailed || ss.State == source.StateStalled {
+			return nil, nil, fmt.Errorf("%w (%s): %s", whep.ErrCameraDown, ss.State, ss.Reason)
 		}
 	}
-	c.refs++
-	if c.grace != nil {
-		c.grace.Stop()
-		c.grace = nil
+	st.refs++
+	if st.grace != nil {
+		st.grace.Stop()
+		st.grace = nil
 	}
-	if c.idle() {
-		s.startLocked(c)
+	if st.idle() {
+		s.startLocked(c, st)
 	}
 	var once sync.Once
-	return c.hub, func() { once.Do(func() { s.release(c) }) }, nil
+	return st.hub, func() { once.Do(func() { s.release(c, st) }) }, nil
 }
 
 // Reason is why a camera shows no video now ("" when it is live or
@@ -216,10 +273,10 @@ func (s *Set) Reason(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cams[id]
-	if !ok || c.src == nil {
+	if !ok {
 		return ""
 	}
-	st := c.src.Status()
+	st := c.main.src.Status()
 	if st.State == source.StateLive {
 		return ""
 	}
@@ -229,43 +286,43 @@ func (s *Set) Reason(id string) string {
 	return st.State + ": " + st.Reason
 }
 
-// idle: an on-demand camera not pulling now.
-func (c *cam) idle() bool { return c.cfg.OnDemand && c.cancel == nil }
+// idle: an on-demand stream not pulling now.
+func (st *stream) idle() bool { return st.onDemand && st.cancel == nil }
 
-func (s *Set) release(c *cam) {
+func (s *Set) release(c *cam, st *stream) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.refs--
-	if c.refs > 0 || !c.cfg.OnDemand || c.cancel == nil || s.closed {
+	st.refs--
+	if st.refs > 0 || !st.onDemand || st.cancel == nil || s.closed {
 		return
 	}
-	c.grace = time.AfterFunc(c.cfg.Grace, func() { s.stopIdle(c) })
+	st.grace = time.AfterFunc(c.cfg.Grace, func() { s.stopIdle(c, st) })
 }
 
 // stopIdle ends an on-demand pull whose grace period ran out.
-func (s *Set) stopIdle(c *cam) {
+func (s *Set) stopIdle(c *cam, st *stream) {
 	s.mu.Lock()
-	if c.refs > 0 || c.cancel == nil || c.grace == nil {
+	if st.refs > 0 || st.cancel == nil || st.grace == nil {
 		s.mu.Unlock()
 		return // a viewer came back meanwhile
 	}
-	c.grace = nil
-	cancel := c.cancel
-	c.cancel, c.stopping, c.done = nil, c.done, nil
+	st.grace = nil
+	cancel := st.cancel
+	st.cancel, st.stopping, st.done = nil, st.done, nil
 	// Forget before anyone can start a new pull, so that a new pull's
 	// media is never erased.
-	c.hub.Forget()
+	st.hub.Forget()
 	s.mu.Unlock()
 	cancel()
-	s.log.Info("camera: stopped pulling, nobody watching", "camera", c.cfg.ID)
+	s.log.Info("camera: stopped pulling, nobody watching", "camera", c.cfg.ID, "stream", st.name)
 }
 
-// Hub returns a camera's hub (for tests and benchmarks), or nil.
+// Hub returns a camera's main hub (for tests and benchmarks), or nil.
 func (s *Set) Hub(id string) *hub.Hub {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.cams[id]; ok {
-		return c.hub
+		return c.main.hub
 	}
 	return nil
 }
@@ -277,9 +334,16 @@ func (s *Set) Statuses() []Status {
 	out := make([]Status, 0, len(s.cams))
 	for _, c := range s.cams {
 		st := Status{ID: c.cfg.ID, Name: c.cfg.Name, Zone: c.cfg.Zone, OnDemand: c.cfg.OnDemand,
-			Pulling: c.cancel != nil, Viewers: c.hub.Viewers(), Status: c.src.Status()}
+			Pulling: c.main.cancel != nil, Viewers: c.main.hub.Viewers(), Status: c.main.src.Status()}
 		if !st.Pulling {
 			st.State, st.Reason = "idle", "on demand: pulled only while someone watches"
+		}
+		if c.sub != nil {
+			sub := &SubStatus{Pulling: c.sub.cancel != nil, Viewers: c.sub.hub.Viewers(), Status: c.sub.src.Status()}
+			if !sub.Pulling {
+				sub.State, sub.Reason = "idle", "on demand: pulled only while someone watches"
+			}
+			st.Sub = sub
 		}
 		out = append(out, st)
 	}
@@ -293,17 +357,19 @@ func (s *Set) Close() {
 	s.closed = true
 	var wait []chan struct{}
 	for _, c := range s.cams {
-		if c.grace != nil {
-			c.grace.Stop()
-			c.grace = nil
-		}
-		if c.cancel != nil {
-			c.cancel()
-			wait = append(wait, c.done)
-			c.cancel, c.done = nil, nil
-		}
-		if c.stopping != nil {
-			wait = append(wait, c.stopping)
+		for _, st := range c.streams() {
+			if st.grace != nil {
+				st.grace.Stop()
+				st.grace = nil
+			}
+			if st.cancel != nil {
+				st.cancel()
+				wait = append(wait, st.done)
+				st.cancel, st.done = nil, nil
+			}
+			if st.stopping != nil {
+				wait = append(wait, st.stopping)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -311,6 +377,8 @@ func (s *Set) Close() {
 		<-d
 	}
 	for _, c := range s.cams {
-		c.hub.Close()
+		for _, st := range c.streams() {
+			st.hub.Close()
+		}
 	}
 }

@@ -75,7 +75,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 		t.Fatalf("on-demand camera pulled with nobody watching: %+v", st)
 	}
 
-	h, release, err := s.Acquire(ctx, "hall")
+	h, release, err := s.Acquire(ctx, "hall", whep.StreamMain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 	release()
 	release() // a second call is harmless
 	time.Sleep(150 * time.Millisecond)
-	_, release2, err := s.Acquire(ctx, "hall")
+	_, release2, err := s.Acquire(ctx, "hall", whep.StreamMain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestOnDemandStartsOnFirstViewerAndStopsAfterGrace(t *testing.T) {
 	if st := status(t, s, "door"); !st.Pulling || st.State != source.StateLive {
 		t.Fatalf("always-on camera affected: %+v", st)
 	}
-	if _, _, err := s.Acquire(ctx, "yard"); err != whep.ErrUnknownCamera {
+	if _, _, err := s.Acquire(ctx, "yard", whep.StreamMain); err != whep.ErrUnknownCamera {
 		t.Fatalf("unknown camera: %v", err)
 	}
 }
@@ -147,7 +147,7 @@ func TestFailedCameraRefusesViewersAtOnce(t *testing.T) {
 	}()
 	testpeer.WaitFor(t, "the camera to fail", 10*time.Second, func() bool { return status(t, s, "yard").State == source.StateFailed })
 	start := time.Now()
-	_, _, err = s.Acquire(ctx, "yard")
+	_, _, err = s.Acquire(ctx, "yard", whep.StreamMain)
 	took := time.Since(start)
 	if !errors.Is(err, whep.ErrCameraDown) || !strings.Contains(err.Error(), "connect") {
 		t.Fatalf("Acquire of a failed camera: %v, want ErrCameraDown with the reason", err)
@@ -157,5 +157,60 @@ func TestFailedCameraRefusesViewersAtOnce(t *testing.T) {
 	}
 	if r := s.Reason("yard"); !strings.HasPrefix(r, "failed: ") {
 		t.Errorf("Reason %q", r)
+	}
+}
+
+// A sub stream is pulled only while someone holds it (unless always
+// on), is reported beside the main one, and is refused for a camera
+// without one.
+func TestSubStreamOnDemand(t *testing.T) {
+	url := startSim(t)
+	s, err := New([]Camera{
+		{ID: "hall", URL: url, SubURL: url, Transport: source.TransportTCP, Grace: 300 * time.Millisecond},
+		{ID: "yard", URL: url, SubURL: url, SubAlwaysOn: true, Transport: source.TransportTCP},
+		{ID: "door", URL: url, Transport: source.TransportTCP},
+	}, hub.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+	testpeer.WaitFor(t, "the always-on sub stream to go live", 10*time.Second, func() bool {
+		st := status(t, s, "yard")
+		return st.Sub != nil && st.Sub.State == source.StateLive
+	})
+	if st := status(t, s, "hall"); st.Sub == nil || st.Sub.Pulling || st.Sub.State != "idle" {
+		t.Fatalf("on-demand sub stream before anyone watches: %+v", st.Sub)
+	}
+	if st := status(t, s, "door"); st.Sub != nil {
+		t.Fatalf("camera without a sub stream reports one: %+v", st.Sub)
+	}
+	if _, _, err := s.Acquire(ctx, "door", whep.StreamSub); !errors.Is(err, whep.ErrNoSubStream) {
+		t.Fatalf("sub stream of a camera without one: %v", err)
+	}
+	h, release, err := s.Acquire(ctx, "hall", whep.StreamSub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h == s.Hub("hall") {
+		t.Fatal("the sub stream shares the main stream's hub")
+	}
+	select {
+	case <-h.MediaKnown():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sub stream did not start")
+	}
+	release()
+	testpeer.WaitFor(t, "the sub stream to stop after its grace", 5*time.Second, func() bool {
+		st := status(t, s, "hall")
+		return !st.Sub.Pulling
+	})
+	if st := status(t, s, "hall"); !st.Pulling {
+		t.Fatalf("the always-on main stream stopped with its sub stream: %+v", st)
 	}
 }

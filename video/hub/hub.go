@@ -108,7 +108,17 @@ type Hub struct {
 	mediaSet   chan struct{} // closed when media is first known after a Reset
 
 	published, dropped atomic.Uint64
+
+	// bitrate of the video over the last whole window (rateWindow)
+	winStart time.Time
+	winBytes int
+	rate     float64
+	lastPub  time.Time
 }
+
+// rateWindow is how long the hub measures its video bitrate over: a
+// viewer's quality choice compares it with the viewer's link.
+const rateWindow = 2 * time.Second
 
 // New returns an empty hub.
 func New(opts Options) *Hub {
@@ -145,6 +155,9 @@ func (h *Hub) Publish(f *Frame) {
 		return
 	}
 	h.published.Add(1)
+	if !f.Audio {
+		h.measure(f.Size(), time.Now())
+	}
 	switch {
 	case f.Audio:
 		for v := range h.viewers {
@@ -168,6 +181,41 @@ func (h *Hub) Publish(f *Frame) {
 	for v := range h.viewers {
 		v.offer(f, &h.dropped)
 	}
+}
+
+// measure adds a video frame to the bitrate window. Called locked.
+func (h *Hub) measure(size int, now time.Time) {
+	h.lastPub = now
+	if h.winStart.IsZero() {
+		h.winStart = now
+	}
+	h.winBytes += size
+	if d := now.Sub(h.winStart); d >= rateWindow {
+		h.rate = float64(h.winBytes*8) / d.Seconds()
+		h.winStart, h.winBytes = now, 0
+	}
+}
+
+// Bitrate is the video's bitrate (bit/s) over the last measured window,
+// 0 when the stream has stopped or not run for a whole window yet.
+func (h *Hub) Bitrate() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Since(h.lastPub) > rateWindow {
+		return 0
+	}
+	return h.rate
+}
+
+// CacheBytes is the size of the GOP cache a new viewer would be sent
+// (0 when nothing is cached).
+func (h *Hub) CacheBytes() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.cacheOK {
+		return 0
+	}
+	return h.cacheBytes
 }
 
 // offer queues f for v, or drops it (and everything up to the next
@@ -201,7 +249,14 @@ func (v *Viewer) offerAudio(f *Frame, total *atomic.Uint64) {
 
 // Subscribe adds a viewer. Its queue starts with the GOP cache, so the
 // first frame it reads is a keyframe when one is cached.
-func (h *Hub) Subscribe() *Viewer {
+func (h *Hub) Subscribe() *Viewer { return h.subscribe(true) }
+
+// SubscribeAtKey adds a viewer whose first frame is the camera's next
+// keyframe, without the cache: a session switching streams keeps playing
+// the old one until then, so the switch costs no burst.
+func (h *Hub) SubscribeAtKey() *Viewer { return h.subscribe(false) }
+
+func (h *Hub) subscribe(withCache bool) *Viewer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch := make(chan *Frame, h.opts.QueueLen)
@@ -210,7 +265,7 @@ func (h *Hub) Subscribe() *Viewer {
 		close(ch)
 		return v
 	}
-	if h.cacheOK && len(h.cache) > 0 {
+	if withCache && h.cacheOK && len(h.cache) > 0 {
 		for _, f := range h.cache {
 			ch <- f // the cache is never longer than the queue
 		}
@@ -277,6 +332,7 @@ func (h *Hub) Reset() {
 }
 
 func (h *Hub) resetLocked() {
+	h.winStart, h.winBytes, h.rate = time.Time{}, 0, 0
 	clear(h.cache)
 	h.cache, h.cacheBytes, h.cacheOK = h.cache[:0], 0, false
 	for v := range h.viewers {

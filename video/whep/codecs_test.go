@@ -14,10 +14,10 @@ import (
 	"github.com/shelterwatch/shelterwatch/video/hub"
 )
 
-// feed publishes a synthetic camera into h until ctx ends: an access unit
+// feedSynthetic publishes a synthetic camera into h until ctx ends: an access unit
 // every 66 ms (a keyframe every 15) and an audio packet every 20 ms whose
 // payload names its number.
-func feed(ctx context.Context, h *hub.Hub, key, delta [][]byte) {
+func feedSynthetic(ctx context.Context, h *hub.Hub, key, delta [][]byte) {
 	video := time.NewTicker(66 * time.Millisecond)
 	audio := time.NewTicker(20 * time.Millisecond)
 	defer video.Stop()
@@ -70,7 +70,7 @@ func TestCodecsPassThrough(t *testing.T) {
 			h.SetMedia(tc.media)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go feed(ctx, h, tc.key, tc.delta)
+			go feedSynthetic(ctx, h, tc.key, tc.delta)
 			g := startGateway(t, testCameras{"hall": h}, Config{})
 			v := g.watch(t, "hall")
 			tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)

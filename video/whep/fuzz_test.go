@@ -45,7 +45,7 @@ func FuzzOffer(f *testing.F) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			ss, answer, err := s.offer(context.Background(), "hall", "fuzz", "127.0.0.1:1", body)
+			ss, answer, err := s.offer(context.Background(), "hall", "fuzz", "127.0.0.1:1", body, Preference{Quality: QualityAuto})
 			done <- result{ss, answer, err}
 		}()
 		var r result

@@ -59,7 +59,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, base string, autho
 		return
 	}
 	camera := r.PathValue("camera")
-	ss, answer, err := s.offer(r.Context(), camera, who, r.RemoteAddr, body)
+	q := r.URL.Query()
+	pref, err := parsePreference(q.Get("quality"), q.Get("tiles"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ss, answer, err := s.offer(r.Context(), camera, who, r.RemoteAddr, body, pref)
 	if err != nil {
 		code := http.StatusInternalServerError
 		var oe *offerError

@@ -4,8 +4,9 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	started, keyRequests, resyncs, lagResyncs, bytes prometheus.Counter
+	probes, paddingBytes                             prometheus.Counter
 	active                                           prometheus.Gauge
-	refused                                          *prometheus.CounterVec
+	refused, switches                                *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -20,6 +21,13 @@ func newMetrics() *metrics {
 			Help: "Times a viewer fell more than 2 s behind the camera and skipped to the newest keyframe."}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_sent_bytes_total",
 			Help: "Video payload bytes sent to viewers."}),
+		probes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_probes_total",
+			Help: "Link probes (padding up to the main stream's rate) by sessions on the sub stream."}),
+		paddingBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_padding_bytes_total",
+			Help: "RTP padding bytes sent to probe viewers' links."}),
+		switches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shelterwatch_video_stream_switches_total",
+			Help: "Sessions moved between a camera's main and sub streams, by the stream moved to and outcome (done, abandoned)."},
+			[]string{"stream", "outcome"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shelterwatch_video_sessions",
 			Help: "WebRTC viewing sessions now."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shelterwatch_video_sessions_refused_total",
@@ -28,7 +36,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.lagResyncs, m.bytes, m.active, m.refused}
+	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.lagResyncs, m.bytes, m.probes, m.paddingBytes, m.active, m.refused, m.switches}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
@@ -36,13 +39,28 @@ var (
 	ErrForbidden = errors.New("not allowed to view this camera")
 )
 
+// Stream names one of a camera's streams.
+type Stream string
+
+// A camera's streams: every camera has a main stream; many also offer a
+// sub stream (lower resolution and bitrate), for grids and slow links.
+const (
+	StreamMain Stream = "main"
+	StreamSub  Stream = "sub"
+)
+
+// ErrNoSubStream: the camera has no sub stream.
+var ErrNoSubStream = errors.New("the camera has no sub stream")
+
 // Cameras gives sessions access to the cameras' hubs.
 type Cameras interface {
-	// Acquire returns the camera's hub for one viewer and a release func
-	// the session calls when it ends (an on-demand camera starts pulling
-	// on the first Acquire and stops a grace period after the last
-	// release). ErrUnknownCamera when there is no such camera.
-	Acquire(ctx context.Context, camera string) (*hub.Hub, func(), error)
+	// Acquire returns the hub of one of the camera's streams for one
+	// viewer and a release func the session calls when it no longer
+	// needs it (an on-demand stream starts pulling on the first Acquire
+	// and stops a grace period after the last release).
+	// ErrUnknownCamera when there is no such camera, ErrNoSubStream when
+	// the sub stream is asked of a camera without one.
+	Acquire(ctx context.Context, camera string, stream Stream) (*hub.Hub, func(), error)
 }
 
 // Record is one viewing session, for the audit log.
@@ -58,6 +76,11 @@ type Record struct {
 	Bytes uint64 `json:"bytes"`
 	// Reason is why it ended.
 	Reason string `json:"reason,omitempty"`
+	// Stream is the camera stream the session plays now, and Estimate
+	// the viewer's link as the gateway estimates it (bit/s); both only
+	// while it runs.
+	Stream   Stream  `json:"stream,omitempty"`
+	Estimate float64 `json:"estimate_bps,omitempty"`
 }
 
 // Default viewer limits; the gateway's config applies the same ones.
@@ -116,6 +139,14 @@ type Server struct {
 	// session (pion's default) costs an ECDSA key generation on the path
 	// to a viewer's first frame.
 	cert webrtc.Certificate
+
+	// estimators are the congestion controllers of peer connections
+	// being set up, by peer connection id, until their session takes its
+	// own.
+	estimators sync.Map
+	// fixedEstimate, when not 0, replaces every session's estimate (bit/s):
+	// tests set it to drive a session across streams.
+	fixedEstimate atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -203,6 +234,27 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	// Send-side bandwidth estimation (GCC over transport-wide congestion
+	// control feedback, which Chromium and pion players send): each
+	// session paces its video at its estimate and picks its stream by it.
+	// The estimator only estimates (no-op pacer): the session paces whole
+	// frames itself, so it can decide what to skip when the link is slow.
+	// It comes first in the chain and the transport-wide sequence numbers
+	// second, as pion's estimator needs them on every packet it sees.
+	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate), gcc.SendSideBWEMinBitrate(minEstimate),
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()), gcc.WithLoggerFactory(lf))
+	})
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: bandwidth estimator: %w", err)
+	}
+	ccf.OnNewPeerConnection(func(id string, e cc.BandwidthEstimator) { s.estimators.Store(id, e) })
+	ir.Add(ccf)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: transport-wide congestion control: %w", err)
+	}
 	// A NACK is answered from the last 256 packets sent (about a second
 	// at 2 Mbit/s, far beyond any round trip a retransmission can still
 	// help): pion's default 1024 kept ~1.2 MB per viewer.
@@ -261,7 +313,10 @@ func (s *Server) Sessions() []Record {
 	defer s.mu.Unlock()
 	out := make([]Record, 0, len(s.sessions))
 	for _, ss := range s.sessions {
-		out = append(out, ss.record())
+		r := ss.record()
+		r.Stream, _ = ss.stream.Load().(Stream)
+		r.Estimate = ss.estimate()
+		out = append(out, r)
 	}
 	return out
 }

@@ -35,17 +35,50 @@ func refuse(code int, format string, args ...any) error {
 	return &offerError{code: code, err: fmt.Errorf(format, args...)}
 }
 
+// feed is one of the camera's streams as a session holds it.
+type feed struct {
+	stream  Stream
+	h       *hub.Hub
+	release func()
+	v       *hub.Viewer // nil while not subscribed
+}
+
+func (f *feed) close() {
+	if f == nil {
+		return
+	}
+	if f.v != nil {
+		f.v.Close()
+		f.v = nil
+	}
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
+}
+
 type session struct {
 	s                   *Server
 	id, etag            string
 	camera, who, remote string
 	start               time.Time
 	pc                  *webrtc.PeerConnection
-	h                   *hub.Hub
-	release             func()
-	media               hub.Media
-	video, audio        *webrtc.TrackLocalStaticRTP
-	remoteUfrag         string
+	pref                Preference
+	// main and sub are the streams the session holds (sub nil when the
+	// camera has none or the session does not need it); startOn is the
+	// one it starts on. Owned by run once it starts.
+	main, sub    *feed
+	startOn      Stream
+	media        hub.Media
+	video, audio *webrtc.TrackLocalStaticRTP
+	remoteUfrag  string
+	bwe          interface{ GetTargetBitrate() int }
+	// seq numbers the video packets of every stream and the probes'
+	// padding, so the player sees one sequence across switches.
+	seq    uint16
+	pace   pacer
+	paced  bool // the first keyframe has gone out
+	stream atomic.Value
 
 	bytes     atomic.Uint64
 	keyReq    chan struct{}
@@ -60,7 +93,7 @@ type session struct {
 
 // offer runs the answering side of a WHEP POST. On success the session is
 // registered and running.
-func (s *Server) offer(ctx context.Context, camera, who, remote string, body []byte) (*session, string, error) {
+func (s *Server) offer(ctx context.Context, camera, who, remote string, body []byte, pref Preference) (*session, string, error) {
 	info, err := parseOffer(body)
 	if err != nil {
 		s.metrics.refused.WithLabelValues("bad_offer").Inc()
@@ -81,7 +114,15 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 			s.unadmit(camera, who)
 		}
 	}()
-	h, release, err := s.cams.Acquire(ctx, camera)
+	first := StreamMain
+	if pref.Quality == QualitySub {
+		first = StreamSub
+	}
+	h, release, err := s.cams.Acquire(ctx, camera, first)
+	if errors.Is(err, ErrNoSubStream) {
+		first = StreamMain
+		h, release, err = s.cams.Acquire(ctx, camera, first)
+	}
 	if errors.Is(err, ErrUnknownCamera) {
 		s.metrics.refused.WithLabelValues("unknown_camera").Inc()
 		return nil, "", refuse(404, "camera %q: %w", camera, err)
@@ -94,10 +135,21 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		s.metrics.refused.WithLabelValues("camera").Inc()
 		return nil, "", refuse(503, "camera %q: %w", camera, err)
 	}
+	held := &feed{stream: first, h: h, release: release}
+	var other *feed
+	if first == StreamMain {
+		// The sub stream, if any, to start on when main's cache is too
+		// long for the link, and for auto to move to. Its failure is no
+		// reason to refuse the viewer.
+		if sh, srel, err := s.cams.Acquire(ctx, camera, StreamSub); err == nil {
+			other = &feed{stream: StreamSub, h: sh, release: srel}
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			release()
+			held.close()
+			other.close()
 		}
 	}()
 	// An on-demand camera is connecting now: wait for its first stream.
@@ -118,6 +170,16 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 		return nil, "", refuse(504, "camera %q did not start streaming within %s%s", camera, s.cfg.StartTimeout, why)
 	}
 	media, _ := h.Media()
+	ss0 := &session{pref: pref}
+	if first == StreamMain {
+		ss0.main, ss0.sub = held, other
+	} else {
+		ss0.sub = held
+	}
+	ss0.startOn = ss0.chooseStart(initialEstimate)
+	if ss0.startOn == StreamSub && first == StreamMain {
+		media, _ = ss0.sub.h.Media()
+	}
 	var vcap webrtc.RTPCodecCapability
 	switch media.Video {
 	case hub.CodecH264:
@@ -147,9 +209,15 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	if err != nil {
 		return nil, "", refuse(500, "new peer connection: %w", err)
 	}
-	ss := &session{s: s, id: newID(), camera: camera, who: who, remote: remote, start: now, pc: pc, h: h,
-		release: release, media: media, remoteUfrag: info.ufrag,
-		keyReq: make(chan struct{}, 1), connected: make(chan struct{}), done: make(chan struct{})}
+	ss := ss0
+	ss.s, ss.id, ss.camera, ss.who, ss.remote, ss.start, ss.pc = s, newID(), camera, who, remote, now, pc
+	ss.media, ss.remoteUfrag = media, info.ufrag
+	ss.keyReq, ss.connected, ss.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	ss.seq = uint16(rand.Uint32())
+	ss.stream.Store(ss.startOn)
+	if e, ok := s.estimators.LoadAndDelete(pc.ID()); ok {
+		ss.bwe = e.(interface{ GetTargetBitrate() int })
+	}
 	ss.etag = `"` + newID()[:16] + `"`
 	answer, err := ss.negotiate(string(body), vcap, acap)
 	if err != nil {
@@ -304,6 +372,39 @@ func (ss *session) newEncoder() (encoder, error) {
 	return e, e.Init()
 }
 
+// chooseStart picks the stream to start on from what the hubs hold now.
+func (ss *session) chooseStart(estimate float64) Stream {
+	info := func(f *feed) streamInfo {
+		if f == nil {
+			return streamInfo{}
+		}
+		_, known := f.h.Media()
+		return streamInfo{ok: known, cacheBytes: f.h.CacheBytes(), rate: f.h.Bitrate()}
+	}
+	if ss.main == nil {
+		return StreamSub
+	}
+	return chooseStart(ss.pref, info(ss.main), info(ss.sub), estimate)
+}
+
+func (ss *session) feed(s Stream) *feed {
+	if s == StreamSub {
+		return ss.sub
+	}
+	return ss.main
+}
+
+// estimate is the viewer's bandwidth estimate in bit/s.
+func (ss *session) estimate() float64 {
+	if e := ss.s.fixedEstimate.Load(); e > 0 {
+		return float64(e)
+	}
+	if ss.bwe == nil {
+		return initialEstimate
+	}
+	return float64(max(ss.bwe.GetTargetBitrate(), minEstimate))
+}
+
 // run is the session's media goroutine: it waits for the peer, then relays
 // the camera until the session stops.
 func (ss *session) run() {
@@ -324,13 +425,43 @@ func (ss *session) run() {
 		ss.stop("packetiser: " + err.Error())
 		return
 	}
-	v := ss.h.Subscribe()
-	defer v.Close()
-	catchup := v.Backlog
+	// The choice made at the offer is made again now that the peer is
+	// here: the caches have moved on meanwhile.
+	start := ss.chooseStart(ss.estimate())
+	if m, _ := ss.feed(start).h.Media(); m.Video != ss.media.Video {
+		start = ss.startOn
+	}
+	cur := ss.feed(start)
+	ss.stream.Store(start)
+	cur.v = cur.h.Subscribe()
+	if start == StreamSub && ss.pref.Quality == QualitySub {
+		ss.main.close() // never used: nil-safe
+		ss.main = nil
+	}
+	ad := newAdapter(ss.pref, start, ss.main != nil && ss.sub != nil, time.Now())
+	var next *feed
+	catchup := cur.v.Backlog
 	vclock := newClock(90000)
 	aclock := newClock(audioRate(ss.media.Audio))
 	var aseq = uint16(rand.Uint32())
 	var lastResync time.Time
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var probe *time.Ticker
+	var probeC <-chan time.Time
+	var probeSent int // media bytes sent since the last probe tick
+	endProbe := func() {
+		if probe != nil {
+			probe.Stop()
+			probe, probeC = nil, nil
+		}
+	}
+	defer endProbe()
+	defer func() {
+		ss.main.close()
+		ss.sub.close()
+	}()
+	var nextC <-chan *hub.Frame
 	for {
 		select {
 		case <-ss.done:
@@ -338,17 +469,84 @@ func (ss *session) run() {
 		case <-ss.keyReq:
 			if time.Since(lastResync) >= time.Second {
 				lastResync = time.Now()
-				catchup = v.Resync()
+				catchup = cur.v.Resync()
 				ss.s.metrics.resyncs.Inc()
 			}
-		case f, ok := <-v.C:
+		case now := <-tick.C:
+			mainRate := 0.0
+			if ss.main != nil {
+				mainRate = ss.main.h.Bitrate()
+			}
+			switch ad.step(now, ss.estimate(), mainRate) {
+			case actSwitchMain, actSwitchSub:
+				to := ss.main
+				if cur == ss.main {
+					to = ss.sub
+				}
+				endProbe()
+				if m, known := to.h.Media(); !known || m.Video != ss.media.Video {
+					ad.abandon(now)
+					ss.s.metrics.switches.WithLabelValues(string(to.stream), "abandoned").Inc()
+					continue
+				}
+				// Down: the sub stream's cache if the link can take it
+				// (the move is urgent); up: the next keyframe, no burst.
+				if to.stream == StreamSub && fits(to.h.CacheBytes(), to.h.Bitrate(), ss.estimate()) {
+					to.v = to.h.Subscribe()
+				} else {
+					to.v = to.h.SubscribeAtKey()
+				}
+				next, nextC = to, to.v.C
+			case actProbe:
+				probe = time.NewTicker(20 * time.Millisecond)
+				probeC, probeSent = probe.C, 0
+				ss.s.metrics.probes.Inc()
+			case actEndProb:
+				endProbe()
+			}
+		case <-probeC:
+			mainRate := ss.main.h.Bitrate()
+			want := int(probeRate(mainRate) / 8 * 0.02)
+			ss.pad(want - probeSent)
+			probeSent = 0
+		case f, ok := <-nextC:
+			if !ok {
+				nextC, next = nil, nil
+				ad.abandon(time.Now())
+				continue
+			}
+			if f.Audio || !f.Key {
+				continue
+			}
+			// The new stream's keyframe: switch here.
+			old := cur
+			old.v.Close()
+			old.v = nil
+			cur, next, nextC = next, nil, nil
+			catchup = cur.v.Backlog - 1
+			if catchup < 0 {
+				catchup = 0
+			}
+			ad.switched(cur.stream)
+			ss.stream.Store(cur.stream)
+			ss.s.metrics.switches.WithLabelValues(string(cur.stream), "done").Inc()
+			if ad.fixed && cur.stream == StreamMain {
+				ss.sub.close() // a main session that started on sub needs it no more
+				ss.sub = nil
+			}
+			vclock.rebase()
+			if err := ss.writeVideo(enc, f, vclock, false); errors.Is(err, io.ErrClosedPipe) {
+				ss.stop("peer connection closed")
+				return
+			}
+		case f, ok := <-cur.v.C:
 			if !ok {
 				ss.stop("camera removed")
 				return
 			}
 			var err error
 			if f.Audio {
-				if ss.audio == nil {
+				if ss.audio == nil || cur.stream != ss.startOn && !ss.sameAudio(cur) {
 					continue
 				}
 				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: aseq, Timestamp: aclock.next(f.PTS, false, time.Now())},
@@ -360,16 +558,17 @@ func (ss *session) run() {
 				if catchup == 0 && !f.Received.IsZero() && time.Since(f.Received) > maxLag &&
 					time.Since(lastResync) >= maxLag {
 					// This session fell behind (the gateway was starved of
-					// CPU): jump to the newest keyframe rather than show the
-					// supervisor ever older pictures.
+					// CPU, or the link): jump to the newest keyframe rather
+					// than show the supervisor ever older pictures.
 					lastResync = time.Now()
 					ss.s.metrics.lagResyncs.Inc()
-					if n := v.Resync(); n > 0 {
+					if n := cur.v.Resync(); n > 0 {
 						catchup = n
 						continue
 					}
 				}
 				err = ss.writeVideo(enc, f, vclock, catchup > 0)
+				probeSent += f.Size()
 				if catchup > 0 {
 					catchup--
 				}
@@ -382,18 +581,63 @@ func (ss *session) run() {
 	}
 }
 
+// sameAudio: the stream's audio is the codec the session negotiated.
+func (ss *session) sameAudio(f *feed) bool {
+	m, _ := f.h.Media()
+	return m.Audio == ss.media.Audio
+}
+
+// pad sends about n bytes of RTP padding on the video track: a probe of
+// the link's capacity that the player's decoder never sees.
+func (ss *session) pad(n int) {
+	const most = 255 // the padding length is one byte
+	for n > 0 {
+		size := min(n, most)
+		payload := make([]byte, size)
+		payload[size-1] = byte(size)
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: ss.seq, Timestamp: 0}, Payload: payload}
+		ss.seq++
+		if err := ss.video.WriteRTP(p); err != nil {
+			return
+		}
+		ss.s.metrics.paddingBytes.Add(float64(size))
+		n -= size
+	}
+}
+
 func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool) error {
 	pkts, err := enc.Encode(f.NALUs)
 	if err != nil {
 		return nil // an empty or odd access unit: skip it
 	}
 	ts := c.next(f.PTS, catchup, time.Now())
+	first := !ss.paced && f.Key
+	if first {
+		// The first picture goes out at once.
+		ss.paced = true
+		ss.pace.skip(time.Now())
+	}
+	rate := paceFactor * ss.estimate()
 	for _, p := range pkts {
+		size := 12 + len(p.Payload)
+		if !first {
+			if d := ss.pace.delay(time.Now(), size, rate); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ss.done:
+					t.Stop()
+					return nil
+				}
+			}
+		}
 		p.Timestamp = ts
+		p.SequenceNumber = ss.seq
+		ss.seq++
 		if err := ss.video.WriteRTP(p); err != nil {
 			return err
 		}
-		ss.bytes.Add(uint64(12 + len(p.Payload)))
+		ss.bytes.Add(uint64(size))
 	}
 	ss.s.metrics.bytes.Add(float64(f.Size()))
 	return nil
@@ -402,7 +646,6 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 // cleanup runs once, on the session's goroutine, after stop.
 func (ss *session) cleanup() {
 	_ = ss.pc.Close()
-	ss.release()
 	s := ss.s
 	s.mu.Lock()
 	delete(s.sessions, ss.id)
@@ -438,9 +681,14 @@ type clock struct {
 	lastPTS  time.Duration
 	lastOut  uint32
 	lastWall time.Time
+	rebased  bool
 }
 
 func newClock(rate int) *clock { return &clock{rate: int64(rate)} }
+
+// rebase makes the next step come from the wall clock: the next frame is
+// from another stream, whose presentation times have another origin.
+func (c *clock) rebase() { c.rebased = true }
 
 // maxLag is how far behind the camera a session may fall before it skips
 // ahead to the newest keyframe.
@@ -460,7 +708,7 @@ func (c *clock) next(pts time.Duration, catchup bool, now time.Time) uint32 {
 	switch {
 	case catchup:
 		step = time.Millisecond
-	case d > 0 && d <= maxStep:
+	case d > 0 && d <= maxStep && !c.rebased:
 		step = d
 	default:
 		// The camera's clock jumped (a reconnect): carry on from the wall
@@ -468,6 +716,6 @@ func (c *clock) next(pts time.Duration, catchup bool, now time.Time) uint32 {
 		step = min(max(now.Sub(c.lastWall), time.Millisecond), maxStep)
 	}
 	c.lastOut += uint32(int64(step) * c.rate / int64(time.Second))
-	c.lastPTS, c.lastWall = pts, now
+	c.lastPTS, c.lastWall, c.rebased = pts, now, false
 	return c.lastOut
 }

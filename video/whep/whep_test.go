@@ -29,10 +29,13 @@ import (
 // testCameras serves fixed hubs.
 type testCameras map[string]*hub.Hub
 
-func (c testCameras) Acquire(_ context.Context, name string) (*hub.Hub, func(), error) {
+func (c testCameras) Acquire(_ context.Context, name string, s Stream) (*hub.Hub, func(), error) {
 	h, ok := c[name]
 	if !ok {
 		return nil, nil, ErrUnknownCamera
+	}
+	if s == StreamSub {
+		return nil, nil, ErrNoSubStream
 	}
 	return h, func() {}, nil
 }
@@ -678,7 +681,7 @@ func TestAdvertisedAddress(t *testing.T) {
 	h := stillCamera(t, hub.CodecH264)
 	g := startGateway(t, testCameras{"hall": h}, Config{AdvertiseIPs: []string{"203.0.113.7"}})
 	offer := recvOnlyOffer(t)
-	ss, answer, err := g.srv.offer(context.Background(), "hall", "li", "127.0.0.1:1", []byte(offer))
+	ss, answer, err := g.srv.offer(context.Background(), "hall", "li", "127.0.0.1:1", []byte(offer), Preference{Quality: QualityAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -786,7 +789,7 @@ func recvOnlyOffer(t *testing.T) string {
 // downCameras are cameras that are all failed.
 type downCameras struct{}
 
-func (downCameras) Acquire(context.Context, string) (*hub.Hub, func(), error) {
+func (downCameras) Acquire(context.Context, string, Stream) (*hub.Hub, func(), error) {
 	return nil, nil, fmt.Errorf("%w (failed): connect: dial tcp 10.0.0.9:554: connection refused", ErrCameraDown)
 }
 

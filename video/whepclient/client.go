@@ -52,6 +52,8 @@ type Options struct {
 type AccessUnit struct {
 	NALUs [][]byte
 	At    time.Time
+	// RTPTime is the access unit's RTP timestamp (90 kHz).
+	RTPTime uint32
 }
 
 // Client is one viewing session.
@@ -71,6 +73,82 @@ type Client struct {
 	tracks chan *webrtc.TrackRemote
 	delay  atomic.Int64
 	once   sync.Once
+
+	trackCount atomic.Int32
+
+	seqMu sync.Mutex
+	seq   SeqStats
+	ext   int64 // highest extended sequence number seen (-1: none)
+	seen  map[int64]bool
+}
+
+// SeqStats count the video packets by sequence number: what a player's
+// RTP statistics would show.
+type SeqStats struct {
+	// Received packets (padding included); Expected from the first to
+	// the highest sequence number.
+	Received, Expected int64
+	// Late packets arrived after a higher one: a retransmission after a
+	// NACK, usually (a recovered loss).
+	Late int64
+	// Padding packets (the sender probing the link).
+	Padding int64
+}
+
+// Lost is the packets never received.
+func (s SeqStats) Lost() int64 { return max(s.Expected-s.Received, 0) }
+
+// Seq returns the video packets' counters so far.
+func (c *Client) Seq() SeqStats {
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	return c.seq
+}
+
+// count books one video packet's sequence number.
+func (c *Client) count(seq uint16, padding bool) {
+	c.seqMu.Lock()
+	defer c.seqMu.Unlock()
+	if c.seen == nil {
+		c.seen, c.ext = map[int64]bool{}, -1
+	}
+	var e int64
+	if c.ext < 0 {
+		e = int64(seq)
+		c.seq.Expected = 1
+		c.ext = e
+	} else {
+		// the extended number nearest the highest seen
+		base := c.ext &^ 0xffff
+		e = base | int64(seq)
+		if e < c.ext-0x8000 {
+			e += 0x10000
+		} else if e > c.ext+0x8000 {
+			e -= 0x10000
+		}
+	}
+	if c.seen[e] {
+		return // a duplicate
+	}
+	c.seen[e] = true
+	if len(c.seen) > 4096 {
+		for k := range c.seen {
+			if k < c.ext-2048 {
+				delete(c.seen, k)
+			}
+		}
+	}
+	c.seq.Received++
+	if padding {
+		c.seq.Padding++
+	}
+	switch {
+	case e > c.ext:
+		c.seq.Expected += e - c.ext
+		c.ext = e
+	case e < c.ext:
+		c.seq.Late++
+	}
 }
 
 // StatusError is a refused offer.
@@ -188,6 +266,7 @@ func (c *Client) receive() error {
 		}
 	}
 	c.PC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c.trackCount.Add(1)
 		select {
 		case c.tracks <- tr:
 		default:
@@ -347,12 +426,16 @@ func (c *Client) depacketise(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		c.count(pkt.SequenceNumber, len(pkt.Payload) == 0)
+		if len(pkt.Payload) == 0 {
+			continue // padding: the sender probing the link
+		}
 		au, err := dec.Decode(pkt)
 		if err != nil {
 			continue
 		}
 		select {
-		case c.aus <- AccessUnit{NALUs: au, At: time.Now()}:
+		case c.aus <- AccessUnit{NALUs: au, At: time.Now(), RTPTime: pkt.Timestamp}:
 		default:
 		}
 	}
@@ -405,6 +488,29 @@ func (c *Client) Close() error {
 	var err error
 	c.once.Do(func() { err = c.PC.Close() })
 	return err
+}
+
+// TrackCount is how many tracks the gateway has sent (one video and at
+// most one audio, unless it renegotiated).
+func (c *Client) TrackCount() int { return int(c.trackCount.Load()) }
+
+// IsKeyframe: the access unit is an H.264 IDR with its SPS and PPS.
+func IsKeyframe(nalus [][]byte) bool {
+	sps, pps, idr := false, false, false
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			sps = true
+		case h264.NALUTypePPS:
+			pps = true
+		case h264.NALUTypeIDR:
+			idr = true
+		}
+	}
+	return sps && pps && idr
 }
 
 // Keyframe reads until an IDR access unit that carries its SPS and PPS

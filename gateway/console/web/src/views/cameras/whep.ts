@@ -51,9 +51,14 @@ export function gathered(pc: RTCPeerConnection, ms = 1000): Promise<void> {
   })
 }
 
-/** offerURL is where a camera's WHEP offers go. */
-export function offerURL(camera: string): string {
-  return `/api/v1/cameras/${encodeURIComponent(camera)}/whep`
+/**
+ * offerURL is where a camera's WHEP offers go. tiles is how many cameras
+ * the wall shows: the gateway gives a wall the cameras' sub streams, and
+ * a camera shown alone the stream the viewer's link carries
+ * (quality=auto).
+ */
+export function offerURL(camera: string, tiles = 1): string {
+  return `/api/v1/cameras/${encodeURIComponent(camera)}/whep?quality=auto&tiles=${tiles}`
 }
 
 /**
@@ -62,8 +67,13 @@ export function offerURL(camera: string): string {
  * the session it gets (an aborted POST would leave a session the gateway
  * keeps until its connect timeout, counted against this person's limit).
  */
-export async function post(camera: string, offer: string, timeoutMs = 20000): Promise<{ answer: string; location: string }> {
-  const r = await fetch(offerURL(camera), {
+export async function post(
+  camera: string,
+  offer: string,
+  tiles = 1,
+  timeoutMs = 20000,
+): Promise<{ answer: string; location: string }> {
+  const r = await fetch(offerURL(camera, tiles), {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'Content-Type': 'application/sdp', ...csrfHeader() },
