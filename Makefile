@@ -67,6 +67,7 @@ bench: test-deps console
 	$(GO) run ./gateway/cmd/shelter-bench forward -runs 3
 	$(GO) run ./gateway/cmd/shelter-bench alarms
 	$(GO) run ./gateway/cmd/shelter-bench video
+	$(GO) run ./gateway/cmd/shelter-bench networks
 	$(GO) run ./gateway/cmd/shelter-bench audit
 	$(GO) run ./gateway/cmd/shelter-bench console
 

@@ -9,7 +9,9 @@
 //     ("lan", "office", "4g", "poor4g").
 //   - UDPRelay (NewUDP) sits in front of the gateway's ICE UDP port. Every
 //     client source address gets its own socket towards the gateway, so the
-//     gateway sees one address per viewer, as behind a NAT.
+//     gateway sees one address per viewer, as behind a NAT. Each client has
+//     a link of its own, or, with Options.SharedLink, all share one (several
+//     sessions of one phone, a camera wall, on one 4G link).
 //   - TCPRelay (NewTCP) does the same for ICE-TCP, one upstream connection
 //     per accepted one. Loss is not emulated on TCP: a real TCP would
 //     retransmit, and the stream the application sees would only be late,
@@ -17,14 +19,20 @@
 //   - RewriteCandidates points the gateway's ICE candidates in an SDP
 //     answer at a relay, and NewWHEPProxy applies it to the answers of a
 //     WHEP endpoint while delaying signalling by the round trip.
+//     NewWHEPProxyWith rewrites the player's offers too, say with
+//     StripCandidates, which removes a player's candidates so the gateway
+//     can only reach it through the relay.
 //
 // A viewer then talks to the relay instead of the gateway without knowing:
 // see the package example.
 //
 // # Impairment model
 //
-// Each direction of each client (or TCP connection) has its own pipeline.
-// A packet arriving at time now is lost with probability Loss. With a rate
+// Each direction of each client (or TCP connection) has its own pipeline;
+// on a shared link (Options.SharedLink) each direction has one pipeline
+// for all the relay's clients, so the sum of their traffic is serialised,
+// buffered, lost and delayed as one stream, in arrival order, and only
+// delivery tells the clients apart. A packet arriving at time now is lost with probability Loss. With a rate
 // cap it is serialised like on a bottleneck link,
 //
 //	depart = max(now, lastDepart) + size·8/rate
@@ -36,7 +44,8 @@
 // direction: radio links deliver in order, so jitter bunches packets up
 // rather than reordering them. Because jitter applies to each direction,
 // round trips vary by up to ±2·Jitter. Sizes are payload bytes (UDP and IP
-// headers are not counted).
+// headers are not counted). A pipeline holds at most 8 MiB in flight; a
+// shared one holds that for all its clients.
 //
 // # Concurrency
 //
@@ -53,9 +62,24 @@
 // Stats. Close stops readers by closing sockets and pipelines by a channel,
 // and waits for every goroutine; packets still queued are discarded.
 //
+// On a shared link the UDP relay starts its two pipeline goroutines with
+// the relay, and a client costs only its upstream reader. The listening
+// socket's reader feeds every client's datagrams into the one
+// client→server input channel, each client's upstream reader its
+// datagrams into the one server→client channel; each packet carries its
+// client's flow (address and upstream socket, fixed once the flow is
+// opened), which is all the pipeline needs to deliver it: to the flow's
+// socket upstream, from the listening socket to the flow's address down.
+// The pipeline goroutines still alone own the link's state, and a busy
+// one holds back every reader that feeds it, as a full link holds back
+// all its senders. Packets are admitted in the order they reach the
+// channel, which is their arrival order but for readers descheduled
+// between reading and sending. The shared input channels are never
+// closed (they have several senders); the pipelines end on Close.
+//
 // Random decisions come from a PCG source seeded with Options.Seed and the
-// pipeline's number (in the order clients appear), so a run with the same
-// traffic loses the same packets.
+// pipeline's number (in the order clients appear; 0 and 1 on a shared
+// link), so a run with the same traffic loses the same packets.
 //
 // # Caveats
 //
@@ -63,5 +87,6 @@
 // directly. ICE still selects the relay: the player only knows the relay's
 // host candidate, and a direct path would be peer-reflexive, of lower
 // priority; a test that depends on it can check the selected candidate
-// pair. The TCP relay delays data, not connection set-up.
+// pair, or strip the player's candidates from its offer
+// (ProxyOptions.Offer with StripCandidates) so no direct path exists. The TCP relay delays data, not connection set-up.
 package netsim

@@ -23,6 +23,10 @@ const inputQueue = 128
 type packet struct {
 	b  []byte
 	at time.Time
+	// flow is the UDP client the datagram is from or for, so a pipeline
+	// shared by every client (Options.SharedLink) delivers each to its
+	// own; nil on TCP.
+	flow *udpFlow
 }
 
 // DirStats counts one direction's traffic.
@@ -68,7 +72,7 @@ type pipeline struct {
 	rng     *rand.Rand
 	in      <-chan packet
 	stop    <-chan struct{}
-	deliver func([]byte) error
+	deliver func(packet) error
 	c       *counters
 	logf    func(string, ...any)
 
@@ -80,7 +84,7 @@ type pipeline struct {
 }
 
 func newPipeline(d direction, stream bool, seed, number uint64, in <-chan packet, stop <-chan struct{},
-	deliver func([]byte) error, c *counters, logf func(string, ...any)) *pipeline {
+	deliver func(packet) error, c *counters, logf func(string, ...any)) *pipeline {
 	return &pipeline{direction: d, stream: stream, rng: rand.New(rand.NewPCG(seed, number)),
 		in: in, stop: stop, deliver: deliver, c: c, logf: logf}
 }
@@ -178,7 +182,8 @@ func (p *pipeline) admit(pk packet) {
 	// In order: a packet held up delays those behind it.
 	at = maxTime(at, p.lastDeliver)
 	p.lastDeliver = at
-	p.q.push(packet{b: pk.b, at: at})
+	pk.at = at
+	p.q.push(pk)
 	p.qBytes += size
 }
 
@@ -188,12 +193,13 @@ func (p *pipeline) deliverDue(now time.Time) bool {
 	for p.q.n > 0 && !p.q.peek().at.After(now) {
 		pk := p.q.pop()
 		p.qBytes -= len(pk.b)
-		if err := p.deliver(pk.b); err != nil {
+		if err := p.deliver(pk); err != nil {
 			if p.stream {
 				return false
 			}
 			// A UDP peer that went away makes every write fail: say so
-			// once, count the rest as not delivered.
+			// once, count the rest as not delivered. (A shared pipeline
+			// says so once for all its clients.)
 			if !p.failed {
 				p.failed = true
 				p.logf("netsim: deliver: %v", err)

@@ -111,6 +111,12 @@ type Options struct {
 	// Logf, if set, receives the relay's complaints (a client the relay
 	// could not open a socket for, a write that failed).
 	Logf func(format string, args ...any)
+	// SharedLink makes a UDPRelay's clients share one link: a single
+	// pipeline per direction whose rate cap, buffer, loss and delay apply
+	// to the sum of every client's traffic, as several WebRTC sessions
+	// of one phone share its 4G link. Without it each client has a link
+	// of its own. The TCPRelay ignores it.
+	SharedLink bool
 }
 
 func (o Options) logf(format string, args ...any) {

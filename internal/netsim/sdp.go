@@ -61,6 +61,32 @@ func rewriteCandidate(line, transport string, from netip.AddrPort, addr, port st
 	return line[:f[4][0]] + addr + " " + port + line[f[5][1]:]
 }
 
+// StripCandidates returns sdp without its ICE candidates: every
+// a=candidate: line and every a=end-of-candidates line is removed with
+// its line end; the other lines are left byte for byte, line ends too.
+//
+// Stripped from a player's offer, it leaves the gateway no address to
+// check but the one the player's connectivity checks come from, the
+// relay's (learnt as peer-reflexive), so no direct path on loopback can
+// bypass the emulated network.
+func StripCandidates(sdp string) string {
+	var b strings.Builder
+	b.Grow(len(sdp))
+	for rest := sdp; rest != ""; {
+		n := strings.IndexByte(rest, '\n') + 1 // the line with its end
+		if n == 0 {
+			n = len(rest)
+		}
+		line := rest[:n]
+		rest = rest[n:]
+		if strings.HasPrefix(line, "a=candidate:") || strings.TrimRight(line, "\r\n") == "a=end-of-candidates" {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
 // fields returns the [start, end) offsets of the first n space-separated
 // fields of line, stopping at the line end.
 func fields(line string, n int) [][2]int {

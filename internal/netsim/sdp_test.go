@@ -123,3 +123,28 @@ func TestRewriteCandidatesOddInput(t *testing.T) {
 		}
 	}
 }
+
+func TestStripCandidates(t *testing.T) {
+	var want strings.Builder
+	for _, line := range strings.SplitAfter(answerSDP, "\r\n") {
+		if !strings.HasPrefix(line, "a=candidate:") && line != "a=end-of-candidates\r\n" {
+			want.WriteString(line)
+		}
+	}
+	if got := StripCandidates(answerSDP); got != want.String() || strings.Contains(got, "candidate") || !strings.Contains(got, "a=mid:1\r\n") {
+		t.Fatalf("stripped:\n%s", got)
+	}
+	for _, c := range []struct{ in, want string }{
+		// Bare LF, and a last line without its end.
+		{"v=0\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host\na=end-of-candidates\nm=video 9\na=mid:0", "v=0\nm=video 9\na=mid:0"},
+		{"v=0\r\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host", "v=0\r\n"},
+		{"a=end-of-candidates\r\nv=0\r\n", "v=0\r\n"},
+		// Only whole attributes: these stay.
+		{"a=candidates-x\r\na=end-of-candidates-x\r\nx=a=candidate:1\r\n", "a=candidates-x\r\na=end-of-candidates-x\r\nx=a=candidate:1\r\n"},
+		{"", ""},
+	} {
+		if got := StripCandidates(c.in); got != c.want {
+			t.Errorf("StripCandidates(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -151,9 +151,9 @@ func (r *TCPRelay) serve(client *net.TCPConn, streams uint64) {
 
 	upIn, downIn := make(chan packet, inputQueue), make(chan packet, inputQueue)
 	upP := newPipeline(r.prof.direction(true), true, r.opts.Seed, streams, upIn, p.ctx.Done(),
-		func(b []byte) error { _, err := p.server.Write(b); return err }, &r.up, r.opts.logf)
+		func(pk packet) error { _, err := p.server.Write(pk.b); return err }, &r.up, r.opts.logf)
 	downP := newPipeline(r.prof.direction(false), true, r.opts.Seed, streams+1, downIn, p.ctx.Done(),
-		func(b []byte) error { _, err := p.client.Write(b); return err }, &r.down, r.opts.logf)
+		func(pk packet) error { _, err := p.client.Write(pk.b); return err }, &r.down, r.opts.logf)
 	r.wg.Go(func() { r.read(p, p.client, upIn) })
 	r.wg.Go(func() { r.read(p, p.server, downIn) })
 	r.wg.Go(func() { r.finish(p, upP.run(), p.server) })

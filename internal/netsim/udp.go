@@ -11,7 +11,8 @@ import (
 )
 
 // maxFlows bounds the clients one UDP relay serves, each costing a socket
-// and three goroutines until Close: far more viewers than any test or
+// and three goroutines (one on a shared link) until Close: far more
+// viewers than any test or
 // benchmark opens, far fewer than the file descriptors a stray scanner
 // would otherwise use up.
 const maxFlows = 1024
@@ -31,6 +32,9 @@ type UDPRelay struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	up, down counters
+	// sharedUp and sharedDown feed the two pipelines of a shared link
+	// (Options.SharedLink); nil without one.
+	sharedUp, sharedDown chan packet
 
 	mu      sync.Mutex
 	flows   map[netip.AddrPort]*udpFlow
@@ -42,12 +46,13 @@ type UDPRelay struct {
 	closeErr  error
 }
 
-// udpFlow is one client: its socket towards upstream and the input of its
-// client→server pipeline.
+// udpFlow is one client: its socket towards upstream and the input of the
+// client→server pipeline that carries its datagrams (its own, or the
+// shared link's).
 type udpFlow struct {
 	client netip.AddrPort
 	conn   *net.UDPConn
-	up     chan packet
+	up     chan<- packet
 }
 
 // NewUDP starts a relay on 127.0.0.1 (a free port) to upstream with
@@ -67,6 +72,16 @@ func NewUDP(upstream *net.UDPAddr, p Profile, opts Options) (*UDPRelay, error) {
 	_ = ln.SetWriteBuffer(socketBuffer)
 	r := &UDPRelay{upstream: upstream, prof: p, opts: opts, ln: ln, stop: make(chan struct{}),
 		flows: map[netip.AddrPort]*udpFlow{}}
+	if opts.SharedLink {
+		// One link for every client: its pipelines are there before the
+		// first client, numbered 0 and 1 for their random sources.
+		r.sharedUp, r.sharedDown = make(chan packet, inputQueue), make(chan packet, inputQueue)
+		upP := newPipeline(p.direction(true), false, opts.Seed, 0, r.sharedUp, r.stop, r.deliverUp, &r.up, opts.logf)
+		downP := newPipeline(p.direction(false), false, opts.Seed, 1, r.sharedDown, r.stop, r.deliverDown, &r.down, opts.logf)
+		r.streams = 2
+		r.wg.Go(func() { upP.run() })
+		r.wg.Go(func() { downP.run() })
+	}
 	r.wg.Go(r.readClients)
 	return r, nil
 }
@@ -105,8 +120,9 @@ func (r *UDPRelay) Close() error {
 	return r.closeErr
 }
 
-// readClients reads datagrams from clients and feeds each to its flow's
-// client→server pipeline, opening the flow on a client's first datagram.
+// readClients reads datagrams from clients and feeds each to the
+// client→server pipeline of its flow (or of the shared link), opening the
+// flow on a client's first datagram.
 func (r *UDPRelay) readClients() {
 	buf := make([]byte, 64<<10)
 	for {
@@ -123,7 +139,7 @@ func (r *UDPRelay) readClients() {
 			continue
 		}
 		select {
-		case f.up <- packet{b: clone(buf[:n]), at: now}:
+		case f.up <- packet{b: clone(buf[:n]), at: now, flow: f}:
 		case <-r.stop:
 			return
 		}
@@ -131,9 +147,8 @@ func (r *UDPRelay) readClients() {
 }
 
 // readUpstream reads the upstream's datagrams to one client and feeds
-// them to its server→client pipeline.
+// them to down, the client's server→client pipeline or the shared link's.
 func (r *UDPRelay) readUpstream(f *udpFlow, down chan<- packet) {
-	defer close(down)
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := f.conn.Read(buf)
@@ -145,7 +160,7 @@ func (r *UDPRelay) readUpstream(f *udpFlow, down chan<- packet) {
 			continue
 		}
 		select {
-		case down <- packet{b: clone(buf[:n]), at: now}:
+		case down <- packet{b: clone(buf[:n]), at: now, flow: f}:
 		case <-r.stop:
 			return
 		}
@@ -205,20 +220,40 @@ func (r *UDPRelay) flow(client netip.AddrPort) *udpFlow {
 	}
 	_ = conn.SetReadBuffer(socketBuffer)
 	_ = conn.SetWriteBuffer(socketBuffer)
-	f := &udpFlow{client: client, conn: conn, up: make(chan packet, inputQueue)}
+	f := &udpFlow{client: client, conn: conn}
 	r.flows[client] = f
-	down := make(chan packet, inputQueue)
-	upP := newPipeline(r.prof.direction(true), false, r.opts.Seed, r.streams, f.up, r.stop,
-		func(b []byte) error { _, err := conn.Write(b); return err }, &r.up, r.opts.logf)
-	downP := newPipeline(r.prof.direction(false), false, r.opts.Seed, r.streams+1, down, r.stop,
-		func(b []byte) error { _, err := r.ln.WriteToUDPAddrPort(b, client); return err }, &r.down, r.opts.logf)
-	r.streams += 2
 	// The relay's counter is above zero here (readClients is running), so
 	// these Adds cannot race with Close's Wait.
+	if r.opts.SharedLink {
+		f.up = r.sharedUp
+		r.wg.Go(func() { r.readUpstream(f, r.sharedDown) })
+		return f
+	}
+	up, down := make(chan packet, inputQueue), make(chan packet, inputQueue)
+	f.up = up
+	upP := newPipeline(r.prof.direction(true), false, r.opts.Seed, r.streams, up, r.stop, r.deliverUp, &r.up, r.opts.logf)
+	downP := newPipeline(r.prof.direction(false), false, r.opts.Seed, r.streams+1, down, r.stop, r.deliverDown, &r.down, r.opts.logf)
+	r.streams += 2
 	r.wg.Go(func() { upP.run() })
 	r.wg.Go(func() { downP.run() })
-	r.wg.Go(func() { r.readUpstream(f, down) })
+	r.wg.Go(func() {
+		defer close(down)
+		r.readUpstream(f, down)
+	})
 	return f
+}
+
+// deliverUp sends a client's datagram to the upstream from the client's
+// own socket.
+func (r *UDPRelay) deliverUp(pk packet) error {
+	_, err := pk.flow.conn.Write(pk.b)
+	return err
+}
+
+// deliverDown sends the upstream's datagram to the client it was for.
+func (r *UDPRelay) deliverDown(pk packet) error {
+	_, err := r.ln.WriteToUDPAddrPort(pk.b, pk.flow.client)
+	return err
 }
 
 // clone copies a datagram out of a reader's buffer.

@@ -352,3 +352,114 @@ func TestUDPClientsAndClose(t *testing.T) {
 	}
 	t.Logf("%+v", relay.Stats())
 }
+
+// TestUDPSharedLink: two clients send bursts at twice a 1 Mbit/s link's
+// rate each, echoed by the server. On a shared link (Options.SharedLink)
+// the two together get no more than one link carries, each way, and
+// every echo still reaches the client it belongs to; without it each
+// client has a link of its own, and together they get more than one
+// carries.
+func TestUDPSharedLink(t *testing.T) {
+	const rate, size, bursts, burst = 1_000_000, 1000, 10, 25 // 25 kB per 100 ms: 2 Mbit/s per client
+	p := Profile{Name: "slow", Rate: rate, Queue: 250 * time.Millisecond}
+	// oneLink is the most one link delivers in elapsed: what it carries,
+	// plus the buffer, plus the packet on the wire.
+	oneLink := func(elapsed time.Duration) int64 {
+		return int64(elapsed.Seconds()*rate/8) + int64(p.Queue.Seconds()*rate/8) + size
+	}
+	for _, shared := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shared", false: "separate"}[shared], func(t *testing.T) {
+			srv, server := udpServer(t, true)
+			relay, err := NewUDP(srv, p, Options{Seed: 5, Logf: t.Logf, SharedLink: shared})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { relay.Close() })
+			var clients []*recorder
+			for range 2 {
+				clients = append(clients, record(t, udpClient(t, relay.Addr()), false))
+			}
+			start := time.Now()
+			for b := range bursts {
+				for i, c := range clients {
+					for j := range burst {
+						if _, err := c.conn.Write(datagram(i<<16|b*burst+j, size)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// Drained: everything read is delivered or dropped, both ways,
+			// and nothing has changed for a while.
+			var last Stats
+			var since time.Time
+			waitFor(t, "the links to drain", 30*time.Second, func() bool {
+				st := relay.Stats()
+				if st != last {
+					last, since = st, time.Now()
+					return false
+				}
+				return st.Up.Packets == st.Up.Delivered+st.Up.Overflow+st.Up.Lost &&
+					st.Down.Packets == st.Down.Delivered+st.Down.Overflow+st.Down.Lost &&
+					server.n.Load() == st.Up.Delivered && clients[0].n.Load()+clients[1].n.Load() == st.Down.Delivered &&
+					time.Since(since) > 200*time.Millisecond
+			})
+			t.Logf("%+v", last)
+
+			up := server.arrivals()
+			sources := map[netip.AddrPort]bool{}
+			var upBytes int64
+			for _, a := range up {
+				upBytes += int64(a.size)
+				sources[a.from] = true
+			}
+			if len(sources) != 2 {
+				t.Errorf("server saw senders %v, want one per client", sources)
+			}
+			var down []arrival
+			var downBytes int64
+			for i, c := range clients {
+				if c.n.Load() == 0 {
+					t.Errorf("client %d got no echo", i)
+				}
+				for _, a := range c.arrivals() {
+					if int(a.seq>>16) != i {
+						t.Fatalf("client %d got client %d's datagram", i, a.seq>>16)
+					}
+					if a.from != relay.Addr().AddrPort() {
+						t.Fatalf("client %d got a datagram from %v", i, a.from)
+					}
+					downBytes += int64(a.size)
+					down = append(down, a)
+				}
+			}
+			if upBytes != last.Up.DeliveredBytes || downBytes != last.Down.DeliveredBytes {
+				t.Fatalf("server got %d bytes, clients %d; relay delivered %d up, %d down",
+					upBytes, downBytes, last.Up.DeliveredBytes, last.Down.DeliveredBytes)
+			}
+			if len(up) == 0 || len(down) == 0 {
+				t.Fatal("nothing delivered")
+			}
+			end := func(as []arrival) time.Duration {
+				return slices.MaxFunc(as, func(a, b arrival) int { return a.at.Compare(b.at) }).at.Sub(start)
+			}
+			upElapsed, downElapsed := end(up), end(down)
+			t.Logf("up: %d bytes in %v (one link: %d); down: %d bytes in %v (one link: %d)",
+				upBytes, upElapsed, oneLink(upElapsed), downBytes, downElapsed, oneLink(downElapsed))
+			if last.Up.Overflow == 0 {
+				t.Error("no overflow upstream")
+			}
+			if shared {
+				if upBytes > oneLink(upElapsed) {
+					t.Errorf("up: %d bytes delivered in %v, one link carries at most %d", upBytes, upElapsed, oneLink(upElapsed))
+				}
+				if downBytes > oneLink(downElapsed) {
+					t.Errorf("down: %d bytes delivered in %v, one link carries at most %d", downBytes, downElapsed, oneLink(downElapsed))
+				}
+			} else if upBytes <= oneLink(upElapsed) {
+				t.Errorf("up: %d bytes delivered in %v, no more than one link's %d: the clients share it", upBytes, upElapsed, oneLink(upElapsed))
+			}
+		})
+	}
+}

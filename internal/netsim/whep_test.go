@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,5 +124,92 @@ func TestRelativeLocation(t *testing.T) {
 		if got := h.Get("Location"); got != c.want {
 			t.Errorf("target %s, Location %q → %q, want %q", c.target, c.loc, got, c.want)
 		}
+	}
+}
+
+// TestWHEPProxyOffer: with ProxyOptions.Offer the gateway gets the
+// player's offer rewritten, with a Content-Length to match even when the
+// player sent it chunked, while a PATCH's trickle-ICE fragment passes
+// unchanged; answers are rewritten by ProxyOptions.Answer.
+func TestWHEPProxyOffer(t *testing.T) {
+	type request struct {
+		method, contentType, body, contentLength string
+		length                                   int64
+		chunked                                  bool
+	}
+	var mu sync.Mutex
+	var seen []request
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, request{method: r.Method, contentType: r.Header.Get("Content-Type"), body: string(body),
+			contentLength: r.Header.Get("Content-Length"), length: r.ContentLength, chunked: slices.Contains(r.TransferEncoding, "chunked")})
+		mu.Unlock()
+		if r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/sdp")
+			w.Header().Set("Location", "/whep/s1")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, answerSDP)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer gw.Close()
+	target, _ := url.Parse(gw.URL)
+	gwICE, relayICE := netip.MustParseAddrPort("127.0.0.1:8189"), netip.MustParseAddrPort("127.0.0.1:40001")
+	proxy := httptest.NewServer(NewWHEPProxyWith(target, ProxyOptions{
+		Answer: func(sdp string) string { return RewriteCandidates(sdp, gwICE, relayICE) },
+		Offer:  StripCandidates,
+	}))
+	defer proxy.Close()
+
+	const candidates = "a=candidate:1 1 udp 2130706431 127.0.0.1 51000 typ host\r\na=end-of-candidates\r\n"
+	offer := offerSDP + candidates
+	fragment := "a=ice-ufrag:abcd\r\na=ice-pwd:efgh\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n" + candidates
+	do := func(method, path, contentType string, body io.Reader) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, proxy.URL+path, body)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	// Not a strings.Reader: the client cannot tell its length and sends
+	// it chunked.
+	status, answer := do(http.MethodPost, "/whep", "application/sdp", io.MultiReader(strings.NewReader(offer)))
+	if status != http.StatusCreated || answer != RewriteCandidates(answerSDP, gwICE, relayICE) {
+		t.Fatalf("POST: %d, answer not rewritten:\n%s", status, answer)
+	}
+	// Sized this time, with parameters on the media type.
+	if status, _ := do(http.MethodPost, "/whep", "application/sdp; charset=utf-8", strings.NewReader(offer)); status != http.StatusCreated {
+		t.Fatalf("second POST: %d", status)
+	}
+	if status, _ := do(http.MethodPatch, "/whep/s1", "application/trickle-ice-sdpfrag", strings.NewReader(fragment)); status != http.StatusNoContent {
+		t.Fatalf("PATCH: %d", status)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("gateway saw %+v", seen)
+	}
+	stripped := StripCandidates(offer)
+	if stripped != offerSDP {
+		t.Fatalf("StripCandidates left %q", stripped)
+	}
+	for i, r := range seen[:2] {
+		if r.body != stripped || r.length != int64(len(stripped)) || r.contentLength != strconv.Itoa(len(stripped)) || r.chunked {
+			t.Errorf("offer %d reached the gateway as %+v, want %q with its length", i, r, stripped)
+		}
+	}
+	if r := seen[2]; r.method != http.MethodPatch || r.contentType != "application/trickle-ice-sdpfrag" || r.body != fragment || r.length != int64(len(fragment)) {
+		t.Errorf("PATCH reached the gateway as %+v, want the fragment unchanged", r)
 	}
 }

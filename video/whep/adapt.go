@@ -3,7 +3,10 @@ package whep
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/pion/rtcp"
 )
 
 // How a session fits its video to the viewer's link.
@@ -16,6 +19,10 @@ import (
 // keyframe of a session goes out at once: it is the first picture, and
 // every relay sends it so.
 //
+// Pacing never goes below paceFactor times the stream's own bitrate: a
+// link that cannot carry the stream is handled by moving to the sub
+// stream, not by queueing frames in the gateway.
+//
 // Which stream a session starts on: the requested one, except that when
 // the main stream's cache cannot be caught up within catchupBudget at the
 // estimate, a session that may use the sub stream starts on it and moves
@@ -23,15 +30,22 @@ import (
 // otherwise fall seconds behind the camera, or wait seconds for a
 // keyframe).
 //
-// With quality=auto the session moves between the streams by the
-// estimate: down when the estimate stays below the main stream's bitrate
-// (with headroom), up only after a probe, padding sent for probeFor on top
-// of the sub stream up to the main stream's rate, has not congested the
-// link. The estimate alone cannot say the link would carry the main
-// stream: while a session sends the sub stream, GCC has seen nothing that
-// tests the link. Probes back off (doubling, up to maxProbeEvery) after a
-// failed probe or a move down, so a link at the edge does not flap. A
-// switch happens at a keyframe of the new stream, with the same SSRC and
+// With quality=auto a session starts on the sub stream, unless the viewer
+// is on the gateway's own network (an ICE round trip under lanRTT), and
+// moves by what the player's receiver reports say of the link: down when
+// two reports in a row show congestion (loss of congestedLoss or more, or
+// the round trip grown by congestedRTT over its least, a queue filling),
+// or one shows heavy loss; up only after a probe, padding sent for
+// probeFor on top of the sub stream up to the main stream's rate, that
+// the reports show did not congest the link (and that the estimator's
+// delay detector did not stop early). The GCC estimate paces, sizes the
+// catch-up and gates probes (none while it is below half the main
+// stream's rate), but does not move sessions by itself: measured over
+// links with jitter it drops to the received rate at a single false
+// overuse, and while a session sends the sub stream it has seen nothing
+// that tests the link. Probes back off (doubling, up to maxProbeEvery) after a failed
+// probe or a move down, so a link at the edge does not flap. A switch
+// happens at a keyframe of the new stream, with the same SSRC and
 // continuing sequence numbers and timestamps: the player sees one stream
 // whose resolution changes, no renegotiation.
 
@@ -46,14 +60,31 @@ const (
 	paceFactor = 1.5
 	// catchupBudget bounds how long replaying a cache may take.
 	catchupBudget = 2 * time.Second
-	// headroom a stream needs above its bitrate to be chosen, and below
-	// which (for downFor) a session moves down.
-	upHeadroom, downHeadroom = 1.2, 1.1
-	downFor                  = time.Second
-	probeFor                 = 1500 * time.Millisecond
-	probeHeadroom            = 1.3
-	firstProbeAfter          = 3 * time.Second
-	maxProbeEvery            = time.Minute
+	// upHeadroom: the estimate a session needs above the main stream's
+	// bitrate to start on it when it may not start on the sub stream.
+	upHeadroom = 1.2
+	// A receiver report shows congestion with this loss, or this growth of
+	// the round trip; heavyLoss moves a session down at once.
+	congestedLoss = 0.10
+	heavyLoss     = 0.25
+	congestedRTT  = 150 * time.Millisecond
+	probeFor      = 2500 * time.Millisecond
+	probeRamp     = 500 * time.Millisecond
+	// probeGate: no probe while the estimate is below this share of the
+	// main stream's rate. A probe that fails still costs the sub stream
+	// a second of loss; a link whose estimate sits far below main (a
+	// lossy link, where GCC's loss side holds the estimate down) is not
+	// worth the try.
+	probeGate     = 0.5
+	probeHeadroom = 1.3
+	// lanRTT: a viewer this close is on the gateway's network.
+	lanRTT = 10 * time.Millisecond
+	// lanEstimate is assumed for such a viewer until feedback says more.
+	lanEstimate     = 50_000_000
+	firstProbeAfter = 3 * time.Second
+	maxProbeEvery   = time.Minute
+	// dtlsRetransmit is the first DTLS retransmission timeout.
+	dtlsRetransmit = 200 * time.Millisecond
 	// gridTiles: a viewer showing this many cameras or more gets sub
 	// streams (the console says how many tiles it shows).
 	gridTiles = 4
@@ -99,10 +130,19 @@ func parsePreference(quality, tiles string) (Preference, error) {
 // grid: the viewer shows a camera wall, where sub streams are what fits.
 func (p Preference) grid() bool { return p.Tiles >= gridTiles }
 
+// paceRate is the pacer's rate (bit/s) for a stream of rate on a link of
+// estimate: paceFactor above the larger of the two. Pacing exists to
+// spread bursts (a cache, a keyframe); pacing below the stream's own rate
+// would only pile frames up in the gateway, so a stream the link cannot
+// carry is moved to the sub stream or left to the network instead.
+func paceRate(rate, estimate float64) float64 {
+	return paceFactor * max(estimate, rate)
+}
+
 // catchUpTime is how long replaying cacheBytes takes while the stream
 // goes on at rate, at the pace the estimate allows (<0: never).
 func catchUpTime(cacheBytes int, rate, estimate float64) time.Duration {
-	spare := paceFactor*estimate - rate
+	spare := paceRate(rate, estimate) - rate
 	if spare <= 0 {
 		return -1
 	}
@@ -122,13 +162,17 @@ type streamInfo struct {
 	rate       float64
 }
 
-// chooseStart picks the stream a session starts on.
-func chooseStart(p Preference, main, sub streamInfo, estimate float64) Stream {
+// chooseStart picks the stream a session starts on. lan: the viewer is
+// on the gateway's network.
+func chooseStart(p Preference, main, sub streamInfo, estimate float64, lan bool) Stream {
 	if !sub.ok {
 		return StreamMain
 	}
-	if p.Quality == QualitySub || (p.Quality == QualityAuto && p.grid()) {
+	if p.Quality == QualitySub || (p.Quality == QualityAuto && (p.grid() || !lan)) {
 		return StreamSub
+	}
+	if p.Quality == QualityAuto && main.rate > 0 && estimate < upHeadroom*main.rate {
+		return StreamSub // the link is not known to carry main
 	}
 	if main.ok && fits(main.cacheBytes, main.rate, estimate) {
 		return StreamMain
@@ -147,6 +191,16 @@ const (
 	actEndProb // stop padding
 )
 
+// linkSignal is what the session knows of the link at a tick.
+type linkSignal struct {
+	// mainRate is the main stream's bitrate (0: unknown); estimate the
+	// GCC estimate of the link.
+	mainRate, estimate float64
+	// report is set when a receiver report came since the last tick;
+	// congested and heavy say what it showed.
+	report, congested, heavy bool
+}
+
 // adapter decides a quality=auto session's moves. It is a step function
 // of the time and what the session measures, owned by the session's
 // goroutine; tests drive it as a timeline.
@@ -161,8 +215,9 @@ type adapter struct {
 
 	cur        Stream
 	pending    bool // a switch waits for the new stream's keyframe
-	lowSince   time.Time
+	bad        int  // congested reports in a row
 	probeUntil time.Time
+	probeSeen  bool // a clean report came during the probe
 	nextProbe  time.Time
 	backoff    time.Duration
 }
@@ -185,9 +240,15 @@ func newAdapter(p Preference, start Stream, haveSub bool, now time.Time) *adapte
 // probeRate is the total rate a probe sends at.
 func probeRate(mainRate float64) float64 { return probeHeadroom * mainRate }
 
-// step returns what to do at now, given the estimate and the main
-// stream's bitrate (0: unknown).
-func (a *adapter) step(now time.Time, estimate, mainRate float64) action {
+// step returns what to do at now.
+func (a *adapter) step(now time.Time, sig linkSignal) action {
+	if sig.report {
+		if sig.congested {
+			a.bad++
+		} else {
+			a.bad = 0
+		}
+	}
 	if a.pending {
 		return actNone
 	}
@@ -199,9 +260,18 @@ func (a *adapter) step(now time.Time, estimate, mainRate float64) action {
 		return actNone
 	}
 	if !a.probeUntil.IsZero() {
-		if now.Before(a.probeUntil) {
-			if mainRate > 0 && estimate < upHeadroom*mainRate {
-				// The link gave way during the probe: stop at once.
+		if sig.report && sig.congested {
+			// The link gave way during the probe: stop at once.
+			a.probeUntil = time.Time{}
+			a.failProbe(now)
+			return actEndProb
+		}
+		if sig.report {
+			a.probeSeen = true
+		}
+		if now.Before(a.probeUntil) || !a.probeSeen {
+			if now.Sub(a.probeUntil) > probeFor {
+				// No report for a whole probe again: give up.
 				a.probeUntil = time.Time{}
 				a.failProbe(now)
 				return actEndProb
@@ -209,35 +279,28 @@ func (a *adapter) step(now time.Time, estimate, mainRate float64) action {
 			return actNone
 		}
 		a.probeUntil = time.Time{}
-		if mainRate > 0 && estimate >= upHeadroom*mainRate {
-			a.backoff = firstProbeAfter
-			a.pending = true
-			return actSwitchMain
+		if sig.mainRate <= 0 {
+			a.failProbe(now)
+			return actEndProb
 		}
-		a.failProbe(now)
-		return actEndProb
+		a.backoff = firstProbeAfter
+		a.pending = true
+		return actSwitchMain
 	}
 	switch a.cur {
 	case StreamMain:
-		if mainRate <= 0 || estimate >= downHeadroom*mainRate {
-			a.lowSince = time.Time{}
+		if !(sig.report && sig.heavy) && a.bad < 2 {
 			return actNone
 		}
-		if a.lowSince.IsZero() {
-			a.lowSince = now
-		}
-		if now.Sub(a.lowSince) < downFor {
-			return actNone
-		}
-		a.lowSince = time.Time{}
+		a.bad = 0
 		a.failProbe(now) // a move down delays the next probe like a failed one
 		a.pending = true
 		return actSwitchSub
 	default:
-		if mainRate <= 0 || now.Before(a.nextProbe) {
+		if sig.mainRate <= 0 || now.Before(a.nextProbe) || sig.estimate < probeGate*sig.mainRate {
 			return actNone
 		}
-		a.probeUntil = now.Add(probeFor)
+		a.probeUntil, a.probeSeen, a.bad = now.Add(probeFor), false, 0
 		return actProbe
 	}
 }
@@ -247,9 +310,17 @@ func (a *adapter) failProbe(now time.Time) {
 	a.nextProbe = now.Add(a.backoff)
 }
 
+// abortProbe: the session stopped a probe that was congesting the link.
+func (a *adapter) abortProbe(now time.Time) {
+	if !a.probeUntil.IsZero() {
+		a.probeUntil = time.Time{}
+		a.failProbe(now)
+	}
+}
+
 // switched tells the adapter the session now plays s.
 func (a *adapter) switched(s Stream) {
-	a.cur, a.pending = s, false
+	a.cur, a.pending, a.bad = s, false, 0
 }
 
 // abandon tells the adapter a requested switch will not happen (the
@@ -260,6 +331,61 @@ func (a *adapter) abandon(now time.Time) {
 	if a.fixed {
 		a.wantMain = false // a main session stays on sub rather than retry
 	}
+}
+
+// linkReports keeps what the player's receiver reports (RTCP RR) say of
+// the video: the loss of the last one, the round trip and its least.
+// Written by the session's RTCP reader, read by its media goroutine.
+type linkReports struct {
+	mu      sync.Mutex
+	fresh   bool // a report since the last take
+	loss    float64
+	rtt     time.Duration
+	minRTT  time.Duration
+	reports int
+}
+
+// add books one reception report of the session's video; now is when it
+// came.
+func (l *linkReports) add(r rtcp.ReceptionReport, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fresh, l.reports = true, l.reports+1
+	l.loss = float64(r.FractionLost) / 256
+	if r.LastSenderReport == 0 {
+		return
+	}
+	// RFC 3550 6.4.1: now − LSR − DLSR, in 1/65536 s.
+	d := ntpMiddle(now) - r.LastSenderReport - r.Delay
+	rtt := time.Duration(int64(d) * int64(time.Second) >> 16)
+	if rtt <= 0 || rtt > 30*time.Second {
+		return
+	}
+	l.rtt = rtt
+	if l.minRTT == 0 || rtt < l.minRTT {
+		l.minRTT = rtt
+	}
+}
+
+// take returns the signal of the reports since the last take.
+func (l *linkReports) take(mainRate, estimate float64) linkSignal {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sig := linkSignal{mainRate: mainRate, estimate: estimate, report: l.fresh}
+	if l.fresh {
+		sig.heavy = l.loss >= heavyLoss
+		sig.congested = l.loss >= congestedLoss || l.minRTT > 0 && l.rtt-l.minRTT >= congestedRTT
+	}
+	l.fresh = false
+	return sig
+}
+
+// ntpMiddle is the middle 32 bits of t's NTP timestamp.
+func ntpMiddle(t time.Time) uint32 {
+	const epochOffset = 2208988800 // 1900 to 1970, in seconds
+	secs := uint64(t.Unix()) + epochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint32((secs<<32 | frac) >> 16)
 }
 
 // pacer spaces a session's packets at its rate. It lets out what fits in

@@ -47,6 +47,16 @@
 // skips ahead to the newest keyframe the same way, so a supervisor never
 // watches an ever older picture.
 //
+// # Streams, pacing and remote links
+//
+// A camera may offer a sub stream beside its main one; the POST's
+// ?quality=main|sub|auto (and ?tiles=, how many cameras the player shows)
+// picks which a session plays, and with auto the session moves between
+// them by what the link carries, at keyframes, without renegotiation.
+// Video is paced at the session's bandwidth estimate (GCC over the
+// player's transport-wide congestion control feedback). adapt.go says how
+// and why.
+//
 // # Sessions
 //
 // One goroutine per session writes media, one reads RTCP; pion runs the

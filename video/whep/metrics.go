@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	started, keyRequests, resyncs, lagResyncs, bytes prometheus.Counter
-	probes, paddingBytes                             prometheus.Counter
+	probes, probesAborted, paddingBytes              prometheus.Counter
 	active                                           prometheus.Gauge
 	refused, switches                                *prometheus.CounterVec
 }
@@ -23,6 +23,8 @@ func newMetrics() *metrics {
 			Help: "Video payload bytes sent to viewers."}),
 		probes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_probes_total",
 			Help: "Link probes (padding up to the main stream's rate) by sessions on the sub stream."}),
+		probesAborted: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_probes_aborted_total",
+			Help: "Link probes stopped early because the bandwidth estimator saw the link's queue grow."}),
 		paddingBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "shelterwatch_video_padding_bytes_total",
 			Help: "RTP padding bytes sent to probe viewers' links."}),
 		switches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shelterwatch_video_stream_switches_total",
@@ -36,7 +38,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.lagResyncs, m.bytes, m.probes, m.paddingBytes, m.active, m.refused, m.switches}
+	return []prometheus.Collector{m.started, m.keyRequests, m.resyncs, m.lagResyncs, m.bytes, m.probes, m.probesAborted, m.paddingBytes, m.active, m.refused, m.switches}
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -118,11 +118,12 @@ func TestQualityPicksTheStream(t *testing.T) {
 	}
 }
 
-// With quality=auto a session moves to the sub stream when its link's
-// estimate falls below the main stream's bitrate, and back after a probe
-// when it recovers: each time at a keyframe of the new stream, in the
-// same session and track, with the sequence numbers and timestamps
-// running on, so the player only sees the picture size change.
+// With quality=auto a session on the gateway's network starts on the main
+// stream, moves to the sub stream when the receiver reports congestion,
+// and back after a probe when the link recovers: each time at a keyframe
+// of the new stream, in the same session and track, with the sequence
+// numbers and timestamps running on, so the player only sees the picture
+// size change.
 func TestAutoMovesBetweenStreamsWithoutRenegotiation(t *testing.T) {
 	main := startCamera(t, "../camsim/testdata/gop2s.h264")
 	sub := subCamera(t)
@@ -158,11 +159,11 @@ func TestAutoMovesBetweenStreamsWithoutRenegotiation(t *testing.T) {
 	}
 	waitWidth(320, 3*time.Second)
 
-	// The link gives way: 20 kbit/s, below the main stream's rate.
-	g.srv.fixedEstimate.Store(20_000)
+	// The link gives way: the receiver reports heavy loss.
+	g.srv.linkOverride.Store(1)
 	waitWidth(160, 6*time.Second)
 	// It recovers: a probe, then main again at its next keyframe.
-	g.srv.fixedEstimate.Store(50_000_000)
+	g.srv.linkOverride.Store(2)
 	waitWidth(320, 20*time.Second)
 
 	for i, s := range steps {

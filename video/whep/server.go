@@ -144,9 +144,10 @@ type Server struct {
 	// being set up, by peer connection id, until their session takes its
 	// own.
 	estimators sync.Map
-	// fixedEstimate, when not 0, replaces every session's estimate (bit/s):
-	// tests set it to drive a session across streams.
-	fixedEstimate atomic.Int64
+	// linkOverride, when not 0, replaces what the sessions' receiver
+	// reports say at every tick: 1 heavy loss, 2 a clean link. Tests set
+	// it to drive a session across streams.
+	linkOverride atomic.Int32
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -212,6 +213,10 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 	// ends (pion's defaults, 5 s and 25 s, keep a dead viewer's slot
 	// longer than a supervisor takes to reopen the page).
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	// A lost DTLS flight is sent again after 200 ms (doubling), not pion's
+	// 1 s: on a 4G link with 1 % loss that second was the whole tail of
+	// the first-frame times.
+	se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// A gateway bound to loopback (tests, a reverse-proxied setup) must
 	// still offer its address.

@@ -35,6 +35,12 @@ func refuse(code int, format string, args ...any) error {
 	return &offerError{code: code, err: fmt.Errorf(format, args...)}
 }
 
+// estimator is what a session reads of its bandwidth estimator.
+type estimator interface {
+	GetTargetBitrate() int
+	GetStats() map[string]any
+}
+
 // feed is one of the camera's streams as a session holds it.
 type feed struct {
 	stream  Stream
@@ -72,13 +78,18 @@ type session struct {
 	media        hub.Media
 	video, audio *webrtc.TrackLocalStaticRTP
 	remoteUfrag  string
-	bwe          interface{ GetTargetBitrate() int }
+	bwe          estimator
 	// seq numbers the video packets of every stream and the probes'
 	// padding, so the player sees one sequence across switches.
-	seq    uint16
-	pace   pacer
-	paced  bool // the first keyframe has gone out
-	stream atomic.Value
+	seq   uint16
+	pace  pacer
+	paced bool // the first keyframe has gone out
+	// link is what the player's receiver reports say; videoSSRC names
+	// the reports of the video.
+	link      linkReports
+	videoSSRC uint32
+	stream    atomic.Value
+	curHub    atomic.Value // *hub.Hub the session plays now
 
 	bytes     atomic.Uint64
 	keyReq    chan struct{}
@@ -176,7 +187,7 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	} else {
 		ss0.sub = held
 	}
-	ss0.startOn = ss0.chooseStart(initialEstimate)
+	ss0.startOn = ss0.chooseStart(initialEstimate, false)
 	if ss0.startOn == StreamSub && first == StreamMain {
 		media, _ = ss0.sub.h.Media()
 	}
@@ -216,7 +227,7 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	ss.seq = uint16(rand.Uint32())
 	ss.stream.Store(ss.startOn)
 	if e, ok := s.estimators.LoadAndDelete(pc.ID()); ok {
-		ss.bwe = e.(interface{ GetTargetBitrate() int })
+		ss.bwe, _ = e.(estimator)
 	}
 	ss.etag = `"` + newID()[:16] + `"`
 	answer, err := ss.negotiate(string(body), vcap, acap)
@@ -282,6 +293,9 @@ func (ss *session) negotiate(offer string, vcap webrtc.RTPCodecCapability, acap 
 	if err != nil {
 		return "", refuse(406, "video track: %w", err)
 	}
+	if enc := vs.GetParameters().Encodings; len(enc) > 0 {
+		ss.videoSSRC = uint32(enc[0].SSRC)
+	}
 	var as *webrtc.RTPSender
 	if acap != nil {
 		if ss.audio, err = webrtc.NewTrackLocalStaticRTP(*acap, "audio", stream); err != nil {
@@ -328,7 +342,13 @@ func (ss *session) readRTCP(sender *webrtc.RTPSender, video bool) {
 			continue
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
+			case *rtcp.ReceiverReport:
+				for _, r := range p.Reports {
+					if r.SSRC == ss.videoSSRC {
+						ss.link.add(r, time.Now())
+					}
+				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				ss.s.metrics.keyRequests.Inc()
 				select {
@@ -373,7 +393,7 @@ func (ss *session) newEncoder() (encoder, error) {
 }
 
 // chooseStart picks the stream to start on from what the hubs hold now.
-func (ss *session) chooseStart(estimate float64) Stream {
+func (ss *session) chooseStart(estimate float64, lan bool) Stream {
 	info := func(f *feed) streamInfo {
 		if f == nil {
 			return streamInfo{}
@@ -384,7 +404,7 @@ func (ss *session) chooseStart(estimate float64) Stream {
 	if ss.main == nil {
 		return StreamSub
 	}
-	return chooseStart(ss.pref, info(ss.main), info(ss.sub), estimate)
+	return chooseStart(ss.pref, info(ss.main), info(ss.sub), estimate, lan)
 }
 
 func (ss *session) feed(s Stream) *feed {
@@ -396,9 +416,6 @@ func (ss *session) feed(s Stream) *feed {
 
 // estimate is the viewer's bandwidth estimate in bit/s.
 func (ss *session) estimate() float64 {
-	if e := ss.s.fixedEstimate.Load(); e > 0 {
-		return float64(e)
-	}
 	if ss.bwe == nil {
 		return initialEstimate
 	}
@@ -426,13 +443,19 @@ func (ss *session) run() {
 		return
 	}
 	// The choice made at the offer is made again now that the peer is
-	// here: the caches have moved on meanwhile.
-	start := ss.chooseStart(ss.estimate())
+	// here: the caches have moved on meanwhile, and the round trip of the
+	// ICE checks says whether the viewer is on the gateway's network.
+	est, lan := ss.estimate(), false
+	if rtt := ss.iceRTT(); rtt > 0 && rtt < lanRTT {
+		est, lan = max(est, lanEstimate), true
+	}
+	start := ss.chooseStart(est, lan)
 	if m, _ := ss.feed(start).h.Media(); m.Video != ss.media.Video {
 		start = ss.startOn
 	}
 	cur := ss.feed(start)
 	ss.stream.Store(start)
+	ss.curHub.Store(cur.h)
 	cur.v = cur.h.Subscribe()
 	if start == StreamSub && ss.pref.Quality == QualitySub {
 		ss.main.close() // never used: nil-safe
@@ -450,6 +473,7 @@ func (ss *session) run() {
 	var probe *time.Ticker
 	var probeC <-chan time.Time
 	var probeSent int // media bytes sent since the last probe tick
+	var probeStart time.Time
 	endProbe := func() {
 		if probe != nil {
 			probe.Stop()
@@ -477,7 +501,11 @@ func (ss *session) run() {
 			if ss.main != nil {
 				mainRate = ss.main.h.Bitrate()
 			}
-			switch ad.step(now, ss.estimate(), mainRate) {
+			sig := ss.link.take(mainRate, ss.estimate())
+			if o := ss.s.linkOverride.Load(); o != 0 {
+				sig.report, sig.congested, sig.heavy = true, o == 1, o == 1
+			}
+			switch ad.step(now, sig) {
 			case actSwitchMain, actSwitchSub:
 				to := ss.main
 				if cur == ss.main {
@@ -499,14 +527,24 @@ func (ss *session) run() {
 				next, nextC = to, to.v.C
 			case actProbe:
 				probe = time.NewTicker(20 * time.Millisecond)
-				probeC, probeSent = probe.C, 0
+				probeC, probeSent, probeStart = probe.C, 0, now
 				ss.s.metrics.probes.Inc()
 			case actEndProb:
 				endProbe()
 			}
-		case <-probeC:
-			mainRate := ss.main.h.Bitrate()
-			want := int(probeRate(mainRate) / 8 * 0.02)
+		case now := <-probeC:
+			if ss.overuse() {
+				// The estimator saw the queue grow: stop before the link
+				// drops the sub stream's own packets, not a report later.
+				endProbe()
+				ad.abortProbe(now)
+				ss.s.metrics.probesAborted.Inc()
+				continue
+			}
+			// The probe ramps up over probeRamp, so that a link that
+			// cannot carry it shows a growing delay before it drops.
+			ramp := min(1, float64(now.Sub(probeStart))/float64(probeRamp))
+			want := int(ramp * probeRate(ss.main.h.Bitrate()) / 8 * 0.02)
 			ss.pad(want - probeSent)
 			probeSent = 0
 		case f, ok := <-nextC:
@@ -529,6 +567,7 @@ func (ss *session) run() {
 			}
 			ad.switched(cur.stream)
 			ss.stream.Store(cur.stream)
+			ss.curHub.Store(cur.h)
 			ss.s.metrics.switches.WithLabelValues(string(cur.stream), "done").Inc()
 			if ad.fixed && cur.stream == StreamMain {
 				ss.sub.close() // a main session that started on sub needs it no more
@@ -581,6 +620,35 @@ func (ss *session) run() {
 	}
 }
 
+// overuse: the bandwidth estimator's delay detector sees the link's queue
+// growing now.
+func (ss *session) overuse() bool {
+	if ss.bwe == nil {
+		return false
+	}
+	u, _ := ss.bwe.GetStats()["usage"].(string)
+	return u == "overuse"
+}
+
+// iceRTT is the round trip of the viewer's selected candidate pair, from
+// the ICE checks (0: unknown).
+func (ss *session) iceRTT() time.Duration {
+	for _, st := range ss.pc.GetStats() {
+		if p, ok := st.(webrtc.ICECandidatePairStats); ok && p.Nominated && p.CurrentRoundTripTime > 0 {
+			return time.Duration(p.CurrentRoundTripTime * float64(time.Second))
+		}
+	}
+	return 0
+}
+
+// curRate is the bitrate of the stream the session plays now.
+func (ss *session) curRate() float64 {
+	if h, ok := ss.curHub.Load().(*hub.Hub); ok {
+		return h.Bitrate()
+	}
+	return 0
+}
+
 // sameAudio: the stream's audio is the codec the session negotiated.
 func (ss *session) sameAudio(f *feed) bool {
 	m, _ := f.h.Media()
@@ -617,7 +685,7 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 		ss.paced = true
 		ss.pace.skip(time.Now())
 	}
-	rate := paceFactor * ss.estimate()
+	rate := paceRate(ss.curRate(), ss.estimate())
 	for _, p := range pkts {
 		size := 12 + len(p.Payload)
 		if !first {

@@ -243,6 +243,8 @@ func mediaEngine(opts Options) (*webrtc.MediaEngine, error) {
 // which the gateway can reach without a resolver.
 func settingEngine(opts Options) webrtc.SettingEngine {
 	se := webrtc.SettingEngine{}
+	// As browsers do: a lost DTLS flight is retried after 200 ms, not 1 s.
+	se.SetDTLSRetransmissionInterval(200 * time.Millisecond)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	network := webrtc.NetworkTypeUDP4
 	if opts.TCP {
@@ -265,8 +267,18 @@ func (c *Client) receive() error {
 			return err
 		}
 	}
-	c.PC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	c.PC.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		c.trackCount.Add(1)
+		// Read the sender's RTCP, as a player must: the interceptors see
+		// its sender reports only then, and receiver reports without them
+		// carry no round trip.
+		go func() {
+			for {
+				if _, _, err := r.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
 		select {
 		case c.tracks <- tr:
 		default:

@@ -7,6 +7,7 @@
 //	shelter-bench alarms               # smoke publish → signed webhook, under load
 //	shelter-bench video                # the camera relay, and go2rtc for comparison
 //	shelter-bench audit                # the newest 100 of a million audit entries while appends go on
+//	shelter-bench networks             # remote viewing over emulated lan, office, 4g and poor4g links
 //
 // The ingest bench runs every scenario for 10s; for example:
 //
@@ -61,6 +62,8 @@ func main() {
 			os.Exit(auditMain(args[1:], os.Stdout, os.Stderr))
 		case "console":
 			os.Exit(consoleMain(args[1:], os.Stdout, os.Stderr))
+		case "networks":
+			os.Exit(networksMain(args[1:], os.Stdout, os.Stderr))
 		}
 	}
 	os.Exit(ingestMain(args, os.Stdout, os.Stderr))

@@ -32,7 +32,11 @@ type loadClip struct {
 
 // makeLoadClip encodes the load clip with ffmpeg into dir and loads it.
 func makeLoadClip(ctx context.Context, ffmpeg, dir string, s ClipSpec) (loadClip, error) {
-	out := filepath.Join(dir, "load.h264")
+	return makeClip(ctx, ffmpeg, filepath.Join(dir, "load.h264"), s)
+}
+
+// makeClip encodes a testsrc2 clip of spec s into out and loads it.
+func makeClip(ctx context.Context, ffmpeg, out string, s ClipSpec) (loadClip, error) {
 	args := []string{"-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=%d", s.Size, s.FPS), "-t", strconv.Itoa(s.Seconds),
 		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-tune", "zerolatency", "-bf", "0",
@@ -40,7 +44,7 @@ func makeLoadClip(ctx context.Context, ffmpeg, dir string, s ClipSpec) (loadClip
 		"-b:v", s.Bitrate, "-maxrate", s.Bitrate, "-bufsize", halfRate(s.Bitrate), "-f", "h264", out}
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return loadClip{}, fmt.Errorf("make the load clip: %s %s: %w: %s", ffmpeg, strings.Join(args, " "), err, strings.TrimSpace(string(b)))
+		return loadClip{}, fmt.Errorf("make a clip: %s %s: %w: %s", ffmpeg, strings.Join(args, " "), err, strings.TrimSpace(string(b)))
 	}
 	st, err := os.Stat(out)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,6 +28,23 @@ type videoGateway struct {
 	// metrics is the listen address of /metrics (loopback, no token).
 	metrics string
 	token   string
+	// manager reads the viewing sessions (their stream and estimate).
+	manager string
+	// ice is the WebRTC UDP address.
+	ice *net.UDPAddr
+}
+
+// iceAddr is the gateway's WebRTC UDP address.
+func (g *videoGateway) iceAddr(context.Context) (*net.UDPAddr, error) { return g.ice, nil }
+
+// freeUDP picks a free loopback UDP port.
+func freeUDP() (*net.UDPAddr, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("pick a UDP port: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr), nil
 }
 
 func (g *videoGateway) pid() int { return g.p.Pid() }
@@ -40,6 +58,13 @@ func (g *videoGateway) stop() { _ = g.p.Stop() }
 // startVideoGateway starts the gateway with the given cameras (pulled
 // always, over RTSP/TCP) and a viewer token for all of them.
 func startVideoGateway(o Options, dir string, cams []string, urls map[string]string, perCamera int) (*videoGateway, error) {
+	return startGatewayWith(o.Exe, o.Log, dir, cams, urls, nil, perCamera)
+}
+
+// startGatewayWith starts the gateway with cameras whose sub streams, if
+// any, are in subs (pulled always, so that a new viewer finds their GOP
+// cached).
+func startGatewayWith(exe string, log io.Writer, dir string, cams []string, urls, subs map[string]string, perCamera int) (*videoGateway, error) {
 	gdir, err := os.MkdirTemp(dir, "gateway-")
 	if err != nil {
 		return nil, err
@@ -53,10 +78,17 @@ func startVideoGateway(o Options, dir string, cams []string, urls map[string]str
 	if err != nil {
 		return nil, err
 	}
+	ice, err := freeUDP()
+	if err != nil {
+		return nil, err
+	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	token := hex.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(token))
+	_, _ = rand.Read(raw)
+	manager := hex.EncodeToString(raw)
+	msum := sha256.Sum256([]byte(manager))
 	var b strings.Builder
 	fmt.Fprintf(&b, `facility: {id: bench, name: Bench facility, timezone: UTC}
 zones: [{id: hall, tags: [corridor]}]
@@ -68,22 +100,28 @@ http:
   metrics_auth: none
   tokens:
     - {name: bench-viewer, role: viewer, sha256: %s, cameras: ["*"]}
-video: {webrtc_udp: "127.0.0.1:0", max_viewers: %d, max_viewers_per_camera: %d}
+    - {name: bench-manager, role: manager, sha256: %s, cameras: ["*"]}
+video: {webrtc_udp: %q, max_viewers: %d, max_viewers_per_camera: %d, max_viewers_per_token: %d}
 log: {level: warn}
 cameras:
-`, filepath.Join(gdir, "store"), httpAddr, metricsAddr, hex.EncodeToString(sum[:]), max(64, 2*len(cams)*perCamera), max(64, 2*perCamera))
+`, filepath.Join(gdir, "store"), httpAddr, metricsAddr, hex.EncodeToString(sum[:]), hex.EncodeToString(msum[:]), ice.String(),
+		max(64, 2*len(cams)*perCamera), max(64, 2*perCamera), max(64, 2*len(cams)*perCamera))
 	for _, id := range cams {
+		if sub, ok := subs[id]; ok {
+			fmt.Fprintf(&b, "  - {id: %s, zone: hall, url: %q, sub_url: %q, sub_always_on: true, transport: tcp}\n", id, urls[id], sub)
+			continue
+		}
 		fmt.Fprintf(&b, "  - {id: %s, zone: hall, url: %q, transport: tcp}\n", id, urls[id])
 	}
 	cfgPath := filepath.Join(gdir, "shelterwatch.yaml")
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := gateway.Start(o.Exe, cfgPath, o.Log)
+	p, err := gateway.Start(exe, cfgPath, log)
 	if err != nil {
 		return nil, err
 	}
-	return &videoGateway{p: p, http: httpAddr, metrics: metricsAddr, token: token}, nil
+	return &videoGateway{p: p, http: httpAddr, metrics: metricsAddr, token: token, manager: manager, ice: ice}, nil
 }
 
 // cameraStatus is the part of GET /api/v1/cameras the bench reads.
@@ -137,6 +175,40 @@ func (g *videoGateway) waitLive(ctx context.Context, cams []string, limit time.D
 		}
 		if err := proc.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
+		}
+	}
+}
+
+// sessionSample is one viewing session as GET /api/v1/video/sessions
+// shows it.
+type sessionSample struct {
+	ID       string  `json:"id"`
+	Stream   string  `json:"stream"`
+	Estimate float64 `json:"estimate_bps"`
+}
+
+// sampleSession reads session id's stream and estimate every 500 ms
+// until stop closes.
+func (g *videoGateway) sampleSession(ctx context.Context, id string, stop <-chan struct{}) []sessionSample {
+	var out []sessionSample
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return out
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+			var all []sessionSample
+			if getJSON(ctx, "http://"+g.http+"/api/v1/video/sessions", g.manager, &all) != nil {
+				continue
+			}
+			for _, s := range all {
+				if s.ID == id {
+					out = append(out, s)
+				}
+			}
 		}
 	}
 }
