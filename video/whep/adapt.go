@@ -30,12 +30,14 @@ import (
 // otherwise fall seconds behind the camera, or wait seconds for a
 // keyframe).
 //
-// With quality=auto a session starts on the sub stream, unless the viewer
-// is on the gateway's own network (an ICE round trip under lanRTT), and
-// moves by what the player's receiver reports say of the link: down when
-// two reports in a row show congestion (loss of congestedLoss or more, or
-// the round trip grown by congestedRTT over its least, a queue filling),
-// or one shows heavy loss; up only after a probe, padding sent for
+// With quality=auto a viewer whose ICE round trip is under nearRTT starts
+// as a main session would (its link is trusted to carry main until its
+// reports say otherwise); a farther one starts on the sub stream. The
+// session then moves by what the player's receiver reports say of the
+// link: down when
+// its reports show congestion (loss of congestedLoss or more, or the
+// round trip grown by congestedRTT over its least, a queue filling) for
+// congestedFor, or one shows heavy loss; up only after a probe, RTP padding sent for
 // probeFor on top of the sub stream up to the main stream's rate, that
 // the reports show did not congest the link (and that the estimator's
 // delay detector did not stop early). The GCC estimate paces, sizes the
@@ -68,8 +70,15 @@ const (
 	congestedLoss = 0.10
 	heavyLoss     = 0.25
 	congestedRTT  = 150 * time.Millisecond
-	probeFor      = 2500 * time.Millisecond
-	probeRamp     = 500 * time.Millisecond
+	// congestedFor: reports must show congestion this long, with no clean
+	// one between, to move a session down. A camera's keyframe queues up
+	// on a 4G link for a few hundred milliseconds, and Chromium sends a
+	// report with every NACK: counting reports moved sessions down at
+	// keyframes.
+	congestedFor = 1500 * time.Millisecond
+	probeFor     = 2500 * time.Millisecond
+	probeRamp    = 500 * time.Millisecond
+	probeJudge   = time.Second
 	// probeGate: no probe while the estimate is below this share of the
 	// main stream's rate. A probe that fails still costs the sub stream
 	// a second of loss; a link whose estimate sits far below main (a
@@ -77,11 +86,18 @@ const (
 	// worth the try.
 	probeGate     = 0.5
 	probeHeadroom = 1.3
-	// lanRTT: a viewer this close is on the gateway's network.
-	lanRTT = 10 * time.Millisecond
+	// lanRTT: a viewer this close is on the gateway's network; nearRTT:
+	// one this close is on a link trusted to carry the main stream until
+	// its reports say otherwise. Links with longer round trips (a poor
+	// cell, a satellite hop) start on the sub stream and must probe.
+	lanRTT  = 10 * time.Millisecond
+	nearRTT = 100 * time.Millisecond
 	// lanEstimate is assumed for such a viewer until feedback says more.
-	lanEstimate     = 50_000_000
-	firstProbeAfter = 3 * time.Second
+	lanEstimate = 50_000_000
+	// firstProbeAfter: the estimate needs feedback before it can gate a
+	// probe (it starts at initialEstimate, which would let any link be
+	// probed).
+	firstProbeAfter = 10 * time.Second
 	maxProbeEvery   = time.Minute
 	// dtlsRetransmit is the first DTLS retransmission timeout.
 	dtlsRetransmit = 200 * time.Millisecond
@@ -162,13 +178,31 @@ type streamInfo struct {
 	rate       float64
 }
 
-// chooseStart picks the stream a session starts on. lan: the viewer is
-// on the gateway's network.
-func chooseStart(p Preference, main, sub streamInfo, estimate float64, lan bool) Stream {
+// reach is how far the viewer is, by the round trip of its ICE checks.
+type reach int
+
+const (
+	reachFar  reach = iota // unknown, or a round trip of nearRTT or more
+	reachNear              // under nearRTT: an office line, a good 4G cell
+	reachLAN               // under lanRTT: the gateway's own network
+)
+
+func reachOf(rtt time.Duration) reach {
+	switch {
+	case rtt <= 0 || rtt >= nearRTT:
+		return reachFar
+	case rtt < lanRTT:
+		return reachLAN
+	}
+	return reachNear
+}
+
+// chooseStart picks the stream a session starts on.
+func chooseStart(p Preference, main, sub streamInfo, estimate float64, r reach) Stream {
 	if !sub.ok {
 		return StreamMain
 	}
-	if p.Quality == QualitySub || (p.Quality == QualityAuto && (p.grid() || !lan)) {
+	if p.Quality == QualitySub || (p.Quality == QualityAuto && (p.grid() || r == reachFar)) {
 		return StreamSub
 	}
 	if p.Quality == QualityAuto && main.rate > 0 && estimate < upHeadroom*main.rate {
@@ -187,8 +221,8 @@ const (
 	actNone action = iota
 	actSwitchMain
 	actSwitchSub
-	actProbe   // start sending padding up to probeRate
-	actEndProb // stop padding
+	actProbe   // start probing at probeRate
+	actEndProb // stop probing
 )
 
 // linkSignal is what the session knows of the link at a tick.
@@ -213,17 +247,23 @@ type adapter struct {
 	// without a grid).
 	wantMain bool
 
-	cur        Stream
-	pending    bool // a switch waits for the new stream's keyframe
-	bad        int  // congested reports in a row
+	cur Stream
+	// upFree: the link is trusted (near) and the session started on the
+	// sub stream only because main's cache was too long: it moves up at
+	// main's next keyframe without a probe, once.
+	upFree  bool
+	pending bool // a switch waits for the new stream's keyframe
+	// badSince is the first of the congested reports in a row (zero:
+	// the last report was clean).
+	badSince   time.Time
 	probeUntil time.Time
-	probeSeen  bool // a clean report came during the probe
+	probeSeen  bool // a clean report came in the probe's last probeJudge
 	nextProbe  time.Time
 	backoff    time.Duration
 }
 
-func newAdapter(p Preference, start Stream, haveSub bool, now time.Time) *adapter {
-	a := &adapter{cur: start, backoff: firstProbeAfter, nextProbe: now.Add(firstProbeAfter)}
+func newAdapter(p Preference, start Stream, haveSub bool, r reach, now time.Time) *adapter {
+	a := &adapter{cur: start, backoff: firstProbeAfter, nextProbe: now.Add(firstProbeAfter), upFree: r != reachFar}
 	switch {
 	case !haveSub || p.Quality == QualitySub:
 		a.fixed = true
@@ -244,9 +284,11 @@ func probeRate(mainRate float64) float64 { return probeHeadroom * mainRate }
 func (a *adapter) step(now time.Time, sig linkSignal) action {
 	if sig.report {
 		if sig.congested {
-			a.bad++
+			if a.badSince.IsZero() {
+				a.badSince = now
+			}
 		} else {
-			a.bad = 0
+			a.badSince = time.Time{}
 		}
 	}
 	if a.pending {
@@ -266,7 +308,9 @@ func (a *adapter) step(now time.Time, sig linkSignal) action {
 			a.failProbe(now)
 			return actEndProb
 		}
-		if sig.report {
+		if sig.report && !now.Before(a.probeUntil.Add(-probeJudge)) {
+			// Only a report from the probe's last second judges it: the
+			// link's queue takes that long to fill at full rate.
 			a.probeSeen = true
 		}
 		if now.Before(a.probeUntil) || !a.probeSeen {
@@ -287,12 +331,16 @@ func (a *adapter) step(now time.Time, sig linkSignal) action {
 		a.pending = true
 		return actSwitchMain
 	}
+	if a.upFree && a.cur == StreamSub {
+		a.upFree, a.pending = false, true
+		return actSwitchMain
+	}
 	switch a.cur {
 	case StreamMain:
-		if !(sig.report && sig.heavy) && a.bad < 2 {
+		if !(sig.report && sig.heavy) && (a.badSince.IsZero() || !sig.report || now.Sub(a.badSince) < congestedFor) {
 			return actNone
 		}
-		a.bad = 0
+		a.badSince, a.upFree = time.Time{}, false
 		a.failProbe(now) // a move down delays the next probe like a failed one
 		a.pending = true
 		return actSwitchSub
@@ -300,7 +348,7 @@ func (a *adapter) step(now time.Time, sig linkSignal) action {
 		if sig.mainRate <= 0 || now.Before(a.nextProbe) || sig.estimate < probeGate*sig.mainRate {
 			return actNone
 		}
-		a.probeUntil, a.probeSeen, a.bad = now.Add(probeFor), false, 0
+		a.probeUntil, a.probeSeen, a.badSince = now.Add(probeFor), false, time.Time{}
 		return actProbe
 	}
 }
@@ -320,7 +368,7 @@ func (a *adapter) abortProbe(now time.Time) {
 
 // switched tells the adapter the session now plays s.
 func (a *adapter) switched(s Stream) {
-	a.cur, a.pending, a.bad = s, false, 0
+	a.cur, a.pending, a.badSince = s, false, time.Time{}
 }
 
 // abandon tells the adapter a requested switch will not happen (the
@@ -338,23 +386,44 @@ func (a *adapter) abandon(now time.Time) {
 // Written by the session's RTCP reader, read by its media goroutine.
 type linkReports struct {
 	mu      sync.Mutex
-	fresh   bool // a report since the last take
+	fresh   bool // a loss window closed or a round trip came since the last take
 	loss    float64
 	rtt     time.Duration
 	minRTT  time.Duration
 	reports int
+	// The loss window: cumulative lost and highest sequence number at its
+	// start. Loss is measured over lossWindow, not per report: Chromium
+	// sends a report with every NACK, and over a few packets one loss is
+	// 20 %.
+	winAt            time.Time
+	winLost, winHigh uint32
+	haveWin          bool
 }
+
+// lossWindow is the least time a loss figure is measured over.
+const lossWindow = time.Second
 
 // add books one reception report of the session's video; now is when it
 // came.
 func (l *linkReports) add(r rtcp.ReceptionReport, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.fresh, l.reports = true, l.reports+1
-	l.loss = float64(r.FractionLost) / 256
+	l.reports++
+	switch {
+	case !l.haveWin:
+		l.winAt, l.winLost, l.winHigh, l.haveWin = now, r.TotalLost, r.LastSequenceNumber, true
+	case now.Sub(l.winAt) >= lossWindow:
+		if expected := r.LastSequenceNumber - l.winHigh; expected > 0 && expected < 1<<30 {
+			lost := float64(int32(r.TotalLost - l.winLost))
+			l.loss = min(max(lost/float64(expected), 0), 1)
+		}
+		l.fresh = true
+		l.winAt, l.winLost, l.winHigh = now, r.TotalLost, r.LastSequenceNumber
+	}
 	if r.LastSenderReport == 0 {
 		return
 	}
+	l.fresh = true
 	// RFC 3550 6.4.1: now − LSR − DLSR, in 1/65536 s.
 	d := ntpMiddle(now) - r.LastSenderReport - r.Delay
 	rtt := time.Duration(int64(d) * int64(time.Second) >> 16)
@@ -365,6 +434,13 @@ func (l *linkReports) add(r rtcp.ReceptionReport, now time.Time) {
 	if l.minRTT == 0 || rtt < l.minRTT {
 		l.minRTT = rtt
 	}
+}
+
+// last is the round trip (ms) and loss of the last report.
+func (l *linkReports) last() (rttMS, loss float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(l.rtt.Microseconds()) / 1000, l.loss
 }
 
 // take returns the signal of the reports since the last take.

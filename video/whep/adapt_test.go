@@ -43,32 +43,33 @@ func TestChooseStart(t *testing.T) {
 		main     streamInfo
 		sub      streamInfo
 		estimate float64
-		lan      bool
+		reach    reach
 		want     Stream
 	}{
-		{"no sub stream", Preference{Quality: QualitySub}, large, streamInfo{}, 3 * mbit, false, StreamMain},
-		{"sub asked", Preference{Quality: QualitySub}, small, sub, 50 * mbit, true, StreamSub},
-		{"grid on the LAN", grid, small, sub, 50 * mbit, true, StreamSub},
-		{"auto, remote", auto, small, sub, 50 * mbit, false, StreamSub},
-		{"auto, LAN, small cache", auto, small, sub, 3 * mbit, true, StreamMain},
-		{"auto, LAN, large cache, slow estimate", auto, large, sub, 3 * mbit, true, StreamSub},
-		{"auto, LAN, large cache, fast", auto, large, sub, 50 * mbit, true, StreamMain},
-		{"auto, LAN, link slower than main", auto, small, sub, 1 * mbit, true, StreamSub},
-		{"main, large cache on a slow link: start on sub", main, large, sub, 3 * mbit, false, StreamSub},
-		{"main, sub not started yet", main, large, streamInfo{}, 3 * mbit, false, StreamMain},
+		{"no sub stream", Preference{Quality: QualitySub}, large, streamInfo{}, 3 * mbit, reachFar, StreamMain},
+		{"sub asked", Preference{Quality: QualitySub}, small, sub, 50 * mbit, reachLAN, StreamSub},
+		{"grid on the LAN", grid, small, sub, 50 * mbit, reachLAN, StreamSub},
+		{"auto, far", auto, small, sub, 50 * mbit, reachFar, StreamSub},
+		{"auto, near, small cache", auto, small, sub, 3 * mbit, reachNear, StreamMain},
+		{"auto, LAN, small cache", auto, small, sub, 3 * mbit, reachLAN, StreamMain},
+		{"auto, LAN, large cache, slow estimate", auto, large, sub, 3 * mbit, reachLAN, StreamSub},
+		{"auto, LAN, large cache, fast", auto, large, sub, 50 * mbit, reachLAN, StreamMain},
+		{"auto, LAN, link slower than main", auto, small, sub, 1 * mbit, reachLAN, StreamSub},
+		{"main, large cache on a slow link: start on sub", main, large, sub, 3 * mbit, reachFar, StreamSub},
+		{"main, sub not started yet", main, large, streamInfo{}, 3 * mbit, reachFar, StreamMain},
 		// Asked for main: it is sent, paced no slower than its own rate.
-		{"main, link slower than main", main, small, sub, 1 * mbit, false, StreamMain},
+		{"main, link slower than main", main, small, sub, 1 * mbit, reachFar, StreamMain},
 	} {
-		if got := chooseStart(tc.p, tc.main, tc.sub, tc.estimate, tc.lan); got != tc.want {
+		if got := chooseStart(tc.p, tc.main, tc.sub, tc.estimate, tc.reach); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }
 
-// The adapter as a timeline of receiver reports: down after two
-// congested reports (or one with heavy loss); up only after a probe the
-// reports show did not congest the link; probes back off after a
-// failure.
+// The adapter as a timeline of receiver reports: down after congestion
+// reported for 1.5 s without a clean report between (or one report of
+// heavy loss); up only after a probe the reports show did not congest
+// the link; probes back off after a failure.
 func TestAdapterTimeline(t *testing.T) {
 	const mainRate = 2_000_000
 	t0 := time.Unix(1_700_000_000, 0)
@@ -78,67 +79,78 @@ func TestAdapterTimeline(t *testing.T) {
 	clean := linkSignal{mainRate: mainRate, estimate: est, report: true}
 	congested := linkSignal{mainRate: mainRate, estimate: est, report: true, congested: true}
 	heavy := linkSignal{mainRate: mainRate, estimate: est, report: true, congested: true, heavy: true}
-	a := newAdapter(Preference{Quality: QualityAuto}, StreamMain, true, t0)
+	a := newAdapter(Preference{Quality: QualityAuto}, StreamMain, true, reachNear, t0)
 	for _, s := range []struct {
 		at   time.Duration
 		sig  linkSignal
 		want action
 	}{
 		{0, clean, actNone},
-		{time.Second, congested, actNone}, // one congested report: wait
-		{1250 * time.Millisecond, quiet, actNone},
-		{2 * time.Second, clean, actNone}, // the link recovered
+		{time.Second, congested, actNone}, // congestion begins
+		{1250 * time.Millisecond, congested, actNone},
+		{1500 * time.Millisecond, congested, actNone}, // a keyframe's queue, reported three times
+		{2 * time.Second, clean, actNone},             // and gone
 		{3 * time.Second, congested, actNone},
-		{4 * time.Second, congested, actSwitchSub}, // two in a row
-		{4250 * time.Millisecond, heavy, actNone},  // pending: nothing until switched
+		{4 * time.Second, congested, actNone},
+		{4400 * time.Millisecond, quiet, actNone},
+		{4500 * time.Millisecond, congested, actSwitchSub}, // 1.5 s of it
+		{4750 * time.Millisecond, heavy, actNone},          // pending: nothing until switched
 	} {
 		if got := a.step(at(s.at), s.sig); got != s.want {
 			t.Fatalf("at %s: action %d, want %d", s.at, got, s.want)
 		}
 	}
 	a.switched(StreamSub)
-	// The move down delayed the next probe by the doubled backoff (6 s).
-	if got := a.step(at(9*time.Second), clean); got != actNone {
+	// The move down delayed the next probe by the doubled backoff (20 s).
+	if got := a.step(at(20*time.Second), clean); got != actNone {
 		t.Fatalf("probed %d too soon after moving down", got)
 	}
-	if got := a.step(at(10100*time.Millisecond), quiet); got != actProbe {
+	if got := a.step(at(25*time.Second), quiet); got != actProbe {
 		t.Fatalf("no probe after the backoff: %d", got)
 	}
-	// The link gives way during the probe: stop, back off 12 s.
-	if got := a.step(at(11*time.Second), congested); got != actEndProb {
+	// The link gives way during the probe: stop, back off 40 s.
+	if got := a.step(at(26*time.Second), congested); got != actEndProb {
 		t.Fatalf("a failing probe went on: %d", got)
 	}
-	if got := a.step(at(20*time.Second), clean); got != actNone {
+	if got := a.step(at(60*time.Second), clean); got != actNone {
 		t.Fatalf("probed again before the doubled backoff: %d", got)
 	}
-	if got := a.step(at(23*time.Second), quiet); got != actProbe {
-		t.Fatalf("no probe after 12 s: %d", got)
+	if got := a.step(at(66500*time.Millisecond), quiet); got != actProbe {
+		t.Fatalf("no probe after 40 s: %d", got)
 	}
-	if got := a.step(at(24*time.Second), clean); got != actNone {
+	if got := a.step(at(67200*time.Millisecond), clean); got != actNone {
 		t.Fatalf("probe cut short: %d", got)
 	}
-	if got := a.step(at(25600*time.Millisecond), quiet); got != actSwitchMain {
+	// A clean report early in the probe does not judge it: the queue
+	// takes a second to fill.
+	if got := a.step(at(69100*time.Millisecond), quiet); got != actNone {
+		t.Fatalf("a probe judged by an early report moved up: %d", got)
+	}
+	if got := a.step(at(69300*time.Millisecond), clean); got != actSwitchMain {
 		t.Fatalf("a probe that held did not move up: %d", got)
 	}
 	a.switched(StreamMain)
 	// Heavy loss on main: down at once.
-	if got := a.step(at(30*time.Second), heavy); got != actSwitchSub {
+	if got := a.step(at(75*time.Second), heavy); got != actSwitchSub {
 		t.Fatalf("heavy loss on main: %d", got)
 	}
 	// A probe without any report in it does not move up.
-	b := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, t0)
-	if got := b.step(at(4*time.Second), quiet); got != actProbe {
+	b := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, reachFar, t0)
+	if got := b.step(at(5*time.Second), quiet); got != actNone {
+		t.Fatalf("probed before the estimate had feedback: %d", got)
+	}
+	if got := b.step(at(10500*time.Millisecond), quiet); got != actProbe {
 		t.Fatalf("no first probe: %d", got)
 	}
-	if got := b.step(at(7*time.Second), quiet); got != actNone {
+	if got := b.step(at(13500*time.Millisecond), quiet); got != actNone {
 		t.Fatalf("probe without reports: %d", got)
 	}
-	if got := b.step(at(9100*time.Millisecond), quiet); got != actEndProb {
+	if got := b.step(at(15600*time.Millisecond), quiet); got != actEndProb {
 		t.Fatalf("probe without reports did not give up: %d", got)
 	}
 	// Unknown main rate (main not pulled yet): no probe; nor while the
 	// estimate is far below main's rate.
-	c := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, t0)
+	c := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, reachFar, t0)
 	if got := c.step(at(time.Minute), linkSignal{report: true, estimate: est}); got != actNone {
 		t.Fatalf("probed without knowing the main rate: %d", got)
 	}
@@ -150,12 +162,30 @@ func TestAdapterTimeline(t *testing.T) {
 	}
 }
 
+// A near auto session that started on the sub stream (main's cache too
+// long) moves up at once, without a probe; a far one waits for a probe.
+func TestAdapterNearStartsUpWithoutProbe(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	sig := linkSignal{mainRate: 2_000_000, estimate: 3_000_000}
+	if got := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, reachNear, t0).step(t0, sig); got != actSwitchMain {
+		t.Fatalf("near session on sub: %d", got)
+	}
+	if got := newAdapter(Preference{Quality: QualityAuto}, StreamSub, true, reachFar, t0).step(t0, sig); got != actNone {
+		t.Fatalf("far session on sub moved without a probe: %d", got)
+	}
+	for rtt, want := range map[time.Duration]reach{0: reachFar, 2 * time.Millisecond: reachLAN, 60 * time.Millisecond: reachNear, 150 * time.Millisecond: reachFar} {
+		if got := reachOf(rtt); got != want {
+			t.Errorf("reachOf(%s) = %d, want %d", rtt, got, want)
+		}
+	}
+}
+
 // A main session that started on the sub stream moves to main at once;
 // if that fails it stays on sub. A fixed session never probes.
 func TestAdapterFixedSessions(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	sig := linkSignal{mainRate: 2_000_000, report: true}
-	a := newAdapter(Preference{Quality: QualityMain}, StreamSub, true, t0)
+	a := newAdapter(Preference{Quality: QualityMain}, StreamSub, true, reachFar, t0)
 	if got := a.step(t0, sig); got != actSwitchMain {
 		t.Fatalf("main session on sub: %d", got)
 	}
@@ -163,8 +193,8 @@ func TestAdapterFixedSessions(t *testing.T) {
 	if got := a.step(t0.Add(time.Minute), sig); got != actNone {
 		t.Fatalf("retried a failed move: %d", got)
 	}
-	s := newAdapter(Preference{Quality: QualitySub}, StreamSub, true, t0)
-	g := newAdapter(Preference{Quality: QualityAuto, Tiles: 9}, StreamSub, true, t0)
+	s := newAdapter(Preference{Quality: QualitySub}, StreamSub, true, reachNear, t0)
+	g := newAdapter(Preference{Quality: QualityAuto, Tiles: 9}, StreamSub, true, reachNear, t0)
 	for _, x := range []*adapter{s, g} {
 		if got := x.step(t0.Add(time.Minute), sig); got != actNone {
 			t.Fatalf("fixed sub session acted: %d", got)
@@ -183,7 +213,7 @@ func TestLinkReports(t *testing.T) {
 	// Sent a sender report 80 ms ago, held 20 ms by the player: 60 ms.
 	lsr := ntpMiddle(now.Add(-80 * time.Millisecond))
 	dlsr := uint32(20 * 65536 / 1000)
-	l.add(rtcp.ReceptionReport{FractionLost: 2, LastSenderReport: lsr, Delay: dlsr}, now)
+	l.add(rtcp.ReceptionReport{LastSequenceNumber: 1000, LastSenderReport: lsr, Delay: dlsr}, now)
 	sig := l.take(1, 0)
 	if !sig.report || sig.congested || l.rtt < 59*time.Millisecond || l.rtt > 61*time.Millisecond {
 		t.Fatalf("clean report: %+v, rtt %s", sig, l.rtt)
@@ -191,14 +221,26 @@ func TestLinkReports(t *testing.T) {
 	if l.take(1, 0).report {
 		t.Fatal("the same report taken twice")
 	}
+	// A report 100 ms later with one packet lost of five (a NACK's
+	// report, say) is no loss figure yet: the window is a second.
+	l.add(rtcp.ReceptionReport{LastSequenceNumber: 1005, TotalLost: 1, FractionLost: 51}, now.Add(100*time.Millisecond))
+	if sig := l.take(1, 0); sig.report || l.loss != 0 {
+		t.Fatalf("a 100 ms report made a loss figure: %+v, loss %v", sig, l.loss)
+	}
+	// A second on: 300 packets expected, 6 lost, 2 %.
+	l.add(rtcp.ReceptionReport{LastSequenceNumber: 1300, TotalLost: 6}, now.Add(time.Second))
+	if sig := l.take(1, 0); !sig.report || sig.congested || l.loss < 0.019 || l.loss > 0.021 {
+		t.Fatalf("1 s window: %+v, loss %v", sig, l.loss)
+	}
 	// The round trip grows by 200 ms: a queue is filling.
-	l.add(rtcp.ReceptionReport{LastSenderReport: ntpMiddle(now.Add(-280 * time.Millisecond)), Delay: dlsr}, now)
+	l.add(rtcp.ReceptionReport{LastSequenceNumber: 1310, TotalLost: 6, LastSenderReport: ntpMiddle(now.Add(time.Second - 280*time.Millisecond)), Delay: dlsr}, now.Add(time.Second))
 	if sig := l.take(1, 0); !sig.congested || sig.heavy {
 		t.Fatalf("queue growth: %+v", sig)
 	}
-	l.add(rtcp.ReceptionReport{FractionLost: 80}, now) // 31 %
+	// The next second loses 90 of 300: heavy.
+	l.add(rtcp.ReceptionReport{LastSequenceNumber: 1600, TotalLost: 96}, now.Add(2*time.Second))
 	if sig := l.take(1, 0); !sig.congested || !sig.heavy {
-		t.Fatalf("heavy loss: %+v", sig)
+		t.Fatalf("heavy loss: %+v, loss %v", sig, l.loss)
 	}
 }
 

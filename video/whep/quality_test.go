@@ -164,7 +164,7 @@ func TestAutoMovesBetweenStreamsWithoutRenegotiation(t *testing.T) {
 	waitWidth(160, 6*time.Second)
 	// It recovers: a probe, then main again at its next keyframe.
 	g.srv.linkOverride.Store(2)
-	waitWidth(320, 20*time.Second)
+	waitWidth(320, 40*time.Second) // the move down backs the first probe off to 20 s
 
 	for i, s := range steps {
 		// Wrapping subtraction: a step "backwards" is a huge number.

@@ -81,6 +81,10 @@ type Record struct {
 	// while it runs.
 	Stream   Stream  `json:"stream,omitempty"`
 	Estimate float64 `json:"estimate_bps,omitempty"`
+	// RTT and Loss are from the player's last receiver report: the round
+	// trip (ms, 0 unknown) and the fraction of video packets lost.
+	RTT  float64 `json:"rtt_ms,omitempty"`
+	Loss float64 `json:"loss,omitempty"`
 }
 
 // Default viewer limits; the gateway's config applies the same ones.
@@ -321,6 +325,7 @@ func (s *Server) Sessions() []Record {
 		r := ss.record()
 		r.Stream, _ = ss.stream.Load().(Stream)
 		r.Estimate = ss.estimate()
+		r.RTT, r.Loss = ss.link.last()
 		out = append(out, r)
 	}
 	return out

@@ -88,8 +88,10 @@ type session struct {
 	// the reports of the video.
 	link      linkReports
 	videoSSRC uint32
-	stream    atomic.Value
-	curHub    atomic.Value // *hub.Hub the session plays now
+	// lastTS is the RTP timestamp of the last video frame sent.
+	lastTS uint32
+	stream atomic.Value
+	curHub atomic.Value // *hub.Hub the session plays now
 
 	bytes     atomic.Uint64
 	keyReq    chan struct{}
@@ -187,7 +189,7 @@ func (s *Server) offer(ctx context.Context, camera, who, remote string, body []b
 	} else {
 		ss0.sub = held
 	}
-	ss0.startOn = ss0.chooseStart(initialEstimate, false)
+	ss0.startOn = ss0.chooseStart(initialEstimate, reachFar)
 	if ss0.startOn == StreamSub && first == StreamMain {
 		media, _ = ss0.sub.h.Media()
 	}
@@ -393,7 +395,7 @@ func (ss *session) newEncoder() (encoder, error) {
 }
 
 // chooseStart picks the stream to start on from what the hubs hold now.
-func (ss *session) chooseStart(estimate float64, lan bool) Stream {
+func (ss *session) chooseStart(estimate float64, r reach) Stream {
 	info := func(f *feed) streamInfo {
 		if f == nil {
 			return streamInfo{}
@@ -404,7 +406,7 @@ func (ss *session) chooseStart(estimate float64, lan bool) Stream {
 	if ss.main == nil {
 		return StreamSub
 	}
-	return chooseStart(ss.pref, info(ss.main), info(ss.sub), estimate, lan)
+	return chooseStart(ss.pref, info(ss.main), info(ss.sub), estimate, r)
 }
 
 func (ss *session) feed(s Stream) *feed {
@@ -445,11 +447,11 @@ func (ss *session) run() {
 	// The choice made at the offer is made again now that the peer is
 	// here: the caches have moved on meanwhile, and the round trip of the
 	// ICE checks says whether the viewer is on the gateway's network.
-	est, lan := ss.estimate(), false
-	if rtt := ss.iceRTT(); rtt > 0 && rtt < lanRTT {
-		est, lan = max(est, lanEstimate), true
+	est, r := ss.estimate(), reachOf(ss.iceRTT())
+	if r == reachLAN {
+		est = max(est, lanEstimate)
 	}
-	start := ss.chooseStart(est, lan)
+	start := ss.chooseStart(est, r)
 	if m, _ := ss.feed(start).h.Media(); m.Video != ss.media.Video {
 		start = ss.startOn
 	}
@@ -461,7 +463,7 @@ func (ss *session) run() {
 		ss.main.close() // never used: nil-safe
 		ss.main = nil
 	}
-	ad := newAdapter(ss.pref, start, ss.main != nil && ss.sub != nil, time.Now())
+	ad := newAdapter(ss.pref, start, ss.main != nil && ss.sub != nil, r, time.Now())
 	var next *feed
 	catchup := cur.v.Backlog
 	vclock := newClock(90000)
@@ -491,7 +493,12 @@ func (ss *session) run() {
 		case <-ss.done:
 			return
 		case <-ss.keyReq:
-			if time.Since(lastResync) >= time.Second {
+			// Answered from the GOP cache when the link can take the
+			// replay within the budget; otherwise the player waits for
+			// the camera's next keyframe (or auto moves it to the sub
+			// stream): a replay the link cannot carry is lost in its
+			// queue, and the player asks again.
+			if time.Since(lastResync) >= time.Second && fits(cur.h.CacheBytes(), cur.h.Bitrate(), ss.estimate()) {
 				lastResync = time.Now()
 				catchup = cur.v.Resync()
 				ss.s.metrics.resyncs.Inc()
@@ -545,7 +552,7 @@ func (ss *session) run() {
 			// cannot carry it shows a growing delay before it drops.
 			ramp := min(1, float64(now.Sub(probeStart))/float64(probeRamp))
 			want := int(ramp * probeRate(ss.main.h.Bitrate()) / 8 * 0.02)
-			ss.pad(want - probeSent)
+			ss.probe(want - probeSent)
 			probeSent = 0
 		case f, ok := <-nextC:
 			if !ok {
@@ -655,15 +662,20 @@ func (ss *session) sameAudio(f *feed) bool {
 	return m.Audio == ss.media.Audio
 }
 
-// pad sends about n bytes of RTP padding on the video track: a probe of
-// the link's capacity that the player's decoder never sees.
-func (ss *session) pad(n int) {
+// probe sends about n bytes of RTP padding on the video track: a probe of
+// the link's capacity that the player's decoder never sees. Padding
+// packets take the next sequence numbers and the last frame's timestamp
+// (with timestamp 0 Chromium's receiver froze for up to 2 s during a
+// probe). Sending recent packets again was tried too: players' SRTP
+// replay protection drops them before any feedback, so the estimator
+// counted every probe packet as lost.
+func (ss *session) probe(n int) {
 	const most = 255 // the padding length is one byte
 	for n > 0 {
 		size := min(n, most)
 		payload := make([]byte, size)
 		payload[size-1] = byte(size)
-		p := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: ss.seq, Timestamp: 0}, Payload: payload}
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, SequenceNumber: ss.seq, Timestamp: ss.lastTS}, Payload: payload}
 		ss.seq++
 		if err := ss.video.WriteRTP(p); err != nil {
 			return
@@ -700,6 +712,7 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 			}
 		}
 		p.Timestamp = ts
+		ss.lastTS = ts
 		p.SequenceNumber = ss.seq
 		ss.seq++
 		if err := ss.video.WriteRTP(p); err != nil {

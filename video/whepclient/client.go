@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -75,6 +76,7 @@ type Client struct {
 	once   sync.Once
 
 	trackCount atomic.Int32
+	video      atomic.Pointer[webrtc.TrackRemote]
 
 	seqMu sync.Mutex
 	seq   SeqStats
@@ -91,8 +93,9 @@ type SeqStats struct {
 	// Late packets arrived after a higher one: a retransmission after a
 	// NACK, usually (a recovered loss).
 	Late int64
-	// Padding packets (the sender probing the link).
-	Padding int64
+	// Padding packets, and Duplicates (packets received twice: a sender
+	// probing the link sends recent packets again).
+	Padding, Duplicates int64
 }
 
 // Lost is the packets never received.
@@ -105,8 +108,9 @@ func (c *Client) Seq() SeqStats {
 	return c.seq
 }
 
-// count books one video packet's sequence number.
-func (c *Client) count(seq uint16, padding bool) {
+// count books one video packet's sequence number; false for a
+// duplicate, which the caller drops.
+func (c *Client) count(seq uint16, padding bool) bool {
 	c.seqMu.Lock()
 	defer c.seqMu.Unlock()
 	if c.seen == nil {
@@ -128,7 +132,8 @@ func (c *Client) count(seq uint16, padding bool) {
 		}
 	}
 	if c.seen[e] {
-		return // a duplicate
+		c.seq.Duplicates++
+		return false
 	}
 	c.seen[e] = true
 	if len(c.seen) > 4096 {
@@ -149,6 +154,7 @@ func (c *Client) count(seq uint16, padding bool) {
 	case e < c.ext:
 		c.seq.Late++
 	}
+	return true
 }
 
 // StatusError is a refused offer.
@@ -284,6 +290,7 @@ func (c *Client) receive() error {
 		default:
 		}
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			c.video.Store(tr)
 			go c.depacketise(tr)
 		} else {
 			go c.readAudio(tr)
@@ -438,9 +445,8 @@ func (c *Client) depacketise(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		c.count(pkt.SequenceNumber, len(pkt.Payload) == 0)
-		if len(pkt.Payload) == 0 {
-			continue // padding: the sender probing the link
+		if !c.count(pkt.SequenceNumber, len(pkt.Payload) == 0) || len(pkt.Payload) == 0 {
+			continue // a duplicate, or padding
 		}
 		au, err := dec.Decode(pkt)
 		if err != nil {
@@ -500,6 +506,17 @@ func (c *Client) Close() error {
 	var err error
 	c.once.Do(func() { err = c.PC.Close() })
 	return err
+}
+
+// RequestKeyframe asks the gateway for a keyframe (RTCP PLI), as a
+// player does when it cannot decode (a keyframe's parameter sets were
+// lost).
+func (c *Client) RequestKeyframe() error {
+	tr := c.video.Load()
+	if tr == nil {
+		return errors.New("whep: no video track yet")
+	}
+	return c.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(tr.SSRC())}})
 }
 
 // TrackCount is how many tracks the gateway has sent (one video and at

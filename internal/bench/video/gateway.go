@@ -185,6 +185,8 @@ type sessionSample struct {
 	ID       string  `json:"id"`
 	Stream   string  `json:"stream"`
 	Estimate float64 `json:"estimate_bps"`
+	RTT      float64 `json:"rtt_ms"`
+	Loss     float64 `json:"loss"`
 }
 
 // sampleSession reads session id's stream and estimate every 500 ms

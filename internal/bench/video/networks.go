@@ -115,7 +115,8 @@ type watchResult struct {
 	LagP50, LagP99         time.Duration
 	Pace                   float64
 	Lost, Recovered, Nacks int64
-	Padding                int64
+	// Probe is the padding packets received (the gateway probing; pion).
+	Probe int64
 	// Width of the last picture: 1280 main, 640 sub.
 	Width    int
 	Received float64 // bit/s
@@ -124,6 +125,9 @@ type watchResult struct {
 	// how often the session changed streams.
 	EstMin, EstP50 float64
 	Switches       int
+	// RTT (ms) and loss from the player's receiver reports, as the
+	// gateway saw them: p50 and max.
+	RTTP50, RTTMax, LossMax float64
 }
 
 // lagWarmup: lag is measured from this long after the first frame on,
@@ -133,9 +137,13 @@ const lagWarmup = 3 * time.Second
 // addSamples sets the estimate figures and switches from the gateway's
 // view of the session.
 func (w *watchResult) addSamples(ss []sessionSample) {
-	var est []float64
+	var est, rtt []float64
 	for i, s := range ss {
 		est = append(est, s.Estimate)
+		if s.RTT > 0 {
+			rtt = append(rtt, s.RTT)
+		}
+		w.LossMax = max(w.LossMax, s.Loss)
 		if i > 0 && s.Stream != ss[i-1].Stream {
 			w.Switches++
 		}
@@ -143,6 +151,10 @@ func (w *watchResult) addSamples(ss []sessionSample) {
 	if len(est) > 0 {
 		slices.Sort(est)
 		w.EstMin, w.EstP50 = est[0], est[len(est)/2]
+	}
+	if len(rtt) > 0 {
+		slices.Sort(rtt)
+		w.RTTP50, w.RTTMax = rtt[len(rtt)/2], rtt[len(rtt)-1]
 	}
 }
 
@@ -426,11 +438,25 @@ func pionJoin(ctx context.Context, url, token string) (time.Duration, error) {
 		hcancel()
 		_ = c.Close()
 	}()
-	kf, err := c.Keyframe(dctx)
+	kf, err := completeKeyframe(dctx, c)
 	if err != nil {
 		return 0, err
 	}
 	return kf.At.Sub(c.Posted), nil
+}
+
+// completeKeyframe waits for the first keyframe a decoder can start from:
+// over a lossy link the packet with a keyframe's parameter sets may be
+// lost while its picture arrives; the player then asks for a keyframe
+// (PLI), as a browser does, and waits for it.
+func completeKeyframe(ctx context.Context, c *whepclient.Client) (whepclient.AccessUnit, error) {
+	for {
+		kf, err := c.Keyframe(ctx)
+		if err == nil || ctx.Err() != nil || kf.At.IsZero() {
+			return kf, err
+		}
+		_ = c.RequestKeyframe()
+	}
 }
 
 // pionWatch is one pion viewer for d: freezes, lag from the camera's
@@ -443,7 +469,7 @@ func pionWatch(ctx context.Context, gw *videoGateway, url string, d time.Duratio
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	defer c.Close()
-	if _, err := c.Keyframe(dctx); err != nil {
+	if _, err := completeKeyframe(dctx, c); err != nil {
 		return nil, err
 	}
 	w := &watchResult{}
@@ -493,7 +519,7 @@ loop:
 	w.Freezes, w.LongFreezes, w.MaxFreeze = freezes(gaps)
 	w.LagP50, w.LagP99 = quantileD(lags, 0.5), quantileD(lags, 0.99)
 	seq := c.Seq()
-	w.Lost, w.Recovered, w.Padding = seq.Lost(), seq.Late, seq.Padding
+	w.Lost, w.Recovered, w.Probe = seq.Lost(), seq.Late, seq.Padding
 	w.Received = float64(bytes*8) / w.Duration.Seconds()
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_, _ = c.HangUp(hctx)

@@ -50,8 +50,8 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 	}
 
 	fmt.Fprintf(w, "\n#### One viewer per player watching for %s\n\n", o.Watch)
-	fmt.Fprintln(w, "| profile | camera | player | ends on | switches | estimate min / p50 Mbit/s | freezes | > 1 s | longest gap ms | lag p50 ms | lag p99 ms | RTP pace | lost | recovered | NACKs | padding pkts | received Mbit/s |")
-	fmt.Fprintln(w, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| profile | camera | player | ends on | switches | estimate min / p50 Mbit/s | reported RTT p50 / max ms, loss max | freezes | > 1 s | longest gap ms | lag p50 ms | lag p99 ms | RTP pace | lost | recovered | NACKs | probe pkts | received Mbit/s |")
+	fmt.Fprintln(w, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	noFreeze4g, sub4gPoor, noLongPoor := true, true, true
 	for _, row := range r.Rows {
 		for _, pw := range []struct {
@@ -62,7 +62,7 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 				if pw.name == "Chromium" && r.NoBrowser != "" {
 					continue
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | failed: %s |||||||||||||\n", row.Profile, row.Camera.ID, pw.name, strings.Join(row.Errors, "; "))
+				fmt.Fprintf(w, "| %s | %s | %s | failed: %s ||||||||||||||\n", row.Profile, row.Camera.ID, pw.name, strings.Join(row.Errors, "; "))
 				if row.Profile == "4g" {
 					noFreeze4g = false
 				}
@@ -80,10 +80,10 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 			if pw.name == "Chromium" {
 				nacks = fmt.Sprint(x.Nacks)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.2f / %.2f | %d | %d | %d | %d | %d | %s | %d | %d | %s | %d | %.2f |\n",
-				row.Profile, row.Camera.ID, pw.name, streamOf(x.Width), x.Switches, x.EstMin/1e6, x.EstP50/1e6,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.2f / %.2f | %.0f / %.0f, %.0f %% | %d | %d | %d | %d | %d | %s | %d | %d | %s | %s | %.2f |\n",
+				row.Profile, row.Camera.ID, pw.name, streamOf(x.Width), x.Switches, x.EstMin/1e6, x.EstP50/1e6, x.RTTP50, x.RTTMax, 100*x.LossMax,
 				x.Freezes, x.LongFreezes, x.MaxFreeze.Milliseconds(),
-				x.LagP50.Milliseconds(), x.LagP99.Milliseconds(), pace, x.Lost, x.Recovered, nacks, x.Padding, x.Received/1e6)
+				x.LagP50.Milliseconds(), x.LagP99.Milliseconds(), pace, x.Lost, x.Recovered, nacks, probeCell(pw.name, x.Probe), x.Received/1e6)
 			switch row.Profile {
 			case "4g":
 				noFreeze4g = noFreeze4g && x.Freezes == 0
@@ -119,7 +119,15 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 	fmt.Fprintln(w, "\nFreezes are counted as Chromium counts them (a frame later than max(3×, +150 ms) the mean interval of the 30 before it);")
 	fmt.Fprintln(w, "lag is arrival minus the camera's send stamp (pion) or presentation minus receive time (Chromium);")
 	fmt.Fprintln(w, "RTP pace is the video clock's advance over the wall clock's between the window's first and last presented frames (1.000: live);")
-	fmt.Fprintln(w, "recovered are packets that arrived after a later one (pion) or retransmissions received (Chromium).")
+	fmt.Fprintln(w, "recovered are packets that arrived after a later one (pion) or retransmissions received (Chromium);")
+	fmt.Fprintln(w, "probe packets are the RTP padding the player received: the gateway probing the link before it moves a viewer up.")
+}
+
+func probeCell(player string, n int64) string {
+	if player != "pion" {
+		return "–"
+	}
+	return fmt.Sprint(n)
 }
 
 func streamOf(width int) string {

@@ -13,7 +13,7 @@ import (
 
 // TestNetworksBenchMeasuresRealSessions runs a tiny networks bench end to
 // end over the emulated 4g link (small clips, two joins per player, a
-// short watch, a two-camera wall) and checks that its figures come from
+// short watch, a four-camera wall) and checks that its figures come from
 // video that crossed the emulated network into both players.
 func TestNetworksBenchMeasuresRealSessions(t *testing.T) {
 	if testing.Short() {
@@ -27,7 +27,7 @@ func TestNetworksBenchMeasuresRealSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Exe, o.Log = exe, t.Output()
-	o.Profiles, o.GOPs, o.Joins, o.Watch, o.Wall = []string{"4g"}, []int{1}, 2, 4*time.Second, 2
+	o.Profiles, o.GOPs, o.Joins, o.Watch, o.Wall = []string{"4g"}, []int{1}, 2, 4*time.Second, 4
 	o.Main = ClipSpec{Size: "640x360", FPS: 15, Bitrate: "800k"}
 	o.Sub = ClipSpec{Size: "320x180", FPS: 15, Bitrate: "150k"}
 
@@ -67,13 +67,13 @@ func TestNetworksBenchMeasuresRealSessions(t *testing.T) {
 	if res.Wall == nil {
 		t.Fatalf("wall: %s", res.WallErr)
 	}
-	if res.Wall.Sessions != 2 || len(res.Wall.Widths) != 2 || res.Wall.Widths[1] != 320 {
-		t.Errorf("wall: %+v: want two tiles on the 320-wide sub stream", *res.Wall)
+	if res.Wall.Sessions != 4 || len(res.Wall.Widths) != 4 || res.Wall.Widths[0] != 320 || res.Wall.Widths[3] != 320 {
+		t.Errorf("wall: %+v: want four tiles on the 320-wide sub stream (a wall of four gets sub streams)", *res.Wall)
 	}
 
 	var out bytes.Buffer
 	printNetReport(&out, o, res)
-	for _, want := range []string{"| 4g | gop1s | ", "#### A 2-camera wall in Chromium over one shared 4g link", "- 4g: first frame p99 ≤ 1 s: "} {
+	for _, want := range []string{"| 4g | gop1s | ", "#### A 4-camera wall in Chromium over one shared 4g link", "- 4g: first frame p99 ≤ 1 s: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
