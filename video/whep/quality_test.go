@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,16 +103,8 @@ func TestQualityPicksTheStream(t *testing.T) {
 		t.Errorf("camera without a sub stream, ?quality=sub: %d wide, want its main stream", w)
 	}
 	for _, q := range []string{"quality=best", "tiles=0", "tiles=many"} {
-		req, _ := http.NewRequest(http.MethodPost, g.http.URL+"/api/v1/cameras/hall/whep?"+q, strings.NewReader(recvOnlyOffer(t)))
-		req.Header.Set("Content-Type", "application/sdp")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("?%s: %s, want 400", q, resp.Status)
+		if code := g.postOffer(t, "?"+q); code != http.StatusBadRequest {
+			t.Errorf("?%s: %d, want 400", q, code)
 		}
 	}
 }

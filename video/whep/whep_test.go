@@ -257,6 +257,22 @@ func (g *gateway) dial(t *testing.T, camera, auth string, only *webrtc.RTPCodecC
 	return v
 }
 
+// postOffer POSTs a receive-only offer (that no player will answer) with
+// the allowed token to camera hall's WHEP URL plus query, and returns
+// the status.
+func (g *gateway) postOffer(t *testing.T, query string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.http.URL+"/api/v1/cameras/hall/whep"+query, strings.NewReader(recvOnlyOffer(t)))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // keyframe waits for an IDR access unit with SPS and PPS.
 func (v *viewer) keyframe(t *testing.T, within time.Duration) whepclient.AccessUnit {
 	t.Helper()
@@ -536,17 +552,8 @@ func TestPerViewerLimit(t *testing.T) {
 func TestPeerThatNeverConnectsIsDropped(t *testing.T) {
 	cam := startCamera(t, "../camsim/testdata/gop2s.h264")
 	g := startGateway(t, testCameras{"hall": cam.hub}, Config{ConnectTimeout: 300 * time.Millisecond})
-	offer := recvOnlyOffer(t)
-	req, _ := http.NewRequest("POST", g.http.URL+"/api/v1/cameras/hall/whep", strings.NewReader(offer))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %s", resp.Status)
+	if code := g.postOffer(t, ""); code != http.StatusCreated {
+		t.Fatalf("POST: %d", code)
 	}
 	// The player never applies the answer: the session must not linger.
 	testpeer.WaitFor(t, "the abandoned session to end", 5*time.Second, func() bool { return len(g.srv.Sessions()) == 0 })

@@ -525,7 +525,13 @@ func (c *Client) TrackCount() int { return int(c.trackCount.Load()) }
 
 // IsKeyframe: the access unit is an H.264 IDR with its SPS and PPS.
 func IsKeyframe(nalus [][]byte) bool {
-	sps, pps, idr := false, false, false
+	sps, pps, idr := paramSets(nalus)
+	return sps && pps && idr
+}
+
+// paramSets says which of SPS, PPS and an IDR picture an H.264 access
+// unit holds.
+func paramSets(nalus [][]byte) (sps, pps, idr bool) {
 	for _, n := range nalus {
 		if len(n) == 0 {
 			continue
@@ -539,7 +545,7 @@ func IsKeyframe(nalus [][]byte) bool {
 			idr = true
 		}
 	}
-	return sps && pps && idr
+	return sps, pps, idr
 }
 
 // Keyframe reads until an IDR access unit that carries its SPS and PPS
@@ -551,20 +557,7 @@ func (c *Client) Keyframe(ctx context.Context) (AccessUnit, error) {
 			if !ok {
 				return AccessUnit{}, errors.New("whep: the video track ended")
 			}
-			sps, pps, idr := false, false, false
-			for _, n := range au.NALUs {
-				if len(n) == 0 {
-					continue
-				}
-				switch h264.NALUType(n[0] & 0x1f) {
-				case h264.NALUTypeSPS:
-					sps = true
-				case h264.NALUTypePPS:
-					pps = true
-				case h264.NALUTypeIDR:
-					idr = true
-				}
-			}
+			sps, pps, idr := paramSets(au.NALUs)
 			if idr && sps && pps {
 				return au, nil
 			}
