@@ -49,7 +49,7 @@ var Version = "dev"
 
 // ignoredTopics are infrastructure chatter that shares the broker with
 // device data: counted and dropped, never dead-lettered.
-var ignoredTopics = []string{"zigbee2mqtt/bridge", "homeassistant", "$SYS"}
+var ignoredTopics = []string{"zigbee2mqtt/bridge", "homeassistant", "tasmota/discovery", "$SYS"}
 
 // App is a gateway, built and ready to Run.
 type App struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/health"
+	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
@@ -61,6 +62,13 @@ func gatewayDevices(cfg *config.Config) []facility.Device {
 	}
 	for _, w := range watchedCertificates(cfg) {
 		out = append(out, dev(health.CertDevice(w.Name), w.Name, ""))
+	}
+	seen := map[string]bool{}
+	for i := range cfg.Devices {
+		if b := cfg.Devices[i].BridgeTopic(); b != "" && !seen[b] {
+			seen[b] = true
+			out = append(out, dev(pipeline.BridgeDevice(b), "Zigbee2MQTT "+b, ""))
+		}
 	}
 	return out
 }

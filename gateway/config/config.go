@@ -28,6 +28,7 @@ package config
 import (
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
@@ -160,6 +161,31 @@ type Device struct {
 	// Invert flips boolean states, for wiring that reports the opposite
 	// (a normally-closed reed switch). Default false.
 	Invert bool `yaml:"invert"`
+	// Channel makes the device one sub-sensor of a multi-sensor board, as
+	// the firmware names it: a Tasmota sensor or input ("DS18B20-2",
+	// "Switch2"), an ESPHome object id, a Shelly component ("input:1"),
+	// a Homie "node/property". Devices sharing one topic must share the
+	// format and differ in channel; the one without a channel (if any)
+	// gets the board's other sensors. Optional.
+	Channel string `yaml:"channel"`
+	// Bridge is the base topic of the Zigbee2MQTT bridge a zigbee2mqtt
+	// device is behind: when the bridge says it is offline (its
+	// bridge/state, also its last will) the device is unknown until the
+	// bridge is back. Default: the first level of Topic.
+	Bridge string `yaml:"bridge"`
+}
+
+// BridgeTopic returns the Zigbee2MQTT base topic the device is behind,
+// or "" for a device of another format.
+func (d *Device) BridgeTopic() string {
+	if d.Format != FormatZigbee2MQTT {
+		return ""
+	}
+	if d.Bridge != "" {
+		return d.Bridge
+	}
+	first, _, _ := strings.Cut(d.Topic, "/")
+	return first
 }
 
 // DefaultOfflineAfter returns the offline_after a device of kind gets when
@@ -176,11 +202,20 @@ const (
 	FormatESPHome     = "esphome"
 	FormatShelly      = "shelly"
 	FormatHomie       = "homie"
+	// FormatShellyGen1 is Shelly's first-generation MQTT API (shellies/<id>/...).
+	FormatShellyGen1 = "shellygen1"
+	// FormatOpenMQTTGateway is a BLE sensor's topic on an OpenMQTTGateway or
+	// Theengs Gateway (<prefix>/<gateway>/BTtoMQTT/<MAC>).
+	FormatOpenMQTTGateway = "openmqttgateway"
+	// FormatZigbee2Tasmota is a Tasmota Zigbee bridge; its Zigbee devices
+	// are channels.
+	FormatZigbee2Tasmota = "zigbee2tasmota"
 )
 
 // Formats returns the valid Device.Format values.
 func Formats() []string {
-	return []string{FormatNative, FormatZigbee2MQTT, FormatTasmota, FormatESPHome, FormatShelly, FormatHomie}
+	return []string{FormatNative, FormatZigbee2MQTT, FormatTasmota, FormatESPHome, FormatShelly, FormatHomie,
+		FormatShellyGen1, FormatOpenMQTTGateway, FormatZigbee2Tasmota}
 }
 
 // BrokerMode says where the MQTT broker runs.

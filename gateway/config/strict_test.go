@@ -214,7 +214,7 @@ store:
     format: zigbee2mqtt
     topic: zigbee2mqtt/dorm1-smoke
 `,
-		want: []string{`t.yaml:11: devices[0].kind: unknown kind "smok" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, smoke, tamper, temperature, water_leak)`},
+		want: []string{`t.yaml:11: devices[0].kind: unknown kind "smok" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, sensor_fault, smoke, tamper, temperature, water_leak)`},
 	},
 	{
 		name: "gateway-only kind",
@@ -225,7 +225,7 @@ store:
     format: native
     topic: sw/dorm1-smoke
 `,
-		want: []string{`t.yaml:11: devices[0].kind: unknown kind "fault" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, smoke, tamper, temperature, water_leak)`},
+		want: []string{`t.yaml:11: devices[0].kind: unknown kind "fault" (known: availability, battery, battery_low, co, door, humidity, motion, panic, pressure, sensor_fault, smoke, tamper, temperature, water_leak)`},
 	},
 	{
 		name: "unknown format",
@@ -236,7 +236,7 @@ store:
     format: z2m
     topic: zigbee2mqtt/dorm1-smoke
 `,
-		want: []string{`t.yaml:13: devices[0].format: unknown format "z2m" (known: native, zigbee2mqtt, tasmota, esphome, shelly, homie)`},
+		want: []string{`t.yaml:13: devices[0].format: unknown format "z2m" (known: native, zigbee2mqtt, tasmota, esphome, shelly, homie, shellygen1, openmqttgateway, zigbee2tasmota)`},
 	},
 	{
 		name: "missing device fields",
@@ -359,7 +359,7 @@ store:
     format: zigbee2mqtt
     topic: zigbee2mqtt/dorm1-smoke
 `,
-		want: []string{`t.yaml:19: devices[1].topic: topic "zigbee2mqtt/dorm1-smoke" is already the topic of device "dorm1-smoke" (line 14)`},
+		want: []string{`t.yaml:19: devices[1].topic: topic "zigbee2mqtt/dorm1-smoke" is already the topic of device "dorm1-smoke" (line 14); give each sensor of one board its own channel`},
 	},
 	{
 		name: "bad bcrypt hash",

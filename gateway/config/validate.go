@@ -171,7 +171,7 @@ func (v *validator) zones() map[string]int {
 // devices checks the devices and returns the set of device ids.
 func (v *validator) devices(zones map[string]int) map[string]bool {
 	ids := map[string]int{}
-	topics := map[string]int{}
+	topics := map[string][]int{}
 	for i, d := range v.c.Devices {
 		key := idx("devices", i)
 		if v.id(key+".id", d.ID, deviceIDRE, "lower-case letters, digits, '-' and '_'") {
@@ -192,13 +192,36 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 		} else if !slices.Contains(Formats(), d.Format) {
 			v.errorf(key+".format", "unknown format %s (known: %s)", quote(d.Format), strings.Join(Formats(), ", "))
 		}
-		if v.topic(key+".topic", d.Topic) {
-			if first, dup := topics[d.Topic]; dup {
-				v.errorf(key+".topic", "topic %s is already the topic of device %q (%s)",
-					quote(d.Topic), v.c.Devices[first].ID, v.where(idx("devices", first)+".topic"))
-			} else {
-				topics[d.Topic] = i
+		if d.Channel != "" {
+			v.channel(key+".channel", d.Channel)
+		}
+		if d.Bridge != "" {
+			if d.Format != FormatZigbee2MQTT {
+				v.errorf(key+".bridge", "only a zigbee2mqtt device is behind a bridge")
+			} else if v.topic(key+".bridge", d.Bridge) && !strings.HasPrefix(d.Topic, d.Bridge+"/") {
+				v.errorf(key+".bridge", "the device's topic %s is not under the bridge's base topic %s", quote(d.Topic), quote(d.Bridge))
 			}
+		}
+		if v.topic(key+".topic", d.Topic) {
+			// Devices may share a topic only as channels of one board.
+			for _, first := range topics[d.Topic] {
+				o := &v.c.Devices[first]
+				switch {
+				case o.Format != d.Format:
+					v.errorf(key+".topic", "topic %s is already the topic of device %q (%s) of format %s: devices sharing a topic are channels of one board and share its format",
+						quote(d.Topic), o.ID, v.where(idx("devices", first)+".topic"), o.Format)
+				case o.Channel == d.Channel && d.Channel == "":
+					v.errorf(key+".topic", "topic %s is already the topic of device %q (%s); give each sensor of one board its own channel",
+						quote(d.Topic), o.ID, v.where(idx("devices", first)+".topic"))
+				case o.Channel == d.Channel:
+					v.errorf(key+".channel", "channel %s of topic %s is already device %q (%s)",
+						quote(d.Channel), quote(d.Topic), o.ID, v.where(idx("devices", first)+".channel"))
+				default:
+					continue
+				}
+				break
+			}
+			topics[d.Topic] = append(topics[d.Topic], i)
 		}
 		if d.PasswordHash != "" {
 			v.bcrypt(key+".password_hash", d.PasswordHash)
@@ -219,6 +242,21 @@ func kindNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// channel checks a device's channel: the firmware's name for a sub-sensor,
+// printable, without white space, at most maxIDLen bytes.
+func (v *validator) channel(key, ch string) {
+	if len(ch) > maxIDLen {
+		v.errorf(key, "channel is %d bytes, at most %d", len(ch), maxIDLen)
+		return
+	}
+	for _, r := range ch {
+		if r <= ' ' || r == 0x7f || r == '+' || r == '#' || !utf8.ValidRune(r) {
+			v.errorf(key, "channel %s must be printable, without white space or MQTT wildcards", quote(ch))
+			return
+		}
+	}
 }
 
 // topic checks a device's base topic, a topic name (no wildcards).

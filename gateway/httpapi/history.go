@@ -352,7 +352,9 @@ func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time
 		if !end.After(from) {
 			continue
 		}
-		if sr.Kind == reading.KindAvailability {
+		if sr.Kind == reading.KindAvailability || sr.Kind == reading.KindReach {
+			// Every availability and reach message counts: each one
+			// changes the state.
 			err = a.opts.Store.Points(r.Context(), sr, from, end, func(p store.Point) bool {
 				events = append(events, facility.EventOf(sr.Kind, p.Value, p.Time, p.Seq))
 				return true
@@ -399,6 +401,9 @@ func summarise(d availDevice, silence time.Duration, from, end time.Time, segs [
 			out.Outages = append(out.Outages, span)
 		default:
 			out.UnknownSeconds += secs
+			if s.Cause != facility.CauseNoData {
+				span.Cause = s.Cause.String() // bridge_offline, removed
+			}
 			out.Unknown = append(out.Unknown, span)
 		}
 	}

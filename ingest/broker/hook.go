@@ -140,7 +140,7 @@ func (h *hook) ID() string { return "shelterwatch" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnDisconnect, mqtt.OnClientExpired,
-		mqtt.OnACLCheck, mqtt.OnPublish:
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent:
 		return true
 	}
 	return false
@@ -400,6 +400,33 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
+}
+
+// OnWillSent hands a will the broker has just published for a client
+// that vanished to the pipeline, as its publish would have been: mochi
+// publishes wills without the publish hook, and a will is often the only
+// word that a device (a Tasmota or ESPHome LWT) or a Zigbee2MQTT bridge
+// (bridge/state "offline") died. OnConnect has checked the client may
+// publish there. Nobody waits for an acknowledgement of a will, so a
+// store failure is logged and counted.
+func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
+	msg := pipeline.Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now(), Client: cl.ID}
+	done := func(err error) {
+		if err != nil {
+			h.notAcked.Inc()
+			h.log.Error("broker: will not stored", "client", cl.ID, "topic", msg.Topic, "err", err)
+		}
+	}
+	if h.opts.HandleAsync != nil {
+		h.opts.HandleAsync(h.ctx, msg, done)
+		return
+	}
+	// Not on this goroutine: Handle may wait for room on a full disk,
+	// and the client's connection is being torn down here.
+	go func() { done(h.opts.Handle(h.ctx, msg)) }()
 }
 
 // remoteHost is the IP address of a client's "host:port".

@@ -1,10 +1,38 @@
 // Package decode turns the MQTT payloads that real sensor firmware publishes
-// (Zigbee2MQTT, Tasmota, ESPHome, Shelly Gen2, Homie 5 and our own native
+// (Zigbee2MQTT, Tasmota, ESPHome, Shelly Gen2 and Gen1, Homie 5, Tasmota
+// Zigbee bridges, OpenMQTTGateway/Theengs BLE gateways and our own native
 // JSON) into observations with fixed units.
 //
 // Decoders are pure functions of (device, topic, payload): no I/O, no shared
 // state, safe for concurrent use. They never panic on input; every failure is
 // an *Error whose Reason is a short metric label.
+//
+// # One policy for values that cannot be used
+//
+// A value the gateway cannot use — a field of the wrong JSON type, a number
+// that overflows ("1e999"), is not finite or lies outside its kind's
+// plausible range (−300 °C), a device timestamp that cannot be read — is
+// dropped on its own and reported in Result.Rejected (the pipeline
+// dead-letters the message with that reason and stores the rest). The
+// rest of the message is kept: a smoke=true must get through even when the
+// same message carries a broken humidity or a garbled clock, and a bad
+// timestamp only means the receive time is used. Only a message with
+// nothing usable left is rejected as a whole, as is one whose structure is
+// wrong (not JSON, not an object, an unknown topic, our own strict native
+// schema's unknown keys).
+//
+// A sensor that answers but cannot measure (ESPHome "nan" or "None",
+// Shelly and Tasmota null values) is different: the firmware is telling us
+// the sensor failed. That is a sensor_fault reading on the sensor's channel
+// and the message is a sign of life, never a dead letter.
+//
+// # Channels
+//
+// Boards with several sensors (three DS18B20 on one Tasmota, a door and a
+// smoke input on one ESP32) name each one; every Observation carries that
+// name as its Channel, so readings of the same kind from one board stay
+// apart, and the config can give a channel its own device, kind and
+// polarity (Device.Channels).
 package decode
 
 import (
@@ -20,6 +48,9 @@ import (
 type Observation struct {
 	Kind  reading.Kind
 	Value reading.Value
+	// Channel is the sub-sensor the value came from, as the firmware names
+	// it; empty for device-wide values and formats without sub-sensors.
+	Channel string
 }
 
 // Result is everything a decoder extracted from one message.
@@ -36,6 +67,15 @@ type Result struct {
 	// carrying a reading (Tasmota STATE, Homie $state init, a partial update
 	// with only fields we do not track).
 	Heartbeat bool
+	// Ignored is true for a message that is not from the device at all: a
+	// command a controller publishes to it (Zigbee2MQTT …/set, ESPHome
+	// …/command, Homie …/set). It is neither a reading nor a sign of life,
+	// and not a dead letter either.
+	Ignored bool
+	// Removed is true when the device said it was taken out of service
+	// (Homie's empty $state): the pipeline marks it unknown, neither
+	// online nor silent, until it speaks again.
+	Removed bool
 	// Rejected lists observations dropped as implausible while the rest of
 	// the message was kept (each an *Error). The pipeline stores the rest and
 	// dead-letters the message with these reasons.
@@ -56,6 +96,48 @@ type Device struct {
 	// Location is the facility's time zone, for device clocks that send local
 	// time without an offset (Tasmota "Time").
 	Location *time.Location
+	// Channels holds what the config says about sub-sensors of the device
+	// (keyed by the firmware's name for them): their kind and polarity
+	// replace Kind and Invert for that channel. Nil for most devices.
+	Channels map[string]Channel
+}
+
+// Channel is the configured kind and polarity of one sub-sensor.
+type Channel struct {
+	Kind   reading.Kind
+	Invert bool
+}
+
+// input returns the kind and polarity of a boolean input on channel ch (a
+// Tasmota switch, a Shelly input, an ESPHome binary sensor without a
+// telling name): the channel's configured kind when it is a boolean
+// reading kind, else the device's, else door, the usual input of these
+// boards.
+func (d *Device) input(ch string) (reading.Kind, bool) {
+	if c, ok := d.Channels[ch]; ok && isReadingBoolKind(c.Kind) {
+		return c.Kind, c.Invert
+	}
+	if isReadingBoolKind(d.Kind) {
+		return d.Kind, d.Invert
+	}
+	return reading.KindDoor, d.Invert
+}
+
+// configured returns the kind configured for channel ch, if any.
+func (d *Device) configured(ch string) (reading.Kind, bool) {
+	c, ok := d.Channels[ch]
+	if !ok || c.Kind == "" {
+		return "", false
+	}
+	return c.Kind, true
+}
+
+// invert returns the polarity for booleans of channel ch.
+func (d *Device) invert(ch string) bool {
+	if c, ok := d.Channels[ch]; ok {
+		return c.Invert
+	}
+	return d.Invert
 }
 
 // Decoder decodes one payload format.

@@ -20,14 +20,27 @@ type decodeCase struct {
 	payload string
 	want    Result
 	reason  string // non-empty: the message must be rejected with this reason
+	// channels: compare every observation's Channel too (cases written
+	// before channels existed leave it out).
+	channels bool
 }
 
 func num(k reading.Kind, v float64) Observation {
 	return Observation{Kind: k, Value: reading.Number(v)}
 }
 func flag(k reading.Kind, v bool) Observation { return Observation{Kind: k, Value: reading.Bool(v)} }
-func ptr(v float64) *float64                  { return &v }
-func obs(o ...Observation) []Observation      { return o }
+
+// on puts an observation on a channel.
+func on(ch string, o Observation) Observation { o.Channel = ch; return o }
+
+// fault is a sensor_fault observation of channel ch.
+func fault(ch string) Observation { return on(ch, flag(reading.KindSensorFault, true)) }
+
+var ign = Result{Ignored: true}
+
+func rej(reason string) []error          { return []error{&Error{Reason: reason}} }
+func ptr(v float64) *float64             { return &v }
+func obs(o ...Observation) []Observation { return o }
 
 func online(v bool) Result {
 	return Result{Observations: obs(flag(reading.KindAvailability, v))}
@@ -66,7 +79,7 @@ func runCases(t *testing.T, d Decoder, def Device, cases []decodeCase) {
 			if err != nil {
 				t.Fatalf("Decode(%q, %q): %v", c.topic, c.payload, err)
 			}
-			if !resultEqual(got, c.want) {
+			if !resultEqual(got, c.want) || (c.channels && !channelsEqual(got, c.want)) {
 				t.Fatalf("Decode(%q, %q)\n got: %s\nwant: %s", c.topic, c.payload, fmtResult(got), fmtResult(c.want))
 			}
 			if msg := invariantViolation(got); msg != "" {
@@ -99,7 +112,7 @@ func resultEqual(a, b Result) bool {
 			return false
 		}
 	}
-	if len(a.Observations) != len(b.Observations) || a.Heartbeat != b.Heartbeat ||
+	if len(a.Observations) != len(b.Observations) || a.Heartbeat != b.Heartbeat || a.Ignored != b.Ignored || a.Removed != b.Removed ||
 		!a.Time.Equal(b.Time) || !ptrEqual(a.Battery, b.Battery) || !ptrEqual(a.LinkQuality, b.LinkQuality) {
 		return false
 	}
@@ -107,6 +120,15 @@ func resultEqual(a, b Result) bool {
 		x, y := a.Observations[i], b.Observations[i]
 		if x.Kind != y.Kind || x.Value.Type != y.Value.Type || x.Value.Bool != y.Value.Bool ||
 			x.Value.State != y.Value.State || !approx(x.Value.Num, y.Value.Num) {
+			return false
+		}
+	}
+	return true
+}
+
+func channelsEqual(a, b Result) bool {
+	for i := range a.Observations {
+		if a.Observations[i].Channel != b.Observations[i].Channel {
 			return false
 		}
 	}
@@ -121,6 +143,9 @@ func fmtResult(r Result) string {
 			sb.WriteString(" ")
 		}
 		fmt.Fprintf(&sb, "%s=%v", o.Kind, o.Value)
+		if o.Channel != "" {
+			fmt.Fprintf(&sb, "@%s", o.Channel)
+		}
 	}
 	sb.WriteString("]")
 	if !r.Time.IsZero() {
@@ -134,6 +159,15 @@ func fmtResult(r Result) string {
 	}
 	if r.Heartbeat {
 		sb.WriteString(" heartbeat")
+	}
+	if r.Ignored {
+		sb.WriteString(" ignored")
+	}
+	if r.Removed {
+		sb.WriteString(" removed")
+	}
+	for _, err := range r.Rejected {
+		fmt.Fprintf(&sb, " rejected:%s", ReasonOf(err))
 	}
 	sb.WriteString("}")
 	return sb.String()
@@ -174,6 +208,12 @@ func invariantViolation(r Result) string {
 	}
 	if others == 0 && len(r.Observations) > 0 && r.Battery == nil {
 		return "battery-only message without the Battery attribute"
+	}
+	if r.Ignored || r.Removed {
+		if r.Heartbeat || len(r.Observations) > 0 || r.Ignored == r.Removed {
+			return fmt.Sprintf("Ignored=%v Removed=%v with Heartbeat=%v and %d observations", r.Ignored, r.Removed, r.Heartbeat, len(r.Observations))
+		}
+		return ""
 	}
 	if r.Heartbeat != (len(r.Observations) == 0) {
 		return fmt.Sprintf("Heartbeat=%v with %d observations", r.Heartbeat, len(r.Observations))
@@ -224,7 +264,7 @@ func seedFuzz(f *testing.F, cases []decodeCase) {
 }
 
 func TestAll(t *testing.T) {
-	want := []string{"esphome", "homie", "native", "shelly", "tasmota", "zigbee2mqtt"}
+	want := []string{"esphome", "homie", "native", "openmqttgateway", "shelly", "shellygen1", "tasmota", "zigbee2mqtt", "zigbee2tasmota"}
 	m := All()
 	var got []string
 	for name, d := range m {

@@ -25,22 +25,27 @@ import (
 //	<base>/.../command                  commands to the node → unknown topic
 //
 // The object id is the entity name, lower-cased with spaces as underscores
-// ("Dorm3 Temperature" → dorm3_temperature), and it decides the kind (see
-// inferKind): a sensor named for temperature, humidity, pressure, battery or
-// carbon monoxide reads as that; a binary sensor named for smoke, door /
-// contact / window, motion / pir / occupancy, leak / water, panic / sos,
-// tamper or battery (low) as that. A name that says nothing falls back to
-// the device's configured kind if its type fits (a sensor needs a number
-// kind, a binary sensor a boolean one), else the topic is unknown. Names of
-// things we do not track (uptime, wifi_signal, battery_voltage, co2,
-// internal_temperature ...), and a sensor whose name is about the other
-// type ("smoke_density", "temperature_alarm"), are heartbeats, never the
-// configured kind.
+// ("Dorm3 Temperature" → dorm3_temperature). It is every reading's channel,
+// and it decides the kind: a kind configured for that channel wins (if its
+// type fits: a number for a sensor, a boolean for a binary sensor), else the
+// name (see inferKind): a sensor named for temperature, humidity, pressure,
+// battery or carbon monoxide reads as that; a binary sensor named for smoke,
+// door / contact / window, motion / pir / occupancy, leak / water, panic /
+// sos, tamper or battery (low) as that. A name that says nothing falls back
+// to the device's configured kind if its type fits, else the topic is
+// unknown. Names of things we do not track (uptime, wifi_signal,
+// battery_voltage, co2, internal_temperature ...), and a sensor whose name
+// is about the other type ("smoke_density", "temperature_alarm"), are
+// heartbeats, never the configured kind.
+//
+// A sensor that cannot read publishes "nan" ("None" with
+// publish_nan_as_none): that is a sensor_fault of its channel and a sign of
+// life, not a dead letter.
 //
 // Binary sensors: ON = true, so a door sensor is ON when open (ESPHome's
-// and Home Assistant's convention); Device.Invert flips every binary
-// sensor of the node. Custom state topics, birth or will messages are not
-// supported.
+// and Home Assistant's convention); invert on the device or the channel
+// flips it. Commands to the node (…/command) are ignored. Custom state
+// topics, birth or will messages are not supported.
 type ESPHome struct{}
 
 const esphomeFormat = "esphome"
@@ -71,6 +76,9 @@ func (ESPHome) Decode(dev Device, topic string, payload []byte) (Result, error) 
 		return heartbeat()
 	}
 
+	if strings.HasSuffix(rest, "/command") {
+		return ignored()
+	}
 	// <component>/<object_id>/state; climate and a few others nest one
 	// level deeper (<component>/<id>/<attribute>/state).
 	if !strings.HasSuffix(rest, "/state") {
@@ -102,6 +110,9 @@ func (ESPHome) Decode(dev Device, topic string, payload []byte) (Result, error) 
 func decodeESPHomeSensor(dev Device, name, s string) (Result, error) {
 	const format = esphomeFormat
 	kind, inf := inferKind(name)
+	if k, ok := dev.configured(name); ok && isNumberKind(k) {
+		kind, inf = k, inferFound
+	}
 	if inf == inferOther || (inf == inferFound && !isNumberKind(kind)) {
 		// Something we do not track, or a number about a boolean kind
 		// ("smoke_density"): not a reading, and not the configured kind.
@@ -113,15 +124,17 @@ func decodeESPHomeSensor(dev Device, name, s string) (Result, error) {
 		}
 		kind = dev.Kind
 	}
-	if s == "None" { // publish_nan_as_none
-		return Result{}, Errorf(ReasonNotFinite, "%s: sensor %q has no value (None)", format, name)
+	b := newBuilder(format)
+	if s == "None" || strings.EqualFold(strings.TrimLeft(s, "+-"), "nan") {
+		// The sensor answered without a value: a failed read.
+		b.fault(name)
+		return b.result()
 	}
 	v, err := parseNumberText(format, "sensor "+name, s)
 	if err != nil {
 		return Result{}, err
 	}
-	b := newBuilder(format)
-	b.number(kind, v)
+	b.numberOn(name, kind, v)
 	return b.result()
 }
 
@@ -130,6 +143,9 @@ func decodeESPHomeBinary(dev Device, name, s string) (Result, error) {
 	kind, inf := inferKind(name)
 	if kind == reading.KindBattery {
 		kind = reading.KindBatteryLow // a binary battery sensor is a low-battery flag
+	}
+	if k, ok := dev.configured(name); ok && isReadingBoolKind(k) {
+		kind, inf = k, inferFound
 	}
 	if inf == inferOther || (inf == inferFound && !isReadingBoolKind(kind)) {
 		// Something we do not track, or a flag about a numeric kind
@@ -151,6 +167,6 @@ func decodeESPHomeBinary(dev Device, name, s string) (Result, error) {
 		return Result{}, Errorf(ReasonMalformed, "%s: binary sensor %q: %q: want ON or OFF", format, name, s)
 	}
 	b := newBuilder(format)
-	b.flag(kind, on != dev.Invert)
+	b.flagOn(name, kind, on != dev.invert(name))
 	return b.result()
 }

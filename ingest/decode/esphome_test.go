@@ -64,9 +64,22 @@ var esphomeCases = []decodeCase{
 	{name: "value with newline", topic: esp + "sensor/dorm3_temperature/state", payload: "21.5\n", want: Result{Observations: obs(num(reading.KindTemperature, 21.5))}},
 
 	// Rejected.
-	{name: "nan", topic: esp + "sensor/dorm3_temperature/state", payload: "nan", reason: ReasonNotFinite},
-	{name: "-nan", topic: esp + "sensor/dorm3_temperature/state", payload: "-nan", reason: ReasonNotFinite},
-	{name: "publish_nan_as_none", topic: esp + "sensor/dorm3_temperature/state", payload: "None", reason: ReasonNotFinite},
+	// A failed read (mqtt_sensor.cpp publishes the float with printf: "nan")
+	// is a sensor fault of the entity and a sign of life.
+	{name: "nan", topic: esp + "sensor/dorm3_temperature/state", payload: "nan", want: Result{Observations: obs(fault("dorm3_temperature"))}, channels: true},
+	{name: "-nan", topic: esp + "sensor/dorm3_temperature/state", payload: "-nan", want: Result{Observations: obs(fault("dorm3_temperature"))}, channels: true},
+	{name: "publish_nan_as_none", topic: esp + "sensor/dorm3_temperature/state", payload: "None", want: Result{Observations: obs(fault("dorm3_temperature"))}, channels: true},
+	{name: "nan of an untracked entity", topic: esp + "sensor/uptime/state", payload: "nan", want: hb},
+	// The detector's battery level, named after the detector: a battery
+	// reading, not smoke.
+	{name: "smoke detector battery", topic: esp + "sensor/dorm_2f_smoke_battery/state", payload: "87", want: Result{Observations: obs(on("dorm_2f_smoke_battery", num(reading.KindBattery, 87))), Battery: ptr(87)}, channels: true},
+	{name: "smoke detector low battery flag", topic: esp + "binary_sensor/dorm_2f_smoke_battery_low/state", payload: "ON", want: Result{Observations: obs(on("dorm_2f_smoke_battery_low", flag(reading.KindBatteryLow, true)))}, channels: true},
+	{name: "channel is the object id", topic: esp + "binary_sensor/dorm_2f_smoke/state", payload: "ON", want: Result{Observations: obs(on("dorm_2f_smoke", flag(reading.KindSmoke, true)))}, channels: true},
+	{
+		name: "configured channel kind and polarity win", topic: esp + "binary_sensor/input_2/state", payload: "OFF",
+		dev:  &Device{Base: "dorm3-node", Kind: reading.KindTemperature, Channels: map[string]Channel{"input_2": {Kind: reading.KindDoor, Invert: true}}},
+		want: Result{Observations: obs(on("input_2", flag(reading.KindDoor, true)))}, channels: true,
+	},
 	{name: "inf", topic: esp + "sensor/dorm3_temperature/state", payload: "inf", reason: ReasonNotFinite},
 	{name: "overflow", topic: esp + "sensor/dorm3_temperature/state", payload: "1e400", reason: ReasonNotFinite},
 	{name: "temperature -300", topic: esp + "sensor/dorm3_temperature/state", payload: "-300", reason: ReasonOutOfRange},
@@ -80,8 +93,8 @@ var esphomeCases = []decodeCase{
 	{name: "status not online or offline", topic: esp + "status", payload: "up", reason: ReasonMalformed},
 	{name: "unnamed sensor on a boolean device", dev: &Device{Base: "dorm3-node", Kind: reading.KindSmoke}, topic: esp + "sensor/probe_1/state", payload: "19.0", reason: ReasonUnknownTopic},
 	{name: "unnamed binary on a number device", topic: esp + "binary_sensor/reed_switch/state", payload: "ON", reason: ReasonUnknownTopic},
-	{name: "command topic", topic: esp + "switch/relay/command", payload: "ON", reason: ReasonUnknownTopic},
-	{name: "sensor command topic", topic: esp + "sensor/dorm3_temperature/command", payload: "1", reason: ReasonUnknownTopic},
+	{name: "command topic", topic: esp + "switch/relay/command", payload: "ON", want: ign},
+	{name: "sensor command topic", topic: esp + "sensor/dorm3_temperature/command", payload: "1", want: ign},
 	{name: "nested sensor topic", topic: esp + "sensor/a/b/state", payload: "1", reason: ReasonUnknownTopic},
 	{name: "missing object id", topic: esp + "sensor//state", payload: "1", reason: ReasonUnknownTopic},
 	{name: "no state suffix", topic: esp + "sensor/dorm3_temperature", payload: "1", reason: ReasonUnknownTopic},

@@ -132,9 +132,11 @@ func numField(format, field string, raw json.RawMessage) (v float64, ok bool, er
 	v, err = strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		// encoding/json has validated the grammar, so the only failure is
-		// a number too large for float64: that is an infinity.
+		// a number too large for float64: ParseFloat returns ±Inf, which
+		// the builder's checks drop as not_finite like any other
+		// implausible value (the package doc's policy), keeping the rest.
 		if math.IsInf(v, 0) {
-			return 0, false, Errorf(ReasonNotFinite, "%s: %q: %s overflows a float64", format, field, raw)
+			return v, true, nil
 		}
 		return 0, false, Errorf(ReasonMalformed, "%s: %q: %v", format, field, err)
 	}
@@ -232,4 +234,16 @@ func rfc3339Time(format, field, s string) (time.Time, error) {
 		return time.Time{}, Errorf(ReasonBadTime, "%s: %q: %q is not an RFC 3339 time", format, field, s)
 	}
 	return t, nil
+}
+
+// isCommandTopic reports whether rest (a topic below a device's base) is a
+// command to the device: one of the words, alone or followed by more
+// levels ("set", "set/brightness").
+func isCommandTopic(rest string, words ...string) bool {
+	for _, w := range words {
+		if rest == w || strings.HasPrefix(rest, w+"/") {
+			return true
+		}
+	}
+	return false
 }

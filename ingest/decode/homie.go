@@ -17,14 +17,14 @@ import (
 //	                             lost (the LWT), disconnected → false;
 //	                             init, sleeping → heartbeat;
 //	                             alert (Homie 3/4) → heartbeat;
-//	                             empty → device removed: ReasonEmpty
+//	                             empty → device removed (Result.Removed)
 //	<base>/$description          JSON description → heartbeat (must be valid
 //	                             JSON; not interpreted)
 //	<base>/$<other>...           device attributes ($log, $alert/<id>, Homie
 //	                             3/4 $name, $stats ...) → heartbeat
 //	<base>/<node>/<property>     the property value → reading
-//	<base>/<node>/<property>/set commands, $target (desired, not actual
-//	<base>/.../$target           value) → unknown topic
+//	<base>/<node>/<property>/set commands → ignored
+//	<base>/.../$target           desired, not actual, value → unknown topic
 //	<base>/<node>/$<attr>, <base>/<node>/<property>/$<attr>
 //	                             Homie 3/4 attributes → heartbeat
 //
@@ -34,15 +34,17 @@ import (
 // designed; reporting either as offline would alarm on every wake cycle.
 // The gateway's check-in timeout still catches a device that never wakes.
 //
-// Why an empty $state is ReasonEmpty: the convention defines it as "device
-// removed", a deliberate act by whoever decommissioned it, not a failure
-// to alarm on; the message is counted, and the device's staleness timeout
-// applies if it was removed by mistake.
+// Why an empty $state is not an outage: the convention defines it as
+// "device removed", a deliberate act by whoever decommissioned it, not a
+// failure to alarm on. The device becomes unknown (cause "removed") until
+// it speaks again, so it raises no offline alarm; the console shows it, so
+// a device removed by mistake is seen, and the config should drop it.
 //
 // The kind of a property comes from its id, else from its node's id (see
 // inferKind: temperature, humidity, pressure, battery, smoke, door/contact,
 // motion, water-leak/leak, panic, tamper, co ...), else the device's
-// configured kind. Values follow Homie 5 payload rules: booleans are exactly
+// configured kind; a kind configured for the channel "<node>/<property>"
+// wins. That "node/property" is every reading's channel. Values follow Homie 5 payload rules: booleans are exactly
 // "true" / "false" (true of a door = open; Device.Invert flips every
 // boolean of the device), numbers are decimal; "NaN" and "Infinity" are
 // invalid payloads and reported as not_finite. Homie 5 sends an empty
@@ -97,6 +99,9 @@ func (Homie) Decode(dev Device, topic string, payload []byte) (Result, error) {
 		return Result{}, unknownTopic(format, topic)
 	}
 	if hasAttr {
+		if attr == "set" {
+			return ignored()
+		}
 		if attr != "$target" && strings.HasPrefix(attr, "$") && !strings.Contains(attr, "/") {
 			return heartbeat() // property attribute (Homie 3/4)
 		}
@@ -108,7 +113,7 @@ func (Homie) Decode(dev Device, topic string, payload []byte) (Result, error) {
 func decodeHomieState(payload []byte) (Result, error) {
 	const format = homieFormat
 	if len(payload) == 0 {
-		return Result{}, Errorf(ReasonEmpty, "%s: empty $state: the device was removed", format)
+		return Result{Removed: true}, nil
 	}
 	switch s := text(payload); s {
 	case "ready":
@@ -143,6 +148,9 @@ func decodeHomieProperty(dev Device, node, property string, payload []byte) (Res
 	if inf == inferNone {
 		kind, inf = inferKind(node)
 	}
+	if k, ok := dev.configured(what); ok {
+		kind, inf = k, inferFound
+	}
 	switch inf {
 	case inferOther:
 		return heartbeat()
@@ -167,16 +175,22 @@ func decodeHomieProperty(dev Device, node, property string, payload []byte) (Res
 		default:
 			return Result{}, Errorf(ReasonWrongType, "%s: property %s: %q: want true or false for %s", format, what, s, kind)
 		}
-		b.flag(kind, v != dev.Invert)
+		b.flagOn(what, kind, v != dev.invert(what))
 	default:
 		if s == "true" || s == "false" {
 			return Result{}, Errorf(ReasonWrongType, "%s: property %s: %q: want a number for %s", format, what, s, kind)
+		}
+		if strings.EqualFold(strings.TrimLeft(s, "+-"), "nan") {
+			// A sensor that could not read (Homie 5 calls NaN invalid, but
+			// firmware printing a failed float sends it).
+			b.fault(what)
+			return b.result()
 		}
 		v, err := parseNumberText(format, "property "+what, s)
 		if err != nil {
 			return Result{}, err
 		}
-		b.number(kind, v)
+		b.numberOn(what, kind, v)
 	}
 	return b.result()
 }

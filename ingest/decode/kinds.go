@@ -52,10 +52,10 @@ func isWeakOtherToken(t string) bool {
 // match wins (substrings for long words, whole tokens for short ones):
 //
 //	voltage, power, co2, internal, uptime, wifi, ...  → not tracked
+//	battery (+ token low)                             → battery (battery_low)
 //	tamper                                            → tamper
 //	smoke                                             → smoke
 //	carbon_monoxide, token co                         → co
-//	battery (+ token low)                             → battery (battery_low)
 //	temperature, token temp                           → temperature
 //	humidity                                          → humidity
 //	pressure                                          → pressure
@@ -65,8 +65,9 @@ func isWeakOtherToken(t string) bool {
 //	contact, window, token door                       → door
 //	status, version, ip, ...                          → not tracked
 //
-// Order matters: "water_temperature" is a temperature, "door_tamper" a
-// tamper switch, "indoor_motion" motion (door is matched only as a token).
+// Order matters: "smoke_battery" is a battery level, "water_temperature" a
+// temperature, "door_tamper" a tamper switch, "indoor_motion" motion (door
+// is matched only as a token).
 func inferKind(name string) (reading.Kind, inference) {
 	name = strings.ToLower(name)
 	var buf [8]string
@@ -88,17 +89,19 @@ func inferKind(name string) (reading.Kind, inference) {
 		}
 	}
 	switch {
+	case sub(name, "battery"):
+		// First: "dorm_2f_smoke_battery" is the detector's battery, not
+		// smoke, and "door_battery_low" a low-battery flag, not a door.
+		if has("low") {
+			return reading.KindBatteryLow, inferFound
+		}
+		return reading.KindBattery, inferFound
 	case sub(name, "tamper"):
 		return reading.KindTamper, inferFound
 	case sub(name, "smoke"):
 		return reading.KindSmoke, inferFound
 	case sub(name, "carbon_monoxide"), sub(name, "carbon-monoxide"), sub(name, "carbonmonoxide"), has("co"):
 		return reading.KindCO, inferFound
-	case sub(name, "battery"):
-		if has("low") {
-			return reading.KindBatteryLow, inferFound
-		}
-		return reading.KindBattery, inferFound
 	case sub(name, "temperature"), has("temp"):
 		return reading.KindTemperature, inferFound
 	case sub(name, "humidity"):

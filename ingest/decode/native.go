@@ -58,8 +58,10 @@ import (
 // The format is strict, because we control the firmware and a typo should
 // fail loudly rather than lose a reading: an unknown top-level key or an
 // unknown kind in values rejects the message as malformed, naming the key;
-// a value of the wrong JSON type is rejected as wrong_type. (Key matching
-// is case-insensitive, as everywhere in encoding/json.)
+// a value of the wrong JSON type is dropped as wrong_type and, like any
+// value or time that cannot be used, costs only itself (the package doc's
+// policy). (Key matching is case-insensitive, as everywhere in
+// encoding/json.)
 type Native struct{}
 
 const nativeFormat = "native"
@@ -120,11 +122,9 @@ func decodeNative(payload []byte) (Result, error) {
 
 	b := newBuilder(format)
 	if s, ok, err := strField(format, "time", p.Time); err != nil {
-		return Result{}, err
+		b.reject(err)
 	} else if ok {
-		if b.time, err = rfc3339Time(format, "time", s); err != nil {
-			return Result{}, err
-		}
+		b.setTime(rfc3339Time(format, "time", s))
 	}
 	if v, ok, err := numField(format, "battery", p.Battery); err != nil {
 		b.attr(err)
@@ -156,17 +156,15 @@ func decodeNative(payload []byte) (Result, error) {
 		case reading.TypeNumber:
 			v, ok, err := numField(format, field, raw)
 			if err != nil {
-				return Result{}, err
-			}
-			if ok {
+				b.reject(err)
+			} else if ok {
 				b.number(kind, v)
 			}
 		case reading.TypeBool:
 			v, ok, err := boolField(format, field, raw)
 			if err != nil {
-				return Result{}, err
-			}
-			if ok {
+				b.reject(err)
+			} else if ok {
 				b.flag(kind, v)
 			}
 		default:

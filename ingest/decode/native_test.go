@@ -118,8 +118,11 @@ var nativeCases = []decodeCase{
 	{name: "number for bool kind", topic: nativeTopic, payload: `{"values":{"smoke":1}}`, reason: ReasonWrongType},
 	{name: "string for number kind", topic: nativeTopic, payload: `{"values":{"temperature":"hot"}}`, reason: ReasonWrongType},
 	{name: "values not an object", topic: nativeTopic, payload: `{"values":[21.5]}`, reason: ReasonWrongType},
-	{name: "time not a string", topic: nativeTopic, payload: `{"time":1764471600,"values":{"door":true}}`, reason: ReasonWrongType},
-	{name: "time without offset", topic: nativeTopic, payload: `{"time":"2026-11-30T03:00:00","values":{"door":true}}`, reason: ReasonBadTime},
+	// A timestamp that cannot be read costs itself, not the door.
+	{name: "time not a string", topic: nativeTopic, payload: `{"time":1764471600,"values":{"door":true}}`, want: Result{Observations: obs(flag(reading.KindDoor, true)), Rejected: rej(ReasonWrongType)}},
+	{name: "time without offset", topic: nativeTopic, payload: `{"time":"2026-11-30T03:00:00","values":{"door":true}}`, want: Result{Observations: obs(flag(reading.KindDoor, true)), Rejected: rej(ReasonBadTime)}},
+	{name: "only a bad time", topic: nativeTopic, payload: `{"time":"2026-11-30T03:00:00"}`, reason: ReasonBadTime},
+	{name: "wrong-typed value next to a good one", topic: nativeTopic, payload: `{"values":{"smoke":true,"humidity":"dry"}}`, want: Result{Observations: obs(flag(reading.KindSmoke, true)), Rejected: rej(ReasonWrongType)}},
 	{name: "temperature -300", topic: nativeTopic, payload: `{"values":{"temperature":-300}}`, reason: ReasonOutOfRange},
 	{name: "humidity 120", topic: nativeTopic, payload: `{"values":{"humidity":120}}`, reason: ReasonOutOfRange},
 	{name: "pressure in Pa", topic: nativeTopic, payload: `{"values":{"pressure":101325}}`, reason: ReasonOutOfRange},

@@ -20,6 +20,9 @@ type builder struct {
 	// attrErr is the first problem with the Battery or LinkQuality
 	// attribute. See result for why it does not always reject the message.
 	attrErr error
+	// rejected are values dropped before they became observations (a
+	// field of the wrong type, an unreadable timestamp).
+	rejected []error
 }
 
 func newBuilder(format string) builder {
@@ -35,6 +38,38 @@ func (b *builder) add(k reading.Kind, v reading.Value) {
 
 func (b *builder) number(k reading.Kind, v float64) { b.add(k, reading.Number(v)) }
 func (b *builder) flag(k reading.Kind, v bool)      { b.add(k, reading.Bool(v)) }
+
+// numberOn and flagOn add an observation of one channel (sub-sensor).
+func (b *builder) numberOn(ch string, k reading.Kind, v float64) {
+	b.number(k, v)
+	b.obs[len(b.obs)-1].Channel = ch
+}
+
+func (b *builder) flagOn(ch string, k reading.Kind, v bool) {
+	b.flag(k, v)
+	b.obs[len(b.obs)-1].Channel = ch
+}
+
+// fault records that the sensor on channel ch answered without a value.
+func (b *builder) fault(ch string) { b.flagOn(ch, reading.KindSensorFault, true) }
+
+// reject drops one value of the message (see the package doc's policy);
+// a nil err is ignored so that callers can pass a field helper's error.
+func (b *builder) reject(err error) {
+	if err != nil {
+		b.rejected = append(b.rejected, err)
+	}
+}
+
+// setTime sets the device timestamp, or drops it when it cannot be read
+// (the receive time is used then).
+func (b *builder) setTime(t time.Time, err error) {
+	if err != nil {
+		b.reject(err)
+		return
+	}
+	b.time = t
+}
 
 // attr records a problem with an attribute (see result).
 func (b *builder) attr(err error) {
@@ -64,8 +99,8 @@ func (b *builder) setLinkQuality(lq float64) {
 // result checks every observation and assembles the Result.
 //
 // Rules every format shares:
-//   - An implausible observation is dropped and reported in
-//     Result.Rejected, and the rest of the message is kept: a smoke=true must
+//   - An implausible observation, or a value dropped by reject, is
+//     reported in Result.Rejected, and the rest of the message is kept: a smoke=true must
 //     get through even when the same message carries a broken humidity
 //     value. Only when nothing valid remains is the message rejected.
 //   - A bad Battery or LinkQuality attribute never costs a reading. When the
@@ -77,10 +112,10 @@ func (b *builder) setLinkQuality(lq float64) {
 //     (reading.KindBattery); otherwise the level travels as the Battery
 //     attribute of the other readings.
 //   - A message that decodes to no observation is a heartbeat.
-//   - Observations are sorted by kind, then value, so results are
+//   - Observations are sorted by kind, channel, then value, so results are
 //     deterministic whatever order the payload listed them in.
 func (b *builder) result() (Result, error) {
-	var rejected []error
+	rejected := b.rejected
 	b.obs = slices.DeleteFunc(b.obs, func(o Observation) bool {
 		if err := checkObservation(b.format, o); err != nil {
 			rejected = append(rejected, err)
@@ -141,6 +176,9 @@ func compareObservations(a, b Observation) int {
 	if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
 		return c
 	}
+	if c := cmp.Compare(a.Channel, b.Channel); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.Value.Type, b.Value.Type); c != 0 {
 		return c
 	}
@@ -159,6 +197,11 @@ func compareObservations(a, b Observation) int {
 // heartbeat is the Result of a message that only proves the device alive.
 func heartbeat() (Result, error) {
 	return Result{Heartbeat: true}, nil
+}
+
+// ignored is the Result of a command published to the device.
+func ignored() (Result, error) {
+	return Result{Ignored: true}, nil
 }
 
 // availability is the Result of an availability/LWT message.

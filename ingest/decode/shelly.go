@@ -19,24 +19,28 @@ import (
 //	<base>/events/rpc          JSON-RPC notifications (rpc_ntf):
 //	                           NotifyStatus, NotifyFullStatus, NotifyEvent
 //	<base>/debug/log           debug log → heartbeat
-//	<base>/rpc, /command ...   requests to the device → unknown topic
+//	<base>/rpc, /command       requests to the device → ignored
+//	anything else              unknown topic
 //
 // Components read (status keys "type:id"):
 //
 //	temperature:N  {"tC":19.8,"tF":67.6}     → temperature (tC; tF if only it)
 //	humidity:N     {"rh":42.2}               → humidity
-//	devicepower:N  {"battery":{"percent":100}} → Battery attribute
+//	devicepower:N  {"battery":{"percent":100}} → Battery attribute, unless
+//	               "external":{"present":true}: a Plus H&T on USB power
+//	               reports percent 0, which is no battery at all
 //	smoke:N        {"alarm":false,"mute":false} → smoke = alarm
 //	flood:N        {"alarm":false,"mute":false} → water_leak = alarm
-//	input:0        {"state":true}            → the device's kind (door if it
-//	                                           is not a boolean kind);
-//	                                           Device.Invert applies
+//	input:N        {"state":true}            → the channel's configured kind,
+//	                                           else the device's, else door;
+//	                                           invert applies
 //
 // Every other component (sys, wifi, cloud, mqtt, ble, switch ...) proves the
-// device alive and nothing more. Only input:0 is read, for the same reason
-// as Tasmota's Switch1: a device has one kind, and NotifyStatus carries only
-// the inputs that changed. input.state is true when the input is active
-// (contact closed); an analog input's state is null and is skipped.
+// device alive and nothing more. Each reading's channel is its component
+// key ("temperature:0", "input:1"). input.state is true when the input is
+// active (contact closed); an analog input's state is null and is skipped.
+// A temperature or humidity component whose value is null (tC or rh) could
+// not read its sensor: a sensor_fault of that channel.
 //
 // NotifyStatus carries only changed keys, and a component object may lack
 // a field (temperature:0 without tC): missing and null fields are skipped,
@@ -70,6 +74,8 @@ func (Shelly) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	}
 	component, isStatus := strings.CutPrefix(rest, "status/")
 	switch {
+	case isCommandTopic(rest, "rpc", "command"):
+		return ignored()
 	case rest == "online", rest == "events/rpc", isStatus && isShellyComponent(component):
 	case rest == "debug/log":
 		return heartbeat()
@@ -86,9 +92,7 @@ func (Shelly) Decode(dev Device, topic string, payload []byte) (Result, error) {
 		return decodeShellyRPC(dev, payload)
 	}
 	b := newBuilder(format)
-	if err := shellyComponent(&b, dev, component, payload); err != nil {
-		return Result{}, err
-	}
+	b.reject(shellyComponent(&b, dev, component, payload))
 	return b.result()
 }
 
@@ -125,11 +129,9 @@ func decodeShellyRPC(dev Device, payload []byte) (Result, error) {
 	}
 	b := newBuilder(format)
 	if ts, ok, err := numField(format, "params.ts", n.Params["ts"]); err != nil {
-		return Result{}, err
+		b.reject(err)
 	} else if ok {
-		if b.time, err = epochTime(format, "params.ts", ts, 1); err != nil {
-			return Result{}, err
-		}
+		b.setTime(epochTime(format, "params.ts", ts, 1))
 	}
 	switch method {
 	case "NotifyStatus", "NotifyFullStatus":
@@ -146,32 +148,27 @@ func decodeShellyRPC(dev Device, payload []byte) (Result, error) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if err := shellyComponent(&b, dev, k, n.Params[k]); err != nil {
-			return Result{}, err
-		}
+		b.reject(shellyComponent(&b, dev, k, n.Params[k]))
 	}
 	return b.result()
 }
 
 type shellyStatus struct {
-	TC      json.RawMessage `json:"tC"`
-	TF      json.RawMessage `json:"tF"`
-	RH      json.RawMessage `json:"rh"`
-	Battery json.RawMessage `json:"battery"`
-	Alarm   json.RawMessage `json:"alarm"`
-	State   json.RawMessage `json:"state"`
+	TC       json.RawMessage `json:"tC"`
+	TF       json.RawMessage `json:"tF"`
+	RH       json.RawMessage `json:"rh"`
+	Battery  json.RawMessage `json:"battery"`
+	External json.RawMessage `json:"external"`
+	Alarm    json.RawMessage `json:"alarm"`
+	State    json.RawMessage `json:"state"`
 }
 
 // shellyComponent adds what one component's (partial) status says.
 func shellyComponent(b *builder, dev Device, key string, raw []byte) error {
 	const format = shellyFormat
-	typ, id, _ := strings.Cut(key, ":")
+	typ, _, _ := strings.Cut(key, ":")
 	switch typ {
-	case "temperature", "humidity", "devicepower", "smoke", "flood":
-	case "input":
-		if id != "0" {
-			return nil
-		}
+	case "temperature", "humidity", "devicepower", "smoke", "flood", "input":
 	default:
 		return nil
 	}
@@ -188,23 +185,27 @@ func shellyComponent(b *builder, dev Device, key string, raw []byte) error {
 	field := func(name string) string { return key + "." + name }
 	switch typ {
 	case "temperature":
-		if c, ok, err := numField(format, field("tC"), s.TC); err != nil {
+		if string(s.TC) == "null" {
+			b.fault(key)
+		} else if c, ok, err := numField(format, field("tC"), s.TC); err != nil {
 			return err
 		} else if ok {
-			b.number(reading.KindTemperature, c)
+			b.numberOn(key, reading.KindTemperature, c)
 		} else if f, ok, err := numField(format, field("tF"), s.TF); err != nil {
 			return err
 		} else if ok {
-			b.number(reading.KindTemperature, (f-32)/1.8)
+			b.numberOn(key, reading.KindTemperature, (f-32)/1.8)
 		}
 	case "humidity":
-		if v, ok, err := numField(format, field("rh"), s.RH); err != nil {
+		if string(s.RH) == "null" {
+			b.fault(key)
+		} else if v, ok, err := numField(format, field("rh"), s.RH); err != nil {
 			return err
 		} else if ok {
-			b.number(reading.KindHumidity, v)
+			b.numberOn(key, reading.KindHumidity, v)
 		}
 	case "devicepower":
-		if absent(s.Battery) {
+		if absent(s.Battery) || shellyExternalPower(s.External) {
 			return nil
 		}
 		if s.Battery[0] != '{' {
@@ -229,18 +230,30 @@ func shellyComponent(b *builder, dev Device, key string, raw []byte) error {
 		if v, ok, err := boolField(format, field("alarm"), s.Alarm); err != nil {
 			return err
 		} else if ok {
-			b.flag(kind, v)
+			b.flagOn(key, kind, v)
 		}
 	case "input":
 		if v, ok, err := boolField(format, field("state"), s.State); err != nil {
 			return err
 		} else if ok {
-			kind := dev.Kind
-			if !isReadingBoolKind(kind) {
-				kind = reading.KindDoor
-			}
-			b.flag(kind, v != dev.Invert)
+			kind, invert := dev.input(key)
+			b.flagOn(key, kind, v != invert)
 		}
 	}
 	return nil
+}
+
+// shellyExternalPower reports whether a devicepower status says the device
+// runs on external (USB) power: its battery figure then means nothing.
+func shellyExternalPower(raw json.RawMessage) bool {
+	if absent(raw) || raw[0] != '{' {
+		return false
+	}
+	var ext struct {
+		Present json.RawMessage `json:"present"`
+	}
+	if json.Unmarshal(raw, &ext) != nil {
+		return false
+	}
+	return string(ext.Present) == "true"
 }

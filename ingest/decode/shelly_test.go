@@ -16,7 +16,15 @@ const shp = "shellyplusht-b8d61a8b17cc/"
 var shellyCases = []decodeCase{
 	{name: "temperature status", topic: shp + "status/temperature:0", payload: `{"id":0,"tC":19.8,"tF":67.6}`, want: Result{Observations: obs(num(reading.KindTemperature, 19.8))}},
 	{name: "temperature in F only", topic: shp + "status/temperature:0", payload: `{"id":0,"tF":67.64}`, want: Result{Observations: obs(num(reading.KindTemperature, (67.64-32)/1.8))}},
-	{name: "temperature read error", topic: shp + "status/temperature:0", payload: `{"id":0,"tC":null,"tF":null,"errors":["read"]}`, want: hb},
+	{name: "temperature read error", topic: shp + "status/temperature:0", payload: `{"id":0,"tC":null,"tF":null,"errors":["read"]}`, want: Result{Observations: obs(fault("temperature:0"))}, channels: true},
+	// A Plus H&T on USB power: devicepower says 0 % with external power
+	// present; that is no battery, not a flat one.
+	{name: "USB powered H&T has no battery", topic: shp + "status/devicepower:0", payload: `{"id":0,"battery":{"V":0.0,"percent":0},"external":{"present":true}}`, want: hb},
+	{
+		name: "USB powered H&T full status", topic: shp + "events/rpc",
+		payload: `{"src":"shellyplusht-b8d61a8b17cc","dst":"shellyplusht-b8d61a8b17cc/events","method":"NotifyFullStatus","params":{"ts":1680962879.62,"devicepower:0":{"id":0,"battery":{"V":0.0,"percent":0},"external":{"present":true}},"temperature:0":{"id":0,"tC":21.4,"tF":70.5},"humidity:0":{"id":0,"rh":44.0}}}`,
+		want:    Result{Observations: obs(on("humidity:0", num(reading.KindHumidity, 44)), on("temperature:0", num(reading.KindTemperature, 21.4))), Time: time.UnixMilli(1680962879620).UTC()}, channels: true,
+	},
 	{name: "humidity status", topic: shp + "status/humidity:0", payload: `{"id":0,"rh":42.2}`, want: Result{Observations: obs(num(reading.KindHumidity, 42.2))}},
 	{
 		name:    "devicepower status is a battery reading",
@@ -50,7 +58,12 @@ var shellyCases = []decodeCase{
 	},
 	{name: "input on a temperature device is a door", topic: shp + "status/input:0", payload: `{"id":0,"state":false}`, want: Result{Observations: obs(flag(reading.KindDoor, false))}},
 	{name: "analog input has no state", topic: shp + "status/input:0", payload: `{"id":0,"state":null,"percent":42.5}`, want: hb},
-	{name: "second input is not read", topic: shp + "status/input:1", payload: `{"id":1,"state":true}`, want: hb},
+	{name: "second input is its own channel", topic: shp + "status/input:1", payload: `{"id":1,"state":true}`, want: Result{Observations: obs(on("input:1", flag(reading.KindDoor, true)))}, channels: true},
+	{
+		name: "configured input channel", topic: shp + "status/input:2", payload: `{"id":2,"state":true}`,
+		dev:  &Device{Base: shellyDev.Base, Kind: reading.KindTemperature, Channels: map[string]Channel{"input:2": {Kind: reading.KindSmoke}}},
+		want: Result{Observations: obs(on("input:2", flag(reading.KindSmoke, true)))}, channels: true,
+	},
 	{
 		name:  "sys status is a heartbeat",
 		topic: shp + "status/sys",
@@ -140,8 +153,8 @@ var shellyCases = []decodeCase{
 	{name: "empty status", topic: shp + "status/temperature:0", payload: "", reason: ReasonEmpty},
 	{name: "empty online", topic: shp + "online", payload: "", reason: ReasonEmpty},
 	{name: "online not a bool", topic: shp + "online", payload: "online", reason: ReasonMalformed},
-	{name: "rpc request topic", topic: shp + "rpc", payload: `{"id":1,"src":"gw","method":"Shelly.GetStatus"}`, reason: ReasonUnknownTopic},
-	{name: "command topic", topic: shp + "command", payload: "status_update", reason: ReasonUnknownTopic},
+	{name: "rpc request topic", topic: shp + "rpc", payload: `{"id":1,"src":"gw","method":"Shelly.GetStatus"}`, want: ign},
+	{name: "command topic", topic: shp + "command", payload: "status_update", want: ign},
 	{name: "status without component", topic: shp + "status", payload: `{}`, reason: ReasonUnknownTopic},
 	{name: "upper-case component", topic: shp + "status/Temperature:0", payload: `{}`, reason: ReasonUnknownTopic},
 	{name: "component without id", topic: shp + "status/temperature:", payload: `{}`, reason: ReasonUnknownTopic},

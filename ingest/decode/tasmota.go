@@ -38,14 +38,18 @@ import (
 // format 1) or a numeric Time (format 2) is Unix seconds and wins. Around a
 // DST change a local time may be ambiguous; Go picks one of the two instants.
 //
-// Switch polarity: "Switch1":"ON" means the input is active (contact closed
-// to GND), and reads as true of the device's kind (door if the configured
-// kind is not a boolean reading kind), so ON = open for a door. An
-// alarm-industry door contact is closed while the door is shut, so it
-// needs Device.Invert. Only Switch1 is read: a device has one kind, and a
-// rule that depended on which switch a message happened to carry would give
-// different answers for SENSOR and RESULT. Actions other than ON/OFF
-// (TOGGLE, HOLD ...) carry no state and are heartbeats.
+// Every reading carries its sensor's key as its channel ("DS18B20-2",
+// "SHT3X", "Switch2"), so a board with three DS18B20, or a DHT11 next to an
+// SHT3X, gives readings that stay apart. A sensor whose value is null
+// (Tasmota prints a failed read, NaN, as null) is a sensor_fault of its
+// channel.
+//
+// Switches: "SwitchN":"ON" (N = 1…28) means input N is active (contact
+// closed to GND), and reads as true of the channel's configured kind, else
+// the device's kind, else door, so ON = open for a door. An alarm-industry
+// door contact is closed while the door is shut, so it needs invert on the
+// device or the channel. Actions other than ON/OFF (TOGGLE, HOLD ...) carry
+// no state and are heartbeats.
 type Tasmota struct{}
 
 const tasmotaFormat = "tasmota"
@@ -127,9 +131,7 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 		return Result{}, err
 	}
 	b := newBuilder(format)
-	if err := tasmotaTime(&b, dev, m["Time"], m["Epoch"]); err != nil {
-		return Result{}, err
-	}
+	b.reject(tasmotaTime(&b, dev, m["Time"], m["Epoch"]))
 
 	tempF := false
 	if s, ok, err := strField(format, "TempUnit", m["TempUnit"]); err != nil {
@@ -158,57 +160,84 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 		}
 	}
 
-	if raw, ok := m["Switch1"]; ok {
-		s, ok, err := strField(format, "Switch1", raw)
-		if err != nil {
-			return Result{}, err
-		}
-		if ok {
-			if err := tasmotaSwitch(&b, dev, "Switch1", s, false); err != nil {
-				return Result{}, err
-			}
-		}
-	}
-
-	// Sorted so that errors do not depend on map order.
+	// Sorted so that results and errors do not depend on map order.
 	keys := make([]string, 0, len(m))
-	for k, raw := range m {
-		if len(raw) > 0 && raw[0] == '{' && k != "ESP32" {
-			keys = append(keys, k)
-		}
+	for k := range m {
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, name := range keys {
-		var s tasmotaSensor
-		if err := json.Unmarshal(m[name], &s); err != nil {
-			return Result{}, jsonError(format, err)
-		}
-		t, ok, err := numField(format, name+".Temperature", s.Temperature)
-		if err != nil {
-			return Result{}, err
-		}
-		if ok {
-			if tempF {
-				t = (t - 32) / 1.8
+		raw := m[name]
+		if isTasmotaSwitch(name) {
+			s, ok, err := strField(format, name, raw)
+			if err != nil {
+				b.reject(err)
+			} else if ok {
+				b.reject(tasmotaSwitch(&b, dev, name, s, false))
 			}
-			b.number(reading.KindTemperature, t)
+			continue
 		}
-		h, ok, err := numField(format, name+".Humidity", s.Humidity)
-		if err != nil {
-			return Result{}, err
+		if len(raw) == 0 || raw[0] != '{' || name == "ESP32" {
+			continue
 		}
-		if ok {
-			b.number(reading.KindHumidity, h)
+		var s tasmotaSensor
+		if err := json.Unmarshal(raw, &s); err != nil {
+			b.reject(jsonError(format, err))
+			continue
 		}
-		p, ok, err := numField(format, name+".Pressure", s.Pressure)
-		if err != nil {
-			return Result{}, err
+		faulted := false
+		for _, f := range [...]struct {
+			field  string
+			raw    json.RawMessage
+			kind   reading.Kind
+			factor float64
+		}{
+			{"Temperature", s.Temperature, reading.KindTemperature, 0},
+			{"Humidity", s.Humidity, reading.KindHumidity, 1},
+			{"Pressure", s.Pressure, reading.KindPressure, pressureFactor},
+		} {
+			if string(f.raw) == "null" {
+				faulted = true
+				continue
+			}
+			v, ok, err := numField(format, name+"."+f.field, f.raw)
+			if err != nil {
+				b.reject(err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			switch {
+			case f.factor != 0:
+				v *= f.factor
+			case tempF:
+				v = (v - 32) / 1.8
+			}
+			b.numberOn(name, f.kind, v)
 		}
-		if ok {
-			b.number(reading.KindPressure, p*pressureFactor)
+		if faulted {
+			b.fault(name)
 		}
 	}
 	return b.result()
+}
+
+// isTasmotaSwitch reports whether key names a switch input: Switch1 to
+// Switch28 (the most any build has).
+func isTasmotaSwitch(key string) bool {
+	n, ok := strings.CutPrefix(key, "Switch")
+	if !ok || n == "" || n[0] == '0' || len(n) > 2 {
+		return false
+	}
+	v := 0
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+		v = v*10 + int(n[i]-'0')
+	}
+	return v >= 1 && v <= 28
 }
 
 func decodeTasmotaState(dev Device, payload []byte) (Result, error) {
@@ -222,9 +251,7 @@ func decodeTasmotaState(dev Device, payload []byte) (Result, error) {
 		return Result{}, err
 	}
 	b := newBuilder(format)
-	if err := tasmotaTime(&b, dev, s.Time, s.Epoch); err != nil {
-		return Result{}, err
-	}
+	b.reject(tasmotaTime(&b, dev, s.Time, s.Epoch))
 	if !absent(s.Wifi) {
 		var w struct {
 			RSSI json.RawMessage `json:"RSSI"`
@@ -249,47 +276,53 @@ func decodeTasmotaState(dev Device, payload []byte) (Result, error) {
 
 func decodeTasmotaResult(dev Device, payload []byte) (Result, error) {
 	const format = tasmotaFormat
-	var r struct {
-		Switch1 json.RawMessage `json:"Switch1"`
-	}
-	if err := decodeObject(format, payload, &r); err != nil {
+	var m map[string]json.RawMessage
+	if err := decodeObject(format, payload, &m); err != nil {
 		return Result{}, err
 	}
 	b := newBuilder(format)
-	switch {
-	case absent(r.Switch1):
-		// Some other command's result (POWER, a status): a heartbeat.
-	case r.Switch1[0] == '{':
-		var sw struct {
-			Action json.RawMessage `json:"Action"`
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if isTasmotaSwitch(k) {
+			keys = append(keys, k)
 		}
-		if err := json.Unmarshal(r.Switch1, &sw); err != nil {
-			return Result{}, jsonError(format, err)
-		}
-		action, ok, err := strField(format, "Switch1.Action", sw.Action)
-		if err != nil {
-			return Result{}, err
-		}
-		if ok {
-			if err := tasmotaSwitch(&b, dev, "Switch1.Action", action, true); err != nil {
-				return Result{}, err
+	}
+	// No switch: some other command's result (POWER, a status), a heartbeat.
+	slices.Sort(keys)
+	for _, name := range keys {
+		raw := m[name]
+		switch {
+		case absent(raw):
+		case raw[0] == '{':
+			var sw struct {
+				Action json.RawMessage `json:"Action"`
 			}
-		}
-	default:
-		s, _, err := strField(format, "Switch1", r.Switch1)
-		if err != nil {
-			return Result{}, err
-		}
-		if err := tasmotaSwitch(&b, dev, "Switch1", s, false); err != nil {
-			return Result{}, err
+			if err := json.Unmarshal(raw, &sw); err != nil {
+				b.reject(jsonError(format, err))
+				continue
+			}
+			action, ok, err := strField(format, name+".Action", sw.Action)
+			if err != nil {
+				b.reject(err)
+			} else if ok {
+				b.reject(tasmotaSwitch(&b, dev, name, action, true))
+			}
+		default:
+			s, _, err := strField(format, name, raw)
+			if err != nil {
+				b.reject(err)
+				continue
+			}
+			b.reject(tasmotaSwitch(&b, dev, name, s, false))
 		}
 	}
 	return b.result()
 }
 
-// tasmotaSwitch adds the switch state. Actions (RESULT) other than ON/OFF
-// carry no state and are ignored; in SENSOR only ON/OFF is valid.
-func tasmotaSwitch(b *builder, dev Device, field, s string, action bool) error {
+// tasmotaSwitch adds the state of switch input name. Actions (RESULT) other
+// than ON/OFF carry no state and are ignored; in SENSOR only ON/OFF is
+// valid.
+func tasmotaSwitch(b *builder, dev Device, name, s string, action bool) error {
 	var on bool
 	switch s {
 	case "ON":
@@ -299,13 +332,10 @@ func tasmotaSwitch(b *builder, dev Device, field, s string, action bool) error {
 		if action {
 			return nil
 		}
-		return Errorf(ReasonMalformed, "%s: %s %q: want ON or OFF", tasmotaFormat, field, s)
+		return Errorf(ReasonMalformed, "%s: %s %q: want ON or OFF", tasmotaFormat, name, s)
 	}
-	kind := dev.Kind
-	if !isReadingBoolKind(kind) {
-		kind = reading.KindDoor
-	}
-	b.flag(kind, on != dev.Invert)
+	kind, invert := dev.input(name)
+	b.flagOn(name, kind, on != invert)
 	return nil
 }
 

@@ -15,11 +15,20 @@ import (
 //	<base>               device state, always a JSON object
 //	<base>/availability  {"state":"online"|"offline"} (v2), or the plain
 //	                     online/offline that v1 published
-//	<base>/set, /get ... commands to the device: unknown topic
+//	<base>/set, /get     commands to the device (also …/set/<attribute>):
+//	                     ignored, neither data nor a sign of life
+//	anything else        unknown topic
+//
+// The bridge's own topics (<bridge base>/bridge/state, its last will) are
+// the pipeline's: a bridge going offline takes every device behind it
+// with it (see the pipeline's bridges).
 //
 // State fields read, per the exposes of the devices in the docs:
 //
 //	smoke, water_leak, tamper, battery_low  bool → same-named kind
+//	                                        (a water_leak device's
+//	                                        temperature is its chip's and
+//	                                        is ignored)
 //	occupancy                               bool → motion
 //	contact                                 bool, true = CLOSED → door = !contact
 //	temperature (°C), humidity (%), pressure (hPa), co (ppm)  numbers
@@ -34,7 +43,8 @@ import (
 // adds many fields we do not track (voltage, sensitivity, device_temperature,
 // power_outage_count, elapsed ...); those are ignored, and a message with
 // none of ours is a heartbeat (or a battery reading if it carries battery).
-// A tracked field of the wrong JSON type ("smoke":"yes") rejects the message.
+// A tracked field of the wrong JSON type ("smoke":"yes") is dropped and
+// reported; the other fields are kept (the package doc's policy).
 // Invert is not applied: Zigbee2MQTT already normalises device semantics.
 type Zigbee2MQTT struct{}
 
@@ -71,6 +81,9 @@ func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, err
 		return Result{}, err
 	}
 	rest, exact, ok := splitTopic(dev.Base, topic)
+	if ok && isCommandTopic(rest, "set", "get") {
+		return ignored()
+	}
 	if !ok || (!exact && rest != "availability") {
 		return Result{}, unknownTopic(format, topic)
 	}
@@ -78,12 +91,12 @@ func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, err
 		return Result{}, emptyPayload(format)
 	}
 	if exact {
-		return decodeZ2MState(payload)
+		return decodeZ2MState(dev, payload)
 	}
 	return decodeZ2MAvailability(payload)
 }
 
-func decodeZ2MState(payload []byte) (Result, error) {
+func decodeZ2MState(dev Device, payload []byte) (Result, error) {
 	const format = z2mFormat
 	var s z2mState
 	if err := decodeObject(format, payload, &s); err != nil {
@@ -108,9 +121,8 @@ func decodeZ2MState(payload []byte) (Result, error) {
 	for _, f := range flags {
 		v, ok, err := boolField(format, f.field, f.raw)
 		if err != nil {
-			return Result{}, err
-		}
-		if ok {
+			b.reject(err)
+		} else if ok {
 			b.flag(f.kind, v != f.invert)
 		}
 	}
@@ -126,19 +138,22 @@ func decodeZ2MState(payload []byte) (Result, error) {
 		{"co", s.CO, reading.KindCO},
 	}
 	for _, f := range nums {
+		if f.kind == reading.KindTemperature && dev.Kind == reading.KindWaterLeak {
+			// A leak sensor lies on the floor by the pipes, and the
+			// temperature some models report is their chip's: not the
+			// room's, so it must not feed the zone's heat and cold rules.
+			continue
+		}
 		v, ok, err := numField(format, f.field, f.raw)
 		if err != nil {
-			return Result{}, err
-		}
-		if ok {
+			b.reject(err)
+		} else if ok {
 			b.number(f.kind, v)
 		}
 	}
 
 	action, ok, err := strField(format, "action", s.Action)
-	if err != nil {
-		return Result{}, err
-	}
+	b.reject(err)
 	if ok && absent(s.SOS) {
 		// An action is an event, never a "released" state, so it only ever
 		// says panic = true; an explicit sos field is the better source.
@@ -165,18 +180,16 @@ func decodeZ2MState(payload []byte) (Result, error) {
 		if s.LastSeen[0] == '"' {
 			str, _, err := strField(format, "last_seen", s.LastSeen)
 			if err != nil {
-				return Result{}, err
-			}
-			if b.time, err = rfc3339Time(format, "last_seen", str); err != nil {
-				return Result{}, err
+				b.reject(err)
+			} else {
+				b.setTime(rfc3339Time(format, "last_seen", str))
 			}
 		} else {
 			ms, _, err := numField(format, "last_seen", s.LastSeen)
 			if err != nil {
-				return Result{}, err
-			}
-			if b.time, err = epochTime(format, "last_seen", ms, 1000); err != nil {
-				return Result{}, err
+				b.reject(err)
+			} else {
+				b.setTime(epochTime(format, "last_seen", ms, 1000))
 			}
 		}
 	}

@@ -207,9 +207,21 @@ var z2mCases = []decodeCase{
 	{name: "Infinity is not JSON", topic: z2mTopic, payload: `{"temperature":Infinity}`, reason: ReasonMalformed},
 	{name: "battery alone wrong type", topic: z2mTopic, payload: `{"battery":"high"}`, reason: ReasonWrongType},
 	{name: "link quality alone out of range", topic: z2mTopic, payload: `{"linkquality":300}`, reason: ReasonOutOfRange},
-	{name: "last_seen unparseable", topic: z2mTopic, payload: `{"smoke":false,"last_seen":"yesterday"}`, reason: ReasonBadTime},
-	{name: "last_seen negative", topic: z2mTopic, payload: `{"smoke":false,"last_seen":-5}`, reason: ReasonBadTime},
-	{name: "last_seen bool", topic: z2mTopic, payload: `{"smoke":false,"last_seen":true}`, reason: ReasonWrongType},
+	// A smoke flag with a garbled clock still gets through, on the receive
+	// time.
+	{name: "last_seen unparseable", topic: z2mTopic, payload: `{"smoke":true,"last_seen":"yesterday"}`, want: Result{Observations: obs(flag(reading.KindSmoke, true)), Rejected: rej(ReasonBadTime)}},
+	{name: "last_seen negative", topic: z2mTopic, payload: `{"smoke":false,"last_seen":-5}`, want: Result{Observations: obs(flag(reading.KindSmoke, false)), Rejected: rej(ReasonBadTime)}},
+	{name: "last_seen bool", topic: z2mTopic, payload: `{"smoke":false,"last_seen":true}`, want: Result{Observations: obs(flag(reading.KindSmoke, false)), Rejected: rej(ReasonWrongType)}},
+	// One policy for values that cannot be used: dropped alone, the rest kept.
+	{name: "overflowing humidity next to smoke", topic: z2mTopic, payload: `{"smoke":true,"humidity":1e999}`, want: Result{Observations: obs(flag(reading.KindSmoke, true)), Rejected: rej(ReasonNotFinite)}},
+	{name: "wrong-typed humidity next to smoke", topic: z2mTopic, payload: `{"smoke":true,"humidity":"40"}`, want: Result{Observations: obs(flag(reading.KindSmoke, true)), Rejected: rej(ReasonWrongType)}},
+	{name: "only an overflowing value", topic: z2mTopic, payload: `{"temperature":1e999}`, reason: ReasonNotFinite},
+	{
+		// A leak sensor's temperature is its chip's, not the room's.
+		name: "leak sensor temperature ignored", topic: z2mTopic, dev: &Device{Base: "zigbee2mqtt/hall/smoke", Kind: reading.KindWaterLeak},
+		payload: `{"water_leak":false,"temperature":27,"battery":90,"linkquality":80}`,
+		want:    Result{Observations: obs(flag(reading.KindWaterLeak, false)), Battery: ptr(90), LinkQuality: ptr(80)},
+	},
 	{name: "malformed JSON", topic: z2mTopic, payload: `{"smoke":`, reason: ReasonMalformed},
 	{name: "not an object", topic: z2mTopic, payload: `[true]`, reason: ReasonMalformed},
 	{name: "plain text state", topic: z2mTopic, payload: `ON`, reason: ReasonMalformed},
@@ -219,8 +231,9 @@ var z2mCases = []decodeCase{
 	{name: "availability unknown state", topic: z2mTopic + "/availability", payload: `{"state":"maybe"}`, reason: ReasonMalformed},
 	{name: "availability state wrong type", topic: z2mTopic + "/availability", payload: `{"state":1}`, reason: ReasonWrongType},
 	{name: "availability without state", topic: z2mTopic + "/availability", payload: `{}`, reason: ReasonMalformed},
-	{name: "set topic", topic: z2mTopic + "/set", payload: `{"state":"ON"}`, reason: ReasonUnknownTopic},
-	{name: "get topic", topic: z2mTopic + "/get", payload: `{"state":""}`, reason: ReasonUnknownTopic},
+	{name: "set topic", topic: z2mTopic + "/set", payload: `{"state":"ON"}`, want: ign},
+	{name: "get topic", topic: z2mTopic + "/get", payload: `{"state":""}`, want: ign},
+	{name: "set attribute topic", topic: z2mTopic + "/set/sensitivity", payload: `high`, want: ign},
 	{name: "parent of base", topic: "zigbee2mqtt/hall", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
 	{name: "longer friendly name", topic: "zigbee2mqtt/hall/smoke2", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
 	{name: "bridge state", topic: "zigbee2mqtt/bridge/state", payload: `{"state":"online"}`, reason: ReasonUnknownTopic},

@@ -88,7 +88,9 @@ func (t *Tracker) Observe(id string, received time.Time, rs []reading.Reading) {
 		if lv, ok := e.last[r.Kind]; !ok || !r.Time.Before(lv.Time) {
 			e.last[r.Kind] = LastValue{Value: r.Value, Time: r.Time}
 		}
-		if r.Kind == reading.KindAvailability {
+		if r.Kind == reading.KindAvailability || r.Kind == reading.KindReach {
+			// Reach "ok" (the device's bridge is back) is a sign of life
+			// by itself; the other values make the device unknown.
 			e.status = e.status.Apply(facility.EventOf(r.Kind, r.Value, received, uint64(i)))
 			continue
 		}
@@ -166,8 +168,21 @@ func offlineReason(c facility.Cause) string {
 		return "availability"
 	case facility.CauseSilent:
 		return "silent"
+	case facility.CauseBridgeOffline:
+		return "bridge_offline"
+	case facility.CauseRemoved:
+		return "removed"
 	}
 	return ""
+}
+
+// Unreachable reports whether device id is unknown because its bridge is
+// offline (the pipeline asks when the bridge comes back).
+func (t *Tracker) Unreachable(id string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e := t.devs[id]
+	return e != nil && e.status.Unreachable == facility.CauseBridgeOffline
 }
 
 // Restore seeds the tracker with a value read back from the store at start,
@@ -193,6 +208,15 @@ func (t *Tracker) Restore(id string, kind reading.Kind, lv LastValue) {
 	av, hasAv := e.last[reading.KindAvailability]
 	e.status.ReportedOffline = hasAv && !av.Time.Before(e.newestData()) &&
 		facility.EventOf(reading.KindAvailability, av.Value, av.Time, 0).Kind == facility.EventOffline
+	// Likewise a reach reading saying the device cannot be reached, if
+	// nothing came after it.
+	e.status.Unreachable = facility.CauseNone
+	if rc, ok := e.last[reading.KindReach]; ok && !rc.Time.Before(e.newestData()) && (!hasAv || !av.Time.After(rc.Time)) {
+		if ev := facility.EventOf(reading.KindReach, rc.Value, rc.Time, 0); ev.Kind == facility.EventUnreachable {
+			e.status.Unreachable = ev.Cause
+			e.status.ReportedOffline = false
+		}
+	}
 	if kind == reading.KindBattery && lv.Value.Type == reading.TypeNumber {
 		b := lv.Value.Num
 		e.battery = &b
@@ -202,7 +226,7 @@ func (t *Tracker) Restore(id string, kind reading.Kind, lv LastValue) {
 func (e *entry) newestData() time.Time {
 	var t time.Time
 	for k, v := range e.last {
-		if k != reading.KindAvailability && v.Time.After(t) {
+		if k != reading.KindAvailability && k != reading.KindReach && v.Time.After(t) {
 			t = v.Time
 		}
 	}

@@ -9,14 +9,17 @@ import (
 
 // The line-protocol schema (also in README.md, "InfluxDB schema"):
 //
-//	<prefix><kind>,device=<device>,facility=<facility>,kind=<kind>,zone=<zone> value=<v>[,battery=<pct>][,link_quality=<lqi>] <time ns>
+//	<prefix><kind>,device=<device>,facility=<facility>,kind=<kind>[,sensor=<channel>],zone=<zone> value=<v>[,battery=<pct>][,link_quality=<lqi>] <time ns>
 //
 //   - One measurement per kind (temperature, smoke, door …), optionally
 //     prefixed (measurement_prefix), so that a field keeps one type per
 //     measurement: numbers are floats, on/off kinds are booleans (smoke=true
 //     means smoke), state kinds are strings.
 //   - Tags in sorted key order (InfluxDB's canonical order, cheapest to
-//     index): device, facility, kind, zone. An empty zone is left out.
+//     index): device, facility, kind, sensor, zone. An empty zone or
+//     sensor is left out. sensor is the reading's channel: the sub-sensor
+//     of a multi-sensor board ("DS18B20-2"), so that two thermometers of
+//     one board at one instant are two points, not one.
 //   - The timestamp is the reading's time (the device's own when it sent
 //     one), in nanoseconds. A series is identified by measurement and tags,
 //     so writing the same reading twice overwrites it with identical values:
@@ -33,6 +36,7 @@ func appendLine(dst []byte, prefix string, r *reading.Reading) []byte {
 	dst = appendTag(dst, "device", r.Device)
 	dst = appendTag(dst, "facility", r.Facility)
 	dst = appendTag(dst, "kind", string(r.Kind))
+	dst = appendTag(dst, "sensor", r.Channel)
 	dst = appendTag(dst, "zone", r.Zone)
 	dst = append(dst, " value="...)
 	switch r.Value.Type {

@@ -8,13 +8,12 @@ import (
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
-	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
 
 // heldMsg is a message of HandleAsync whose readings the store refused.
 type heldMsg struct {
 	ctx  context.Context
-	dev  *facility.Device
+	r    *route
 	msg  Message
 	rs   []reading.Reading
 	err  error
@@ -55,11 +54,11 @@ func (p *Pipeline) holder() {
 			p.refused(h.ctx, h.rs)
 			if !errors.Is(h.err, store.ErrDiskFull) {
 				p.m.storeFailed.Inc()
-				h.done(fmt.Errorf("pipeline: store readings of %s: %w", h.dev.ID, h.err))
+				h.done(fmt.Errorf("pipeline: store readings of %s: %w", h.r.dev.ID, h.err))
 				continue
 			}
 			p.m.waiting.Inc()
-			p.logDiskFull(h.dev, h.err)
+			p.logDiskFull(h.r.dev, h.err)
 			waiting = append(waiting, h)
 		}
 		if len(waiting) == 0 {
@@ -80,7 +79,7 @@ func (p *Pipeline) holder() {
 				results <- nil
 				continue
 			}
-			as.AppendAsync(h.rs, h.dev.Kind.Safety(), func(err error) {
+			as.AppendAsync(h.rs, h.r.safety, func(err error) {
 				errs[i] = err
 				results <- nil
 			})
@@ -94,7 +93,7 @@ func (p *Pipeline) holder() {
 			switch {
 			case err == nil:
 				p.m.waiting.Dec()
-				p.stored(h.dev, &h.msg, h.rs)
+				p.stored(h.r, &h.msg, h.rs)
 				h.done(nil)
 			case errors.Is(err, store.ErrDiskFull) && h.ctx.Err() == nil:
 				kept = append(kept, h)
@@ -104,7 +103,7 @@ func (p *Pipeline) holder() {
 				if h.ctx.Err() != nil {
 					err = fmt.Errorf("waiting for room on a full disk: %w", h.ctx.Err())
 				}
-				h.done(fmt.Errorf("pipeline: store readings of %s: %w", h.dev.ID, err))
+				h.done(fmt.Errorf("pipeline: store readings of %s: %w", h.r.dev.ID, err))
 			}
 		}
 		clear(waiting[len(kept):])

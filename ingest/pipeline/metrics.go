@@ -9,6 +9,8 @@ type metrics struct {
 	heartbeats   prometheus.Counter
 	ignored      prometheus.Counter
 	clockSkew    prometheus.Counter
+	unmapped     prometheus.Counter
+	bridgeEvents *prometheus.CounterVec
 	storeFailed  prometheus.Counter
 	unstored     prometheus.Counter
 	waiting      prometheus.Gauge
@@ -29,6 +31,10 @@ func newMetrics() *metrics {
 			Name: "shelterwatch_ingest_heartbeats_total", Help: "Messages that proved a device alive without carrying a reading."}),
 		ignored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shelterwatch_ingest_ignored_total", Help: "Messages on infrastructure topics (bridge logs, discovery) dropped on purpose."}),
+		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shelterwatch_ingest_unmapped_readings_total", Help: "Readings of a board's sensor (channel) that no configured device claims, dropped."}),
+		bridgeEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shelterwatch_ingest_bridge_state_total", Help: "Bridge state messages (Zigbee2MQTT bridge/state), by state."}, []string{"state"}),
 		clockSkew: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shelterwatch_ingest_clock_skew_total", Help: "Device timestamps replaced by the receive time because the device clock was off."}),
 		storeFailed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -48,7 +54,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.formatIn, m.deadLettered, m.readings, m.heartbeats, m.ignored, m.clockSkew, m.storeFailed, m.unstored, m.waiting, m.latency} {
+	for _, c := range []prometheus.Collector{m.formatIn, m.deadLettered, m.readings, m.heartbeats, m.ignored, m.unmapped, m.bridgeEvents, m.clockSkew, m.storeFailed, m.unstored, m.waiting, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,18 +118,67 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// route is what one topic prefix leads to: a device, or the devices that
+// are channels of one multi-sensor board (config `channel`), which share
+// the board's topic and are decoded once.
 type route struct {
+	// dev is the board's device without a channel, else its first
+	// channel's: it names the route in logs and dead letters.
 	dev  *facility.Device
 	dec  decode.Decoder
 	ddev decode.Device
+	// members are every device on the prefix; byChannel those with a
+	// channel, def the one without (nil when every member has one).
+	members   []*facility.Device
+	byChannel map[string]*facility.Device
+	def       *facility.Device
+	// safety: some member is a safety device, so the message may use
+	// the store's reserve on a full disk.
+	safety bool
+	// bridge: the route of a bridge's state messages, which are not from
+	// its devices: only a device with a reading of its own is touched.
+	bridge bool
+}
+
+// add puts device d on the route.
+func (r *route) add(d *facility.Device) {
+	r.members = append(r.members, d)
+	r.safety = r.safety || d.Kind.Safety()
+	if d.Channel == "" {
+		r.def = d
+		r.dev = d
+		r.ddev.Kind, r.ddev.Invert = d.Kind, d.Invert
+		return
+	}
+	if r.byChannel == nil {
+		r.byChannel = map[string]*facility.Device{}
+		r.ddev.Channels = map[string]decode.Channel{}
+	}
+	r.byChannel[d.Channel] = d
+	r.ddev.Channels[d.Channel] = decode.Channel{Kind: d.Kind, Invert: d.Invert}
+	if r.dev == nil {
+		r.dev = d
+		r.ddev.Kind, r.ddev.Invert = d.Kind, d.Invert
+	}
+}
+
+// owner returns the member an observation of channel ch belongs to: the
+// channel's device, else the board's device without a channel; nil when
+// neither exists (a sensor of the board nobody configured).
+func (r *route) owner(ch string) *facility.Device {
+	if d := r.byChannel[ch]; d != nil {
+		return d
+	}
+	return r.def
 }
 
 // Pipeline routes, decodes and stores messages.
 type Pipeline struct {
 	opts    Options
-	routes  map[string]*route // topic prefix → device
+	routes  map[string]*route // topic prefix → device(s)
 	depth   int               // most topic levels of any prefix
 	byID    map[string]*facility.Device
+	bridges map[string]*bridge // bridge base topic → the devices behind it
 	log     *slog.Logger
 	limiter *ratelog.Limiter
 	m       *metrics
@@ -141,7 +191,8 @@ type Pipeline struct {
 }
 
 // New builds the routing table. It fails when a device names an unknown
-// format or two devices claim the same topic prefix.
+// format, or two devices claim the same topic prefix without being
+// distinct channels of one board of one format.
 func New(opts Options) (*Pipeline, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -177,13 +228,24 @@ func New(opts Options) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: device %q: unknown format %q", d.ID, d.Format)
 		}
 		p.byID[d.ID] = d
-		r := &route{dev: d, dec: dec, ddev: decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Topic, Invert: d.Invert, Location: opts.Location}}
-		for _, prefix := range dec.Prefixes(d.Topic) {
-			if other, dup := p.routes[prefix]; dup {
+		prefixes := dec.Prefixes(d.Topic)
+		r := p.routes[prefixes[0]]
+		if r == nil {
+			r = &route{dec: dec, ddev: decode.Device{ID: d.ID, Base: d.Topic, Location: opts.Location}}
+		} else if other := r.members[0]; other.Format != d.Format || other.Topic != d.Topic ||
+			(d.Channel == "" && r.def != nil) || r.byChannel[d.Channel] != nil {
+			return nil, fmt.Errorf("pipeline: devices %q and %q both publish under %q", other.ID, d.ID, prefixes[0])
+		}
+		r.add(d)
+		for _, prefix := range prefixes {
+			if other, dup := p.routes[prefix]; dup && other != r {
 				return nil, fmt.Errorf("pipeline: devices %q and %q both publish under %q", other.dev.ID, d.ID, prefix)
 			}
 			p.routes[prefix] = r
 			p.depth = max(p.depth, strings.Count(prefix, "/")+1)
+		}
+		if d.Bridge != "" {
+			p.addBridge(d)
 		}
 		p.m.formatIn.WithLabelValues(d.Format)
 	}
@@ -209,12 +271,23 @@ func (p *Pipeline) Subscriptions() []string {
 	return p.SubscriptionsOf(func(*facility.Device) bool { return true })
 }
 
-// SubscriptionsOf returns the topic filters of the devices keep selects.
+// SubscriptionsOf returns the topic filters of the devices keep selects
+// (a board's topic when keep selects any of its channels).
 func (p *Pipeline) SubscriptionsOf(keep func(*facility.Device) bool) []string {
+	return p.subscriptionsWhere(func(r *route) bool { return slices.ContainsFunc(r.members, keep) })
+}
+
+func (p *Pipeline) subscriptionsWhere(keep func(*route) bool) []string {
 	var out []string
 	for prefix, r := range p.routes {
-		if keep(r.dev) {
+		if keep(r) {
 			out = append(out, prefix, prefix+"/#")
+		}
+	}
+	for base := range p.bridges {
+		// The bridge's state decides whether its devices can be heard.
+		if slices.ContainsFunc(p.bridges[base].devs, func(d *facility.Device) bool { return keep(p.lookup(d.Topic)) }) {
+			out = append(out, base+"/bridge/state")
 		}
 	}
 	return out
@@ -229,16 +302,20 @@ func (p *Pipeline) SubscriptionsOf(keep func(*facility.Device) bool) []string {
 // one kind nested under the other's, which both connections would
 // receive).
 func (p *Pipeline) SafetySplit() (safety, other []string, ok bool) {
-	isSafety := func(d *facility.Device) bool { return d.Kind.Safety() }
 	for prefix, r := range p.routes {
 		for other, o := range p.routes {
-			if isSafety(r.dev) != isSafety(o.dev) && strings.HasPrefix(other, prefix+"/") {
+			if r.safety != o.safety && strings.HasPrefix(other, prefix+"/") {
 				return nil, nil, false
 			}
 		}
 	}
-	safety = p.SubscriptionsOf(isSafety)
-	other = p.SubscriptionsOf(func(d *facility.Device) bool { return !isSafety(d) })
+	// A board with a safety channel is a safety route as a whole.
+	safety = p.subscriptionsWhere(func(r *route) bool { return r.safety })
+	other = p.subscriptionsWhere(func(r *route) bool { return !r.safety })
+	if len(p.bridges) > 0 {
+		// A bridge's state topic must come once, on one connection.
+		other = slices.DeleteFunc(other, func(f string) bool { return strings.HasSuffix(f, "/bridge/state") && slices.Contains(safety, f) })
+	}
 	return safety, other, len(safety) > 0
 }
 
@@ -266,12 +343,12 @@ func (p *Pipeline) Handle(ctx context.Context, msg Message) error {
 		return nil
 	}
 	if len(rs) > 0 {
-		if err := p.store(ctx, r.dev, rs); err != nil {
+		if err := p.store(ctx, r, rs); err != nil {
 			p.m.storeFailed.Inc()
 			return fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, err)
 		}
 	}
-	p.stored(r.dev, &msg, rs)
+	p.stored(r, &msg, rs)
 	return nil
 }
 
@@ -293,7 +370,7 @@ func (p *Pipeline) HandleAsync(ctx context.Context, msg Message, done func(error
 		return
 	}
 	if len(rs) == 0 {
-		p.stored(r.dev, &msg, nil)
+		p.stored(r, &msg, nil)
 		done(nil)
 		return
 	}
@@ -304,10 +381,10 @@ func (p *Pipeline) HandleAsync(ctx context.Context, msg Message, done func(error
 		done(fmt.Errorf("pipeline: store readings of %s: %w", r.dev.ID, ctx.Err()))
 		return
 	}
-	as.AppendAsync(rs, r.dev.Kind.Safety(), func(err error) {
+	as.AppendAsync(rs, r.safety, func(err error) {
 		<-p.pending
 		if err == nil {
-			p.stored(r.dev, &msg, rs)
+			p.stored(r, &msg, rs)
 			done(nil)
 			return
 		}
@@ -318,7 +395,7 @@ func (p *Pipeline) HandleAsync(ctx context.Context, msg Message, done func(error
 		}
 		// Not on the writer goroutine: the safety rules' in-memory
 		// evaluation and the wait for room happen on the holder's.
-		p.hold(&heldMsg{ctx: ctx, dev: r.dev, msg: msg, rs: rs, err: err, done: done})
+		p.hold(&heldMsg{ctx: ctx, r: r, msg: msg, rs: rs, err: err, done: done})
 	})
 }
 
@@ -341,9 +418,18 @@ func (p *Pipeline) prepare(msg *Message) (*route, []reading.Reading) {
 		return nil, nil
 	}
 	if r == nil {
+		if b := p.bridgeOf(msg.Topic); b != nil {
+			return p.bridgeState(b, msg)
+		}
 		for _, ig := range p.opts.Ignore {
 			if msg.Topic == ig || strings.HasPrefix(msg.Topic, ig+"/") {
 				p.m.ignored.Inc()
+				return nil, nil
+			}
+		}
+		for base := range p.bridges {
+			if strings.HasPrefix(msg.Topic, base+"/bridge/") {
+				p.m.ignored.Inc() // the bridge's logs, device list, events
 				return nil, nil
 			}
 		}
@@ -360,30 +446,61 @@ func (p *Pipeline) prepare(msg *Message) (*route, []reading.Reading) {
 		p.reject(*msg, r.dev, decode.ReasonOf(err), fmt.Errorf("decode %s payload on %q: %w", r.dev.Format, msg.Topic, err))
 		return nil, nil
 	}
+	if res.Ignored {
+		p.m.ignored.Inc()
+		return nil, nil
+	}
 	for _, rerr := range res.Rejected {
 		// Part of the message was implausible: keep the evidence, store the rest.
 		p.reject(*msg, r.dev, decode.ReasonOf(rerr), fmt.Errorf("decode %s payload on %q: dropped one value, kept the others: %w", r.dev.Format, msg.Topic, rerr))
 	}
-	return r, p.normalise(r.dev, *msg, res)
+	return r, p.normalise(r, *msg, res)
 }
 
-// stored accounts for a message whose readings (if any) are durable.
-func (p *Pipeline) stored(dev *facility.Device, msg *Message, rs []reading.Reading) {
+// stored accounts for a message whose readings (if any) are durable: each
+// device of the route has its own readings. A device that is one channel
+// of a board lives by its own readings and the board's device-wide ones
+// (its LWT) only: Tasmota simply leaves out a DS18B20 that stopped
+// answering, so the board's other messages must not keep the dead probe
+// looking alive. The board's device without a channel takes every message
+// as a sign of life.
+func (p *Pipeline) stored(r *route, msg *Message, rs []reading.Reading) {
 	if len(rs) > 0 {
 		p.m.readings.Add(float64(len(rs)))
 		p.m.latency.Observe(time.Since(msg.Received).Seconds())
 	} else {
 		p.m.heartbeats.Inc()
 	}
-	if p.opts.State != nil {
-		p.opts.State.Observe(dev.ID, msg.Received, rs)
+	if p.opts.State == nil {
+		return
+	}
+	if len(r.members) == 1 && r.def != nil {
+		p.opts.State.Observe(r.members[0].ID, msg.Received, rs)
+		return
+	}
+	for _, d := range r.members {
+		// rs is grouped by device (normalise, bridgeState), so each
+		// device's is a run.
+		i := slices.IndexFunc(rs, func(x reading.Reading) bool { return x.Device == d.ID })
+		var own []reading.Reading
+		if i >= 0 {
+			j := i
+			for j < len(rs) && rs[j].Device == d.ID {
+				j++
+			}
+			own = rs[i:j]
+		} else if r.bridge || d.Channel != "" {
+			continue
+		}
+		p.opts.State.Observe(d.ID, msg.Received, own)
 	}
 }
 
 // store appends readings; see Handle for what happens when the store
 // refuses them.
-func (p *Pipeline) store(ctx context.Context, dev *facility.Device, rs []reading.Reading) error {
-	appendFn := p.appendFn(dev)
+func (p *Pipeline) store(ctx context.Context, r *route, rs []reading.Reading) error {
+	dev := r.dev
+	appendFn := p.appendFn(r)
 	err := appendFn(ctx, rs)
 	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 		return err
@@ -409,8 +526,8 @@ func (p *Pipeline) store(ctx context.Context, dev *facility.Device, rs []reading
 	}
 }
 
-func (p *Pipeline) appendFn(dev *facility.Device) func(context.Context, []reading.Reading) error {
-	if pa, ok := p.opts.Store.(PriorityStore); ok && dev.Kind.Safety() {
+func (p *Pipeline) appendFn(r *route) func(context.Context, []reading.Reading) error {
+	if pa, ok := p.opts.Store.(PriorityStore); ok && r.safety {
 		return pa.AppendPriority
 	}
 	return p.opts.Store.Append
@@ -431,8 +548,14 @@ func (p *Pipeline) logDiskFull(dev *facility.Device, err error) {
 	}
 }
 
-// normalise turns a decode result into readings of the facility.
-func (p *Pipeline) normalise(d *facility.Device, msg Message, res decode.Result) []reading.Reading {
+// normalise turns a decode result into readings of the facility, each
+// for the device of the route its channel belongs to, grouped by device
+// in the order of the route's members. An observation without a channel
+// (availability, a battery level, a format without sub-sensors) is about
+// the whole board and goes to every member; one of a channel no member
+// claims (and no member without a channel takes) is counted and dropped.
+func (p *Pipeline) normalise(r *route, msg Message, res decode.Result) []reading.Reading {
+	d := r.dev
 	at := msg.Received
 	if !res.Time.IsZero() {
 		if res.Time.After(msg.Received.Add(p.opts.MaxClockSkew)) || res.Time.Before(msg.Received.Add(-24*time.Hour-p.opts.MaxClockSkew)) {
@@ -445,13 +568,44 @@ func (p *Pipeline) normalise(d *facility.Device, msg Message, res decode.Result)
 			at = res.Time
 		}
 	}
-	rs := make([]reading.Reading, 0, len(res.Observations))
-	for _, o := range res.Observations {
-		rs = append(rs, reading.Reading{
-			Facility: p.opts.Facility, Device: d.ID, Zone: d.Zone, Kind: o.Kind, Format: d.Format,
-			Time: at, Received: msg.Received, Value: o.Value,
+	mk := func(dev *facility.Device, o *decode.Observation) reading.Reading {
+		return reading.Reading{
+			Facility: p.opts.Facility, Device: dev.ID, Zone: dev.Zone, Kind: o.Kind, Format: dev.Format,
+			Time: at, Received: msg.Received, Value: o.Value, Channel: o.Channel,
 			Battery: res.Battery, LinkQuality: res.LinkQuality,
-		})
+		}
+	}
+	if res.Removed {
+		rs := make([]reading.Reading, 0, len(r.members))
+		for _, m := range r.members {
+			o := decode.Observation{Kind: reading.KindReach, Value: reading.State(reading.ReachRemoved)}
+			rs = append(rs, mk(m, &o))
+		}
+		return rs
+	}
+	rs := make([]reading.Reading, 0, len(res.Observations))
+	if len(r.members) == 1 && r.byChannel == nil {
+		for i := range res.Observations {
+			rs = append(rs, mk(d, &res.Observations[i]))
+		}
+		return rs
+	}
+	for _, m := range r.members {
+		for i := range res.Observations {
+			o := &res.Observations[i]
+			if o.Channel == "" || r.owner(o.Channel) == m {
+				rs = append(rs, mk(m, o))
+			}
+		}
+	}
+	for i := range res.Observations {
+		if o := &res.Observations[i]; o.Channel != "" && r.owner(o.Channel) == nil {
+			p.m.unmapped.Inc()
+			if n, ok := p.limiter.AllowCount("unmapped:" + d.Topic); ok {
+				p.log.Info("pipeline: reading of a sensor no device is configured for; add a device with this channel to keep it",
+					"topic", msg.Topic, "channel", o.Channel, "kind", o.Kind, "suppressed_since_last", n)
+			}
+		}
 	}
 	return rs
 }

@@ -13,12 +13,14 @@ import (
 // gateway can read what an older one wrote. Seq is not encoded: it is the
 // log key.
 //
-//	version(1)=1
-//	facility, device, zone, kind, format: uvarint length + bytes each
+//	version(1)=2
+//	facility, device, zone, kind, format, channel: uvarint length + bytes each
 //	time, received: varint Unix nanoseconds each
 //	value type(1), then number: float64 bits(8) | bool(1) | state: uvarint length + bytes
 //	flags(1): bit0 battery present, bit1 link quality present; float64 bits(8) each
-const codecVersion = 1
+//
+// Version 1 had no channel; it is still read (as an empty channel).
+const codecVersion = 2
 
 // maxField bounds every string in an encoded reading, so a corrupt length
 // cannot make the decoder allocate gigabytes.
@@ -30,7 +32,7 @@ var ErrCorrupt = errors.New("reading: corrupt encoding")
 // AppendBinary appends the encoding of r to dst and returns the result.
 func AppendBinary(dst []byte, r *Reading) []byte {
 	dst = append(dst, codecVersion)
-	for _, s := range [...]string{r.Facility, r.Device, r.Zone, string(r.Kind), r.Format} {
+	for _, s := range [...]string{r.Facility, r.Device, r.Zone, string(r.Kind), r.Format, r.Channel} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
@@ -151,7 +153,8 @@ func (d *decoder) value() Value {
 // r.Seq is left untouched.
 func UnmarshalBinary(b []byte, r *Reading) error {
 	d := decoder{b: b}
-	if v := d.byte1("version"); d.err == nil && v != codecVersion {
+	v := d.byte1("version")
+	if d.err == nil && v != codecVersion && v != 1 {
 		return fmt.Errorf("%w: unknown version %d", ErrCorrupt, v)
 	}
 	r.Facility = d.str("facility")
@@ -159,6 +162,10 @@ func UnmarshalBinary(b []byte, r *Reading) error {
 	r.Zone = d.str("zone")
 	r.Kind = Kind(d.str("kind"))
 	r.Format = d.str("format")
+	r.Channel = ""
+	if v >= 2 {
+		r.Channel = d.str("channel")
+	}
 	r.Time = time.Unix(0, d.varint("time"))
 	r.Received = time.Unix(0, d.varint("received"))
 	r.Value = d.value()

@@ -1,6 +1,7 @@
 package reading
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
@@ -18,6 +19,29 @@ func sample() Reading {
 	}
 }
 
+// A log written by a gateway before channels existed (version 1) is read
+// with an empty channel. The bytes are built by hand in that layout.
+func TestCodecReadsVersion1(t *testing.T) {
+	r := sample()
+	enc := []byte{1}
+	for _, s := range []string{r.Facility, r.Device, r.Zone, string(r.Kind), r.Format} {
+		enc = binary.AppendUvarint(enc, uint64(len(s)))
+		enc = append(enc, s...)
+	}
+	enc = binary.AppendVarint(enc, r.Time.UnixNano())
+	enc = binary.AppendVarint(enc, r.Received.UnixNano())
+	enc = AppendValue(enc, r.Value)
+	enc = append(enc, 1)
+	enc = binary.BigEndian.AppendUint64(enc, math.Float64bits(*r.Battery))
+	got := Reading{Channel: "stale"}
+	if err := UnmarshalBinary(enc, &got); err != nil {
+		t.Fatalf("decode version 1: %v", err)
+	}
+	if got.Device != r.Device || got.Format != r.Format || got.Channel != "" || !got.Value.Bool || got.Battery == nil || *got.Battery != 87 || got.LinkQuality != nil {
+		t.Fatalf("version 1 decoded as %+v", got)
+	}
+}
+
 func TestCodecRoundTrip(t *testing.T) {
 	base := sample()
 	cases := map[string]func(r *Reading){
@@ -27,6 +51,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		"no attributes":             func(r *Reading) { r.Battery, r.LinkQuality = nil, nil },
 		"only link quality":         func(r *Reading) { r.Battery = nil },
 		"unicode zone":              func(r *Reading) { r.Zone = "三号宿舍" },
+		"channel":                   func(r *Reading) { r.Kind, r.Value, r.Channel = KindTemperature, Number(20.5), "DS18B20-2" },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -32,10 +32,28 @@ const (
 	KindBatteryLow   Kind = "battery_low"  // bool: true = firmware reports low battery
 	KindCO           Kind = "co"           // number: ppm carbon monoxide
 	KindAvailability Kind = "availability" // bool: true = online (from availability/LWT topics)
+	// KindSensorFault says a sensor answered but could not measure: ESPHome
+	// "nan", a Shelly or Tasmota null, a Tasmota read error. The message
+	// still proves the device alive; the reading's Channel names the
+	// sensor.
+	KindSensorFault Kind = "sensor_fault" // bool: true = the sensor failed to read
 	// KindFault is the condition of one of the gateway's own parts (a
 	// camera's video, an InfluxDB target, the store): "ok", or what is
 	// wrong. Only the gateway's built-in devices report it.
 	KindFault Kind = "fault" // state: "ok" or the fault
+	// KindReach is whether a device can be reached at all, written by the
+	// gateway for every device behind a bridge when the bridge goes
+	// offline or comes back, and for a device that says it was removed:
+	// ReachOK, ReachBridgeOffline or ReachRemoved. See facility's
+	// availability rules.
+	KindReach Kind = "reach" // state
+)
+
+// Values of KindReach readings.
+const (
+	ReachOK            = "ok"
+	ReachBridgeOffline = "bridge_offline"
+	ReachRemoved       = "removed"
 )
 
 // knownKinds maps each kind to the value type it carries.
@@ -53,7 +71,9 @@ var knownKinds = map[Kind]ValueType{
 	KindBatteryLow:   TypeBool,
 	KindCO:           TypeNumber,
 	KindAvailability: TypeBool,
+	KindSensorFault:  TypeBool,
 	KindFault:        TypeState,
+	KindReach:        TypeState,
 }
 
 // Known reports whether k is a kind the gateway understands, and the value
@@ -78,7 +98,7 @@ func (k Kind) Safety() bool {
 // Internal reports whether only the gateway itself reports kind k: a
 // device's payload or config may never claim it, so no sensor can raise or
 // clear a gateway fault.
-func (k Kind) Internal() bool { return k == KindFault }
+func (k Kind) Internal() bool { return k == KindFault || k == KindReach }
 
 // Kinds returns every kind a device may report (for config validation and
 // docs): the known kinds except the internal ones.
@@ -192,6 +212,14 @@ type Reading struct {
 	Received time.Time
 
 	Value Value
+
+	// Channel names the sub-sensor of a multi-sensor device the reading
+	// came from, as its firmware names it (a Tasmota sensor "DS18B20-2" or
+	// input "Switch2", an ESPHome object id, a Shelly component "input:1",
+	// a Homie "node/property"); empty when the format has no sub-sensors.
+	// Two sensors of one kind on one board differ only by it, so the
+	// forwarder writes it as a tag.
+	Channel string
 
 	// Battery in percent and LinkQuality (0–255, Zigbee LQI scale, or the
 	// firmware's own) are attached when the message carries them.

@@ -24,6 +24,13 @@ import (
 //     An offline_after of zero (or less) means silence never makes it
 //     offline.
 //   - Before its first event a device's state is unknown (CauseNoData).
+//   - A reach reading (reading.KindReach, written by the gateway) saying
+//     the device cannot be reached — its bridge went offline
+//     (CauseBridgeOffline) or it was removed (CauseRemoved) — makes it
+//     unknown with that cause until its next event: neither online nor
+//     silent, so it raises no offline alarm of its own. A reach reading
+//     saying "ok" (the bridge is back) counts as a sign of life: the
+//     device is online again without waiting for its own next message.
 //
 // Events are taken in the order of Compare: by time; at the same instant
 // availability messages before data, so that data wins; availability
@@ -68,6 +75,12 @@ const (
 	// CauseSilent goes with Offline: nothing arrived from the device for
 	// longer than its offline_after.
 	CauseSilent
+	// CauseBridgeOffline goes with Unknown: the bridge the device reaches
+	// the gateway through (Zigbee2MQTT) is offline.
+	CauseBridgeOffline
+	// CauseRemoved goes with Unknown: the device said it was taken out of
+	// service (Homie's empty $state).
+	CauseRemoved
 )
 
 // String returns "none", "no_data", "reported_offline" or "silent"; the last
@@ -82,6 +95,10 @@ func (c Cause) String() string {
 		return "reported_offline"
 	case CauseSilent:
 		return "silent"
+	case CauseBridgeOffline:
+		return "bridge_offline"
+	case CauseRemoved:
+		return "removed"
 	}
 	return "Cause(" + strconv.Itoa(int(c)) + ")"
 }
@@ -97,6 +114,9 @@ const (
 	EventOnline
 	// EventOffline is an availability message saying offline.
 	EventOffline
+	// EventUnreachable is a reach reading saying the device cannot be
+	// reached; Event.Cause says why.
+	EventUnreachable
 )
 
 // String returns "data", "online" or "offline".
@@ -108,6 +128,8 @@ func (k EventKind) String() string {
 		return "online"
 	case EventOffline:
 		return "offline"
+	case EventUnreachable:
+		return "unreachable"
 	}
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -120,6 +142,8 @@ type Event struct {
 	// order (for stored readings, the store's sequence number). It does not
 	// order data against availability messages.
 	Seq uint64
+	// Cause is why an EventUnreachable device cannot be reached.
+	Cause Cause
 }
 
 // EventOf returns the event a reading of kind with value v, at at, is. An
@@ -127,10 +151,19 @@ type Event struct {
 // online otherwise; a reading of any other kind is data.
 func EventOf(kind reading.Kind, v reading.Value, at time.Time, seq uint64) Event {
 	e := Event{At: at, Kind: EventData, Seq: seq}
-	if kind == reading.KindAvailability {
+	switch kind {
+	case reading.KindAvailability:
 		e.Kind = EventOnline
 		if v.Type == reading.TypeBool && !v.Bool {
 			e.Kind = EventOffline
+		}
+	case reading.KindReach:
+		// "ok" is data (a sign of life); the rest say why not.
+		switch v.State {
+		case reading.ReachBridgeOffline:
+			e.Kind, e.Cause = EventUnreachable, CauseBridgeOffline
+		case reading.ReachRemoved:
+			e.Kind, e.Cause = EventUnreachable, CauseRemoved
 		}
 	}
 	return e
@@ -161,6 +194,9 @@ type Status struct {
 	// ReportedOffline is set when the last availability message said
 	// offline and no data came after it.
 	ReportedOffline bool
+	// Unreachable is the cause of the last event when it was an
+	// EventUnreachable; CauseNone otherwise.
+	Unreachable Cause
 }
 
 // Apply returns the status after e. Events are applied in the order of
@@ -172,6 +208,10 @@ func (s Status) Apply(e Event) Status {
 		s.LastSeen = e.At
 	}
 	s.ReportedOffline = e.Kind == EventOffline
+	s.Unreachable = CauseNone
+	if e.Kind == EventUnreachable {
+		s.Unreachable = e.Cause
+	}
 	return s
 }
 
@@ -193,6 +233,8 @@ func (s Status) reported() (Availability, Cause) {
 	switch {
 	case s.LastSeen.IsZero():
 		return Unknown, CauseNoData
+	case s.Unreachable != CauseNone:
+		return Unknown, s.Unreachable
 	case s.ReportedOffline:
 		return Offline, CauseReported
 	}

@@ -34,6 +34,12 @@ type Device struct {
 	Format string
 	Topic  string
 	Invert bool
+	// Channel is the sub-sensor of a multi-sensor board the device is
+	// (see decode.Observation.Channel); empty for a whole device.
+	Channel string
+	// Bridge is the base topic of the bridge (Zigbee2MQTT) the device
+	// reaches the gateway through; empty when it has none.
+	Bridge string
 	// Builtin marks a device of the gateway itself (a camera's video, an
 	// InfluxDB target, the store): its readings say how the gateway is,
 	// not how a room is. Sensor rules, absence rules and the gateway-wide

@@ -99,6 +99,18 @@ func Builtin() []RuleConfig {
 			Title: TextConfig{EN: "Battery low: {{.Device}} ({{.ZoneName}})", ZH: "电池电量低：{{.Device}}（{{.ZoneNameZH}}）"},
 		},
 		{
+			// A sensor that answers but cannot measure (ESPHome "nan", a
+			// Shelly or Tasmota null): the device is alive, so no offline
+			// alarm would ever say that its thermometer is dead. Clears at
+			// the device's next real reading.
+			ID: "sensor-fault", When: `kind == "sensor_fault" && value == true`,
+			Clear:    `kind != "sensor_fault" && kind != "availability" && kind != "reach"`,
+			Severity: "trouble",
+			Title:    TextConfig{EN: "Sensor fault: {{.Device}} ({{.ZoneName}})", ZH: "传感器故障：{{.Device}}（{{.ZoneNameZH}}）"},
+			Body: TextConfig{EN: "{{.Device}} is online but its sensor cannot measure. Check the wiring or replace the sensor.",
+				ZH: "{{.Device}} 在线，但其传感器无法测量。请检查接线或更换传感器。"},
+		},
+		{
 			// A sensor silent beyond its offline_after (1 h for periodic
 			// sensors, 25 h for daily check-ins) or reporting itself
 			// offline protects nobody.
@@ -171,6 +183,14 @@ func GatewayRules() []RuleConfig {
 		fault("clock", `device == "gateway.clock"`, "trouble", false,
 			TextConfig{EN: "The gateway's clock is wrong", ZH: "网关系统时间异常"},
 			TextConfig{EN: "{{.Value}}. Check the time synchronisation (NTP) of the gateway.", ZH: "{{.Value}}。请检查网关的时间同步（NTP）。"}),
+		// A Zigbee2MQTT bridge (or its USB coordinator) that stopped:
+		// every detector behind it is deaf at once, so it pages like a
+		// smoke detector's own trouble would not. Not latched: it clears
+		// when the bridge says it is back.
+		fault("bridge-down", `device startsWith "gateway.bridge."`, "critical", false,
+			TextConfig{EN: "Zigbee bridge offline: {{.DeviceName}}", ZH: "Zigbee 网桥离线：{{.DeviceName}}"},
+			TextConfig{EN: "{{.Value}}. Check the bridge's host and its USB coordinator; until it is back, smoke detectors and door contacts behind it are not heard.",
+				ZH: "{{.Value}}。请检查网桥主机及其 USB 协调器；恢复之前，其下的烟雾探测器和门磁均无法上报。"}),
 		// The audit log is the record of who acknowledged an alarm and who
 		// watched inside a placement: a failed write must be seen.
 		fault("audit-log-failed", `device == "gateway.audit"`, "trouble", false,

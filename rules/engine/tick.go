@@ -110,6 +110,11 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 			if after <= 0 {
 				continue
 			}
+			if c.avail[id].Unreachable != facility.CauseNone {
+				// Behind a bridge that is down, or removed: unknown, not
+				// silent; the bridge-down alarm speaks for it.
+				continue
+			}
 			last := c.avail[id].LastSeen
 			if last.IsZero() {
 				// Never heard since the gateway started: a detector that

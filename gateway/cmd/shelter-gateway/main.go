@@ -7,6 +7,8 @@
 //	shelter-gateway audit verify --config shelterwatch.yaml
 //	shelter-gateway cert ca --dir /etc/shelterwatch/tls
 //	shelter-gateway cert server --dir /etc/shelterwatch/tls --host gw.lan,192.168.1.20
+//	shelter-gateway devices discover --seconds 10 --config shelterwatch.yaml --username installer --password-file pw
+//	shelter-gateway devices import --from zigbee2mqtt devices.json --config shelterwatch.yaml
 //	shelter-gateway version
 package main
 
@@ -48,7 +50,7 @@ func root() *cobra.Command {
 		SilenceErrors: false,
 	}
 	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd(), certCmd())
-	cmd.AddCommand(auditCmd(), userCmd())
+	cmd.AddCommand(auditCmd(), userCmd(), devicesCmd())
 	return cmd
 }
 

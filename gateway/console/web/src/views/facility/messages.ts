@@ -25,6 +25,8 @@ export default {
       never_seen: '从未上线',
       silent: '长时间无数据',
       availability: '设备报告离线',
+      bridge_offline: '网桥离线，状态未知',
+      removed: '设备已被移除',
     },
     on: {
       door: '开',
@@ -73,6 +75,8 @@ export default {
       never_seen: 'Never seen',
       silent: 'Silent for too long',
       availability: 'Reported offline',
+      bridge_offline: 'Bridge offline: state unknown',
+      removed: 'Removed from service',
     },
     on: {
       door: 'Open',
