@@ -46,6 +46,7 @@ func (a *App) newHTTP() error {
 		},
 		Forwarders:    a.forwarderStatus,
 		Alarms:        a.Rules,
+		WalkTests:     a.Rules,
 		Audit:         a.Audit,
 		Reload:        a.ReloadRules,
 		Outbox:        a.Outbox,

@@ -52,9 +52,12 @@ const (
 	// PermReports: reports over a period (alarms and how fast they were
 	// acknowledged).
 	PermReports
+	// PermWalkTest: start and end walk tests, which hold a zone's
+	// notifications back while devices are tested.
+	PermWalkTest
 
 	// permMax is the highest permission.
-	permMax = PermReports
+	permMax = PermWalkTest
 )
 
 var permNames = map[Permission]string{
@@ -63,6 +66,7 @@ var permNames = map[Permission]string{
 	PermAuditRead: "audit log", PermAuditVideoOnly: "audit log (video only)", PermPersonalData: "personal data",
 	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
 	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users", PermReports: "reports",
+	PermWalkTest: "walk tests",
 }
 
 func (p Permission) String() string {
@@ -95,7 +99,7 @@ var rolePerms = map[Role]Permission{
 	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
-		PermUsers | PermReports,
+		PermUsers | PermReports | PermWalkTest,
 }
 
 // may reports whether the role includes p.
@@ -138,6 +142,10 @@ var routes = []route{
 	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
 	{pattern: "GET /api/v1/reports/alarms", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.alarmReport }},
 	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
+	{pattern: "GET /api/v1/walktests", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.walkTests }},
+	{pattern: "POST /api/v1/walktests", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.startWalkTest }},
+	{pattern: "POST /api/v1/walktests/end", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.endWalkTest }},
+	{pattern: "GET /api/v1/walktests/{id}/record.csv", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.walkTestRecord }},
 	{pattern: "POST /api/v1/rules/reload", perm: PermRulesReload, handler: func(a *api) http.HandlerFunc { return a.reloadRules }},
 	{pattern: "GET /api/v1/cameras", perm: PermCameras, video: true, handler: func(a *api) http.HandlerFunc { return a.cameras }},
 	{pattern: "GET /api/v1/video/sessions", perm: PermVideoSessions, video: true, handler: func(a *api) http.HandlerFunc { return a.videoSessions }},

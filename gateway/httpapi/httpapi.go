@@ -150,6 +150,9 @@ type Options struct {
 	// Alarms are the open alarms and what people do with them (the rules
 	// engine): sensor alarms and the gateway's own faults alike. May be nil.
 	Alarms Alarms
+	// WalkTests start, end and list walk tests (the rules engine). May be
+	// nil.
+	WalkTests WalkTests
 	// Audit is the audit log. May be nil.
 	Audit AuditLog
 	// Reload re-reads the rules file. May be nil.

@@ -181,7 +181,13 @@ var ErrUnknownName = errors.New("unknown name")
 func (c *Core) applyInhibitions(now time.Time) {
 	for _, a := range c.open {
 		reason := ""
+		if c.walkCovers(&a.Alarm) {
+			reason = "walk test " + c.walk.ID
+		}
 		for i := range c.silences {
+			if reason != "" {
+				break
+			}
 			if c.silences[i].matches(&a.Alarm, now) {
 				reason = "silence " + c.silences[i].ID
 				break

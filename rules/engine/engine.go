@@ -133,6 +133,11 @@ type Core struct {
 	started  time.Time
 	silences []Silence
 	seq      uint64
+	// walk is the running walk test (nil: none), walkIdx its devices'
+	// positions, walks the finished ones, oldest first (walktest.go).
+	walk    *WalkTest
+	walkIdx map[string]int
+	walks   []WalkTest
 
 	events []alarm.Event
 	audit  []audit.Entry

@@ -30,6 +30,9 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		// A gateway fault reading is no sign that sensors get through.
 		c.lastAny = now
 	}
+	if c.walk != nil {
+		c.walkObserve(&rd, now)
+	}
 	local := now.In(c.cfg.Location)
 	var ev readingEnv
 	for _, dr := range c.devRules[dev.ID] {

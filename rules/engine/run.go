@@ -513,6 +513,35 @@ func (e *Engine) AddSilence(ctx context.Context, s Silence) error {
 	return err
 }
 
+// StartWalkTest starts a walk test (see walktest.go).
+func (e *Engine) StartWalkTest(ctx context.Context, w WalkTest) (WalkTest, error) {
+	var out WalkTest
+	var err error
+	if derr := e.do(ctx, func() { out, err = e.core.StartWalkTest(w, e.now()) }); derr != nil {
+		return WalkTest{}, derr
+	}
+	return out, err
+}
+
+// EndWalkTest ends the running walk test and returns its record.
+func (e *Engine) EndWalkTest(ctx context.Context, by string) (WalkTest, error) {
+	var out WalkTest
+	var err error
+	if derr := e.do(ctx, func() { out, err = e.core.EndWalkTest(by, e.now()) }); derr != nil {
+		return WalkTest{}, derr
+	}
+	return out, err
+}
+
+// WalkTests returns the running walk test (nil when none) and the
+// finished ones, newest first.
+func (e *Engine) WalkTests(ctx context.Context) (*WalkTest, []WalkTest, error) {
+	var cur *WalkTest
+	var done []WalkTest
+	err := e.send(ctx, request{fn: func() { cur, done = e.core.WalkTests() }, done: make(chan error, 1)})
+	return cur, done, err
+}
+
 // Reload swaps in a new configuration (rules, devices, escalation). It is
 // checked in full first; on error nothing changes. Open alarms and pending
 // timers of rules that still exist are kept.

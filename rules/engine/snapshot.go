@@ -22,6 +22,9 @@ type snapshot struct {
 	Offline  map[string]bool       `json:"offline"`
 	LastAny  time.Time             `json:"last_any"`
 	Silences []Silence             `json:"silences"`
+	// Walk is the running walk test, Walks the finished ones.
+	Walk  *WalkTest  `json:"walk,omitempty"`
+	Walks []WalkTest `json:"walks,omitempty"`
 }
 
 const snapshotVersion = 1
@@ -43,7 +46,7 @@ func (c *Core) Snapshot() ([]byte, error) {
 		}
 	}
 	return json.Marshal(snapshot{Version: snapshotVersion, Seq: c.seq, Subjects: subj, Open: c.open,
-		LastSeen: seen, Offline: offline, LastAny: c.lastAny, Silences: c.silences})
+		LastSeen: seen, Offline: offline, LastAny: c.lastAny, Silences: c.silences, Walk: c.walk, Walks: c.walks})
 }
 
 // Restore loads a snapshot taken by Snapshot. State of rules that no
@@ -71,5 +74,7 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 		c.avail[k] = facility.Status{LastSeen: v, ReportedOffline: s.Offline[k]}
 	}
 	c.lastAny, c.silences = s.LastAny, s.Silences
+	c.walks = s.Walks
+	c.setWalk(s.Walk)
 	return nil
 }

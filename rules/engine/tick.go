@@ -72,6 +72,7 @@ func (c *Core) Tick(now time.Time) time.Time {
 		}
 	}
 	c.expireSilences(now)
+	c.tickWalk(now, due)
 	c.escalate(now, due)
 	return next
 }
