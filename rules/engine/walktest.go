@@ -220,10 +220,10 @@ func (c *Core) walkObserve(rd *reading.Reading, now time.Time) {
 		if d.Max == nil || v > *d.Max {
 			d.Max = &v
 		}
-		// Breathing on a thermometer moves it by a degree or more, on a
-		// hygrometer by several percent; any change at the sensor's
-		// resolution proves it measures.
-		d.Triggered = *d.Max > *d.Min
+		// Breathing on a thermometer or holding it moves it by a degree
+		// or more, a hygrometer by several percent: more than the
+		// sensor's own noise, which a still room shows too.
+		d.Triggered = *d.Max-*d.Min >= walkTriggerSpan(rd.Kind)
 	}
 }
 
@@ -295,6 +295,22 @@ func (c *Core) tickWalk(now time.Time, due func(time.Time)) {
 		return
 	}
 	due(c.walk.Ends)
+}
+
+// walkTriggerSpan is how far a measuring device's value must move during a
+// walk test to count as triggered.
+func walkTriggerSpan(k reading.Kind) float64 {
+	switch k {
+	case reading.KindTemperature:
+		return 0.5 // °C
+	case reading.KindHumidity:
+		return 3 // %RH
+	case reading.KindPressure:
+		return 0.5 // hPa
+	case reading.KindCO:
+		return 5 // ppm
+	}
+	return 0.001
 }
 
 func cloneWalk(w *WalkTest) WalkTest {

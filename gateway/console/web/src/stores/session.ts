@@ -32,6 +32,7 @@ export type Permission =
   | 'rules reload'
   | 'users'
   | 'reports'
+  | 'walk tests'
 
 export function can(p: Permission): boolean {
   return !!state.user?.permissions.includes(p)
