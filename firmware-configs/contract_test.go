@@ -65,7 +65,8 @@ func TestNamingConvention(t *testing.T) {
 
 // TestZigbee2MQTTConfig checks zigbee2mqtt/configuration.yaml: the bridge
 // logs in as a broker user allowed on its base topic, availability is on,
-// last_seen is ISO 8601, output is JSON, and its friendly names are exactly
+// last_seen is ISO 8601, output is JSON (attribute in the fragment that
+// shows attribute output), and its friendly names are exactly
 // the topics of the zigbee2mqtt devices in the gateway config, named
 // <zone>/<kind> after the device's zone.
 func TestZigbee2MQTTConfig(t *testing.T) {
@@ -89,12 +90,18 @@ func TestZigbee2MQTTConfig(t *testing.T) {
 	}{
 		{[]string{"availability", "enabled"}, "true", "the gateway's offline alarms need the availability topics"},
 		{[]string{"advanced", "last_seen"}, "ISO_8601", "the gateway reads last_seen as an RFC 3339 time"},
-		{[]string{"advanced", "output"}, "json", "the gateway decodes one JSON object per device message"},
+		{[]string{"advanced", "output"}, "json", "with one JSON object per device message each reading carries its battery, link quality and last_seen"},
 		{[]string{"homeassistant", "enabled"}, "false", "discovery messages are not device data"},
 	} {
 		if got := str(path(doc, c.keys...)); got != c.want {
 			t.Errorf("%s: %s is %q, want %s: %s", file, strings.Join(c.keys, "."), got, c.want, c.why)
 		}
+	}
+
+	// The attribute output fragment: attribute alone, since
+	// attribute_and_json would store every value twice.
+	if got := str(path(yamlDoc(t, "zigbee2mqtt/attribute-output.yaml"), "advanced", "output")); got != "attribute" {
+		t.Errorf("zigbee2mqtt/attribute-output.yaml: advanced.output is %q, want attribute", got)
 	}
 
 	names := map[string]bool{}

@@ -1,6 +1,7 @@
 package firmwareconfigs
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -47,6 +48,38 @@ type entity struct {
 	kind   reading.Kind
 	item   *yaml.Node // the list item (its pin, filters, update_interval)
 	entity *yaml.Node // the entity's own mapping (its name, filters)
+	// stateTopic is the entity's custom state_topic; "" for the default.
+	stateTopic string
+}
+
+// topic is the topic the entity's state is published on: its state_topic,
+// else <prefix>/<component>/<object id>/state.
+func (e entity) topic(prefix string) string {
+	if e.stateTopic != "" {
+		return e.stateTopic
+	}
+	return prefix + "/" + e.component + "/" + objectID(e.name) + "/state"
+}
+
+// channel is the channel the gateway gives the entity's readings: its
+// object id on the default topic; on a custom one the topic below the
+// prefix when a device has that channel, else its last level that is not
+// state, status or value (the esphome row of the README's sensor formats).
+func (e entity) channel(prefix string, byChannel map[string]config.Device) string {
+	if e.stateTopic == "" {
+		return objectID(e.name)
+	}
+	rest := strings.TrimPrefix(e.stateTopic, prefix+"/")
+	if _, ok := byChannel[rest]; ok {
+		return rest
+	}
+	levels := strings.Split(rest, "/")
+	for i := len(levels) - 1; i >= 0; i-- {
+		if l := levels[i]; l != "state" && l != "status" && l != "value" {
+			return l
+		}
+	}
+	return rest
 }
 
 // objectID is ESPHome's object id of an entity name: lower case, spaces as
@@ -93,7 +126,8 @@ func esphomeEntities(t *testing.T, file string, doc *yaml.Node) []entity {
 		for _, item := range items(get(doc, comp)) {
 			platform := str(get(item, "platform"))
 			add := func(n *yaml.Node, defClass string) {
-				e := entity{component: comp, platform: platform, id: str(get(n, "id")), name: str(get(n, "name")), item: item, entity: n}
+				e := entity{component: comp, platform: platform, id: str(get(n, "id")), name: str(get(n, "name")), item: item, entity: n,
+					stateTopic: str(get(n, "state_topic"))}
 				class := str(get(n, "device_class"))
 				if class == "" {
 					class = defClass
@@ -191,9 +225,10 @@ var gpioRE = regexp.MustCompile(`^GPIO(\d+)$`)
 
 // TestESPHomeConfigs checks each ESPHome node config against what the
 // gateway relies on: credentials from secrets.yaml, MQTT only under the
-// node's topic prefix, birth and will as the decoder reads them, every
-// entity named so that its object id decodes to the kind it measures and
-// lands on a configured device, a heartbeat that keeps the devices within
+// node's topic prefix, birth and will as the decoder reads them (with the
+// status_topic and payloads of the node's gateway devices), every entity
+// named (or, on a custom state_topic, placed) so that its state decodes
+// to the kind it measures and lands on a configured device, a heartbeat that keeps the devices within
 // their offline_after, and inputs on pins that can carry them.
 func TestESPHomeConfigs(t *testing.T) {
 	cfg := loadSample(t)
@@ -231,7 +266,15 @@ func TestESPHomeConfigs(t *testing.T) {
 			if len(devs) == 0 {
 				t.Fatalf("%s: no esphome device in %s has topic %q", file, sampleConfig, prefix)
 			}
-			status := prefix + "/status"
+			// The node's birth and will as its gateway devices set them
+			// (on any one of them), else ESPHome's defaults.
+			var st decode.Status
+			for _, d := range devs {
+				st.Topic = cmp.Or(d.StatusTopic, st.Topic)
+				st.Online = cmp.Or(d.OnlinePayload, st.Online)
+				st.Offline = cmp.Or(d.OfflinePayload, st.Offline)
+			}
+			status := cmp.Or(st.Topic, prefix+"/status")
 			checkAccount(t, file, str(get(mqtt, "username")), config.FormatESPHome, prefix,
 				[]string{status, prefix + "/sensor/x/state", prefix + "/binary_sensor/x/state"}, []string{status})
 
@@ -243,10 +286,10 @@ func TestESPHomeConfigs(t *testing.T) {
 					continue
 				}
 				topic, payload := str(get(n, "topic")), str(get(n, "payload"))
-				res, err := esp.Decode(decode.Device{ID: "x", Base: prefix}, topic, []byte(payload))
+				res, err := esp.Decode(decode.Device{ID: "x", Base: prefix, Status: st}, topic, []byte(payload))
 				if err != nil || len(res.Observations) != 1 || res.Observations[0].Kind != reading.KindAvailability || res.Observations[0].Value.Bool != online {
-					t.Errorf("%s: mqtt.%s %q on %s: the gateway reads it as %+v, %v; want availability %t (payload online/offline on %s)",
-						file, key, payload, topic, res.Observations, err, online, status)
+					t.Errorf("%s: mqtt.%s %q on %s: the gateway reads it as %+v, %v; want availability %t (payload %s/%s on %s: set the devices' status_topic, online_payload and offline_payload to the node's)",
+						file, key, payload, topic, res.Observations, err, online, cmp.Or(st.Online, "online"), cmp.Or(st.Offline, "offline"), status)
 				}
 			}
 			if lt := get(mqtt, "log_topic"); lt != nil && lt.Tag != "!!null" {
@@ -277,7 +320,7 @@ func TestESPHomeConfigs(t *testing.T) {
 			g := newGateway(t)
 			nodeSilence := time.Duration(1<<63 - 1)
 			for i, e := range ents {
-				oid := objectID(e.name)
+				ch := e.channel(prefix, byChannel)
 				if e.name == "" {
 					t.Errorf("%s: %s of platform %s has no name, so no object id", file, e.component, e.platform)
 					continue
@@ -292,7 +335,11 @@ func TestESPHomeConfigs(t *testing.T) {
 						state = "1"
 					}
 				}
-				topic := prefix + "/" + e.component + "/" + oid + "/state"
+				topic := e.topic(prefix)
+				if !strings.HasPrefix(topic, prefix+"/") {
+					t.Errorf("%s: %s %q: state_topic %s is outside the topic prefix, where the gateway does not hear it", file, e.component, e.name, topic)
+					continue
+				}
 				got, dead := g.handle(t, topic, state, t0.Add(time.Duration(i)*time.Second))
 				for _, dl := range dead {
 					t.Errorf("%s: %s %q: %s on %s is dead-lettered (%s): %s", file, e.component, e.name, state, topic, dl.Reason, dl.Error)
@@ -303,19 +350,19 @@ func TestESPHomeConfigs(t *testing.T) {
 					}
 					continue
 				}
-				owner, claimed := byChannel[oid]
+				owner, claimed := byChannel[ch]
 				if !claimed {
 					if def == nil {
-						t.Errorf("%s: %s %q (channel %q): no device of %s takes it: add one with this channel", file, e.component, e.name, oid, prefix)
+						t.Errorf("%s: %s %q (channel %q): no device of %s takes it: add one with this channel", file, e.component, e.name, ch, prefix)
 						continue
 					}
 					owner = *def
 				} else if owner.Kind != e.kind {
 					t.Errorf("%s: %s %q measures %s, its device %s is of kind %s", file, e.component, e.name, e.kind, owner.ID, owner.Kind)
 				}
-				if len(got) != 1 || got[0].Kind != e.kind || got[0].Device != owner.ID || got[0].Channel != oid {
-					t.Errorf("%s: %s %q (object id %s, %s): stored %s, want one %s reading of %s on channel %s",
-						file, e.component, e.name, oid, e.kind, describeAll(got), e.kind, owner.ID, oid)
+				if len(got) != 1 || got[0].Kind != e.kind || got[0].Device != owner.ID || got[0].Channel != ch {
+					t.Errorf("%s: %s %q (channel %s, %s): stored %s, want one %s reading of %s on channel %s",
+						file, e.component, e.name, ch, e.kind, describeAll(got), e.kind, owner.ID, ch)
 				}
 			}
 			if nodeSilence > minOffline/2 {
@@ -348,7 +395,7 @@ func checkRepublish(t *testing.T, file string, doc *yaml.Node, prefix string, en
 			topic := str(get(pub, "topic"))
 			var target *entity
 			for i := range ents {
-				if prefix+"/"+ents[i].component+"/"+objectID(ents[i].name)+"/state" == topic {
+				if ents[i].topic(prefix) == topic {
 					target = &ents[i]
 				}
 			}
@@ -369,11 +416,11 @@ func checkRepublish(t *testing.T, file string, doc *yaml.Node, prefix string, en
 		if e.component != "binary_sensor" {
 			continue
 		}
-		d, own := byChannel[objectID(e.name)]
+		d, own := byChannel[e.channel(prefix, byChannel)]
 		if !own {
 			continue
 		}
-		topic := prefix + "/binary_sensor/" + objectID(e.name) + "/state"
+		topic := e.topic(prefix)
 		p, ok := every[topic]
 		switch {
 		case !ok:

@@ -59,6 +59,9 @@ type App struct {
 	Store    *store.Store
 	Pipeline *pipeline.Pipeline
 	State    *devstate.Tracker
+	// discovered is what devices announce about themselves, for the
+	// console's onboarding list.
+	discovered *discovered
 	// Audit is the audit log: alarm actions, video views, rule reloads.
 	Audit *audit.Log
 	// Health writes the gateway's faults about itself as readings of its
@@ -179,6 +182,10 @@ func (a *App) newHealth() error {
 func (a *App) newPipeline() (err error) {
 	devs := a.cfg.DeviceModels()
 	a.State = devstate.New(devs, nil)
+	a.discovered = newDiscovered(a.cfg)
+	if err := a.register("discovery", func(reg prometheus.Registerer) error { return reg.Register(a.discovered.bad) }); err != nil {
+		return err
+	}
 	if err = a.restoreState(); err != nil {
 		return err
 	}
@@ -193,6 +200,7 @@ func (a *App) newPipeline() (err error) {
 		MaxClockSkew: a.cfg.Ingest.MaxClockSkew.Std(),
 		Ignore:       ignoredTopics,
 		Unstored:     a.unstored,
+		Unrouted:     a.discovered.offer,
 		Logger:       a.log,
 	})
 	if err != nil {

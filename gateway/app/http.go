@@ -47,6 +47,7 @@ func (a *App) newHTTP() error {
 		Forwarders:    a.forwarderStatus,
 		Alarms:        a.Rules,
 		WalkTests:     a.Rules,
+		Discovered:    a.discovered,
 		Audit:         a.Audit,
 		Reload:        a.ReloadRules,
 		Outbox:        a.Outbox,

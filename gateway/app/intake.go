@@ -2,10 +2,12 @@ package app
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/broker"
+	"github.com/shelterwatch/shelterwatch/ingest/discover"
 	"github.com/shelterwatch/shelterwatch/ingest/mqttclient"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 )
@@ -26,6 +28,11 @@ func (a *App) newBroker() error {
 	for _, d := range a.cfg.Devices {
 		filters := broker.PrefixFilters(a.Pipeline.Prefixes(d.ID))
 		retain := broker.RetainFilters(d.Format, d.Topic)
+		if d.StatusTopic != "" {
+			// An ESPHome node's birth and will on a custom topic are its
+			// availability: kept for later subscribers like the default.
+			retain = append(retain, d.StatusTopic)
+		}
 		if d.PasswordHash == "" {
 			// Only a device without a password may be spoken for by an
 			// anonymous client; one with a password speaks for itself.
@@ -98,6 +105,9 @@ func (a *App) newClient() error {
 		}
 		opts.Subscriptions = other
 	}
+	// Device announcements come on the main connection (the pipeline
+	// hands them to the onboarding list, not to the store).
+	opts.Subscriptions = append(slices.Clone(opts.Subscriptions), discover.Filters()...)
 	if a.client, err = mqttclient.New(opts); err != nil {
 		return err
 	}

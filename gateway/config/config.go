@@ -173,6 +173,17 @@ type Device struct {
 	// bridge/state, also its last will) the device is unknown until the
 	// bridge is back. Default: the first level of Topic.
 	Bridge string `yaml:"bridge"`
+	// StatusTopic, OnlinePayload and OfflinePayload are an esphome
+	// node's birth and will messages when its mqtt: section changes them
+	// (birth_message, will_message): the topic, which must be Topic or
+	// under it, and the payloads meaning online and offline. The defaults
+	// are ESPHome's own, <topic>/status with online / offline, and stay
+	// understood on <topic>/status (ESPHome's shutdown_message keeps them
+	// unless it is changed too). Devices sharing a topic share the node's
+	// messages: set them on any of them, alike where set twice.
+	StatusTopic    string `yaml:"status_topic"`
+	OnlinePayload  string `yaml:"online_payload"`
+	OfflinePayload string `yaml:"offline_payload"`
 }
 
 // BridgeTopic returns the Zigbee2MQTT base topic the device is behind,

@@ -253,6 +253,34 @@ func TestNullMeansDefault(t *testing.T) {
 	}
 }
 
+// An ESPHome node's birth and will, set on one device of its board,
+// reach the facility model of that device as written.
+func TestESPHomeBirthAndWill(t *testing.T) {
+	c, err := Parse([]byte(`facility:
+  id: north-shelter-01
+  name: North
+  timezone: Asia/Shanghai
+zones:
+  - id: dorm-1
+devices:
+  - {id: dorm1-smoke, kind: smoke, zone: dorm-1, format: esphome, topic: dorm1-node, channel: smoke,
+     status_topic: dorm1-node/availability, online_payload: connected, offline_payload: disconnected}
+  - {id: dorm1-door, kind: door, zone: dorm-1, format: esphome, topic: dorm1-node, channel: door}
+store:
+  dir: /var/lib/shelterwatch
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Devices[0].Model()
+	if m.StatusTopic != "dorm1-node/availability" || m.OnlinePayload != "connected" || m.OfflinePayload != "disconnected" {
+		t.Errorf("model = %+v, want the node's birth and will", m)
+	}
+	if m := c.Devices[1].Model(); m.StatusTopic != "" || m.OnlinePayload != "" || m.OfflinePayload != "" {
+		t.Errorf("the other device's model = %+v, want the defaults (the pipeline shares the board's)", m)
+	}
+}
+
 func TestExplicitEmptyListenDisablesIt(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"cert.pem", "key.pem"} {

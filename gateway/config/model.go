@@ -17,7 +17,8 @@ func (z *Zone) Model() facility.Zone {
 // password stays in the config.
 func (d *Device) Model() facility.Device {
 	return facility.Device{ID: d.ID, Name: d.Name, Kind: d.Kind, Zone: d.Zone, OfflineAfter: d.OfflineAfter.Std(),
-		Format: d.Format, Topic: d.Topic, Invert: d.Invert, Channel: d.Channel, Bridge: d.BridgeTopic()}
+		Format: d.Format, Topic: d.Topic, Invert: d.Invert, Channel: d.Channel, Bridge: d.BridgeTopic(),
+		StatusTopic: d.StatusTopic, OnlinePayload: d.OnlinePayload, OfflinePayload: d.OfflinePayload}
 }
 
 // Model returns the camera as the facility model has it; its address and

@@ -362,6 +362,54 @@ store:
 		want: []string{`t.yaml:19: devices[1].topic: topic "zigbee2mqtt/dorm1-smoke" is already the topic of device "dorm1-smoke" (line 14); give each sensor of one board its own channel`},
 	},
 	{
+		name: "birth and will messages of a device that is not an esphome node",
+		yaml: withDevice + `    status_topic: zigbee2mqtt/dorm1-smoke/availability
+    online_payload: up
+`,
+		want: []string{
+			`t.yaml:15: devices[0].status_topic: only an esphome device sets its birth and will messages (format is "zigbee2mqtt")`,
+			`t.yaml:16: devices[0].online_payload: only an esphome device sets its birth and will messages (format is "zigbee2mqtt")`,
+		},
+	},
+	{
+		name: "esphome birth and will messages",
+		yaml: base + `devices:
+  - {id: a, kind: smoke, zone: dorm-1, format: esphome, topic: node-a, status_topic: node-b/status, online_payload: "up ", offline_payload: offline}
+  - {id: b, kind: smoke, zone: dorm-1, format: esphome, topic: node-b, status_topic: node-b/#}
+  - {id: c, kind: smoke, zone: dorm-1, format: esphome, topic: node-c, online_payload: lost, offline_payload: lost}
+  - {id: d, kind: smoke, zone: dorm-1, format: esphome, topic: node-d, offline_payload: online}
+`,
+		want: []string{
+			`t.yaml:10: devices[0].status_topic: "node-b/status" is not under the device's topic "node-a": the gateway hears a node only on its own topic`,
+			`t.yaml:10: devices[0].online_payload: payload "up " must be printable text without leading or trailing white space`,
+			`t.yaml:11: devices[1].status_topic: topic "node-b/#" must not contain wildcards (+ #)`,
+			`t.yaml:12: devices[2].online_payload: "lost" also means offline; give online and offline different payloads`,
+			`t.yaml:13: devices[3].offline_payload: "online" also means online; give online and offline different payloads`,
+		},
+	},
+	{
+		name: "devices of one esphome node set its birth differently",
+		yaml: base + `devices:
+  - id: node-smoke
+    kind: smoke
+    zone: dorm-1
+    format: esphome
+    topic: dorm1-node
+    channel: smoke
+    online_payload: connected
+  - id: node-door
+    kind: door
+    zone: dorm-1
+    format: esphome
+    topic: dorm1-node
+    channel: door
+    online_payload: up
+`,
+		want: []string{
+			`t.yaml:23: devices[1].online_payload: "up", but device "node-smoke" of the same node says "connected" (line 16): a node has one birth and will`,
+		},
+	},
+	{
 		name: "bad bcrypt hash",
 		yaml: withDevice + "    password_hash: hunter2\n",
 		want: []string{"t.yaml:15: devices[0].password_hash: not a bcrypt hash (want $2a$, $2b$ or $2y$, cost and 53 characters of salt and hash; make one with `shelter-gateway hash-password`)"},

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -202,7 +203,9 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 				v.errorf(key+".bridge", "the device's topic %s is not under the bridge's base topic %s", quote(d.Topic), quote(d.Bridge))
 			}
 		}
-		if v.topic(key+".topic", d.Topic) {
+		topicOK := v.topic(key+".topic", d.Topic)
+		v.status(key, d, topicOK)
+		if topicOK {
 			// Devices may share a topic only as channels of one board.
 			for _, first := range topics[d.Topic] {
 				o := &v.c.Devices[first]
@@ -217,6 +220,7 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 					v.errorf(key+".channel", "channel %s of topic %s is already device %q (%s)",
 						quote(d.Channel), quote(d.Topic), o.ID, v.where(idx("devices", first)+".channel"))
 				default:
+					v.sameStatus(key, d, idx("devices", first), o)
 					continue
 				}
 				break
@@ -233,6 +237,60 @@ func (v *validator) devices(zones map[string]int) map[string]bool {
 		set[id] = true
 	}
 	return set
+}
+
+// status checks a device's birth and will messages (status_topic,
+// online_payload, offline_payload): an esphome node's only, the topic
+// at or under the device's topic, the payloads plain and different.
+func (v *validator) status(key string, d Device, topicOK bool) {
+	if d.StatusTopic == "" && d.OnlinePayload == "" && d.OfflinePayload == "" {
+		return
+	}
+	if d.Format != FormatESPHome {
+		for _, k := range []struct{ key, val string }{{"status_topic", d.StatusTopic}, {"online_payload", d.OnlinePayload}, {"offline_payload", d.OfflinePayload}} {
+			if k.val != "" {
+				v.errorf(key+"."+k.key, "only an esphome device sets its birth and will messages (format is %s)", quote(d.Format))
+			}
+		}
+		return
+	}
+	if d.StatusTopic != "" && v.topic(key+".status_topic", d.StatusTopic) && topicOK &&
+		d.StatusTopic != d.Topic && !strings.HasPrefix(d.StatusTopic, d.Topic+"/") {
+		v.errorf(key+".status_topic", "%s is not under the device's topic %s: the gateway hears a node only on its own topic",
+			quote(d.StatusTopic), quote(d.Topic))
+	}
+	for _, p := range []struct{ key, val string }{{"online_payload", d.OnlinePayload}, {"offline_payload", d.OfflinePayload}} {
+		switch {
+		case p.val == "":
+		case len(p.val) > maxIDLen:
+			v.errorf(key+"."+p.key, "payload is %d bytes, at most %d", len(p.val), maxIDLen)
+		case strings.TrimSpace(p.val) != p.val || !utf8.ValidString(p.val) || strings.ContainsFunc(p.val, unicode.IsControl):
+			v.errorf(key+"."+p.key, "payload %s must be printable text without leading or trailing white space", quote(p.val))
+		}
+	}
+	// The defaults stay understood (a shutdown_message left alone says
+	// offline), so neither payload may be the other's default word.
+	switch {
+	case d.OnlinePayload != "" && (d.OnlinePayload == d.OfflinePayload || d.OnlinePayload == "offline"):
+		v.errorf(key+".online_payload", "%s also means offline; give online and offline different payloads", quote(d.OnlinePayload))
+	case d.OfflinePayload == "online":
+		v.errorf(key+".offline_payload", "%s also means online; give online and offline different payloads", quote(d.OfflinePayload))
+	}
+}
+
+// sameStatus checks that two devices of one board (d at key, o at okey)
+// do not set its birth and will messages differently.
+func (v *validator) sameStatus(key string, d Device, okey string, o *Device) {
+	for _, k := range []struct{ key, a, b string }{
+		{"status_topic", d.StatusTopic, o.StatusTopic},
+		{"online_payload", d.OnlinePayload, o.OnlinePayload},
+		{"offline_payload", d.OfflinePayload, o.OfflinePayload},
+	} {
+		if k.a != "" && k.b != "" && k.a != k.b {
+			v.errorf(key+"."+k.key, "%s, but device %q of the same node says %s (%s): a node has one birth and will",
+				quote(k.a), o.ID, quote(k.b), v.where(okey+"."+k.key))
+		}
+	}
 }
 
 func kindNames() []string {

@@ -55,9 +55,12 @@ const (
 	// PermWalkTest: start and end walk tests, which hold a zone's
 	// notifications back while devices are tested.
 	PermWalkTest
+	// PermOnboarding: the devices that announce themselves and the
+	// config entries proposed for them.
+	PermOnboarding
 
 	// permMax is the highest permission.
-	permMax = PermWalkTest
+	permMax = PermOnboarding
 )
 
 var permNames = map[Permission]string{
@@ -66,7 +69,7 @@ var permNames = map[Permission]string{
 	PermAuditRead: "audit log", PermAuditVideoOnly: "audit log (video only)", PermPersonalData: "personal data",
 	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
 	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users", PermReports: "reports",
-	PermWalkTest: "walk tests",
+	PermWalkTest: "walk tests", PermOnboarding: "device onboarding",
 }
 
 func (p Permission) String() string {
@@ -99,7 +102,7 @@ var rolePerms = map[Role]Permission{
 	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
-		PermUsers | PermReports | PermWalkTest,
+		PermUsers | PermReports | PermWalkTest | PermOnboarding,
 }
 
 // may reports whether the role includes p.
@@ -142,6 +145,8 @@ var routes = []route{
 	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
 	{pattern: "GET /api/v1/reports/alarms", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.alarmReport }},
 	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
+	{pattern: "GET /api/v1/devices/discovered", perm: PermOnboarding, handler: func(a *api) http.HandlerFunc { return a.discoveredDevices }},
+	{pattern: "POST /api/v1/devices/discovered/config", perm: PermOnboarding, handler: func(a *api) http.HandlerFunc { return a.discoveredConfig }},
 	{pattern: "GET /api/v1/walktests", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.walkTests }},
 	{pattern: "POST /api/v1/walktests", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.startWalkTest }},
 	{pattern: "POST /api/v1/walktests/end", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.endWalkTest }},

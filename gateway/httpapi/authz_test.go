@@ -33,6 +33,8 @@ var allowedRoles = map[string][]string{
 	"GET /api/v1/reports/alarms":             {"viewer", "inspector", "manager", "admin"},
 	"POST /api/v1/silences":                  {"manager", "admin"},
 	"GET /api/v1/walktests":                  {"viewer", "inspector", "manager", "admin"},
+	"GET /api/v1/devices/discovered":         {"admin"},
+	"POST /api/v1/devices/discovered/config": {"admin"},
 	"POST /api/v1/walktests":                 {"admin"},
 	"POST /api/v1/walktests/end":             {"admin"},
 	"GET /api/v1/walktests/{id}/record.csv":  {"viewer", "inspector", "manager", "admin"},

@@ -150,6 +150,9 @@ type Options struct {
 	// Alarms are the open alarms and what people do with them (the rules
 	// engine): sensor alarms and the gateway's own faults alike. May be nil.
 	Alarms Alarms
+	// Discovered is the onboarding list: devices that announce
+	// themselves and the config entries proposed for them. May be nil.
+	Discovered Discovered
 	// WalkTests start, end and list walk tests (the rules engine). May be
 	// nil.
 	WalkTests WalkTests

@@ -100,6 +100,17 @@ type Device struct {
 	// (keyed by the firmware's name for them): their kind and polarity
 	// replace Kind and Invert for that channel. Nil for most devices.
 	Channels map[string]Channel
+	// Status is the device's own availability message where its firmware
+	// lets the installer change it (ESPHome's birth and will messages);
+	// the zero value means the format's default.
+	Status Status
+}
+
+// Status is a configured availability message: the whole topic it comes
+// on and the payloads that mean online and offline; "" for each keeps the
+// format's default.
+type Status struct {
+	Topic, Online, Offline string
 }
 
 // Channel is the configured kind and polarity of one sub-sensor.

@@ -97,20 +97,97 @@ var esphomeCases = []decodeCase{
 	{name: "sensor command topic", topic: esp + "sensor/dorm3_temperature/command", payload: "1", want: ign},
 	{name: "nested sensor topic", topic: esp + "sensor/a/b/state", payload: "1", reason: ReasonUnknownTopic},
 	{name: "missing object id", topic: esp + "sensor//state", payload: "1", reason: ReasonUnknownTopic},
-	{name: "no state suffix", topic: esp + "sensor/dorm3_temperature", payload: "1", reason: ReasonUnknownTopic},
+	// Not the default layout (no /state), so a custom state topic.
+	{name: "component level without state suffix is a custom topic", topic: esp + "sensor/dorm3_temperature", payload: "1", want: Result{Observations: obs(on("dorm3_temperature", num(reading.KindTemperature, 1)))}, channels: true},
 	{name: "base topic itself", topic: "dorm3-node", payload: "online", reason: ReasonUnknownTopic},
 	{name: "invalid UTF-8", topic: esp + "sensor/dorm3_temperature/state", payload: "21.5\xff", reason: ReasonInvalidUTF8},
 	{name: "empty sensor", topic: esp + "sensor/dorm3_temperature/state", payload: "", reason: ReasonEmpty},
 	{name: "empty status", topic: esp + "status", payload: "", reason: ReasonEmpty},
+
+	// Custom state topics: "state_topic: livingroom/custom_state_topic" is
+	// the example of https://esphome.io/components/mqtt/ (MQTT Component
+	// Base Configuration); a custom topic carries the same payloads as the
+	// default one (mqtt_sensor.cpp and mqtt_binary_sensor.cpp publish to
+	// get_state_topic_(), mqtt_component.cpp).
+	{
+		name: "docs custom state topic takes the device kind", dev: &Device{Base: "livingroom", Kind: reading.KindTemperature},
+		topic: "livingroom/custom_state_topic", payload: "21.5",
+		want: Result{Observations: obs(on("custom_state_topic", num(reading.KindTemperature, 21.5)))}, channels: true,
+	},
+	{name: "custom topic named by its level", topic: esp + "smoke", payload: "ON", want: Result{Observations: obs(on("smoke", flag(reading.KindSmoke, true)))}, channels: true},
+	{name: "custom topic ending in state", topic: esp + "dorm3/door/state", payload: "ON", want: Result{Observations: obs(on("door", flag(reading.KindDoor, true)))}, channels: true},
+	{name: "custom topic ending in value", topic: esp + "room/temperature/value", payload: "20.5", want: Result{Observations: obs(on("temperature", num(reading.KindTemperature, 20.5)))}, channels: true},
+	{name: "custom topic under a component level", topic: esp + "climate/humidity", payload: "41", want: Result{Observations: obs(on("humidity", num(reading.KindHumidity, 41)))}, channels: true},
+	{
+		name: "channel configured for the whole relative topic", topic: esp + "dorm3/door/state", payload: "ON",
+		dev:  &Device{Base: "dorm3-node", Kind: reading.KindTemperature, Channels: map[string]Channel{"dorm3/door/state": {Kind: reading.KindDoor, Invert: true}}},
+		want: Result{Observations: obs(on("dorm3/door/state", flag(reading.KindDoor, false)))}, channels: true,
+	},
+	{
+		name: "channel configured for the last level", topic: esp + "io/input_2", payload: "ON",
+		dev:  &Device{Base: "dorm3-node", Kind: reading.KindTemperature, Channels: map[string]Channel{"input_2": {Kind: reading.KindPanic}}},
+		want: Result{Observations: obs(on("input_2", flag(reading.KindPanic, true)))}, channels: true,
+	},
+	{
+		name: "unnamed custom binary uses the device kind", topic: esp + "reed", payload: "OFF",
+		dev:  &Device{Base: "dorm3-node", Kind: reading.KindDoor},
+		want: Result{Observations: obs(on("reed", flag(reading.KindDoor, false)))}, channels: true,
+	},
+	{name: "custom topic nan is a sensor fault", topic: esp + "room/temperature", payload: "nan", want: Result{Observations: obs(fault("temperature"))}, channels: true},
+	{name: "custom topic None is a sensor fault", topic: esp + "room/temperature", payload: "None", want: Result{Observations: obs(fault("temperature"))}, channels: true},
+	{name: "custom topic battery level", topic: esp + "smoke_battery", payload: "87", want: Result{Observations: obs(on("smoke_battery", num(reading.KindBattery, 87))), Battery: ptr(87)}, channels: true},
+	{name: "custom topic uptime is a heartbeat", topic: esp + "uptime", payload: "3600", want: hb},
+	{name: "custom topic text is a heartbeat", topic: esp + "info", payload: "Dorm 3 node, east wall", want: hb},
+	{name: "custom topic version text is a heartbeat", topic: esp + "firmware/version", payload: "2024.6.1 Jun 20 2024", want: hb},
+	{name: "custom command topic", topic: esp + "relay/command", payload: "ON", want: ign},
+	{name: "custom topic text for a door", topic: esp + "door", payload: "OPEN", reason: ReasonMalformed},
+	{name: "custom topic text for a temperature", topic: esp + "room/temperature", payload: "hot", reason: ReasonMalformed},
+	{name: "custom topic inf", topic: esp + "room/temperature", payload: "inf", reason: ReasonNotFinite},
+	{name: "custom topic temperature -300", topic: esp + "room/temperature", payload: "-300", reason: ReasonOutOfRange},
+	{name: "unnamed custom binary on a number device", topic: esp + "relay", payload: "ON", reason: ReasonUnknownTopic},
+	{name: "custom topic empty", topic: esp + "smoke", payload: "", reason: ReasonEmpty},
+	{name: "custom topic with an empty level", topic: esp, payload: "ON", reason: ReasonUnknownTopic},
+	{name: "component and state without an object id is a custom topic", topic: esp + "binary_sensor/state", payload: "ON",
+		dev: &Device{Base: "dorm3-node", Kind: reading.KindDoor}, want: Result{Observations: obs(on("binary_sensor", flag(reading.KindDoor, true)))}, channels: true},
+	// A will on a topic nobody configured as the status topic must not
+	// pass for a sign of life.
+	{name: "unconfigured status topic is refused", topic: esp + "availability", payload: "offline", reason: ReasonUnknownTopic},
+
+	// Birth and will messages changed in the node's mqtt: section
+	// (https://esphome.io/components/mqtt/, Last Will And Birth Messages;
+	// defaults in esphome/components/mqtt/__init__.py validate_config).
+	{name: "custom birth payload", dev: &esphomeStatusDev, topic: esp + "availability", payload: "connected", want: online(true)},
+	{name: "custom will payload", dev: &esphomeStatusDev, topic: esp + "availability", payload: "disconnected", want: online(false)},
+	{name: "default shutdown message on the default topic", dev: &esphomeStatusDev, topic: esp + "status", payload: "offline", want: online(false)},
+	{name: "default words on the custom topic", dev: &esphomeStatusDev, topic: esp + "availability", payload: "online", want: online(true)},
+	{name: "custom payloads on the default topic", dev: &esphomeStatusDev, topic: esp + "status", payload: "disconnected", want: online(false)},
+	{name: "custom status payload unknown", dev: &esphomeStatusDev, topic: esp + "availability", payload: "maybe", reason: ReasonMalformed},
+	{name: "custom status payload empty", dev: &esphomeStatusDev, topic: esp + "availability", payload: "", reason: ReasonEmpty},
+	{name: "custom will payload on another topic is refused", dev: &esphomeStatusDev, topic: esp + "lwt", payload: "disconnected", reason: ReasonUnknownTopic},
+	{
+		name: "status topic is the base itself", dev: &Device{Base: "dorm3-node", Kind: reading.KindTemperature, Status: Status{Topic: "dorm3-node", Online: "1", Offline: "0"}},
+		topic: "dorm3-node", payload: "0", want: online(false),
+	},
+	{
+		name: "custom payloads on the default topic only", dev: &Device{Base: "dorm3-node", Kind: reading.KindTemperature, Status: Status{Online: "up", Offline: "down"}},
+		topic: esp + "status", payload: "down", want: online(false),
+	},
 }
+
+// esphomeStatusDev's node sets birth_message and will_message to
+// dorm3-node/availability, payloads connected / disconnected, and leaves
+// shutdown_message at its default (dorm3-node/status, offline).
+var esphomeStatusDev = Device{Base: "dorm3-node", Kind: reading.KindTemperature,
+	Status: Status{Topic: "dorm3-node/availability", Online: "connected", Offline: "disconnected"}}
 
 func TestESPHome(t *testing.T) { runCases(t, ESPHome{}, esphomeDev, esphomeCases) }
 
 func FuzzESPHome(f *testing.F) {
 	seedFuzz(f, esphomeCases)
 	f.Fuzz(func(t *testing.T, topic string, payload []byte, invert bool) {
-		dev := esphomeDev
-		dev.Invert = invert
-		fuzzDecode(t, ESPHome{}, dev, topic, payload)
+		for _, dev := range []Device{esphomeDev, esphomeStatusDev} {
+			dev.Invert = invert
+			fuzzDecode(t, ESPHome{}, dev, topic, payload)
+		}
 	})
 }

@@ -1,7 +1,9 @@
 package decode
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 )
@@ -13,11 +15,15 @@ import (
 // contain '/', so the base is matched as a whole, never split.
 //
 //	<base>               device state, always a JSON object
+//	                     (advanced.output json, the default, or
+//	                     attribute_and_json)
+//	<base>/<attribute>   one state attribute, plain text (advanced.output
+//	                     attribute or attribute_and_json)
 //	<base>/availability  {"state":"online"|"offline"} (v2), or the plain
 //	                     online/offline that v1 published
 //	<base>/set, /get     commands to the device (also …/set/<attribute>):
 //	                     ignored, neither data nor a sign of life
-//	anything else        unknown topic
+//	anything else        unknown topic (an attribute never contains '/')
 //
 // The bridge's own topics (<bridge base>/bridge/state, its last will) are
 // the pipeline's: a bridge going offline takes every device behind it
@@ -46,6 +52,31 @@ import (
 // A tracked field of the wrong JSON type ("smoke":"yes") is dropped and
 // reported; the other fields are kept (the package doc's policy).
 // Invert is not applied: Zigbee2MQTT already normalises device semantics.
+//
+// # Attribute output
+//
+// With advanced.output attribute, Zigbee2MQTT publishes each field of that
+// state on its own topic <base>/<field> instead
+// (lib/controller.ts iteratePayloadAttributeOutput): a string as it is
+// ("emergency", "2019-10-23T09:36:26.279Z"), a number or a boolean as its
+// JSON text ("21.37", "true"), null as an empty payload, an object as one
+// topic per member (<field>-<member>). Each such message is decoded as the
+// JSON state {"<field>": <value>} would be: the same fields, kinds and
+// checks, so <base>/contact "false" is door = true, <base>/battery alone is
+// a battery reading, <base>/linkquality and any field we do not track are
+// heartbeats, an empty payload is an absent field (a heartbeat), and
+// <base>/smoke "yes" is dropped as wrong_type. Each field arrives alone, so
+// a reading carries no Battery or LinkQuality attribute, last_seen is not
+// its time, and an action is never overruled by an sos field.
+//
+// attribute_and_json publishes both forms of every update, and each value
+// is then stored twice: prefer json (or attribute).
+//
+// Friendly names that nest collide in attribute output: with devices
+// "hall" and "hall/smoke", zigbee2mqtt/hall/smoke is both the second
+// device's state and the first one's smoke attribute. The pipeline routes
+// a topic to the device with the longest base topic, here "hall/smoke", so
+// give no device a friendly name that is another's plus "/<field>".
 type Zigbee2MQTT struct{}
 
 const z2mFormat = "zigbee2mqtt"
@@ -74,6 +105,45 @@ type z2mState struct {
 	LastSeen    json.RawMessage `json:"last_seen"`
 }
 
+// field returns the field of s that holds the state field name, or nil
+// for a field the gateway does not read. It names the same fields as
+// the struct tags.
+func (s *z2mState) field(name string) *json.RawMessage {
+	switch name {
+	case "smoke":
+		return &s.Smoke
+	case "contact":
+		return &s.Contact
+	case "occupancy":
+		return &s.Occupancy
+	case "water_leak":
+		return &s.WaterLeak
+	case "tamper":
+		return &s.Tamper
+	case "battery_low":
+		return &s.BatteryLow
+	case "temperature":
+		return &s.Temperature
+	case "humidity":
+		return &s.Humidity
+	case "pressure":
+		return &s.Pressure
+	case "co":
+		return &s.CO
+	case "sos":
+		return &s.SOS
+	case "action":
+		return &s.Action
+	case "battery":
+		return &s.Battery
+	case "linkquality":
+		return &s.LinkQuality
+	case "last_seen":
+		return &s.LastSeen
+	}
+	return nil
+}
+
 // Decode implements Decoder.
 func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	const format = z2mFormat
@@ -81,27 +151,73 @@ func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, err
 		return Result{}, err
 	}
 	rest, exact, ok := splitTopic(dev.Base, topic)
-	if ok && isCommandTopic(rest, "set", "get") {
+	switch {
+	case !ok:
+	case isCommandTopic(rest, "set", "get"):
 		return ignored()
+	case exact:
+		if len(payload) == 0 {
+			return Result{}, emptyPayload(format)
+		}
+		var s z2mState
+		if err := decodeObject(format, payload, &s); err != nil {
+			return Result{}, err
+		}
+		return decodeZ2MState(dev, &s)
+	case rest == "availability":
+		if len(payload) == 0 {
+			return Result{}, emptyPayload(format)
+		}
+		return decodeZ2MAvailability(payload)
+	case rest != "" && !strings.Contains(rest, "/"):
+		return decodeZ2MAttribute(dev, rest, payload)
 	}
-	if !ok || (!exact && rest != "availability") {
-		return Result{}, unknownTopic(format, topic)
-	}
-	if len(payload) == 0 {
-		return Result{}, emptyPayload(format)
-	}
-	if exact {
-		return decodeZ2MState(dev, payload)
-	}
-	return decodeZ2MAvailability(payload)
+	return Result{}, unknownTopic(format, topic)
 }
 
-func decodeZ2MState(dev Device, payload []byte) (Result, error) {
-	const format = z2mFormat
+// decodeZ2MAttribute decodes one field published alone (advanced.output
+// attribute) as the state {"<name>": <value>}.
+func decodeZ2MAttribute(dev Device, name string, payload []byte) (Result, error) {
 	var s z2mState
-	if err := decodeObject(format, payload, &s); err != nil {
-		return Result{}, err
+	f := s.field(name)
+	if f == nil {
+		// A field we do not track (voltage, device_temperature,
+		// update-state ...): the device is alive, as it is when a JSON
+		// state holds only such fields.
+		return heartbeat()
 	}
+	*f = z2mAttributeValue(payload)
+	return decodeZ2MState(dev, &s)
+}
+
+// z2mAttributeValue turns an attribute topic's payload back into the JSON
+// value Zigbee2MQTT wrote it from: null is an empty payload, a number or a
+// boolean its JSON text, a string the string itself. So a payload that
+// reads as JSON null, a boolean or a number is that value, and anything
+// else is a string ("emergency", an ISO 8601 last_seen, or "yes" where a
+// boolean belongs, which the field's check then drops as wrong_type).
+// Nil means the field is absent.
+func z2mAttributeValue(payload []byte) json.RawMessage {
+	v := bytes.TrimSpace(payload)
+	switch {
+	case len(v) == 0:
+		return nil
+	case string(v) == "null" || string(v) == "true" || string(v) == "false":
+		return v
+	case (v[0] == '-' || v[0] >= '0' && v[0] <= '9') && json.Valid(v):
+		return v
+	}
+	quoted, err := json.Marshal(string(v))
+	if err != nil {
+		return nil // unreachable: a Go string always marshals
+	}
+	return quoted
+}
+
+// decodeZ2MState reads the fields of one state, whether it came as a
+// JSON object or as one attribute topic.
+func decodeZ2MState(dev Device, s *z2mState) (Result, error) {
+	const format = z2mFormat
 	b := newBuilder(format)
 
 	flags := [...]struct {

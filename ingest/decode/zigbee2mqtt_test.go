@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -13,7 +15,7 @@ var z2mDev = Device{ID: "hall-smoke", Base: "zigbee2mqtt/hall/smoke", Kind: read
 const z2mTopic = "zigbee2mqtt/hall/smoke"
 
 // Payloads are the examples from the Zigbee2MQTT device pages and sources
-// cited in /work/shared/reference/device-payloads.md §5.1.
+// cited in the device payload reference notes (device-payloads.md §5.1).
 var z2mCases = []decodeCase{
 	{
 		name:    "HEIMAN HS1SA smoke detector",
@@ -234,12 +236,88 @@ var z2mCases = []decodeCase{
 	{name: "set topic", topic: z2mTopic + "/set", payload: `{"state":"ON"}`, want: ign},
 	{name: "get topic", topic: z2mTopic + "/get", payload: `{"state":""}`, want: ign},
 	{name: "set attribute topic", topic: z2mTopic + "/set/sensitivity", payload: `high`, want: ign},
+
+	// advanced.output: attribute publishes each field of the state on
+	// <base>/<field>: strings as they are, numbers and booleans as JSON
+	// text, null as an empty payload
+	// (https://github.com/Koenkk/zigbee2mqtt/blob/master/lib/controller.ts,
+	// iteratePayloadAttributeOutput; test/controller.test.ts "Publish
+	// entity state attribute output": zigbee2mqtt/bulb/brightness "50",
+	// zigbee2mqtt/bulb/test1 ""). The fields are HS1SA's, SNZB-04's,
+	// WSDCGQ11LM's and the IAS presets' as in the JSON cases above.
+	{name: "attribute smoke true", topic: z2mTopic + "/smoke", payload: `true`, want: Result{Observations: obs(flag(reading.KindSmoke, true))}},
+	{name: "attribute smoke false", topic: z2mTopic + "/smoke", payload: `false`, want: Result{Observations: obs(flag(reading.KindSmoke, false))}},
+	{name: "attribute contact true is a closed door", topic: z2mTopic + "/contact", payload: `true`, want: Result{Observations: obs(flag(reading.KindDoor, false))}},
+	{name: "attribute contact false is an open door", topic: z2mTopic + "/contact", payload: `false`, want: Result{Observations: obs(flag(reading.KindDoor, true))}},
+	{name: "attribute occupancy is motion", topic: z2mTopic + "/occupancy", payload: `true`, want: Result{Observations: obs(flag(reading.KindMotion, true))}},
+	{name: "attribute water_leak", topic: z2mTopic + "/water_leak", payload: `true`, want: Result{Observations: obs(flag(reading.KindWaterLeak, true))}},
+	{name: "attribute tamper", topic: z2mTopic + "/tamper", payload: `false`, want: Result{Observations: obs(flag(reading.KindTamper, false))}},
+	{name: "attribute battery_low", topic: z2mTopic + "/battery_low", payload: `false`, want: Result{Observations: obs(flag(reading.KindBatteryLow, false))}},
+	{name: "attribute temperature", topic: z2mTopic + "/temperature", payload: `21.37`, want: Result{Observations: obs(num(reading.KindTemperature, 21.37))}},
+	{name: "attribute negative temperature", topic: z2mTopic + "/temperature", payload: `-4.5`, want: Result{Observations: obs(num(reading.KindTemperature, -4.5))}},
+	{name: "attribute humidity", topic: z2mTopic + "/humidity", payload: `44.7`, want: Result{Observations: obs(num(reading.KindHumidity, 44.7))}},
+	{name: "attribute pressure", topic: z2mTopic + "/pressure", payload: `1003`, want: Result{Observations: obs(num(reading.KindPressure, 1003))}},
+	{name: "attribute co", topic: z2mTopic + "/co", payload: `12`, want: Result{Observations: obs(num(reading.KindCO, 12))}},
+	{name: "attribute sos", topic: z2mTopic + "/sos", payload: `true`, want: Result{Observations: obs(flag(reading.KindPanic, true))}},
+	{name: "attribute action emergency is panic", topic: z2mTopic + "/action", payload: `emergency`, want: Result{Observations: obs(flag(reading.KindPanic, true))}},
+	{name: "attribute other action", topic: z2mTopic + "/action", payload: `single`, want: hb},
+	{name: "attribute battery alone is a battery reading", topic: z2mTopic + "/battery", payload: `100`, want: Result{Observations: obs(num(reading.KindBattery, 100)), Battery: ptr(100)}},
+	{name: "attribute linkquality is a heartbeat", topic: z2mTopic + "/linkquality", payload: `120`, want: Result{Heartbeat: true, LinkQuality: ptr(120)}},
+	{name: "attribute last_seen ISO_8601", topic: z2mTopic + "/last_seen", payload: `2019-10-23T09:36:26.279Z`, want: Result{Heartbeat: true, Time: time.Date(2019, 10, 23, 9, 36, 26, 279e6, time.UTC)}},
+	{name: "attribute last_seen epoch", topic: z2mTopic + "/last_seen", payload: `1571823386279`, want: Result{Heartbeat: true, Time: time.Date(2019, 10, 23, 9, 36, 26, 279e6, time.UTC)}},
+	{name: "untracked attribute is a heartbeat", topic: z2mTopic + "/voltage", payload: `3100`, want: hb},
+	{name: "untracked string attribute is a heartbeat", topic: z2mTopic + "/sensitivity", payload: `medium`, want: hb},
+	{name: "object member attribute is a heartbeat", topic: z2mTopic + "/update-state", payload: `idle`, want: hb},
+	{name: "attribute null is an absent field", topic: z2mTopic + "/smoke", payload: ``, want: hb},
+	{name: "attribute JSON null is an absent field", topic: z2mTopic + "/temperature", payload: `null`, want: hb},
+	{name: "attribute with newline", topic: z2mTopic + "/smoke", payload: "true\n", want: Result{Observations: obs(flag(reading.KindSmoke, true))}},
+	{
+		// A leak sensor's temperature is its chip's, in attribute output too.
+		name: "attribute leak sensor temperature ignored", topic: z2mTopic + "/temperature", dev: &Device{Base: "zigbee2mqtt/hall/smoke", Kind: reading.KindWaterLeak},
+		payload: `27`, want: hb,
+	},
+	{
+		name: "attribute contact on a channel-less device has no channel", topic: z2mTopic + "/contact", payload: `false`,
+		want: Result{Observations: obs(flag(reading.KindDoor, true))}, channels: true,
+	},
+	{name: "attribute smoke as a word", topic: z2mTopic + "/smoke", payload: `yes`, reason: ReasonWrongType},
+	{name: "attribute smoke as ON", topic: z2mTopic + "/smoke", payload: `ON`, reason: ReasonWrongType},
+	{name: "attribute temperature as a word", topic: z2mTopic + "/temperature", payload: `hot`, reason: ReasonWrongType},
+	{name: "attribute temperature with a unit", topic: z2mTopic + "/temperature", payload: `21.5 °C`, reason: ReasonWrongType},
+	{name: "attribute temperature -300", topic: z2mTopic + "/temperature", payload: `-300`, reason: ReasonOutOfRange},
+	{name: "attribute temperature overflows", topic: z2mTopic + "/temperature", payload: `1e999`, reason: ReasonNotFinite},
+	{name: "attribute contact as a number", topic: z2mTopic + "/contact", payload: `0`, reason: ReasonWrongType},
+	{name: "attribute action as a number", topic: z2mTopic + "/action", payload: `1`, reason: ReasonWrongType},
+	{name: "attribute battery as a word", topic: z2mTopic + "/battery", payload: `high`, reason: ReasonWrongType},
+	{name: "attribute battery 200", topic: z2mTopic + "/battery", payload: `200`, reason: ReasonOutOfRange},
+	{name: "attribute linkquality out of range", topic: z2mTopic + "/linkquality", payload: `300`, reason: ReasonOutOfRange},
+	{name: "attribute last_seen unparseable", topic: z2mTopic + "/last_seen", payload: `yesterday`, reason: ReasonBadTime},
+	{name: "attribute invalid UTF-8", topic: z2mTopic + "/smoke", payload: "tru\xff", reason: ReasonInvalidUTF8},
+	{name: "attribute topic nested", topic: z2mTopic + "/smoke/extra", payload: `true`, reason: ReasonUnknownTopic},
+	{name: "empty attribute name", topic: z2mTopic + "/", payload: `true`, reason: ReasonUnknownTopic},
+	{name: "get attribute topic", topic: z2mTopic + "/get/state", payload: ``, want: ign},
 	{name: "parent of base", topic: "zigbee2mqtt/hall", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
 	{name: "longer friendly name", topic: "zigbee2mqtt/hall/smoke2", payload: `{"smoke":false}`, reason: ReasonUnknownTopic},
 	{name: "bridge state", topic: "zigbee2mqtt/bridge/state", payload: `{"state":"online"}`, reason: ReasonUnknownTopic},
 }
 
 func TestZigbee2MQTT(t *testing.T) { runCases(t, Zigbee2MQTT{}, z2mDev, z2mCases) }
+
+// TestZ2MAttributesAreTheStateFields keeps attribute output in step with
+// the JSON state: every field the state reads has its attribute topic.
+func TestZ2MAttributesAreTheStateFields(t *testing.T) {
+	var s z2mState
+	v := reflect.ValueOf(&s).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("json")
+		if f := s.field(name); f != v.Field(i).Addr().Interface().(*json.RawMessage) {
+			t.Errorf("field(%q) is not z2mState.%s", name, v.Type().Field(i).Name)
+		}
+	}
+	if s.field("voltage") != nil {
+		t.Error(`field("voltage") is not nil: the state does not read it`)
+	}
+}
 
 func FuzzZigbee2MQTT(f *testing.F) {
 	seedFuzz(f, z2mCases)

@@ -207,3 +207,84 @@ func TestCommandsAndRemovalAreNotSignsOfLife(t *testing.T) {
 		t.Fatalf("dead letters %+v, want none", dl)
 	}
 }
+
+// TestESPHomeBirthWillAndCustomTopics: an ESPHome node whose mqtt: section
+// moves birth_message / will_message to <prefix>/availability with the
+// payloads connected / disconnected (set on one of its devices only) and
+// whose door entity has state_topic dorm5-node/door/state.
+func TestESPHomeBirthWillAndCustomTopics(t *testing.T) {
+	devs := []facility.Device{
+		{ID: "dorm5-smoke", Zone: "dorm5", Kind: reading.KindSmoke, Format: "esphome", Topic: "dorm5-node", Channel: "smoke"},
+		{ID: "dorm5-door", Zone: "dorm5", Kind: reading.KindDoor, Format: "esphome", Topic: "dorm5-node", Channel: "door",
+			StatusTopic: "dorm5-node/availability", OnlinePayload: "connected", OfflinePayload: "disconnected"},
+	}
+	var states []facility.Device
+	for _, d := range devs {
+		d.OfflineAfter = time.Hour
+		states = append(states, d)
+	}
+	tracker := devstate.New(states, func() time.Time { return t0 })
+	h := newHarness(t, func(o *pipeline.Options) { o.Devices = devs; o.State = tracker })
+	h.state = tracker
+
+	h.handle(t, "dorm5-node/availability", "connected")
+	for _, d := range []string{"dorm5-smoke", "dorm5-door"} {
+		if st, _ := h.state.Get(d); !st.Online {
+			t.Fatalf("%s after the node's birth: %+v, want online", d, st)
+		}
+	}
+	h.handle(t, "dorm5-node/door/state", "ON")
+	h.handle(t, "dorm5-node/binary_sensor/smoke/state", "OFF")
+	want := []got{
+		{"dorm5-smoke", "", reading.KindAvailability, reading.Bool(true)},
+		{"dorm5-door", "", reading.KindAvailability, reading.Bool(true)},
+		{"dorm5-door", "door", reading.KindDoor, reading.Bool(true)},
+		{"dorm5-smoke", "smoke", reading.KindSmoke, reading.Bool(false)},
+	}
+	if g := storedSince(t, h, 0); !slices.Equal(g, want) {
+		t.Fatalf("stored\n got %v\nwant %v", g, want)
+	}
+	h.handle(t, "dorm5-node/availability", "disconnected")
+	for _, d := range []string{"dorm5-smoke", "dorm5-door"} {
+		if st, _ := h.state.Get(d); st.Online || st.OfflineReason != "availability" {
+			t.Fatalf("%s after the node's will: %+v, want offline by availability", d, st)
+		}
+	}
+	// ESPHome's default shutdown_message is still heard.
+	h.handle(t, "dorm5-node/status", "online")
+	if st, _ := h.state.Get("dorm5-smoke"); !st.Online {
+		t.Fatalf("dorm5-smoke after online on <prefix>/status: %+v, want online", st)
+	}
+	if dl := h.barrier(t); len(dl) != 0 {
+		t.Fatalf("dead letters %+v, want none", dl)
+	}
+}
+
+// TestZigbee2MQTTAttributeOutput: with advanced.output attribute each
+// field comes on <friendly name>/<field>; nested friendly names route to
+// the longest.
+func TestZigbee2MQTTAttributeOutput(t *testing.T) {
+	devs := []facility.Device{
+		{ID: "hall-door", Zone: "hall", Kind: reading.KindDoor, Format: "zigbee2mqtt", Topic: "zigbee2mqtt/hall"},
+		{ID: "hall-smoke", Zone: "hall", Kind: reading.KindSmoke, Format: "zigbee2mqtt", Topic: "zigbee2mqtt/hall/smoke"},
+	}
+	h := newHarness(t, func(o *pipeline.Options) { o.Devices = devs; o.State = nil })
+	h.handle(t, "zigbee2mqtt/hall/contact", "false")
+	h.handle(t, "zigbee2mqtt/hall/battery", "91")
+	h.handle(t, "zigbee2mqtt/hall/linkquality", "87")
+	// zigbee2mqtt/hall/smoke is the smoke detector's base, so its smoke
+	// attribute is its own; a smoke field of "hall" would land there too
+	// (the decoder's doc warns against such friendly names).
+	h.handle(t, "zigbee2mqtt/hall/smoke/smoke", "true")
+	want := []got{
+		{"hall-door", "", reading.KindDoor, reading.Bool(true)},
+		{"hall-door", "", reading.KindBattery, reading.Number(91)},
+		{"hall-smoke", "", reading.KindSmoke, reading.Bool(true)},
+	}
+	if g := storedSince(t, h, 0); !slices.Equal(g, want) {
+		t.Fatalf("stored\n got %v\nwant %v", g, want)
+	}
+	if dl := h.barrier(t); len(dl) != 0 {
+		t.Fatalf("dead letters %+v, want none", dl)
+	}
+}

@@ -31,6 +31,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +104,14 @@ type Options struct {
 	// data (Zigbee2MQTT bridge logs, Home Assistant discovery); they are
 	// counted and dropped without a dead letter.
 	Ignore []string
+	// Unrouted, when set, is offered every message no configured device
+	// publishes under, before it is ignored or dead-lettered: device
+	// announcements for onboarding (Zigbee2MQTT bridge/devices, Home
+	// Assistant and Tasmota discovery, Homie $description). It returns
+	// whether it took the message, which is then counted as ignored, not
+	// dead-lettered. It runs on the front end's goroutine: it must be
+	// quick.
+	Unrouted func(topic string, payload []byte) bool
 	// Unstored is given readings the store refused, once per message,
 	// before Handle waits for room (full disk) or returns the error: the
 	// rules engine evaluates them in memory. Optional.
@@ -144,6 +153,10 @@ type route struct {
 func (r *route) add(d *facility.Device) {
 	r.members = append(r.members, d)
 	r.safety = r.safety || d.Kind.Safety()
+	// A board's birth and will are set on any of its devices.
+	r.ddev.Status.Topic = cmp.Or(d.StatusTopic, r.ddev.Status.Topic)
+	r.ddev.Status.Online = cmp.Or(d.OnlinePayload, r.ddev.Status.Online)
+	r.ddev.Status.Offline = cmp.Or(d.OfflinePayload, r.ddev.Status.Offline)
 	if d.Channel == "" {
 		r.def = d
 		r.dev = d
@@ -420,6 +433,10 @@ func (p *Pipeline) prepare(msg *Message) (*route, []reading.Reading) {
 	if r == nil {
 		if b := p.bridgeOf(msg.Topic); b != nil {
 			return p.bridgeState(b, msg)
+		}
+		if p.opts.Unrouted != nil && p.opts.Unrouted(msg.Topic, msg.Payload) {
+			p.m.ignored.Inc()
+			return nil, nil
 		}
 		for _, ig := range p.opts.Ignore {
 			if msg.Topic == ig || strings.HasPrefix(msg.Topic, ig+"/") {

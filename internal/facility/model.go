@@ -40,6 +40,11 @@ type Device struct {
 	// Bridge is the base topic of the bridge (Zigbee2MQTT) the device
 	// reaches the gateway through; empty when it has none.
 	Bridge string
+	// StatusTopic, OnlinePayload and OfflinePayload replace the topic and
+	// payloads of the device's own availability message where its
+	// firmware lets them be changed (ESPHome's birth and will messages);
+	// "" keeps the format's default.
+	StatusTopic, OnlinePayload, OfflinePayload string
 	// Builtin marks a device of the gateway itself (a camera's video, an
 	// InfluxDB target, the store): its readings say how the gateway is,
 	// not how a room is. Sensor rules, absence rules and the gateway-wide

@@ -18,7 +18,6 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/ingest/discover"
@@ -352,7 +351,7 @@ func propose(cmd *cobra.Command, cfg *config.Config, msgs []discover.Message, fr
 		}
 	}
 	res := c.Propose(discoverOptions(cfg))
-	if err := writeProposals(cmd.OutOrStdout(), res); err != nil {
+	if _, err := io.WriteString(cmd.OutOrStdout(), res.YAML(nil)); err != nil {
 		return err
 	}
 	newOnes := res.New()
@@ -361,10 +360,10 @@ func propose(cmd *cobra.Command, cfg *config.Config, msgs []discover.Message, fr
 		len(msgs), from, len(newOnes), len(res.Proposals)-len(newOnes), len(res.Skipped),
 		len(newOnes), len(res.Proposals)-len(newOnes), len(res.Skipped))
 	for _, s := range res.Skipped {
-		fmt.Fprintf(stderr, "  skipped %s (%s): %s\n", oneLine(s.Name), oneLine(s.Source), oneLine(s.Reason))
+		fmt.Fprintf(stderr, "  skipped %s (%s): %s\n", discover.OneLine(s.Name), discover.OneLine(s.Source), discover.OneLine(s.Reason))
 	}
 	for _, u := range unreadable {
-		fmt.Fprintf(stderr, "  unreadable: %s\n", oneLine(u))
+		fmt.Fprintf(stderr, "  unreadable: %s\n", discover.OneLine(u))
 	}
 	if len(msgs) == 0 {
 		fmt.Fprintln(stderr, "  nothing was announced: is discovery on in the firmware, and are its announcements retained "+
@@ -392,109 +391,4 @@ func discoverOptions(cfg *config.Config) discover.Options {
 		o.Reserved = append(o.Reserved, u.Username)
 	}
 	return o
-}
-
-// writeProposals prints res as a devices: list in the shape of the
-// gateway config, one comment per entry saying where it came from, zone
-// left for the installer.
-func writeProposals(w io.Writer, res discover.Result) error {
-	var b strings.Builder
-	b.WriteString("# Device entries proposed from what the devices announce. Review each one, set its\n")
-	b.WriteString("# zone, and add it to the devices: list of the gateway config. shelter-gateway validate\n")
-	b.WriteString("# refuses the file while a zone is empty. 请逐条核对，填写 zone（区域）后加入配置文件的 devices 列表。\n")
-	newOnes := res.New()
-	if len(newOnes) == 0 {
-		b.WriteString("devices: []\n")
-	} else {
-		b.WriteString("devices:\n")
-	}
-	loginShown := map[string]bool{}
-	for _, p := range newOnes {
-		fmt.Fprintf(&b, "  # %s\n", oneLine(describe(p)))
-		// The keys of config.Device, in the sample config's order.
-		fmt.Fprintf(&b, "  - id: %s\n", scalar(p.ID))
-		if p.Name != "" {
-			fmt.Fprintf(&b, "    name: %s\n", scalar(p.Name))
-		}
-		fmt.Fprintf(&b, "    kind: %s\n", scalar(string(p.Kind)))
-		b.WriteString("    zone: \"\"  # TODO: set the zone\n")
-		fmt.Fprintf(&b, "    format: %s\n", scalar(p.Format))
-		fmt.Fprintf(&b, "    topic: %s\n", scalar(p.Topic))
-		if p.Channel != "" {
-			fmt.Fprintf(&b, "    channel: %s\n", scalar(p.Channel))
-		}
-		for _, n := range p.Notes {
-			fmt.Fprintf(&b, "    # note: %s\n", oneLine(n))
-		}
-		if board := p.Format + "\x00" + p.Topic; p.OwnLogin && !loginShown[board] {
-			loginShown[board] = true
-			fmt.Fprintf(&b, "    # password_hash: on the embedded broker the board logs in as %s; shelter-gateway hash-password --generate\n", scalar(p.ID))
-		}
-	}
-	var configured []discover.Proposal
-	for _, p := range res.Proposals {
-		if p.Configured != "" {
-			configured = append(configured, p)
-		}
-	}
-	if len(configured) > 0 {
-		b.WriteString("# Already configured, left out:\n")
-		for _, p := range configured {
-			fmt.Fprintf(&b, "#   %s: %s %s%s\n", oneLine(p.ID), p.Format, oneLine(p.Topic), oneLine(channelSuffix(p.Channel)))
-		}
-	}
-	if len(res.Skipped) > 0 {
-		b.WriteString("# Announced, but not proposed:\n")
-		for _, s := range res.Skipped {
-			fmt.Fprintf(&b, "#   %s (%s): %s\n", oneLine(s.Name), oneLine(s.Source), oneLine(s.Reason))
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func channelSuffix(ch string) string {
-	if ch == "" {
-		return ""
-	}
-	return " channel " + ch
-}
-
-// describe says where a proposal came from, for its comment.
-func describe(p discover.Proposal) string {
-	var what []string
-	if s := strings.TrimSpace(p.Vendor + " " + p.Model); s != "" {
-		what = append(what, s)
-	}
-	if p.Ident != "" {
-		what = append(what, p.Ident)
-	}
-	var kinds []string
-	for _, k := range p.Reports {
-		kinds = append(kinds, string(k))
-	}
-	s := "from " + p.Source
-	if len(what) > 0 {
-		s += ": " + strings.Join(what, ", ")
-	}
-	return s + "; reports " + strings.Join(kinds, ", ")
-}
-
-// scalar renders s as a YAML scalar, quoted where YAML needs it.
-func scalar(s string) string {
-	out, err := yaml.Marshal(s)
-	if err != nil {
-		return fmt.Sprintf("%q", s)
-	}
-	return strings.TrimSuffix(string(out), "\n")
-}
-
-// oneLine makes s safe inside a YAML comment or a terminal line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
 }

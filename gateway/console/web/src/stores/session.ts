@@ -33,6 +33,7 @@ export type Permission =
   | 'users'
   | 'reports'
   | 'walk tests'
+  | 'device onboarding'
 
 export function can(p: Permission): boolean {
   return !!state.user?.permissions.includes(p)
