@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/shelterwatch/shelterwatch/gateway/app.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint lint-console cross build clean console
+.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint lint-console cross build clean console plugin plugin-web
 
 CONSOLE := gateway/console
 CONSOLE_WEB := $(CONSOLE)/web
@@ -41,7 +41,7 @@ $(CONSOLE)/dist/index.html: $(CONSOLE_WEB)/node_modules/.installed $(CONSOLE_WEB
 lint-console: $(CONSOLE_WEB)/node_modules/.installed
 	cd $(CONSOLE_WEB) && npm run --silent gen:api && npm run --silent typecheck && npm run --silent lint
 
-test: test-deps console lint cross unit fuzz-smoke
+test: test-deps console plugin-web lint cross unit fuzz-smoke
 
 test-deps:
 	./scripts/test-deps.sh
@@ -80,11 +80,36 @@ lint: $(TOOLS)/staticcheck lint-console
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
+# The Grafana data source plugin as Grafana loads it, in
+# dashboards/plugin/dist: plugin.json, the logos, the frontend bundle
+# (module.js: settings and query editors, an AMD module built with npm
+# from the committed lockfile and checked by check-module.mjs) and one
+# static binary per architecture.
+PLUGIN := dashboards/plugin
+PLUGIN_WEB := $(PLUGIN)/web
+
+$(PLUGIN_WEB)/node_modules/.installed: $(PLUGIN_WEB)/package-lock.json
+	cd $(PLUGIN_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(PLUGIN_WEB)/dist/module.js: $(PLUGIN_WEB)/node_modules/.installed $(PLUGIN_WEB)/package.json $(PLUGIN_WEB)/rollup.config.mjs \
+		$(PLUGIN_WEB)/check-module.mjs $(shell find $(PLUGIN_WEB)/src -type f 2>/dev/null)
+	cd $(PLUGIN_WEB) && npm run --silent typecheck && npm run --silent build
+
+plugin-web: $(PLUGIN_WEB)/dist/module.js
+
+plugin: plugin-web
+	rm -rf $(PLUGIN)/dist && mkdir -p $(PLUGIN)/dist/img
+	cp $(PLUGIN)/plugin.json $(PLUGIN_WEB)/dist/module.js $(PLUGIN)/dist/ && cp $(PLUGIN)/img/*.svg $(PLUGIN)/dist/img/
+	for arch in amd64 arm64; do \
+	  GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -o $(PLUGIN)/dist/gpx_shelterwatch_linux_$$arch ./$(PLUGIN)/cmd/gpx_shelterwatch || exit 1; \
+	done
+
 # Gateways are often Raspberry Pi class boxes.
 cross:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./gateway/cmd/shelter-gateway
 
 clean:
-	rm -rf bin .tools $(CONSOLE_WEB)/node_modules
+	rm -rf bin .tools $(CONSOLE_WEB)/node_modules $(PLUGIN_WEB)/node_modules $(PLUGIN_WEB)/dist $(PLUGIN)/dist
 	find $(CONSOLE)/dist -mindepth 1 ! -name .gitkeep -delete
