@@ -32,10 +32,10 @@ func fireSafety() *dashboard.DashboardBuilder {
 	fl := Ref(InfluxType, FluxUID)
 	gw := Ref(GatewayType, GatewayUID)
 	var l layout
-	l.add(b, panel{viz: vizStat, title: "Alarms 报警数", desc: "Alarms of the time range, from the gateway (alarms are not in InfluxDB).",
-		w: 8, h: 5, ds: gw, targets: targets(gateway("A", QueryAlarms))})
-	l.add(b, panel{viz: vizTable, title: "Time to acknowledge 确认用时", desc: "Each alarm with when it fired and when a person acknowledged it (the gateway's alarm list).",
-		w: 16, h: 5, ds: gw, targets: targets(gateway("A", QueryAlarms))})
+	l.add(b, panel{viz: vizStat, title: "Alarms 报警数", desc: "Alarms raised in the time range, from the gateway's alarm report (alarms are not in InfluxDB).",
+		w: 8, h: 5, ds: gw, targets: targets(gateway("A", QueryAlarmReport))})
+	l.add(b, panel{viz: vizTable, title: "Time to acknowledge 确认用时", desc: "Per rule, zone and severity: alarms raised, acknowledged, never acknowledged, and the median, 90th percentile and slowest time to acknowledge (the gateway's alarm report over the time range).",
+		w: 16, h: 5, ds: gw, targets: targets(gateway("A", QueryAlarmReport))})
 	l.add(b, panel{viz: vizTimeSeries, title: "Temperature per zone 各区域温度", unit: "celsius", w: 12, h: 8, ds: influx,
 		targets: targets(influxQL("A", `SELECT mean("value") FROM "temperature" WHERE `+whereZone+` GROUP BY time($__interval), "zone" fill(none)`, false))})
 	l.add(b, panel{viz: vizTimeSeries, title: "Rate of rise 升温速率", desc: "°C per minute; a fast rise is how heat detectors see a fire.",

@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/shelterwatch/shelterwatch/dashboards/plugin/datasource"
 )
 
 // The data sources the dashboards use, by the uid the provisioning file
@@ -64,15 +65,17 @@ type GatewayQuery struct {
 	RefId      string                `json:"refId"`
 	Hide       *bool                 `json:"hide,omitempty"`
 	Datasource *common.DataSourceRef `json:"datasource,omitempty"`
-	// QueryType is alarms, cameras or video_sessions.
+	// QueryType is one the plugin answers (datasource.Query*).
 	QueryType string `json:"queryType"`
 }
 
-// Query types the plugin answers.
+// Query types the dashboards use: the plugin's own names, so a dashboard
+// cannot ask for one the plugin does not answer.
 const (
-	QueryAlarms        = "alarms"
-	QueryCameras       = "cameras"
-	QueryVideoSessions = "video_sessions"
+	QueryAlarms        = datasource.QueryAlarms
+	QueryAlarmReport   = datasource.QueryAlarmReport
+	QueryCameras       = datasource.QueryCameras
+	QueryVideoSessions = datasource.QueryVideoSessions
 )
 
 // ImplementsDataqueryVariant marks GatewayQuery as a data query.
@@ -87,7 +90,7 @@ func (q GatewayQuery) Equals(other variants.Dataquery) bool { return reflect.Dee
 // Validate checks the query type.
 func (q GatewayQuery) Validate() error {
 	switch q.QueryType {
-	case QueryAlarms, QueryCameras, QueryVideoSessions:
+	case QueryAlarms, QueryAlarmReport, QueryCameras, QueryVideoSessions:
 		return nil
 	}
 	return fmt.Errorf("shelterwatch query: unknown queryType %q", q.QueryType)
