@@ -99,3 +99,31 @@ func TestSmokeAlarmThroughTheAPI(t *testing.T) {
 		t.Fatalf("DELETE audit: %d", code)
 	}
 }
+
+// TestRulesList: the API lists the rules the engine runs, built-in and
+// gateway rules alike, with what each means.
+func TestRulesList(t *testing.T) {
+	a := startApp(t, testConfig(t, ""))
+	code, body := api(t, a, http.MethodGet, "/api/v1/rules", "")
+	var rules []struct {
+		ID, Type, Scope, Severity string
+		Kinds                     []string
+		Latched                   bool
+		Title                     struct{ EN, ZH string }
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &rules) != nil {
+		t.Fatalf("GET /api/v1/rules: %d %s", code, body)
+	}
+	byID := map[string]int{}
+	for i, r := range rules {
+		byID[r.ID] = i
+	}
+	for _, id := range []string{"smoke", "confirmed-fire", "device-offline", "sensor-fault", "bridge-down", "camera-down"} {
+		if _, ok := byID[id]; !ok {
+			t.Errorf("rule %s not listed", id)
+		}
+	}
+	if s := rules[byID["smoke"]]; s.Severity != "critical" || !s.Latched || len(s.Kinds) != 1 || s.Kinds[0] != "smoke" || !strings.Contains(s.Title.ZH, "烟雾报警") {
+		t.Fatalf("smoke rule: %+v", s)
+	}
+}

@@ -48,6 +48,7 @@ func (a *App) newHTTP() error {
 		Alarms:        a.Rules,
 		WalkTests:     a.Rules,
 		Discovered:    a.discovered,
+		Rules:         a.Rules,
 		Audit:         a.Audit,
 		Reload:        a.ReloadRules,
 		Outbox:        a.Outbox,

@@ -140,6 +140,21 @@ func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s)
 }
 
+// rulesList lists the rules the engine runs, for pick lists (Grafana's
+// rule variable) and for reading what an alarm's rule means.
+func (a *api) rulesList(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Rules == nil {
+		httpError(w, http.StatusNotFound, "no rules engine")
+		return
+	}
+	rs, err := a.opts.Rules.Rules(r.Context())
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
+		return
+	}
+	writeJSON(w, rs)
+}
+
 // reloadRules re-reads the rules file.
 func (a *api) reloadRules(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Reload == nil {

@@ -145,6 +145,7 @@ var routes = []route{
 	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
 	{pattern: "GET /api/v1/reports/alarms", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.alarmReport }},
 	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
+	{pattern: "GET /api/v1/rules", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.rulesList }},
 	{pattern: "GET /api/v1/devices/discovered", perm: PermOnboarding, handler: func(a *api) http.HandlerFunc { return a.discoveredDevices }},
 	{pattern: "POST /api/v1/devices/discovered/config", perm: PermOnboarding, handler: func(a *api) http.HandlerFunc { return a.discoveredConfig }},
 	{pattern: "GET /api/v1/walktests", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.walkTests }},

@@ -34,6 +34,7 @@ var allowedRoles = map[string][]string{
 	"POST /api/v1/silences":                  {"manager", "admin"},
 	"GET /api/v1/walktests":                  {"viewer", "inspector", "manager", "admin"},
 	"GET /api/v1/devices/discovered":         {"admin"},
+	"GET /api/v1/rules":                      {"viewer", "inspector", "supervisor", "manager", "admin"},
 	"POST /api/v1/devices/discovered/config": {"admin"},
 	"POST /api/v1/walktests":                 {"admin"},
 	"POST /api/v1/walktests/end":             {"admin"},

@@ -150,6 +150,9 @@ type Options struct {
 	// Alarms are the open alarms and what people do with them (the rules
 	// engine): sensor alarms and the gateway's own faults alike. May be nil.
 	Alarms Alarms
+	// Rules lists the rules the engine runs (GET /api/v1/rules). May be
+	// nil.
+	Rules RuleList
 	// Discovered is the onboarding list: devices that announce
 	// themselves and the config entries proposed for them. May be nil.
 	Discovered Discovered
@@ -223,6 +226,11 @@ type Alarms interface {
 	Acknowledge(ctx context.Context, id, by, comment string) error
 	Reset(ctx context.Context, id, by, comment string) error
 	AddSilence(ctx context.Context, s engine.Silence) error
+}
+
+// RuleList is what the API needs to list the running rules.
+type RuleList interface {
+	Rules(ctx context.Context) ([]engine.RuleInfo, error)
 }
 
 // AuditLog is what the API needs of the audit log.

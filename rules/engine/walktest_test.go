@@ -160,3 +160,24 @@ func TestUnreachableDeviceRaisesNoOfflineAlarm(t *testing.T) {
 		t.Fatalf("open alarms %v: want device-offline for the silent detector, none for the one behind the dead bridge", ids)
 	}
 }
+
+func TestRuleInfos(t *testing.T) {
+	tl := newTimeline(t, testConfig(Builtin()...))
+	infos := tl.c.RuleInfos()
+	if len(infos) != len(Builtin()) {
+		t.Fatalf("%d rule infos, want %d", len(infos), len(Builtin()))
+	}
+	var smoke RuleInfo
+	for i, r := range infos {
+		if i > 0 && infos[i-1].ID >= r.ID {
+			t.Fatalf("not sorted by id: %s before %s", infos[i-1].ID, r.ID)
+		}
+		if r.ID == "smoke" {
+			smoke = r
+		}
+	}
+	if smoke.Type != TypeState || smoke.Scope != ScopeDevice || smoke.Severity != "critical" || !smoke.Latched ||
+		!slices.Equal(smoke.Kinds, []string{"smoke"}) || !strings.Contains(smoke.Title.ZH, "烟雾报警") {
+		t.Fatalf("smoke rule info: %+v", smoke)
+	}
+}

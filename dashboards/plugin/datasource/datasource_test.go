@@ -52,6 +52,19 @@ func newFakeGW(t *testing.T, id string) *fakeGW {
 			fmt.Fprintf(w, `{"bucket":"1m0s","series":[{"device":"t1","kind":"temperature","zone":"kitchen","buckets":[{"start":"2026-12-01T00:00:00Z","count":1,"mean":21.5},{"start":"2026-12-01T00:01:00Z","count":1,"mean":%s}]}]}`, r.URL.Query().Get("max_points"))
 		}
 	})
+	mux.HandleFunc("GET /api/v1/reports/alarms", func(w http.ResponseWriter, r *http.Request) {
+		if ok(w, r) {
+			fmt.Fprint(w, `{"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","groups":[{"rule":"dorm-cold"}]}`)
+		}
+	})
+	if id == "rules-1" {
+		// A gateway with the rule list (the others are older: 404).
+		mux.HandleFunc("GET /api/v1/rules", func(w http.ResponseWriter, r *http.Request) {
+			if ok(w, r) {
+				fmt.Fprint(w, `[{"id":"bridge-down","type":"state","scope":"device","severity":"critical","kinds":["fault"],"latched":false,"title":{"en":"x","zh":"x"}},{"id":"smoke","type":"state","scope":"device","severity":"critical","kinds":["smoke"],"latched":true,"title":{"en":"x","zh":"x"}}]`)
+			}
+		})
+	}
 	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
 		if !ok(w, r) {
 			return
@@ -235,6 +248,22 @@ func TestCallResource(t *testing.T) {
 	want := `{"items":[{"gateway":"north","facility":"north-1","zone":"kitchen","name":"Kitchen"}],"errors":[{"gateway":"south","error":"the token was refused (401 Unauthorized)"}]}`
 	if rec.resp.Status != 200 || strings.TrimSpace(string(rec.resp.Body)) != want {
 		t.Fatalf("zones: %d %s", rec.resp.Status, rec.resp.Body)
+	}
+}
+
+// The rules pick list comes from a gateway's rule list; an older gateway
+// without one gives the rules of its open alarms and alarm report.
+func TestRulesPickList(t *testing.T) {
+	n, o := newFakeGW(t, "rules-1"), newFakeGW(t, "old-1")
+	d := newDS(t, settings(t, map[string]string{"north": n.URL, "south": o.URL}, map[string]string{"north": "tok-rules-1", "south": "tok-old-1"}))
+	var rec resourceRecorder
+	if err := d.CallResource(context.Background(), &backend.CallResourceRequest{Method: "GET", Path: "rules", URL: "rules"}, &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"items":[{"gateway":"north","facility":"rules-1","rule":"bridge-down"},{"gateway":"north","facility":"rules-1","rule":"smoke"},` +
+		`{"gateway":"south","facility":"old-1","rule":"dorm-cold"},{"gateway":"south","facility":"old-1","rule":"smoke"}],"errors":[]}`
+	if rec.resp.Status != 200 || strings.TrimSpace(string(rec.resp.Body)) != want {
+		t.Fatalf("rules: %d %s", rec.resp.Status, rec.resp.Body)
 	}
 }
 

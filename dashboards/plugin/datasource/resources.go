@@ -3,6 +3,7 @@ package datasource
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"time"
@@ -61,8 +62,9 @@ type PickListProblem struct {
 
 // resourceMux serves GET /facilities, /zones, /devices, /rules and
 // /cameras, each optionally limited by ?gateway=<name> (repeatable).
-// Rules are those of the open alarms and of the alarms of the last 30
-// days (the gateway's alarm report): the API has no list of rules.
+// Rules come from the gateway's rule list; a gateway too old to have one
+// gives those of its open alarms and of the alarms of the last 30 days
+// (its alarm report).
 func (d *Datasource) resourceMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /facilities", pickList(d, func(ctx context.Context, g *gateway, f gatewayapi.Facility) ([]facilityItem, error) {
@@ -85,6 +87,18 @@ func (d *Datasource) resourceMux() *http.ServeMux {
 		return out, err
 	}))
 	mux.HandleFunc("GET /rules", pickList(d, func(ctx context.Context, g *gateway, f gatewayapi.Facility) ([]ruleItem, error) {
+		rules, err := g.client.Rules(ctx)
+		if err == nil {
+			out := make([]ruleItem, 0, len(rules))
+			for _, r := range rules {
+				out = append(out, ruleItem{g.name, f.ID, r.ID})
+			}
+			return out, nil
+		}
+		var ge *gatewayapi.Error
+		if !errors.As(err, &ge) || ge.Status != http.StatusNotFound {
+			return nil, err
+		}
 		alarms, err := g.client.Alarms(ctx)
 		if err != nil {
 			return nil, err

@@ -447,6 +447,28 @@ func (c *Client) Cameras(ctx context.Context) ([]Camera, error) {
 	return out, err
 }
 
+// Rule is one rule the gateway runs, in GET /api/v1/rules.
+type Rule struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Scope    string   `json:"scope"`
+	Severity string   `json:"severity"`
+	Kinds    []string `json:"kinds"`
+	Latched  bool     `json:"latched"`
+	Title    struct {
+		EN string `json:"en"`
+		ZH string `json:"zh"`
+	} `json:"title"`
+}
+
+// Rules returns the rules the gateway runs. A gateway older than the
+// rules list answers 404 (an *Error of KindStatus with Status 404).
+func (c *Client) Rules(ctx context.Context) ([]Rule, error) {
+	var out []Rule
+	err := c.get(ctx, "/api/v1/rules", nil, &out)
+	return out, err
+}
+
 // VideoSession is one viewer in GET /api/v1/video/sessions.
 type VideoSession struct {
 	ID       string    `json:"id"`
