@@ -121,7 +121,7 @@ func (Zigbee2Tasmota) Decode(dev Device, topic string, payload []byte) (Result, 
 		}
 		msg = name
 	}
-	if !isZ2TMessage(msg) {
+	if !isTasmotaMessage(msg) {
 		return Result{}, unknownTopic(format, topic)
 	}
 	if len(payload) == 0 {
@@ -134,20 +134,6 @@ func (Zigbee2Tasmota) Decode(dev Device, topic string, payload []byte) (Result, 
 		return decodeZ2TReport(dev, payload, msg == "SENSOR")
 	}
 	return heartbeat()
-}
-
-// isZ2TMessage reports whether s looks like a Tasmota message name: one
-// topic level of upper-case letters, digits and underscores.
-func isZ2TMessage(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // isZ2TShortAddr reports whether s is a short address as SetOption89 puts

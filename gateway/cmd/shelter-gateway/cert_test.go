@@ -75,26 +75,7 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("gateway stopped before ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("gateway not ready within 20s")
-	}
+	a := runInProcess(t, cfg)
 
 	caPEM, err := os.ReadFile(filepath.Join(tlsDir, "ca.crt"))
 	if err != nil {
@@ -144,4 +125,31 @@ http:
 		time.Sleep(100 * time.Millisecond)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// runInProcess runs a gateway with cfg inside the test until it ends and
+// returns it once it is ready.
+func runInProcess(t *testing.T, cfg *config.Config) *app.App {
+	t.Helper()
+	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("gateway stopped before ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway not ready within 20s")
+	}
+	return a
 }
