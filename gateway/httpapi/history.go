@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/ingest/availability"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
@@ -335,45 +336,10 @@ func (a *api) offlineAfter(d availDevice) time.Duration {
 	return best
 }
 
-// deviceTimeline reads what the store knows about a device's signs of life
-// and replays it over [from, end).
+// deviceTimeline replays what the store knows about a device's signs of
+// life over [from, end) (ingest/availability).
 func (a *api) deviceTimeline(r *http.Request, d availDevice, from, end time.Time, silence time.Duration) ([]facility.Segment, error) {
-	var events []facility.Event
-	for _, sr := range d.series {
-		// The newest reading of each series before the period decides the
-		// state at its start.
-		p, ok, err := a.opts.Store.LastBefore(sr, from)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			events = append(events, facility.EventOf(sr.Kind, p.Value, p.Time, p.Seq))
-		}
-		if !end.After(from) {
-			continue
-		}
-		if sr.Kind == reading.KindAvailability || sr.Kind == reading.KindReach {
-			// Every availability and reach message counts: each one
-			// changes the state.
-			err = a.opts.Store.Points(r.Context(), sr, from, end, func(p store.Point) bool {
-				events = append(events, facility.EventOf(sr.Kind, p.Value, p.Time, p.Seq))
-				return true
-			})
-		} else {
-			// Readings closer together than the silence timeout cannot hide
-			// an outage, so groups of them (rollups) are enough.
-			err = a.opts.Store.Activity(r.Context(), sr, from, end, silence, func(first, last time.Time) {
-				events = append(events, facility.Event{At: first, Kind: facility.EventData})
-				if last.After(first) {
-					events = append(events, facility.Event{At: last, Kind: facility.EventData})
-				}
-			})
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return facility.Replay(from, end, silence, events), nil
+	return availability.Timeline(r.Context(), a.opts.Store, d.series, from, end, silence)
 }
 
 // outageCause is the cause a timeline segment carries in the API: that of

@@ -85,6 +85,7 @@ type Entry struct {
 	*Video
 	*Login
 	*Account
+	*Hazard
 	// Prev is the hash of the line before (see the package doc). Append
 	// sets it; a value given to Append is ignored.
 	Prev string `json:"prev,omitempty"`
@@ -131,6 +132,36 @@ type Login struct {
 type Account struct {
 	User string `json:"account"`
 }
+
+// Hazard is the part of an entry about one item of the hazard list
+// (inspection/hazard; Action: one of the ActionHazard… actions). Its
+// fields' names are their own: the parts share one JSON object.
+type Hazard struct {
+	HazardID string `json:"hazard_id"`
+	// Rule is the hazard rule that raised the item, "manual" for an
+	// inspector's own.
+	Rule string `json:"hazard_rule,omitempty"`
+	// Zone and Subject (a device, camera or zone id) say where.
+	Zone    string `json:"hazard_zone,omitempty"`
+	Subject string `json:"hazard_subject,omitempty"`
+	// Status is the item's status after the change: open, rectified or
+	// verified.
+	Status   string    `json:"hazard_status,omitempty"`
+	Deadline time.Time `json:"hazard_deadline,omitzero"`
+}
+
+// Hazard list actions: an item opened (by a rule or an inspector), its
+// condition cleared or a manager's note rectified it, an inspector
+// verified or reopened it (or its condition returned), it passed its
+// deadline, or its responsible person, deadline or text changed.
+const (
+	ActionHazardOpened    = "hazard_opened"
+	ActionHazardRectified = "hazard_rectified"
+	ActionHazardVerified  = "hazard_verified"
+	ActionHazardReopened  = "hazard_reopened"
+	ActionHazardOverdue   = "hazard_overdue"
+	ActionHazardUpdated   = "hazard_updated"
+)
 
 // Actions written by the gateway outside the alarm lifecycle.
 const (

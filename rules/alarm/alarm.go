@@ -103,6 +103,9 @@ type Alarm struct {
 	// Latched alarms (smoke) resolve only when a manager resets them,
 	// after their condition has cleared.
 	Latched bool `json:"latched"`
+	// ConditionCleared: a latched alarm whose condition is gone, waiting
+	// for a manager's reset.
+	ConditionCleared bool `json:"condition_cleared,omitempty"`
 }
 
 // EventKind is a transition that may notify someone.

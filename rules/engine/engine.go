@@ -303,7 +303,9 @@ func (c *Core) Drain() (events []alarm.Event, entries []audit.Entry, dirty bool)
 func (c *Core) Active() []alarm.Alarm {
 	out := make([]alarm.Alarm, 0, len(c.open))
 	for _, a := range c.open {
-		out = append(out, a.Alarm)
+		al := a.Alarm
+		al.ConditionCleared = a.CondCleared
+		out = append(out, al)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if ri, rj := out[i].Severity.Rank(), out[j].Severity.Rank(); ri != rj {

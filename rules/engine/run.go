@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/internal/atomicfile"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/cfgerr"
 	"github.com/shelterwatch/shelterwatch/internal/ratelog"
@@ -400,7 +401,7 @@ func (e *Engine) save() error {
 	}
 	// Insert the processed position at the front of the JSON object.
 	b = append([]byte(fmt.Sprintf(`{"processed":%d,`, e.seq)), b[1:]...)
-	if err := writeFileSync(e.statePath(), b); err != nil {
+	if err := atomicfile.Write(e.statePath(), b); err != nil {
 		return fmt.Errorf("engine: save state: %w", err)
 	}
 	e.savedSeq, e.savedAt, e.unsaved = e.seq, e.now(), false
@@ -410,35 +411,6 @@ func (e *Engine) save() error {
 		}
 	}
 	return nil
-}
-
-// writeFileSync replaces path atomically and durably.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (e *Engine) appendAudit(entries []audit.Entry) error {
