@@ -35,6 +35,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/inspection/hazard"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
@@ -72,6 +73,9 @@ type App struct {
 	// Rules evaluates the safety rules and keeps every alarm, the
 	// gateway's own faults included.
 	Rules *engine.Engine
+	// Hazards keeps the hazard list: items raised from the alarms or by
+	// inspectors, their deadlines and rectification.
+	Hazards *hazard.Service
 	// Outbox delivers alarm notifications durably.
 	Outbox *notify.Outbox
 	// alarmsChanged gets a value (without blocking) whenever the rules
@@ -112,7 +116,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, build := range []func() error{
 		a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
-		a.newNotify, a.newRules, a.newVideo, a.newHTTP,
+		a.newNotify, a.newRules, a.newHazards, a.newVideo, a.newHTTP,
 	} {
 		if err = build(); err != nil {
 			return nil, err
@@ -170,6 +174,9 @@ func (a *App) newHealth() error {
 	zones := map[string]string{}
 	for _, c := range a.cfg.Cameras {
 		zones[health.CameraDevice(c.ID)] = c.Zone
+	}
+	for _, z := range a.cfg.Zones {
+		zones[hazard.OverdueDevice(z.ID)] = z.ID
 	}
 	// Built before the store, which reports data loss to it; it reaches the
 	// store only from Run, once New has opened it.

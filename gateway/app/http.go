@@ -47,6 +47,7 @@ func (a *App) newHTTP() error {
 		Forwarders:    a.forwarderStatus,
 		Alarms:        a.Rules,
 		WalkTests:     a.Rules,
+		Hazards:       a.Hazards,
 		Discovered:    a.discovered,
 		Rules:         a.Rules,
 		Audit:         a.Audit,

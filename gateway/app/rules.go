@@ -9,6 +9,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/health"
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
+	"github.com/shelterwatch/shelterwatch/inspection/hazard"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
@@ -45,11 +46,15 @@ func gatewayDevices(cfg *config.Config) []facility.Device {
 		return facility.Device{ID: id, Name: name, Kind: reading.KindFault, Zone: zone, Builtin: true}
 	}
 	out := []facility.Device{
+		dev(hazard.OverdueDevice(""), "hazard list", ""),
 		dev(health.StoreDevice, "local store", ""),
 		dev(health.AuditDevice, "audit log", ""),
 		dev(health.StoreBudgetDevice, "store disk budget", ""),
 		dev(health.DiskDevice, "gateway disk", ""),
 		dev(health.ClockDevice, "system clock", ""),
+	}
+	for _, z := range cfg.Zones {
+		out = append(out, dev(hazard.OverdueDevice(z.ID), "hazard list "+z.ID, z.ID))
 	}
 	for _, c := range cfg.Cameras {
 		if !c.OnDemand {
@@ -79,7 +84,7 @@ func (a *App) newRules() error {
 		return fmt.Errorf("app: rules: %w", err)
 	}
 	a.Rules, err = engine.New(engine.Options{Config: ec, Store: a.Store, Dir: a.cfg.Alarms.Dir, Audit: a.Audit,
-		Notifier: alarmTap{a.Outbox, a.alarmsChanged}, Logger: a.log})
+		Notifier: alarmTap{a.Outbox, a.alarmsChanged, a.hazardEvent}, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("app: rules: %w", err)
 	}
@@ -92,15 +97,43 @@ func (a *App) newRules() error {
 type alarmTap struct {
 	engine.Notifier
 	changed chan<- struct{}
+	// hazards sees every event too (it never blocks).
+	hazards func(alarm.Event)
 }
 
 func (t alarmTap) Enqueue(ctx context.Context, ev alarm.Event) error {
 	err := t.Notifier.Enqueue(ctx, ev)
+	if err == nil {
+		t.hazards(ev)
+	}
 	select {
 	case t.changed <- struct{}{}:
 	default:
 	}
 	return err
+}
+
+// newHazards loads the hazard list, which judges the engine's alarms
+// and reports overdue items through the health reporter.
+func (a *App) newHazards() error {
+	hc, err := a.cfg.HazardConfig()
+	if err != nil {
+		return fmt.Errorf("app: hazards: %w", err)
+	}
+	a.Hazards, err = hazard.New(hazard.Options{Config: hc, Dir: a.cfg.Alarms.Dir, Audit: a.Audit, Alarms: a.Rules,
+		Faults: a.Health, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("app: hazards: %w", err)
+	}
+	return a.register("hazards", a.Hazards.Register)
+}
+
+// hazardEvent hands an alarm event to the hazard list (built after the
+// engine, before anything runs).
+func (a *App) hazardEvent(ev alarm.Event) {
+	if a.Hazards != nil {
+		a.Hazards.AlarmEvent(ev)
+	}
 }
 
 // newNotify opens the notification outbox with the configured channels.

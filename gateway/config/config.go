@@ -59,6 +59,9 @@ type Config struct {
 	// without a restart (SIGHUP or POST /api/v1/rules/reload).
 	RulesFile string `yaml:"rules_file"`
 	Alarms    Alarms `yaml:"alarms"`
+	// Hazards configures the hazard list: assignee, campaign seasons and
+	// the hazard rules' thresholds.
+	Hazards Hazards `yaml:"hazards"`
 	// Notify configures where alarms are sent (webhooks, Alertmanager,
 	// e-mail, MQTT panels, WeCom, DingTalk, Feishu); see
 	// rules/notify/README.md.

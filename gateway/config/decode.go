@@ -588,6 +588,7 @@ func (c *Config) applyDefaults() {
 
 	c.influxDefaults()
 	c.alarmDefaults()
+	c.hazardDefaults()
 	c.Notify.Defaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)

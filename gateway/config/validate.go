@@ -49,6 +49,7 @@ func (c *Config) validate() Errors {
 	v.ingest()
 	v.influx()
 	v.alarms()
+	v.hazards()
 	v.notify()
 	cams := v.video(zones)
 	v.http()

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -145,9 +144,7 @@ func (a *api) userAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	a.opts.Logger.Info("httpapi: user added", "user", b.Name, "role", role, "by", editor(tokenOf(r.Context())))
 	w.Header().Set("Location", "/api/v1/users/"+b.Name)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(userAnswer{User: userOf(u), Password: generated})
+	writeJSONStatus(w, http.StatusCreated, userAnswer{User: userOf(u), Password: generated})
 }
 
 type userPatchBody struct {

@@ -136,8 +136,7 @@ func (a *api) addSilence(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
 		return
 	}
-	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, s)
+	writeJSONStatus(w, http.StatusCreated, s)
 }
 
 // rulesList lists the rules the engine runs, for pick lists (Grafana's

@@ -58,9 +58,18 @@ const (
 	// PermOnboarding: the devices that announce themselves and the
 	// config entries proposed for them.
 	PermOnboarding
+	// PermHazardsRead: the hazard list.
+	PermHazardsRead
+	// PermHazardsInspect: add items to the hazard list, verify or reopen
+	// rectified ones, change deadlines and responsible persons (an
+	// inspector's judgement).
+	PermHazardsInspect
+	// PermHazardsRectify: record what was done to rectify an item (a
+	// manager's account).
+	PermHazardsRectify
 
 	// permMax is the highest permission.
-	permMax = PermOnboarding
+	permMax = PermHazardsRectify
 )
 
 var permNames = map[Permission]string{
@@ -70,6 +79,7 @@ var permNames = map[Permission]string{
 	PermCameras: "cameras", PermVideoWatch: "live video", PermVideoSessions: "video sessions",
 	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users", PermReports: "reports",
 	PermWalkTest: "walk tests", PermOnboarding: "device onboarding",
+	PermHazardsRead: "hazard list", PermHazardsInspect: "hazard inspection", PermHazardsRectify: "hazard rectification",
 }
 
 func (p Permission) String() string {
@@ -87,22 +97,26 @@ var rolePerms = map[Role]Permission{
 	// actions, personal data, dead letters and who is watching; video
 	// only of the token's cameras.
 	RoleViewer: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermAlarmsRead | PermAuditRead |
-		PermCameras | PermVideoWatch | PermReports,
+		PermCameras | PermVideoWatch | PermReports | PermHazardsRead,
 	// A fire-safety inspector: history, availability, alarms, reports,
-	// the audit log; no video.
-	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead | PermReports,
-	// A civil-affairs supervisor: alarms, and live video of the cameras
-	// granted to them with those cameras' viewing audit.
-	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly,
+	// the audit log; raises and verifies hazards; no video. Inspectors
+	// judge rectifications, so they do not record them.
+	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead | PermReports |
+		PermHazardsRead | PermHazardsInspect,
+	// A civil-affairs supervisor: alarms, the hazard list, and live
+	// video of the cameras granted to them with those cameras' viewing
+	// audit.
+	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly | PermHazardsRead,
 	// A facility manager: everything in the facility, and acting on
 	// alarms.
 	RoleManager: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
-		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermReports,
+		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermReports |
+		PermHazardsRead | PermHazardsRectify,
 	// An administrator: a manager who also manages the gateway and its
 	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
-		PermUsers | PermReports | PermWalkTest | PermOnboarding,
+		PermUsers | PermReports | PermWalkTest | PermOnboarding | PermHazardsRead | PermHazardsRectify,
 }
 
 // may reports whether the role includes p.
@@ -152,6 +166,14 @@ var routes = []route{
 	{pattern: "POST /api/v1/walktests", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.startWalkTest }},
 	{pattern: "POST /api/v1/walktests/end", perm: PermWalkTest, handler: func(a *api) http.HandlerFunc { return a.endWalkTest }},
 	{pattern: "GET /api/v1/walktests/{id}/record.csv", perm: PermDevices, handler: func(a *api) http.HandlerFunc { return a.walkTestRecord }},
+	// The hazard list (hazards.go).
+	{pattern: "GET /api/v1/hazards", perm: PermHazardsRead, handler: func(a *api) http.HandlerFunc { return a.hazardsList }},
+	{pattern: "GET /api/v1/hazards/{id}", perm: PermHazardsRead, handler: func(a *api) http.HandlerFunc { return a.hazardGet }},
+	{pattern: "POST /api/v1/hazards", perm: PermHazardsInspect, handler: func(a *api) http.HandlerFunc { return a.hazardCreate }},
+	{pattern: "PATCH /api/v1/hazards/{id}", perm: PermHazardsInspect, handler: func(a *api) http.HandlerFunc { return a.hazardPatch }},
+	{pattern: "POST /api/v1/hazards/{id}/rectify", perm: PermHazardsRectify, handler: func(a *api) http.HandlerFunc { return a.hazardAction("rectify") }},
+	{pattern: "POST /api/v1/hazards/{id}/verify", perm: PermHazardsInspect, handler: func(a *api) http.HandlerFunc { return a.hazardAction("verify") }},
+	{pattern: "POST /api/v1/hazards/{id}/reopen", perm: PermHazardsInspect, handler: func(a *api) http.HandlerFunc { return a.hazardAction("reopen") }},
 	{pattern: "POST /api/v1/rules/reload", perm: PermRulesReload, handler: func(a *api) http.HandlerFunc { return a.reloadRules }},
 	{pattern: "GET /api/v1/cameras", perm: PermCameras, video: true, handler: func(a *api) http.HandlerFunc { return a.cameras }},
 	{pattern: "GET /api/v1/video/sessions", perm: PermVideoSessions, video: true, handler: func(a *api) http.HandlerFunc { return a.videoSessions }},

@@ -159,6 +159,8 @@ type Options struct {
 	// WalkTests start, end and list walk tests (the rules engine). May be
 	// nil.
 	WalkTests WalkTests
+	// Hazards is the hazard list (nil: its routes answer 404).
+	Hazards Hazards
 	// Audit is the audit log. May be nil.
 	Audit AuditLog
 	// Reload re-reads the rules file. May be nil.
@@ -462,7 +464,14 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+// writeJSONStatus answers v with status: the header is set before the
+// status is written (later changes to it are ignored).
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 

@@ -95,8 +95,7 @@ func (a *api) startWalkTest(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "rules engine not answering")
 		return
 	}
-	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, wt)
+	writeJSONStatus(w, http.StatusCreated, wt)
 }
 
 // endWalkTest ends the running walk test and returns its record.

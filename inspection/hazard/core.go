@@ -571,6 +571,18 @@ func (c *Core) Overdue() map[string][]Item {
 	return out
 }
 
+// NextDeadline is the earliest deadline of an open item not yet overdue
+// (zero: none), so that the Service marks it overdue on time.
+func (c *Core) NextDeadline() time.Time {
+	var next time.Time
+	for _, it := range c.items {
+		if it.Status == StatusOpen && !it.Overdue && (next.IsZero() || it.Deadline.Before(next)) {
+			next = it.Deadline
+		}
+	}
+	return next
+}
+
 // Drain returns the audit entries written since the last Drain and
 // whether the state changed (and must be saved).
 func (c *Core) Drain() (entries []audit.Entry, dirty bool) {

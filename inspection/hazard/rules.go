@@ -24,7 +24,7 @@ const (
 	RuleNightExits = "ward-night-exits"
 	// RuleDoorHeldOpen: Count or more door-held-open alarms in one zone
 	// within Window.
-	RuleDoorHeldOpen = "door-held-open"
+	RuleDoorHeldOpen = "doors-held-open"
 	// RuleNuisanceAlarms: Count or more smoke alarms (walk tests aside) in
 	// one zone within Window.
 	RuleNuisanceAlarms = "nuisance-alarms"

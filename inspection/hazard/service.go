@@ -159,9 +159,9 @@ func (s *Service) AlarmEvent(ev alarm.Event) {
 // Run judges the list every TickEvery and on every alarm event, and
 // serves the API's requests, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.TickEvery)
+	t := time.NewTimer(0)
 	defer t.Stop()
-	s.step(ctx)
+	var due time.Time // the next regular step
 	for {
 		select {
 		case <-ctx.Done():
@@ -169,11 +169,26 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			s.step(ctx)
+			due = s.opts.Now().Add(s.opts.TickEvery)
 		case <-s.wake:
 			s.step(ctx)
 		case fn := <-s.reqs:
 			fn()
 		}
+		// Next judgement: at the tick, or sooner when a deadline falls
+		// before it (a deadline is kept to the second, not the tick).
+		next := due
+		if dl := s.core.NextDeadline(); !dl.IsZero() && dl.Before(next) {
+			next = dl.Add(time.Millisecond)
+		}
+		wait := max(next.Sub(s.opts.Now()), 0)
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
 	}
 }
 

@@ -196,6 +196,14 @@ func GatewayRules() []RuleConfig {
 		fault("audit-log-failed", `device == "gateway.audit"`, "trouble", false,
 			TextConfig{EN: "The audit log cannot be written", ZH: "审计日志无法写入"},
 			TextConfig{EN: "{{.Value}}. Free disk space or fix the permissions of alarms.dir.", ZH: "{{.Value}}。请释放磁盘空间或检查 alarms.dir 的权限。"}),
+		// An item of the hazard list (inspection/hazard) past its
+		// deadline: one alarm per zone naming its overdue items, fired
+		// again when another item there passes its deadline. Trouble, as
+		// the hazard list's own severity.
+		fault("hazard-overdue", `device startsWith "gateway.hazards"`, "trouble", false,
+			TextConfig{EN: "Hazard rectification overdue: {{.ZoneName}}", ZH: "隐患整改逾期：{{.ZoneNameZH}}"},
+			TextConfig{EN: "{{.Value}}. Rectify the items and record what was done on the hazard list.",
+				ZH: "{{.Value}}。请尽快整改，并在隐患清单中记录整改情况。"}),
 		// A TLS certificate that expires within 14 days (or already has):
 		// devices and browsers will refuse the gateway.
 		fault("certificate-expiry", `device startsWith "gateway.tls."`, "trouble", false,
