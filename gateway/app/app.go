@@ -35,6 +35,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/pipeline"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/inspection/filing"
 	"github.com/shelterwatch/shelterwatch/inspection/hazard"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
@@ -76,6 +77,8 @@ type App struct {
 	// Hazards keeps the hazard list: items raised from the alarms or by
 	// inspectors, their deadlines and rectification.
 	Hazards *hazard.Service
+	// Reports files the summary reports (schedule, on demand, mail).
+	Reports *filing.Service
 	// Outbox delivers alarm notifications durably.
 	Outbox *notify.Outbox
 	// alarmsChanged gets a value (without blocking) whenever the rules
@@ -116,7 +119,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, build := range []func() error{
 		a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
-		a.newNotify, a.newRules, a.newHazards, a.newVideo, a.newHTTP,
+		a.newNotify, a.newRules, a.newHazards, a.newReports, a.newVideo, a.newHTTP,
 	} {
 		if err = build(); err != nil {
 			return nil, err

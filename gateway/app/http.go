@@ -48,6 +48,7 @@ func (a *App) newHTTP() error {
 		Alarms:        a.Rules,
 		WalkTests:     a.Rules,
 		Hazards:       a.Hazards,
+		Reports:       a.Reports,
 		Discovered:    a.discovered,
 		Rules:         a.Rules,
 		Audit:         a.Audit,

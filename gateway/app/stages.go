@@ -48,6 +48,7 @@ func (a *App) Stages() []lifecycle.Stage {
 		lifecycle.Stage{Name: "outbox", Run: a.Outbox.Run},
 		lifecycle.Stage{Name: "rules", Run: a.Rules.Run},
 		lifecycle.Stage{Name: "hazards", Run: a.Hazards.Run},
+		lifecycle.Stage{Name: "reports", Run: a.Reports.Run},
 	)
 	stages = append(stages, lifecycle.Stage{Name: "clock", Run: func(ctx context.Context) error { return watchClock(ctx, a.Health) }})
 	if certs := a.servedCertificates(); len(certs) > 0 {

@@ -62,6 +62,9 @@ type Config struct {
 	// Hazards configures the hazard list: assignee, campaign seasons and
 	// the hazard rules' thresholds.
 	Hazards Hazards `yaml:"hazards"`
+	// Reports configures the summary reports: schedule, mailing, what
+	// counts as supervision and as the department's escalation level.
+	Reports Reports `yaml:"reports"`
 	// Notify configures where alarms are sent (webhooks, Alertmanager,
 	// e-mail, MQTT panels, WeCom, DingTalk, Feishu); see
 	// rules/notify/README.md.

@@ -225,6 +225,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			Escalation: []Duration{Duration(5 * time.Minute), Duration(15 * time.Minute)}, Repeat: Duration(DefaultAlarmRepeat),
 			Audit: Audit{RotateBytes: DefaultAuditRotate, Keep: DefaultAuditKeep}},
 		Hazards: Hazards{Responsible: DefaultHazardResponsible, ColdSeason: "11-01..03-31", HotSeason: "06-01..09-30"},
+		Reports: Reports{Schedule: []string{"notice"}, Keep: DefaultReportKeep, SupervisedTag: DefaultSupervisedTag, DepartmentLevel: 2},
 		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
 		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns,

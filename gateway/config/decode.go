@@ -589,6 +589,7 @@ func (c *Config) applyDefaults() {
 	c.influxDefaults()
 	c.alarmDefaults()
 	c.hazardDefaults()
+	c.reportDefaults()
 	c.Notify.Defaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/shelterwatch/shelterwatch/inspection/hazard"
@@ -101,4 +102,92 @@ func (c *Config) HazardConfig() (hazard.Config, error) {
 	}
 	return hazard.Config{Location: c.Facility.Location, Zones: c.ZoneModels(), Devices: c.DeviceModels(), Cameras: cams,
 		Rules: rules, Responsible: c.Hazards.Responsible, ColdSeason: cold, HotSeason: hot}, nil
+}
+
+// Reports configures the summary reports (inspection/report,
+// inspection/filing).
+type Reports struct {
+	// Schedule lists the period kinds (month, quarter, notice) whose
+	// report is generated when a period completes. Default [notice]: the
+	// civil-affairs notice's four-month periods ending in April, August
+	// and December.
+	Schedule []string `yaml:"schedule"`
+	// MailChannel names the notify channel (type email) whose server
+	// sends reports to MailTo. Optional.
+	MailChannel string   `yaml:"mail_channel"`
+	MailTo      []string `yaml:"mail_to"`
+	// Keep is how many reports the gateway keeps, newest first.
+	// Default 60.
+	Keep int `yaml:"keep"`
+	// SupervisedTag marks the zones that are foster placements: the
+	// report counts the remote supervision of their cameras. Default
+	// "foster".
+	SupervisedTag string `yaml:"supervised_tag"`
+	// DepartmentLevel is the escalation level at which the civil-affairs
+	// department is told (alarms.escalation: level i after its i-th
+	// duration). Default: the last level.
+	DepartmentLevel int `yaml:"department_level"`
+}
+
+// Defaults of the reports section.
+const (
+	DefaultReportKeep    = 60
+	DefaultSupervisedTag = "foster"
+)
+
+func (c *Config) reportDefaults() {
+	r := &c.Reports
+	if !c.src.isSet("reports.schedule") {
+		r.Schedule = []string{"notice"}
+	}
+	if r.Keep == 0 {
+		r.Keep = DefaultReportKeep
+	}
+	if r.SupervisedTag == "" {
+		r.SupervisedTag = DefaultSupervisedTag
+	}
+	if !c.src.isSet("reports.department_level") {
+		r.DepartmentLevel = len(c.Alarms.Escalation)
+	}
+}
+
+func (v *validator) reports() {
+	r := &v.c.Reports
+	for i, k := range r.Schedule {
+		if k != "month" && k != "quarter" && k != "notice" {
+			v.errorf(idx("reports.schedule", i), "want month, quarter or notice, got %s", quote(k))
+		}
+	}
+	if r.Keep < 1 {
+		v.errorf("reports.keep", "must be at least 1")
+	}
+	if r.DepartmentLevel < 0 || r.DepartmentLevel > len(v.c.Alarms.Escalation) {
+		v.errorf("reports.department_level", "must be an escalation level, 0 to %d (alarms.escalation has %d)",
+			len(v.c.Alarms.Escalation), len(v.c.Alarms.Escalation))
+	}
+	for i, a := range r.MailTo {
+		if _, err := mail.ParseAddress(a); err != nil {
+			v.errorf(idx("reports.mail_to", i), "not an e-mail address: %s", quote(a))
+		}
+	}
+	switch {
+	case len(r.MailTo) > 0 && r.MailChannel == "":
+		v.errorf("reports.mail_channel", "required with mail_to: the name of a notify channel of type email")
+	case r.MailChannel != "":
+		found := false
+		for _, ch := range v.c.Notify.Channels {
+			if ch.Name == r.MailChannel {
+				found = true
+				if ch.Type != "email" {
+					v.errorf("reports.mail_channel", "channel %s is of type %s, not email", quote(r.MailChannel), ch.Type)
+				}
+			}
+		}
+		if !found {
+			v.errorf("reports.mail_channel", "no notify channel %s", quote(r.MailChannel))
+		}
+		if len(r.MailTo) == 0 {
+			v.errorf("reports.mail_to", "required with mail_channel: who receives the reports")
+		}
+	}
 }

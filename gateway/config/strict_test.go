@@ -782,6 +782,34 @@ alarms:
 		},
 	},
 	{
+		name: "hazard list and reports",
+		yaml: base + `hazards:
+  cold_season: "11-01..02-30"
+  rules:
+    - {id: battery-low, after: -1d}
+    - {id: ward-night-exits, count: -1}
+    - {id: smoke-testing}
+    - {id: ward-night-exits, window: 3d}
+reports:
+  schedule: [weekly]
+  keep: -3
+  department_level: 7
+  mail_to: [not-an-address]
+`,
+		want: []string{
+			`t.yaml:10: hazards.cold_season: season "11-01..02-30": 02-30 is not a day of the year`,
+			`t.yaml:12: hazards.rules[0].after: negative duration "-1d"`,
+			`t.yaml:13: hazards.rules[1]: count must be at least 1 and window positive`,
+			`t.yaml:14: hazards.rules[2]: no such hazard rule (rules: detector-offline, battery-low, smoke-untested, ward-night-exits, doors-held-open, nuisance-alarms, camera-dark, dorm-temperature)`,
+			`t.yaml:15: hazards.rules[3].id: duplicate hazard rule "ward-night-exits" (first at line 13)`,
+			`t.yaml:16: reports.mail_channel: required with mail_to: the name of a notify channel of type email`,
+			`t.yaml:17: reports.schedule[0]: want month, quarter or notice, got "weekly"`,
+			`t.yaml:18: reports.keep: must be at least 1`,
+			`t.yaml:19: reports.department_level: must be an escalation level, 0 to 2 (alarms.escalation has 2)`,
+			`t.yaml:20: reports.mail_to[0]: not an e-mail address: "not-an-address"`,
+		},
+	},
+	{
 		name: "audit log rotation and retention",
 		yaml: base + `alarms:
   audit:

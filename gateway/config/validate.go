@@ -50,6 +50,7 @@ func (c *Config) validate() Errors {
 	v.influx()
 	v.alarms()
 	v.hazards()
+	v.reports()
 	v.notify()
 	cams := v.video(zones)
 	v.http()

@@ -67,9 +67,12 @@ const (
 	// PermHazardsRectify: record what was done to rectify an item (a
 	// manager's account).
 	PermHazardsRectify
+	// PermReportsGenerate: generate a summary report now (it is kept and
+	// mailed like a scheduled one).
+	PermReportsGenerate
 
 	// permMax is the highest permission.
-	permMax = PermHazardsRectify
+	permMax = PermReportsGenerate
 )
 
 var permNames = map[Permission]string{
@@ -80,6 +83,7 @@ var permNames = map[Permission]string{
 	PermRulesReload: "rules reload", PermMetrics: "metrics", PermUsers: "users", PermReports: "reports",
 	PermWalkTest: "walk tests", PermOnboarding: "device onboarding",
 	PermHazardsRead: "hazard list", PermHazardsInspect: "hazard inspection", PermHazardsRectify: "hazard rectification",
+	PermReportsGenerate: "report generation",
 }
 
 func (p Permission) String() string {
@@ -102,11 +106,12 @@ var rolePerms = map[Role]Permission{
 	// the audit log; raises and verifies hazards; no video. Inspectors
 	// judge rectifications, so they do not record them.
 	RoleInspector: PermDevices | PermHistory | PermAvailability | PermAlarmsRead | PermAuditRead | PermReports |
-		PermHazardsRead | PermHazardsInspect,
-	// A civil-affairs supervisor: alarms, the hazard list, and live
-	// video of the cameras granted to them with those cameras' viewing
-	// audit.
-	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly | PermHazardsRead,
+		PermHazardsRead | PermHazardsInspect | PermReportsGenerate,
+	// A civil-affairs supervisor: alarms, the hazard list, the reports
+	// filed to the department, and live video of the cameras granted to
+	// them with those cameras' viewing audit.
+	RoleSupervisor: PermAlarmsRead | PermCameras | PermVideoWatch | PermAuditRead | PermAuditVideoOnly | PermHazardsRead |
+		PermReports,
 	// A facility manager: everything in the facility, and acting on
 	// alarms.
 	RoleManager: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
@@ -116,7 +121,7 @@ var rolePerms = map[Role]Permission{
 	// accounts.
 	RoleAdmin: PermDevices | PermHistory | PermAvailability | PermGatewayHealth | PermDeadLetters | PermAlarmsRead | PermAlarmsAct |
 		PermAuditRead | PermPersonalData | PermCameras | PermVideoWatch | PermVideoSessions | PermRulesReload | PermMetrics |
-		PermUsers | PermReports | PermWalkTest | PermOnboarding | PermHazardsRead | PermHazardsRectify,
+		PermUsers | PermReports | PermWalkTest | PermOnboarding | PermHazardsRead | PermHazardsRectify | PermReportsGenerate,
 }
 
 // may reports whether the role includes p.
@@ -158,6 +163,12 @@ var routes = []route{
 	{pattern: "GET /api/v1/alarms/{id}/deliveries", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.deliveries }},
 	{pattern: "GET /api/v1/audit", perm: PermAuditRead, handler: func(a *api) http.HandlerFunc { return a.audit }},
 	{pattern: "GET /api/v1/reports/alarms", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.alarmReport }},
+	// The summary reports (summaryreports.go).
+	{pattern: "GET /api/v1/reports", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.reportsList }},
+	{pattern: "POST /api/v1/reports", perm: PermReportsGenerate, handler: func(a *api) http.HandlerFunc { return a.reportGenerate }},
+	{pattern: "GET /api/v1/reports/{id}", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.reportGet }},
+	{pattern: "GET /api/v1/reports/{id}/xlsx", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.reportXLSX }},
+	{pattern: "GET /api/v1/reports/{id}/csv", perm: PermReports, handler: func(a *api) http.HandlerFunc { return a.reportCSV }},
 	{pattern: "POST /api/v1/silences", perm: PermAlarmsAct, handler: func(a *api) http.HandlerFunc { return a.addSilence }},
 	{pattern: "GET /api/v1/rules", perm: PermAlarmsRead, handler: func(a *api) http.HandlerFunc { return a.rulesList }},
 	{pattern: "GET /api/v1/devices/discovered", perm: PermOnboarding, handler: func(a *api) http.HandlerFunc { return a.discoveredDevices }},

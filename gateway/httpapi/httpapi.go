@@ -161,6 +161,9 @@ type Options struct {
 	WalkTests WalkTests
 	// Hazards is the hazard list (nil: its routes answer 404).
 	Hazards Hazards
+	// Reports are the kept summary reports (nil: their routes answer
+	// 404).
+	Reports Reports
 	// Audit is the audit log. May be nil.
 	Audit AuditLog
 	// Reload re-reads the rules file. May be nil.

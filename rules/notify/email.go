@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -145,4 +146,79 @@ func mailDomain(from string) string {
 		}
 	}
 	return "shelterwatch.invalid"
+}
+
+// Attachment is a file sent with a Mail.
+type Attachment struct {
+	Name string
+	Data []byte
+}
+
+// Mail is a message that is not an alarm (a summary report), sent through
+// the server of an e-mail channel.
+type Mail struct {
+	To      []string
+	Subject string
+	Body    string
+	// ID makes the Message-ID, so that a mail sent again after a lost
+	// reply is recognisably the same one.
+	ID          string
+	Attachments []Attachment
+}
+
+// ErrNoEmailChannel: SendMail names no e-mail channel of the outbox.
+var ErrNoEmailChannel = errors.New("no such e-mail channel")
+
+// SendMail sends m through the server of the e-mail channel named
+// channel, at once (not through the outbox's queue: the caller retries).
+// A Permanent error will not change on retry.
+func (o *Outbox) SendMail(ctx context.Context, channel string, m Mail) error {
+	l := o.lanes[channel]
+	if l == nil {
+		return fmt.Errorf("notify: %w: %q", ErrNoEmailChannel, channel)
+	}
+	e, ok := l.ch.(*emailChannel)
+	if !ok {
+		return fmt.Errorf("notify: %w: %q is not an e-mail channel", ErrNoEmailChannel, channel)
+	}
+	return e.sendMail(ctx, m)
+}
+
+func (e *emailChannel) sendMail(ctx context.Context, mm Mail) error {
+	if len(mm.To) == 0 {
+		return Permanent(errors.New("no recipients"))
+	}
+	m := gomail.NewMsg()
+	if err := m.From(e.cfg.From); err != nil {
+		return Permanent(fmt.Errorf("from address: %w", err))
+	}
+	if err := m.To(mm.To...); err != nil {
+		return Permanent(fmt.Errorf("recipient address: %w", err))
+	}
+	m.Subject(mm.Subject)
+	m.SetBodyString(gomail.TypeTextPlain, mm.Body)
+	m.SetDateWithValue(e.now())
+	if mm.ID != "" {
+		m.SetMessageIDWithValue(mm.ID + "." + e.name + "@" + mailDomain(e.cfg.From))
+	}
+	m.SetUserAgent(userAgent)
+	for _, a := range mm.Attachments {
+		if err := m.AttachReader(a.Name, bytes.NewReader(a.Data)); err != nil {
+			return Permanent(fmt.Errorf("attach %s: %w", a.Name, err))
+		}
+	}
+	c, err := e.client()
+	if err != nil {
+		return Permanent(fmt.Errorf("smtp client: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	if err := c.DialAndSendWithContext(ctx, m); err != nil {
+		var se *gomail.SendError
+		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 {
+			return Permanent(fmt.Errorf("smtp %s:%d: %w", e.cfg.Host, e.cfg.Port, err))
+		}
+		return fmt.Errorf("smtp %s:%d: %w", e.cfg.Host, e.cfg.Port, err)
+	}
+	return nil
 }
