@@ -33,7 +33,9 @@ func (a *App) newReports() error {
 	}
 	a.Reports, err = filing.New(filing.Options{
 		Dir: filepath.Join(cfg.Alarms.Dir, "reports"), Location: cfg.Facility.Location, Facility: cfg.Facility.ID,
-		Generate: func(ctx context.Context, p report.Period) (*report.Report, error) { return report.Generate(ctx, opts, p) },
+		Generate: func(ctx context.Context, p report.Period) (*report.Report, error) {
+			return report.Generate(ctx, opts, p)
+		},
 		Schedule: cfg.Reports.Schedule, Mail: mailer, MailChannel: cfg.Reports.MailChannel, MailTo: cfg.Reports.MailTo,
 		Keep: cfg.Reports.Keep, Audit: a.Audit, Logger: a.log,
 	})
