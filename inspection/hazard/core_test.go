@@ -285,10 +285,15 @@ func TestCountRules(t *testing.T) {
 		it.Title.EN != "3 night exits from Secure ward within 7 days" {
 		t.Fatalf("item = %+v", it)
 	}
-	// The first exit leaves the window on day 7: the condition clears.
-	tl.run(night(5), night(8))
-	if it := tl.only(RuleNightExits); it.Status != StatusRectified || !it.RectifiedAt.Equal(night(7)) {
-		t.Fatalf("after the window: %+v", it)
+	// The first exit leaves the window on day 7: the condition clears,
+	// and a quiet week later the item is rectified.
+	tl.run(night(5), night(13))
+	if it := tl.only(RuleNightExits); it.Status != StatusOpen {
+		t.Fatalf("rectified before a quiet week: %+v", it)
+	}
+	tl.run(night(13), night(15))
+	if it := tl.only(RuleNightExits); it.Status != StatusRectified || !it.RectifiedAt.Equal(night(14)) {
+		t.Fatalf("after a quiet week: %+v", it)
 	}
 
 	// Nuisance alarms: walk-test alarms do not count.

@@ -128,8 +128,10 @@ var ruleDefs = []ruleDef{
 	{
 		// Each night exit already paged; three in a week means the ward's
 		// night routine does not hold.
+		// Rectified after a quiet week below the count: a routine that
+		// holds, not a lucky night.
 		id: RuleNightExits, typ: typeCount, alarms: []string{alarmNightDoor},
-		defaults: Thresholds{Count: 3, Window: 7 * day, Deadline: 7 * day},
+		defaults: Thresholds{Count: 3, Window: 7 * day, Deadline: 14 * day, ClearFor: 7 * day},
 		title: func(name string, n int, th Thresholds) alarm.Text {
 			return alarm.Text{EN: fmt.Sprintf("%d night exits from %s within %s", n, name, span(th.Window, false)),
 				ZH: fmt.Sprintf("%s %s内夜间出入 %d 次", name, span(th.Window, true), n)}
@@ -139,7 +141,7 @@ var ruleDefs = []ruleDef{
 	},
 	{
 		id: RuleDoorHeldOpen, typ: typeCount, alarms: []string{alarmDoorHeldOpen},
-		defaults: Thresholds{Count: 3, Window: 7 * day, Deadline: 7 * day},
+		defaults: Thresholds{Count: 3, Window: 7 * day, Deadline: 14 * day, ClearFor: 7 * day},
 		title: func(name string, n int, th Thresholds) alarm.Text {
 			return alarm.Text{EN: fmt.Sprintf("A door of %s held open %d times within %s", name, n, span(th.Window, false)),
 				ZH: fmt.Sprintf("%s %s内门长时间敞开 %d 次", name, span(th.Window, true), n)}
@@ -149,7 +151,7 @@ var ruleDefs = []ruleDef{
 	{
 		// Alarms nobody believes are the most dangerous kind.
 		id: RuleNuisanceAlarms, typ: typeCount, alarms: []string{alarmSmoke},
-		defaults: Thresholds{Count: 3, Window: 30 * day, Deadline: 14 * day},
+		defaults: Thresholds{Count: 3, Window: 30 * day, Deadline: 30 * day, ClearFor: 14 * day},
 		title: func(name string, n int, th Thresholds) alarm.Text {
 			return alarm.Text{EN: fmt.Sprintf("%d smoke alarms in %s within %s", n, name, span(th.Window, false)),
 				ZH: fmt.Sprintf("%s %s内烟雾报警 %d 次", name, span(th.Window, true), n)}
