@@ -252,12 +252,12 @@ func TestQuarterTimeline(t *testing.T) {
 	items := q.hz.Items()
 	slices.Reverse(items)
 	type want struct {
-		id, rule, subject      string
-		status                 hazard.Status
-		since, opened, dl      time.Time
-		overdue                bool
-		rectified, verified    time.Time
-		rectifiedBy, evidence  string
+		id, rule, subject     string
+		status                hazard.Status
+		since, opened, dl     time.Time
+		overdue               bool
+		rectified, verified   time.Time
+		rectifiedBy, evidence string
 	}
 	wants := []want{
 		{"HZ-0001", hazard.RuleDetectorOffline, "dorm1-smoke", hazard.StatusVerified, q.at(1, 11, 1, 0), q.at(1, 12, 1, 0), q.at(1, 15, 1, 0),
