@@ -62,6 +62,9 @@ func (x *xlsx) build() error {
 	if _, err := x.f.NewSheet(SheetEN); err != nil {
 		return err
 	}
+	// Before the drill-down sheets exist: SetActiveSheet reads every
+	// sheet back into memory, and theirs are the large ones, streamed.
+	x.f.SetActiveSheet(0)
 	// Drill-downs first: the summaries link to where they landed.
 	groups, order := map[string][]*Table{}, []string{}
 	for i := range x.r.Details {
@@ -82,7 +85,6 @@ func (x *xlsx) build() error {
 			return fmt.Errorf("sheet %s: %w", s.sheet, err)
 		}
 	}
-	x.f.SetActiveSheet(0)
 	return nil
 }
 
