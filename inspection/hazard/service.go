@@ -358,50 +358,54 @@ func (s *Service) run(ctx context.Context, fn func() error, mutates bool) error 
 // Items returns the list, newest first.
 func (s *Service) Items(ctx context.Context) ([]Item, error) {
 	var out []Item
-	err := s.read(ctx, func() error { out = s.core.Items(); return nil })
-	return out, err
+	// On an error fn may still run later: out is not read.
+	if err := s.read(ctx, func() error { out = s.core.Items(); return nil }); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Item returns one item.
 func (s *Service) Item(ctx context.Context, id string) (Item, error) {
-	var out Item
-	err := s.read(ctx, func() (err error) { out, err = s.core.Item(id); return err })
-	return out, err
+	return s.item(ctx, false, func(now time.Time) (Item, error) { return s.core.Item(id) })
 }
 
 // Create adds an inspector's item.
 func (s *Service) Create(ctx context.Context, m Manual, by string) (Item, error) {
-	var out Item
-	err := s.do(ctx, func() (err error) { out, err = s.core.Create(m, by, s.opts.Now()); return err })
-	return out, err
+	return s.item(ctx, true, func(now time.Time) (Item, error) { return s.core.Create(m, by, now) })
 }
 
 // Rectify records a manager's rectification.
 func (s *Service) Rectify(ctx context.Context, id, by, note string) (Item, error) {
-	var out Item
-	err := s.do(ctx, func() (err error) { out, err = s.core.Rectify(id, by, note, s.opts.Now()); return err })
-	return out, err
+	return s.item(ctx, true, func(now time.Time) (Item, error) { return s.core.Rectify(id, by, note, now) })
 }
 
 // Verify records an inspector's verification.
 func (s *Service) Verify(ctx context.Context, id, by, note string) (Item, error) {
-	var out Item
-	err := s.do(ctx, func() (err error) { out, err = s.core.Verify(id, by, note, s.opts.Now()); return err })
-	return out, err
+	return s.item(ctx, true, func(now time.Time) (Item, error) { return s.core.Verify(id, by, note, now) })
 }
 
 // Reopen records an inspector's rejection of a rectification.
 func (s *Service) Reopen(ctx context.Context, id, by, note string) (Item, error) {
-	var out Item
-	err := s.do(ctx, func() (err error) { out, err = s.core.Reopen(id, by, note, s.opts.Now()); return err })
-	return out, err
+	return s.item(ctx, true, func(now time.Time) (Item, error) { return s.core.Reopen(id, by, note, now) })
 }
 
 // Change sets an item's responsible person or deadline.
 func (s *Service) Change(ctx context.Context, id, by string, u Update) (Item, error) {
+	return s.item(ctx, true, func(now time.Time) (Item, error) { return s.core.Change(id, by, u, now) })
+}
+
+// item runs fn on the Service's goroutine and returns its item.
+func (s *Service) item(ctx context.Context, mutates bool, fn func(now time.Time) (Item, error)) (Item, error) {
 	var out Item
-	err := s.do(ctx, func() (err error) { out, err = s.core.Change(id, by, u, s.opts.Now()); return err })
-	return out, err
+	err := s.run(ctx, func() (err error) {
+		out, err = fn(s.opts.Now())
+		return err
+	}, mutates)
+	if err != nil {
+		return Item{}, err // fn may still run later: out is not read
+	}
+	return out, nil
 }
 
 // Reload applies a new configuration.

@@ -39,6 +39,8 @@ func (c *Core) RuleInfos() []RuleInfo {
 // Rules returns the rules running now (RuleInfos).
 func (e *Engine) Rules(ctx context.Context) ([]RuleInfo, error) {
 	var out []RuleInfo
-	err := e.send(ctx, request{fn: func() { out = e.core.RuleInfos() }, done: make(chan error, 1)})
-	return out, err
+	if err := e.send(ctx, request{fn: func() { out = e.core.RuleInfos() }, done: make(chan error, 1)}); err != nil {
+		return nil, err // the request may still run later: out is not read
+	}
+	return out, nil
 }

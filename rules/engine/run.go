@@ -454,8 +454,11 @@ func (e *Engine) send(ctx context.Context, req request) error {
 // Active returns the open alarms.
 func (e *Engine) Active(ctx context.Context) ([]alarm.Alarm, error) {
 	var out []alarm.Alarm
-	err := e.send(ctx, request{fn: func() { out = e.core.Active() }, done: make(chan error, 1)})
-	return out, err
+	// On an error the request may still run later: out is not read.
+	if err := e.send(ctx, request{fn: func() { out = e.core.Active() }, done: make(chan error, 1)}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Acknowledge acknowledges an open alarm on behalf of by.
@@ -510,8 +513,10 @@ func (e *Engine) EndWalkTest(ctx context.Context, by string) (WalkTest, error) {
 func (e *Engine) WalkTests(ctx context.Context) (*WalkTest, []WalkTest, error) {
 	var cur *WalkTest
 	var done []WalkTest
-	err := e.send(ctx, request{fn: func() { cur, done = e.core.WalkTests() }, done: make(chan error, 1)})
-	return cur, done, err
+	if err := e.send(ctx, request{fn: func() { cur, done = e.core.WalkTests() }, done: make(chan error, 1)}); err != nil {
+		return nil, nil, err
+	}
+	return cur, done, nil
 }
 
 // Reload swaps in a new configuration (rules, devices, escalation). It is

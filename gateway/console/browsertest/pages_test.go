@@ -20,6 +20,7 @@ var consolePages = []struct{ name, path string }{
 	{"cameras", "/cameras"},
 	{"history", "/history?device=dorm-1-climate&kind=temperature"},
 	{"inspection", "/inspection"},
+	{"hazards", "/hazards"},
 	{"audit", "/audit"},
 	{"health", "/health"},
 	{"users", "/users"},
@@ -133,8 +134,8 @@ func TestEveryPage(t *testing.T) {
 	poll[bool](b, "the smoke alarm", 10*time.Second, `document.querySelector('[data-alarm-id]') !== null`)
 
 	titles := map[string]map[string]string{
-		"zh-CN": {"alarms": "告警", "facility": "设施设备", "cameras": "视频监控", "history": "历史数据", "inspection": "检查报表", "audit": "审计日志", "health": "网关状态", "users": "用户与令牌"},
-		"en":    {"alarms": "Alarms", "facility": "Facility", "cameras": "Cameras", "history": "History", "inspection": "Inspection", "audit": "Audit log", "health": "Gateway health", "users": "Users and tokens"},
+		"zh-CN": {"alarms": "告警", "facility": "设施设备", "cameras": "视频监控", "history": "历史数据", "inspection": "检查报表", "hazards": "隐患清单", "audit": "审计日志", "health": "网关状态", "users": "用户与令牌"},
+		"en":    {"alarms": "Alarms", "facility": "Facility", "cameras": "Cameras", "history": "History", "inspection": "Inspection", "hazards": "Hazard list", "audit": "Audit log", "health": "Gateway health", "users": "Users and tokens"},
 	}
 	for _, lang := range []string{"zh-CN", "en"} {
 		eval[bool](b, "choose "+lang, `(localStorage.setItem('sw.locale', '`+lang+`'), true)`)

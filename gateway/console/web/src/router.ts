@@ -18,6 +18,7 @@ export const pages: RouteRecordRaw[] = [
   { path: '/cameras', name: 'cameras', component: () => import('@/views/cameras/CameraWall.vue'), meta: { perm: 'live video', nav: 'cameras' } },
   { path: '/history', name: 'history', component: () => import('@/views/history/HistoryView.vue'), meta: { perm: 'history', nav: 'history' } },
   { path: '/inspection', name: 'inspection', component: () => import('@/views/inspection/InspectionView.vue'), meta: { perm: 'availability', nav: 'inspection' } },
+  { path: '/hazards', name: 'hazards', component: () => import('@/views/hazards/HazardsView.vue'), meta: { perm: 'hazard list', nav: 'hazards' } },
   { path: '/audit', name: 'audit', component: () => import('@/views/audit/AuditView.vue'), meta: { perm: 'audit log', nav: 'audit' } },
   { path: '/health', name: 'health', component: () => import('@/views/health/HealthView.vue'), meta: { perm: 'gateway health', nav: 'health' } },
   { path: '/users', name: 'users', component: () => import('@/views/users/UsersView.vue'), meta: { perm: 'users', nav: 'users' } },

@@ -7,6 +7,7 @@ export default {
     cameras: 'Cameras',
     history: 'History',
     inspection: 'Inspection',
+    hazards: 'Hazard list',
     audit: 'Audit log',
     health: 'Gateway health',
     users: 'Users and tokens',

@@ -7,6 +7,7 @@ export default {
     cameras: '视频监控',
     history: '历史数据',
     inspection: '检查报表',
+    hazards: '隐患清单',
     audit: '审计日志',
     health: '网关状态',
     users: '用户与令牌',

@@ -34,6 +34,10 @@ export type Permission =
   | 'reports'
   | 'walk tests'
   | 'device onboarding'
+  | 'hazard list'
+  | 'hazard inspection'
+  | 'hazard rectification'
+  | 'report generation'
 
 export function can(p: Permission): boolean {
   return !!state.user?.permissions.includes(p)
