@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,9 @@ reports:
 		t.Fatalf("sheet %s A1 = %q", report.SheetZH, title)
 	}
 
+	// The spreadsheet program reads back every figure the API gives.
+	checkFiguresInSpreadsheet(t, &got.Report, xlsx)
+
 	var msg string
 	select {
 	case msg = <-box.got:
@@ -122,6 +127,44 @@ reports:
 	})
 	if strings.Join(actions, ",") != "report_mailed,report_generated" {
 		t.Fatalf("audit = %v", actions)
+	}
+}
+
+// checkFiguresInSpreadsheet has LibreOffice read the workbook and
+// compares every figure of every summary table of rep (as the API gave
+// it) with what the spreadsheet holds on the Chinese and English sheets.
+func checkFiguresInSpreadsheet(t *testing.T, rep *report.Report, xlsx []byte) {
+	t.Helper()
+	sheets, _ := testpeer.RequireLibreOffice(t).Sheets(t, xlsx)
+	figures := 0
+	for sheet, lang := range map[string]string{report.SheetZH: report.LangZH, report.SheetEN: report.LangEN} {
+		recs := sheets[sheet]
+		for _, tb := range rep.Tables {
+			i := slices.IndexFunc(recs, func(rec []string) bool { return len(rec) > 0 && rec[0] == tb.Title.In(lang) })
+			if i < 0 || i+1+len(tb.Rows) >= len(recs) {
+				t.Errorf("%s: no table %q with %d rows", sheet, tb.Title.In(lang), len(tb.Rows))
+				continue
+			}
+			for ri, row := range tb.Rows {
+				rec := recs[i+2+ri]
+				for ci, c := range row {
+					if c.Num == nil {
+						continue
+					}
+					figures++
+					if ci >= len(rec) {
+						t.Errorf("%s: %s row %d: no column %s", sheet, tb.ID, ri, tb.Columns[ci].ID)
+						continue
+					}
+					if v, err := strconv.ParseFloat(rec[ci], 64); err != nil || v != *c.Num {
+						t.Errorf("%s: %s row %d %s: spreadsheet %q, API %v", sheet, tb.ID, ri, tb.Columns[ci].ID, rec[ci], *c.Num)
+					}
+				}
+			}
+		}
+	}
+	if figures == 0 {
+		t.Fatal("no figures compared")
 	}
 }
 

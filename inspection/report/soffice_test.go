@@ -2,53 +2,21 @@ package report
 
 import (
 	"bytes"
-	"context"
-	"encoding/csv"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/shelterwatch/shelterwatch/internal/testpeer"
 )
-
-// soffice returns LibreOffice's program. Without it the test is skipped,
-// except in CI (CI=true), where a missing LibreOffice is a broken image.
-func soffice(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("soffice")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("soffice (libreoffice-calc-nogui) is not installed: %v", err)
-		}
-		t.Skipf("soffice not found (install libreoffice-calc-nogui): %v", err)
-	}
-	return p
-}
-
-// convert runs soffice --headless --convert-to to on in, into dir, with
-// a profile of its own so parallel runs do not share one.
-func convert(t *testing.T, prog, in, to, dir string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	profile := "file://" + filepath.Join(t.TempDir(), "lo-profile")
-	cmd := exec.CommandContext(ctx, prog, "-env:UserInstallation="+profile, "--headless", "--norestore",
-		"--convert-to", to, "--outdir", dir, in)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("soffice --convert-to %s: %v\n%s", to, err, out.String())
-	}
-}
 
 // TestXLSXLibreOffice writes the workbook, has LibreOffice convert every
 // sheet to CSV and the workbook to PDF, and reads every figure back: what
 // a spreadsheet shows the inspector is what the report computed.
 func TestXLSXLibreOffice(t *testing.T) {
-	prog := soffice(t)
+	lo := testpeer.RequireLibreOffice(t)
 	f, log, st := fixture(t)
 	r := january(t, f, Options{Audit: log, Availability: storeAvailability(st), DepartmentLevel: 2})
 	dir := t.TempDir()
@@ -60,12 +28,8 @@ func TestXLSXLibreOffice(t *testing.T) {
 	if err := os.WriteFile(in, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Filter options: comma, double quote, UTF-8, from line 1, every text
-	// cell quoted (so a number stored as text shows), values not as shown
-	// (full precision), and the last token -1: every sheet to a file of
-	// its own, named <base>-<sheet>.csv.
-	convert(t, prog, in, `csv:Text - txt - csv (StarCalc):44,34,76,1,,0,true,true,false,false,false,-1`, dir)
-	convert(t, prog, in, "pdf", dir)
+	lo.Convert(t, in, testpeer.CSVFilter, dir)
+	lo.Convert(t, in, "pdf", dir)
 
 	pdf, err := os.ReadFile(filepath.Join(dir, "report.pdf"))
 	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
@@ -114,18 +78,7 @@ func TestXLSXLibreOffice(t *testing.T) {
 
 func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("LibreOffice wrote no %s: %v", filepath.Base(path), err)
-	}
-	defer fh.Close()
-	cr := csv.NewReader(fh)
-	cr.FieldsPerRecord = -1
-	recs, err := cr.ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return recs
+	return testpeer.ReadCSV(t, path)
 }
 
 // compareBlock finds the table titled title in recs and compares its
