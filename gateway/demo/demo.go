@@ -31,6 +31,8 @@ import (
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/gateway/users"
 	"github.com/shelterwatch/shelterwatch/ingest/sensorsim"
+	"github.com/shelterwatch/shelterwatch/inspection/hazard"
+	"github.com/shelterwatch/shelterwatch/rules/alarm"
 	"github.com/shelterwatch/shelterwatch/video/camsim"
 )
 
@@ -315,6 +317,7 @@ func runSensors(ctx context.Context, a *app.App, opts Options, s *setup) error {
 		return nil
 	}
 	printBanner(opts.Out, a, s)
+	seedHazard(ctx, a, opts)
 	if opts.OnReady != nil {
 		opts.OnReady(a, s.token)
 	}
@@ -324,6 +327,24 @@ func runSensors(ctx context.Context, a *app.App, opts Options, s *setup) error {
 		Interval: opts.Interval, Events: true, EventEvery: opts.EventEvery,
 		Location: s.cfg.Facility.Location, Logger: opts.Logger,
 	})
+}
+
+// seedHazard puts one inspector's item on an empty hazard list, so the
+// demo's hazard page shows the lifecycle from the start (rule-raised
+// items need a day or more of a condition).
+func seedHazard(ctx context.Context, a *app.App, opts Options) {
+	items, err := a.Hazards.Items(ctx)
+	if err != nil || len(items) > 0 {
+		return
+	}
+	_, err = a.Hazards.Create(ctx, hazard.Manual{Zone: "corridor",
+		Title:       alarm.Text{ZH: "走廊灭火器已过检验期", EN: "Corridor fire extinguisher past its inspection date"},
+		Standard:    alarm.Text{ZH: "灭火器在检验有效期内，压力正常", EN: "Extinguishers within their inspection date, pressure in the green"},
+		Responsible: "demo manager / 演示站长", Deadline: time.Now().Add(72 * time.Hour),
+		Note: "seeded by the demo / 演示数据"}, "demo.inspector")
+	if err != nil && opts.Logger != nil {
+		opts.Logger.Warn("demo: seed a hazard item", "err", err)
+	}
 }
 
 // printBanner tells the operator, in English and Chinese, where to reach
