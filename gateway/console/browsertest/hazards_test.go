@@ -177,16 +177,7 @@ func TestHazardListSteps(t *testing.T) {
 		t.Errorf("the supervisor sees %d action buttons on the hazard list, want none", n)
 	}
 	// The CSV is the gateway's, for the filters shown.
-	eval[bool](s, "hook the download", `(() => {
-  const f = window.fetch
-  window.fetch = (u, o) => { if (String(u).includes('format=csv')) window.__csvURL = String(u); return f(u, o) }
-  const c = URL.createObjectURL
-  URL.createObjectURL = (blob) => { blob.text().then(t => { window.__csv = t }); return c(blob) }
-  return true
-})()`)
-	s.do("download the CSV", 10*time.Second, chromedp.Click(chromedp.CSS("[data-test=hazard-csv]")))
-	saved := poll[string](s, "the CSV saved", 10*time.Second, `window.__csv || false`)
-	path := eval[string](s, "the CSV's URL", `window.__csvURL`)
+	path, saved := s.download("[data-test=hazard-csv]")
 	if !strings.HasPrefix(path, "/api/v1/hazards?") || !strings.Contains(path, "status=verified") || !strings.Contains(path, "zone=kitchen") {
 		t.Errorf("the console downloaded %q, want the hazard list as CSV with status=verified and zone=kitchen", path)
 	}

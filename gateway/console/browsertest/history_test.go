@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/shelterwatch/shelterwatch/gateway/users"
 )
 
@@ -34,16 +32,7 @@ func TestHistoryChartAndCSV(t *testing.T) {
 	t.Logf("chart draws %d points", n)
 
 	// Catch what the download asks and what it saves.
-	eval[bool](b, "hook the download", `(() => {
-  const f = window.fetch
-  window.fetch = (u, o) => { if (String(u).includes('format=csv')) window.__csvURL = String(u); return f(u, o) }
-  const c = URL.createObjectURL
-  URL.createObjectURL = (blob) => { blob.text().then(t => { window.__csv = t }); return c(blob) }
-  return true
-})()`)
-	b.do("download the CSV", 10*time.Second, chromedp.Click(chromedp.CSS("[data-test=history-csv]")))
-	saved := poll[string](b, "the CSV saved", 10*time.Second, `window.__csv || false`)
-	path := eval[string](b, "the CSV's URL", `window.__csvURL`)
+	path, saved := b.download("[data-test=history-csv]")
 	if !strings.HasPrefix(path, "/api/v1/readings?") || !strings.Contains(path, "format=csv") {
 		t.Fatalf("the console downloaded %q, want the readings API as CSV", path)
 	}
