@@ -116,8 +116,9 @@ http:
 		!strings.Contains(string(b), `"status":"verified"`) {
 		t.Fatalf("verify: %d %s", code, b)
 	}
-	if code, _ := apiAs(t, a, inspector, http.MethodPost, "/api/v1/hazards/HZ-0001/verify", `{}`); code != http.StatusConflict {
-		t.Fatalf("verify twice: %d, want 409", code)
+	if code, b := apiAs(t, a, inspector, http.MethodPost, "/api/v1/hazards/HZ-0001/verify", `{}`); code != http.StatusConflict ||
+		!strings.Contains(string(b), `"reason":"status"`) {
+		t.Fatalf("verify twice: %d %s, want 409 for its status", code, b)
 	}
 	if code, _ := apiAs(t, a, inspector, http.MethodGet, "/api/v1/hazards/HZ-0404", ""); code != http.StatusNotFound {
 		t.Fatalf("unknown item: %d, want 404", code)

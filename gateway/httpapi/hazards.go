@@ -199,8 +199,10 @@ func (a *api) hazardReply(w http.ResponseWriter, r *http.Request, it hazard.Item
 		httpError(w, http.StatusNotFound, "no hazard item "+strconv.Quote(r.PathValue("id")))
 	case errors.Is(err, hazard.ErrInvalid):
 		httpError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, hazard.ErrStatus), errors.Is(err, hazard.ErrConditionHolds):
-		httpError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, hazard.ErrConditionHolds):
+		httpErrorReason(w, http.StatusConflict, "condition_holds", err.Error())
+	case errors.Is(err, hazard.ErrStatus):
+		httpErrorReason(w, http.StatusConflict, "status", err.Error())
 	case r.Context().Err() != nil:
 		httpError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:

@@ -43,6 +43,8 @@ export class ApiError extends Error {
   constructor(
     public status: number,
     message: string,
+    /** The gateway's machine-readable reason, where it gives one. */
+    public reason = '',
   ) {
     super(message)
   }
@@ -52,9 +54,9 @@ export class ApiError extends Error {
 export async function must<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   const { data, error, response } = await p
   if (error !== undefined || !response.ok) {
-    const msg =
-      error && typeof error === 'object' && 'error' in error ? String((error as { error: unknown }).error) : response.statusText
-    throw new ApiError(response.status, msg)
+    const body = error && typeof error === 'object' ? (error as { error?: unknown; reason?: unknown }) : {}
+    const msg = 'error' in body ? String(body.error) : response.statusText
+    throw new ApiError(response.status, msg, typeof body.reason === 'string' ? body.reason : '')
   }
   return data as T
 }
