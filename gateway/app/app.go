@@ -361,3 +361,13 @@ func TuneRuntime() {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
 }
+
+// Alive reports whether the gateway's core answers: the rules engine,
+// which every alarm goes through, takes a request within ctx. The
+// systemd watchdog pings only while it does.
+func (a *App) Alive(ctx context.Context) error {
+	if _, err := a.Rules.Active(ctx); err != nil {
+		return fmt.Errorf("rules engine: %w", err)
+	}
+	return nil
+}

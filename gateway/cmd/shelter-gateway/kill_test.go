@@ -42,9 +42,10 @@ type gatewayProc struct {
 
 // startGateway runs the binary and waits for its "ready" log line, which
 // names the bound broker address.
-func startGateway(t *testing.T, bin, cfgPath string) *gatewayProc {
+func startGateway(t *testing.T, bin, cfgPath string, env ...string) *gatewayProc {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/gateway/app"
 	"github.com/shelterwatch/shelterwatch/gateway/config"
 	"github.com/shelterwatch/shelterwatch/gateway/demo"
+	"github.com/shelterwatch/shelterwatch/internal/sdnotify"
 )
 
 func main() {
@@ -73,11 +75,30 @@ func reloadOnHangup(ctx context.Context, a *app.App, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			sdnotify.Reloading()
 			if err := a.ReloadRules(ctx); err != nil {
 				log.Error("rules: reload refused; the running rules stay", "err", err)
 			}
+			sdnotify.Ready("taking readings (rules reloaded)")
 		}
 	}
+}
+
+// notifySystemd tells systemd (Type=notify) when the gateway takes
+// readings and when it stops, and pings its watchdog while the core
+// answers. Outside systemd it does nothing.
+func notifySystemd(ctx context.Context, a *app.App, log *slog.Logger) {
+	select {
+	case <-a.Ready():
+		sdnotify.Ready("taking readings")
+	case <-ctx.Done():
+		return
+	}
+	if err := sdnotify.Watchdog(ctx, a.Alive, log); err != nil {
+		log.Error("gateway: systemd watchdog", "err", err)
+	}
+	<-ctx.Done()
+	sdnotify.Stopping()
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM (graceful shutdown).
@@ -114,11 +135,12 @@ func runCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			reloaded := make(chan struct{})
-			go func() { defer close(reloaded); reloadOnHangup(ctx, a, log) }()
+			var wg sync.WaitGroup
+			wg.Go(func() { reloadOnHangup(ctx, a, log) })
+			wg.Go(func() { notifySystemd(ctx, a, log) })
 			err = a.Run(ctx)
-			stop() // the gateway may have stopped on its own: end the reloader too
-			<-reloaded
+			stop() // the gateway may have stopped on its own: end the others too
+			wg.Wait()
 			return err
 		},
 	}
