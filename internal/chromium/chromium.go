@@ -13,8 +13,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -42,6 +45,23 @@ type Options struct {
 	ProfileDir string
 	// Width and Height of the window (default 1280×900).
 	Width, Height int
+}
+
+// emptyDir removes what dir holds, keeping dir.
+func emptyDir(dir string) error {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		if err := os.RemoveAll(filepath.Join(dir, de.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Launch starts a browser and returns a context for its first tab; cancel
@@ -76,13 +96,28 @@ func Launch(parent context.Context, o Options) (context.Context, context.CancelF
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(o.Width, o.Height),
 	}
-	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
 	// Start the browser now, so a missing library fails here, clearly.
-	if err := chromedp.Do(ctx); err != nil {
+	// On a loaded 2-core machine Chromium now and then exits before it
+	// prints its DevTools address: a start is tried three times, each
+	// with the profile emptied (a failed start may leave its lock).
+	var lastErr error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * time.Second)
+			if err := emptyDir(o.ProfileDir); err != nil {
+				return nil, nil, fmt.Errorf("chromium: reset the profile: %w", err)
+			}
+		}
+		actx, acancel := chromedp.NewExecAllocator(parent, opts...)
+		ctx, cancel := chromedp.NewContext(actx)
+		if lastErr = chromedp.Do(ctx); lastErr == nil {
+			return ctx, func() { cancel(); acancel() }, nil
+		}
 		cancel()
 		acancel()
-		return nil, nil, fmt.Errorf("chromium: start %s: %w", path, err)
+		if parent.Err() != nil {
+			break
+		}
 	}
-	return ctx, func() { cancel(); acancel() }, nil
+	return nil, nil, fmt.Errorf("chromium: start %s: %w", path, lastErr)
 }

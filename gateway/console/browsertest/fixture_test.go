@@ -272,17 +272,18 @@ func chromedpRun[T any](b *browser, a chromedp.Action[T]) (T, error) {
 }
 
 // download clicks the CSV download button selected by css and returns
-// the URL the console fetched and the text it saved.
+// the URL the console fetched with window.fetch ("" when it used the API
+// client, which keeps its own fetch) and the text it saved.
 func (b *browser) download(css string) (url, saved string) {
 	b.t.Helper()
 	eval[bool](b, "hook the download", `(() => {
   const f = window.fetch
-  window.fetch = (u, o) => { if (String(u).includes('format=csv')) window.__csvURL = String(u); return f(u, o) }
+  window.fetch = (u, o) => { if (String(u).includes('csv')) window.__csvURL = String(u); return f(u, o) }
   const c = URL.createObjectURL
   URL.createObjectURL = (blob) => { blob.text().then(t => { window.__csv = t }); return c(blob) }
   return true
 })()`)
 	b.do("download the CSV", 10*time.Second, chromedp.Click(chromedp.CSS(css)))
 	saved = poll[string](b, "the CSV saved", 10*time.Second, `window.__csv || false`)
-	return eval[string](b, "the CSV's URL", `window.__csvURL`), saved
+	return eval[string](b, "the CSV's URL", `window.__csvURL || ''`), saved
 }

@@ -21,6 +21,7 @@ var consolePages = []struct{ name, path string }{
 	{"history", "/history?device=dorm-1-climate&kind=temperature"},
 	{"inspection", "/inspection"},
 	{"hazards", "/hazards"},
+	{"reports", "/reports"},
 	{"audit", "/audit"},
 	{"health", "/health"},
 	{"users", "/users"},
@@ -85,9 +86,10 @@ func (b *browser) checkAxe(axe, where string) {
 func (b *browser) settle() {
 	b.t.Helper()
 	// No loading masks, and no transition running (a tag fading in
-	// would be measured half transparent by axe-core).
+	// would be measured half transparent by axe-core), nor a toast
+	// fading in or out.
 	poll[bool](b, "the page settled", 15*time.Second,
-		`document.querySelectorAll('.el-loading-mask').length === 0 && document.getAnimations().every(a => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)`)
+		`document.querySelectorAll('.el-loading-mask').length === 0 && document.getAnimations().every(a => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity) && [...document.querySelectorAll('.el-message')].every(m => getComputedStyle(m).opacity === '1')`)
 	eval[bool](b, "two frames", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
 }
 
@@ -134,8 +136,8 @@ func TestEveryPage(t *testing.T) {
 	poll[bool](b, "the smoke alarm", 10*time.Second, `document.querySelector('[data-alarm-id]') !== null`)
 
 	titles := map[string]map[string]string{
-		"zh-CN": {"alarms": "告警", "facility": "设施设备", "cameras": "视频监控", "history": "历史数据", "inspection": "检查报表", "hazards": "隐患清单", "audit": "审计日志", "health": "网关状态", "users": "用户与令牌"},
-		"en":    {"alarms": "Alarms", "facility": "Facility", "cameras": "Cameras", "history": "History", "inspection": "Inspection", "hazards": "Hazard list", "audit": "Audit log", "health": "Gateway health", "users": "Users and tokens"},
+		"zh-CN": {"alarms": "告警", "facility": "设施设备", "cameras": "视频监控", "history": "历史数据", "inspection": "检查报表", "hazards": "隐患清单", "reports": "汇总表", "audit": "审计日志", "health": "网关状态", "users": "用户与令牌"},
+		"en":    {"alarms": "Alarms", "facility": "Facility", "cameras": "Cameras", "history": "History", "inspection": "Inspection", "hazards": "Hazard list", "reports": "Summary reports", "audit": "Audit log", "health": "Gateway health", "users": "Users and tokens"},
 	}
 	for _, lang := range []string{"zh-CN", "en"} {
 		eval[bool](b, "choose "+lang, `(localStorage.setItem('sw.locale', '`+lang+`'), true)`)

@@ -19,6 +19,7 @@ export const pages: RouteRecordRaw[] = [
   { path: '/history', name: 'history', component: () => import('@/views/history/HistoryView.vue'), meta: { perm: 'history', nav: 'history' } },
   { path: '/inspection', name: 'inspection', component: () => import('@/views/inspection/InspectionView.vue'), meta: { perm: 'availability', nav: 'inspection' } },
   { path: '/hazards', name: 'hazards', component: () => import('@/views/hazards/HazardsView.vue'), meta: { perm: 'hazard list', nav: 'hazards' } },
+  { path: '/reports', name: 'reports', component: () => import('@/views/reports/ReportsView.vue'), meta: { perm: 'reports', nav: 'reports' } },
   { path: '/audit', name: 'audit', component: () => import('@/views/audit/AuditView.vue'), meta: { perm: 'audit log', nav: 'audit' } },
   { path: '/health', name: 'health', component: () => import('@/views/health/HealthView.vue'), meta: { perm: 'gateway health', nav: 'health' } },
   { path: '/users', name: 'users', component: () => import('@/views/users/UsersView.vue'), meta: { perm: 'users', nav: 'users' } },
@@ -27,6 +28,8 @@ export const pages: RouteRecordRaw[] = [
 const routes: RouteRecordRaw[] = [
   { path: '/login', name: 'login', component: LoginView, meta: { public: true } },
   ...pages,
+  // A report's printable page: opened from the list, not in the navigation.
+  { path: '/reports/:id', name: 'report', component: () => import('@/views/reports/ReportPage.vue'), meta: { perm: 'reports' } },
   { path: '/:rest(.*)*', name: 'home', redirect: () => ({ name: firstPage() }) },
 ]
 

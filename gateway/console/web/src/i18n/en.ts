@@ -8,6 +8,7 @@ export default {
     history: 'History',
     inspection: 'Inspection',
     hazards: 'Hazard list',
+    reports: 'Summary reports',
     audit: 'Audit log',
     health: 'Gateway health',
     users: 'Users and tokens',

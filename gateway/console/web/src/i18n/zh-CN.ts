@@ -8,6 +8,7 @@ export default {
     history: '历史数据',
     inspection: '检查报表',
     hazards: '隐患清单',
+    reports: '汇总表',
     audit: '审计日志',
     health: '网关状态',
     users: '用户与令牌',
