@@ -119,6 +119,9 @@ func Config(dataDir, httpListen, mqttListen, rtspAddr, webrtcUDP string, bcryptC
 			c.id, c.name, c.nameZH, c.zone, rtspAddr, c.id)
 	}
 	fmt.Fprintf(&b, "video:\n  webrtc_udp: %q\n", webrtcUDP)
+	// The demo station has no foster placement: the summary report counts
+	// the remote supervision of its secure ward's camera instead.
+	b.WriteString("reports:\n  supervised_tag: secure-ward\n")
 	fmt.Fprintf(&b, "http:\n  listen: %q\n  tokens:\n    - name: demo-admin\n      role: admin\n      sha256: %q\n      cameras: [\"*\"]\n", httpListen, hex.EncodeToString(sum[:]))
 	b.WriteString("log:\n  level: info\n  format: text\n")
 	return b.String(), devices, token, nil
