@@ -615,7 +615,9 @@ func (s *Store) commit(reqs []*appendReq) {
 				if newSeries == nil {
 					newSeries = make(map[seriesID]string)
 				}
-				if newSeries[id] != r.Zone {
+				// A series of no zone (a gateway-wide device) is
+				// registered too: "" is a zone here, not "not seen".
+				if z, seen := newSeries[id]; !seen || z != r.Zone {
 					newSeries[id] = r.Zone
 					_ = b.Set(registryKey(r.Device, string(r.Kind)), []byte(r.Zone), nil)
 				}

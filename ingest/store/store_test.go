@@ -359,6 +359,27 @@ func TestLastPointOfSeries(t *testing.T) {
 	}
 }
 
+// TestSeriesOfNoZone: a device of no zone (the gateway's own, a camera
+// without one) has its series listed like any other, and after a
+// restart too.
+func TestSeriesOfNoZone(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, Options{Dir: dir})
+	if err := s.Append(context.Background(), []reading.Reading{temp("gw", "", t0, 1), temp("d", "z", t0, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Series(Query{Device: "gw"}); len(got) != 1 || got[0].Zone != "" {
+		t.Fatalf("series of gw = %+v, want one of no zone", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, Options{Dir: dir})
+	if got := s.Series(Query{}); len(got) != 2 {
+		t.Fatalf("series after a restart = %+v, want gw's and d's", got)
+	}
+}
+
 func TestDeleteCursor(t *testing.T) {
 	s := openTest(t, Options{})
 	for name, seq := range map[string]uint64{"influx:facility": 7, "influx:old": 3} {
