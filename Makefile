@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/shelterwatch/shelterwatch/gateway/app.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint lint-console cross build clean console plugin plugin-web
+.PHONY: run test test-deps unit fuzz-smoke fuzz bench lint lint-console cross build clean console plugin plugin-web package
 
 CONSOLE := gateway/console
 CONSOLE_WEB := $(CONSOLE)/web
@@ -19,6 +19,11 @@ run: console
 
 build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shelter-gateway ./gateway/cmd/shelter-gateway
+
+# Debian packages for amd64 and arm64 into dist/ (nfpm, pinned; see
+# packaging/ and README "Install on Debian").
+package: console
+	./scripts/package.sh
 
 # The web console: npm packages from the committed lockfile, types from the
 # API's OpenAPI document, a type check, then the build into

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # program:debian-package pairs the test suite needs.
-needs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium soffice:libreoffice-calc-nogui)
+needs=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients ffmpeg:ffmpeg chromium:chromium soffice:libreoffice-calc-nogui lintian:lintian debootstrap:debootstrap systemd-analyze:systemd)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

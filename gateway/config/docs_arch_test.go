@@ -377,7 +377,7 @@ func readmeLayout(t *testing.T) map[string]bool {
 			continue
 		}
 		folder := strings.Trim(strings.TrimSpace(cells[0]), "`")
-		if !slices.Contains([]string{"gateway/", "ingest/", "rules/", "inspection/", "video/", "internal/", "dashboards/"}, folder) {
+		if !slices.Contains([]string{"gateway/", "ingest/", "rules/", "inspection/", "video/", "internal/", "dashboards/", "packaging/"}, folder) {
 			continue
 		}
 		for _, m := range backticked.FindAllStringSubmatch(cells[1], -1) {
