@@ -21,8 +21,9 @@ build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shelter-gateway ./gateway/cmd/shelter-gateway
 
 # Debian packages for amd64 and arm64 into dist/ (nfpm, pinned; see
-# packaging/ and README "Install on Debian").
-package: console
+# packaging/ and README "Install on Debian"): the gateway, and the
+# Grafana plugin.
+package: console plugin-web
 	./scripts/package.sh
 
 # The web console: npm packages from the committed lockfile, types from the

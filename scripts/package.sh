@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Debian packages (make package) into dist/: shelterwatch for
-# amd64 and arm64 with nfpm (pinned, built into .tools/bin). The web
-# console must be built first (make console): the binary embeds it.
+# Builds the Debian packages (make package) into dist/: shelterwatch and
+# shelterwatch-grafana-plugin for amd64 and arm64 with nfpm (pinned,
+# built into .tools/bin). The web console and the plugin's editors must be
+# built first (make console plugin-web): the binary embeds the console.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +29,17 @@ for arch in ${PKG_ARCHES:-amd64 arm64}; do
   sed -e "s/VERSION/$VERSION/" -e "s/DATE/$DATE/" packaging/debian/changelog | gzip -9n > "$dir/changelog.gz"
   GOARCH="$arch" VERSION="$VERSION" .tools/bin/nfpm package \
     --config packaging/nfpm.yaml --packager deb --target dist/
+
+  # The Grafana plugin: its folder as Grafana loads it, with the backend
+  # of this architecture only.
+  plugin=".tools/tmp/pkg/grafana"
+  rm -rf "$plugin"
+  mkdir -p "$plugin/img"
+  cp dashboards/plugin/plugin.json dashboards/plugin/web/dist/module.js "$plugin/"
+  cp dashboards/plugin/img/*.svg "$plugin/img/"
+  CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -buildmode=pie -ldflags "-s -w" \
+    -o "$plugin/gpx_shelterwatch_linux_$arch" ./dashboards/plugin/cmd/gpx_shelterwatch
+  GOARCH="$arch" VERSION="$VERSION" .tools/bin/nfpm package \
+    --config packaging/nfpm-grafana.yaml --packager deb --target dist/
 done
 ls -l dist/*.deb

@@ -22,7 +22,7 @@ import (
 
 // packages builds the Debian packages once per test run (scripts/
 // package.sh, as `make package` does) and returns their paths by
-// architecture.
+// "<package>_<arch>".
 var packages = sync.OnceValues(func() (map[string]string, error) {
 	root, err := testpeer.RepoRoot()
 	if err != nil {
@@ -38,12 +38,14 @@ var packages = sync.OnceValues(func() (map[string]string, error) {
 		return nil, fmt.Errorf("scripts/package.sh: %v\n%s", err, out)
 	}
 	out := map[string]string{}
-	for _, arch := range []string{"amd64", "arm64"} {
-		p := filepath.Join(root, "dist", fmt.Sprintf("shelterwatch_%s_%s.deb", version, arch))
-		if _, err := os.Stat(p); err != nil {
-			return nil, err
+	for _, name := range []string{"shelterwatch", "shelterwatch-grafana-plugin"} {
+		for _, arch := range []string{"amd64", "arm64"} {
+			p := filepath.Join(root, "dist", fmt.Sprintf("%s_%s_%s.deb", name, version, arch))
+			if _, err := os.Stat(p); err != nil {
+				return nil, err
+			}
+			out[name+"_"+arch] = p
 		}
-		out[arch] = p
 	}
 	return out, nil
 })
@@ -75,10 +77,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestLintian: Debian's package checker finds no error in either
-// package. Its warnings are logged: a Go binary without a manual page,
-// and the config directory readable by the gateway's group only, on
-// purpose.
+// TestLintian: Debian's package checker finds no error in any of the
+// four packages. Its warnings are logged: a Go binary without a manual
+// page, and the config directory readable by the gateway's group only,
+// on purpose.
 func TestLintian(t *testing.T) {
 	lintian := testpeer.Require(t, "lintian", "lintian")
 	for arch, deb := range debs(t) {
@@ -106,7 +108,7 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := extract(t, debs(t)["amd64"], "usr/bin/shelter-gateway")
+	bin := extract(t, debs(t)["shelterwatch_amd64"], "usr/bin/shelter-gateway")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "shelterwatch.service")
 	if err := os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/bin/shelter-gateway"), []byte(bin)), 0o644); err != nil {
@@ -127,6 +129,24 @@ func TestSystemdUnit(t *testing.T) {
 	t.Logf("systemd-analyze security: exposure %.1f %s", score, m[2])
 	if score > 3.0 {
 		t.Errorf("exposure %.1f %s, want at most 3.0 (OK):\n%s", score, m[2], out)
+	}
+}
+
+// TestGrafanaPluginPackage: the plugin package holds the plugin's folder
+// as Grafana loads it, with the backend of its own architecture only.
+func TestGrafanaPluginPackage(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		dir := filepath.Dir(extract(t, debs(t)["shelterwatch-grafana-plugin_"+arch], "x"))
+		base := filepath.Join(dir, "var/lib/grafana/plugins/shelterwatch-gateway-datasource")
+		for _, f := range []string{"plugin.json", "module.js", "img/logo.svg", "gpx_shelterwatch_linux_" + arch} {
+			if _, err := os.Stat(filepath.Join(base, f)); err != nil {
+				t.Errorf("%s package: %v", arch, err)
+			}
+		}
+		other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[arch]
+		if _, err := os.Stat(filepath.Join(base, "gpx_shelterwatch_linux_"+other)); err == nil {
+			t.Errorf("the %s package holds the %s backend too", arch, other)
+		}
 	}
 }
 
@@ -213,7 +233,7 @@ func TestInstallRemovePurge(t *testing.T) {
 		t.Skip(msg)
 	}
 	debootstrap := testpeer.Require(t, "debootstrap", "debootstrap")
-	deb := debs(t)["amd64"]
+	deb := debs(t)["shelterwatch_amd64"]
 	mirror, suite := aptSource(t)
 	root := filepath.Join(t.TempDir(), "debian")
 	start := time.Now()
