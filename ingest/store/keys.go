@@ -13,7 +13,7 @@ import (
 //	'R' device 0x00 kind                     → zone                     series registry
 //	'C' consumer                             → seq(8)                   durable consumer cursors
 //	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
-//	'M' name                                 → value                    store metadata (rollup format, retention horizon)
+//	'M' name                                 → value                    store metadata (format version, rollup format, retention horizon)
 //	'U' device 0x00 kind 0x00 res start(8)   → rollup records           per-hour aggregates (rollup.go)
 //
 // Integers are big-endian so that byte order is numeric order; times are

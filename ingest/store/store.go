@@ -276,6 +276,10 @@ func Open(opts Options) (*Store, error) {
 		_ = os.Remove(s.ballastPath())
 	}
 	s.metrics = newMetrics(s)
+	if err := s.checkFormat(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, err

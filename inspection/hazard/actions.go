@@ -228,6 +228,10 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("hazard: decode state: %w", err)
 	}
+	if s.Version > snapshotVersion {
+		return fmt.Errorf("hazard: the hazard list was written by a newer gateway (format %d; this build reads up to %d): "+
+			"refusing to start so that it is not overwritten; run that gateway version or a newer one", s.Version, snapshotVersion)
+	}
 	if s.Version != snapshotVersion {
 		return fmt.Errorf("hazard: state format %d, this build reads %d", s.Version, snapshotVersion)
 	}

@@ -3,6 +3,7 @@ package hazard
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -441,5 +442,13 @@ func TestCheckRules(t *testing.T) {
 	c, err := NewCore(Config{Rules: map[string]Thresholds{RuleSmokeUntested: {Disabled: true}}}, t0)
 	if err != nil || c.rules[RuleSmokeUntested] != nil {
 		t.Fatalf("disabled rule: %v", err)
+	}
+}
+
+func TestRestoreRefusesANewerFormat(t *testing.T) {
+	c, _ := NewCore(testConfig(), t0)
+	err := c.Restore([]byte(`{"version":2,"next_id":1}`), t0)
+	if err == nil || !strings.Contains(err.Error(), "written by a newer gateway") {
+		t.Fatalf("restore of format 2: %v", err)
 	}
 }

@@ -580,3 +580,14 @@ func TestWindowMinMatchesAScan(t *testing.T) {
 		t.Fatalf("queue holds %d samples: not bounded by the window", len(s.samples))
 	}
 }
+
+func TestRestoreRefusesANewerState(t *testing.T) {
+	c, err := NewCore(Config{Location: time.UTC}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Restore([]byte(`{"version":2}`), t0)
+	if err == nil || !strings.Contains(err.Error(), "written by a newer gateway") {
+		t.Fatalf("restore of state version 2: %v", err)
+	}
+}

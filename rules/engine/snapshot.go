@@ -56,6 +56,10 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("engine: decode saved state: %w", err)
 	}
+	if s.Version > snapshotVersion {
+		return fmt.Errorf("engine: the saved alarm state was written by a newer gateway (state version %d; this build reads up to %d): "+
+			"refusing to start so that it is not overwritten; run that gateway version or a newer one", s.Version, snapshotVersion)
+	}
 	if s.Version != snapshotVersion {
 		return fmt.Errorf("engine: saved state has version %d, want %d", s.Version, snapshotVersion)
 	}
