@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,11 @@ type App struct {
 	metricsLn  net.Listener
 	ready      atomic.Bool
 	readyCh    chan struct{}
+	// control serves the control socket (backups); backupMu lets one
+	// backup run at a time.
+	controlSrv *http.Server
+	controlLn  net.Listener
+	backupMu   sync.Mutex
 	stages     lifecycle.Group
 }
 
@@ -119,7 +125,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, build := range []func() error{
 		a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
-		a.newNotify, a.newRules, a.newHazards, a.newReports, a.newVideo, a.newHTTP,
+		a.newNotify, a.newRules, a.newHazards, a.newReports, a.newVideo, a.newHTTP, a.newControl,
 	} {
 		if err = build(); err != nil {
 			return nil, err
@@ -330,6 +336,9 @@ func (a *App) closePartial() {
 	}
 	if a.metricsLn != nil {
 		_ = a.metricsLn.Close()
+	}
+	if a.controlLn != nil {
+		_ = a.controlLn.Close()
 	}
 	if a.WHEP != nil {
 		_ = a.WHEP.Close()

@@ -53,6 +53,9 @@ func gatewayDevices(cfg *config.Config) []facility.Device {
 		dev(health.DiskDevice, "gateway disk", ""),
 		dev(health.ClockDevice, "system clock", ""),
 	}
+	if cfg.Backup.Dir != "" {
+		out = append(out, dev(health.BackupDevice, "nightly backup", ""))
+	}
 	for _, z := range cfg.Zones {
 		out = append(out, dev(hazard.OverdueDevice(z.ID), "hazard list "+z.ID, z.ID))
 	}

@@ -29,7 +29,8 @@ import (
 //   - clock and certificate watches, cameras, then WHEP: viewers end before the
 //     cameras (their sessions' ends are audited);
 //   - HTTP: the API and WHEP signalling (the /metrics listener, when
-//     configured, just before it);
+//     configured, just before it), then the control socket (backups read
+//     every stage before it);
 //   - intake last (the embedded broker or the external client): first to
 //     stop, so nothing is acknowledged once shutdown begins.
 func (a *App) Stages() []lifecycle.Stage {
@@ -66,6 +67,12 @@ func (a *App) Stages() []lifecycle.Stage {
 		stages = append(stages, lifecycle.Stage{Name: "metrics", Run: a.serveMetrics})
 	}
 	stages = append(stages, lifecycle.Stage{Name: "http", Run: a.serveHTTP})
+	if a.controlSrv != nil {
+		stages = append(stages, lifecycle.Stage{Name: "control", Run: a.serveControl})
+	}
+	if a.cfg.Backup.Dir != "" {
+		stages = append(stages, lifecycle.Stage{Name: "nightly-backup", Run: a.nightlyBackups})
+	}
 	if a.broker != nil {
 		stages = append(stages, lifecycle.Stage{Name: "broker", Start: func(context.Context) error { return a.broker.Start() }, Stop: a.closeBroker})
 	} else {

@@ -65,6 +65,9 @@ type Config struct {
 	// Reports configures the summary reports: schedule, mailing, what
 	// counts as supervision and as the department's escalation level.
 	Reports Reports `yaml:"reports"`
+	// Backup configures the control socket backups are asked through and
+	// the optional nightly backup.
+	Backup Backup `yaml:"backup"`
 	// Notify configures where alarms are sent (webhooks, Alertmanager,
 	// e-mail, MQTT panels, WeCom, DingTalk, Feishu); see
 	// rules/notify/README.md.

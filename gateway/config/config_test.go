@@ -226,6 +226,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 			Audit: Audit{RotateBytes: DefaultAuditRotate, Keep: DefaultAuditKeep}},
 		Hazards: Hazards{Responsible: DefaultHazardResponsible, ColdSeason: "11-01..03-31", HotSeason: "06-01..09-30"},
 		Reports: Reports{Schedule: []string{"notice"}, Keep: DefaultReportKeep, SupervisedTag: DefaultSupervisedTag, DepartmentLevel: 2},
+		Backup:  Backup{At: DefaultBackupAt, Keep: DefaultBackupKeep},
 		Video: Video{WebRTCUDP: DefaultWebRTCUDP, MaxViewers: DefaultMaxViewers, MaxViewersPerCamera: DefaultMaxViewersPerCamera,
 			MaxViewersPerToken: DefaultMaxViewersPerToken},
 		HTTP: HTTP{Listen: DefaultHTTPListen, ReadTimeout: Duration(DefaultHTTPReadTimeout), IdleTimeout: Duration(DefaultHTTPIdleTimeout), MaxConnections: DefaultHTTPMaxConns,

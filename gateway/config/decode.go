@@ -30,7 +30,21 @@ func Load(path string) (*Config, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return parse(data, path, dir)
+	c, err := parse(data, path, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.src.path = filepath.Join(dir, filepath.Base(path))
+	return c, nil
+}
+
+// Path is the file the config was loaded from, absolute ("" when it was
+// parsed from bytes).
+func (c *Config) Path() string {
+	if c.src == nil {
+		return ""
+	}
+	return c.src.path
 }
 
 // Parse decodes and validates a configuration file; name is the file name
@@ -92,6 +106,7 @@ func finish(errs Errors, name string) Errors {
 // source remembers where keys were in the file.
 type source struct {
 	file string
+	path string // absolute, when loaded from a file
 	// lines maps a key path ("devices[2].zone", "zones[1]") to the line
 	// of the key or list item.
 	lines map[string]int
@@ -590,6 +605,7 @@ func (c *Config) applyDefaults() {
 	c.alarmDefaults()
 	c.hazardDefaults()
 	c.reportDefaults()
+	c.backupDefaults()
 	c.Notify.Defaults()
 
 	defStr(&c.HTTP.Listen, DefaultHTTPListen)
@@ -623,7 +639,7 @@ func (c *Config) resolvePaths(dir string) {
 		t := &c.Influx[i]
 		paths = append(paths, &t.PasswordFile, &t.TokenFile, &t.CAFile)
 	}
-	paths = append(paths, &c.RulesFile, &c.Alarms.Dir)
+	paths = append(paths, &c.RulesFile, &c.Alarms.Dir, &c.Backup.Socket, &c.Backup.Dir, &c.Backup.PassphraseFile)
 	c.Notify.ResolvePaths(dir)
 	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {

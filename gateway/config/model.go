@@ -58,7 +58,7 @@ func (c *Config) SecretFiles() []string {
 // secretFileKeys are the yaml keys that name a file holding a secret.
 // Private keys of TLS certificates are secrets too: whoever reads one can
 // pose as the gateway to devices and browsers.
-var secretFileKeys = []string{"password_file", "token_file", "secret_file", "credential_file", "key_file", "tls_key_file"}
+var secretFileKeys = []string{"password_file", "token_file", "secret_file", "credential_file", "key_file", "tls_key_file", "passphrase_file"}
 
 func collectSecretFiles(v reflect.Value, out *[]string) {
 	switch v.Kind() {

@@ -51,6 +51,7 @@ func (c *Config) validate() Errors {
 	v.alarms()
 	v.hazards()
 	v.reports()
+	v.backup()
 	v.notify()
 	cams := v.video(zones)
 	v.http()

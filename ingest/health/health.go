@@ -59,6 +59,9 @@ const (
 	AuditDevice = DevicePrefix + "audit"
 	// ClockDevice reports a system clock that is not set or jumped.
 	ClockDevice = DevicePrefix + "clock"
+	// BackupDevice reports a nightly backup that failed (until one
+	// succeeds).
+	BackupDevice = DevicePrefix + "backup"
 )
 
 // CameraDevice is the device that reports whether camera id shows video.

@@ -355,6 +355,15 @@ func (s *Service) run(ctx context.Context, fn func() error, mutates bool) error 
 	}
 }
 
+// Save writes the hazard list and its audit entries to disk now and
+// returns once they are there (a backup copies the file after it).
+func (s *Service) Save(ctx context.Context) error {
+	return s.do(ctx, func() error {
+		s.unsaved = true
+		return nil
+	})
+}
+
 // Items returns the list, newest first.
 func (s *Service) Items(ctx context.Context) ([]Item, error) {
 	var out []Item

@@ -178,6 +178,8 @@ const (
 	ActionUserDisabled     = "user_disabled"
 	ActionUserEnabled      = "user_enabled"
 	ActionPasswordChanged  = "password_changed"
+	ActionBackupMade       = "backup_made"
+	ActionBackupRestored   = "backup_restored"
 )
 
 // AlarmID is the entry's alarm ("" when it is not about an alarm).

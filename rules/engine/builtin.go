@@ -204,6 +204,12 @@ func GatewayRules() []RuleConfig {
 			TextConfig{EN: "Hazard rectification overdue: {{.ZoneName}}", ZH: "隐患整改逾期：{{.ZoneNameZH}}"},
 			TextConfig{EN: "{{.Value}}. Rectify the items and record what was done on the hazard list.",
 				ZH: "{{.Value}}。请尽快整改，并在隐患清单中记录整改情况。"}),
+		// The nightly backup (backup.dir) failed: until one succeeds the
+		// facility has no fresh copy to restore if the disk dies.
+		fault("backup-failed", `device == "gateway.backup"`, "trouble", false,
+			TextConfig{EN: "The nightly backup failed", ZH: "夜间备份失败"},
+			TextConfig{EN: "{{.Value}}. Check that backup.dir is mounted and has room; make a backup by hand with shelter-gateway backup meanwhile.",
+				ZH: "{{.Value}}。请检查 backup.dir 是否已挂载且有足够空间；在此期间请用 shelter-gateway backup 手动备份。"}),
 		// A TLS certificate that expires within 14 days (or already has):
 		// devices and browsers will refuse the gateway.
 		fault("certificate-expiry", `device startsWith "gateway.tls."`, "trouble", false,

@@ -185,7 +185,7 @@ func (e *Engine) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, "state.json") }
+func (e *Engine) statePath() string { return filepath.Join(e.opts.Dir, StateFile) }
 
 // Run evaluates until ctx ends. It returns an error only when the reading
 // log cannot be read; failed writes (state, audit, outbox: a full disk)
@@ -450,6 +450,17 @@ func (e *Engine) send(ctx context.Context, req request) error {
 		return ctx.Err()
 	}
 }
+
+// Save writes the alarm state to disk now, with every event before it
+// handed to the notifier and audited, and returns once it is there: a
+// copy of the state file taken after Save holds everything that happened
+// before it (a backup).
+func (e *Engine) Save(ctx context.Context) error {
+	return e.do(ctx, func() {})
+}
+
+// StateFile is the alarm state's file in the engine's directory.
+const StateFile = "state.json"
 
 // Active returns the open alarms.
 func (e *Engine) Active(ctx context.Context) ([]alarm.Alarm, error) {

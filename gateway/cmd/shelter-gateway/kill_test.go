@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,7 @@ func buildGateway(t *testing.T) string {
 type gatewayProc struct {
 	cmd    *exec.Cmd
 	broker string
+	http   string // the API's bound address
 	done   chan error
 	log    *testpeer.SyncBuffer // everything it logged
 }
@@ -54,14 +56,14 @@ func startGateway(t *testing.T, bin, cfgPath string, env ...string) *gatewayProc
 		t.Fatalf("start gateway: %v", err)
 	}
 	g := &gatewayProc{cmd: cmd, done: make(chan error, 1), log: &testpeer.SyncBuffer{}}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			_, _ = g.log.Write(append(sc.Bytes(), '\n'))
-			var line struct{ Msg, Broker string }
+			var line struct{ Msg, Broker, HTTP string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway: ready" {
-				ready <- line.Broker
+				ready <- [2]string{line.Broker, line.HTTP}
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -69,7 +71,8 @@ func startGateway(t *testing.T, bin, cfgPath string, env ...string) *gatewayProc
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	select {
-	case g.broker = <-ready:
+	case addrs := <-ready:
+		g.broker, g.http = addrs[0], addrs[1]
 	case err := <-g.done:
 		t.Fatalf("gateway exited before ready: %v", err)
 	case <-time.After(20 * time.Second):
@@ -100,11 +103,17 @@ func writeConfig(t *testing.T, dir string, n int, extra string) string {
 // connectDevice connects as device d<i>; on failure it reports the error
 // (from any goroutine) and returns false.
 func connectDevice(t *testing.T, broker string, i int) (paho.Client, bool) {
-	o := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("d%d", i)).
-		SetUsername(fmt.Sprintf("d%d", i)).SetPassword(fmt.Sprintf("pw-%d", i)).SetAutoReconnect(false)
+	return connectAs(t, broker, fmt.Sprintf("d%d", i), fmt.Sprintf("pw-%d", i))
+}
+
+// connectAs connects as device id with its password; on failure it
+// reports the error (from any goroutine) and returns false.
+func connectAs(t *testing.T, broker, id, password string) (paho.Client, bool) {
+	o := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(id).
+		SetUsername(id).SetPassword(password).SetAutoReconnect(false)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Errorf("device %d connect: %v", i, tok.Error())
+		t.Errorf("device %s connect: %v", id, tok.Error())
 		return nil, false
 	}
 	return c, true
@@ -165,9 +174,15 @@ type load struct {
 
 func startLoad(t *testing.T, broker string, devices int) *load {
 	t.Helper()
+	return startLoadAt(t, broker, devices, time.Now().Add(-time.Hour).Truncate(time.Second))
+}
+
+// startLoadAt is startLoad with the readings timed from base on, one
+// millisecond apart.
+func startLoadAt(t *testing.T, broker string, devices int, base time.Time) *load {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel, acked: map[string]bool{}}
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for i := range devices {
 		l.wg.Add(1)
 		go func() {
@@ -205,6 +220,13 @@ func (l *load) waitAcked(n int, within time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// snapshot returns what was acknowledged so far.
+func (l *load) snapshot() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.acked)
 }
 
 // stop ends the publishers and returns what was acknowledged.

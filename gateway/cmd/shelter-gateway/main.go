@@ -9,6 +9,8 @@
 //	shelter-gateway cert server --dir /etc/shelterwatch/tls --host gw.lan,192.168.1.20
 //	shelter-gateway devices discover --seconds 10 --config shelterwatch.yaml --username installer --password-file pw
 //	shelter-gateway devices import --from zigbee2mqtt devices.json --config shelterwatch.yaml
+//	shelter-gateway backup --config shelterwatch.yaml --to facility.swbk [--with-secrets]
+//	shelter-gateway restore --config shelterwatch.yaml --from facility.swbk [--with-config] [--replace]
 //	shelter-gateway version
 package main
 
@@ -52,7 +54,7 @@ func root() *cobra.Command {
 		SilenceErrors: false,
 	}
 	cmd.AddCommand(runCmd(), validateCmd(), demoCmd(), hashCmd(), versionCmd(), certCmd())
-	cmd.AddCommand(auditCmd(), userCmd(), devicesCmd())
+	cmd.AddCommand(auditCmd(), userCmd(), devicesCmd(), backupCmd(), restoreCmd())
 	return cmd
 }
 

@@ -25,7 +25,7 @@ export default {
       video: '视频观看',
       login: '登录',
       account: '账号变更',
-      rules: '规则',
+      rules: '规则与系统',
       other: '其他',
     },
     action: {
@@ -54,6 +54,8 @@ export default {
       password_changed: '修改密码',
       user_removed: '删除账号',
       rules_reloaded: '重新加载规则',
+      backup_made: '备份网关数据',
+      backup_restored: '从备份恢复',
       rule_error: '规则运行出错',
     },
     loginReason: {
@@ -134,7 +136,7 @@ export default {
       video: 'Video viewing',
       login: 'Logins',
       account: 'Account changes',
-      rules: 'Rules',
+      rules: 'Rules and system',
       other: 'Other',
     },
     action: {
@@ -163,6 +165,8 @@ export default {
       password_changed: 'Password changed',
       user_removed: 'Account removed',
       rules_reloaded: 'Rules reloaded',
+      backup_made: 'Backup made',
+      backup_restored: 'Restored from a backup',
       rule_error: 'Rule failed',
     },
     loginReason: {
