@@ -447,11 +447,10 @@ func TestUpgradeFromFormat1(t *testing.T) {
 // TestRefusesNewerFormat: a gateway given data a newer gateway wrote
 // refuses to start, says why and what to do, and leaves the data as it
 // was: the files it refused byte for byte, and the store's readings and
-// format record. (The store's files themselves are rewritten: Pebble
-// replays its WAL into a new table, MANIFEST and OPTIONS when the store
-// opens, before the store can read its format. The alarm state and the
-// hazard list are read after the store and the notification outbox have
-// opened.)
+// format record. A newer store is read without writing before it is
+// opened, so none of its files changes; the alarm state and the hazard
+// list are read after the store and the notification outbox have opened
+// (which upgrade nothing of the same format).
 func TestRefusesNewerFormat(t *testing.T) {
 	alarmsFiles := []string{filepath.Join("alarms", engine.StateFile), filepath.Join("alarms", "hazards.json"),
 		filepath.Join("alarms", audit.FileName), filepath.Join("alarms", "users.json")}
@@ -468,7 +467,9 @@ func TestRefusesNewerFormat(t *testing.T) {
 			name:      "store",
 			newer:     func(t *testing.T, dir string) { setStoreFormat(t, filepath.Join(dir, "store"), store.FormatVersion+1) },
 			want:      []string{"written by a newer gateway", "store format 2; this build reads formats up to 1", "run that gateway version or a newer one"},
-			unchanged: []string{"alarms"},
+			// The store is looked at read-only before it is opened for
+			// writing: not one of its files changes.
+			unchanged: []string{"alarms", "store"},
 		},
 		{
 			name:      "alarm state",
@@ -520,7 +521,9 @@ func TestRefusesNewerFormat(t *testing.T) {
 					}
 				}
 				for path := range after {
-					if _, ok := before[path]; !ok && under(path, part) {
+					// Pebble's lock file is created by any open, even a
+					// read-only one; it holds nothing.
+					if _, ok := before[path]; !ok && under(path, part) && filepath.Base(path) != "LOCK" {
 						t.Errorf("%s appeared", path)
 					}
 				}

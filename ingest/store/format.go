@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // FormatVersion is the layout of the store's keys and values this build
@@ -20,16 +21,35 @@ const FormatVersion = 1
 // ErrNewerFormat: the data directory was written by a newer gateway.
 var ErrNewerFormat = errors.New("the store was written by a newer gateway")
 
-// checkFormat reads the store's format version, refuses a newer one and
-// records this build's in a store that has none.
-func (s *Store) checkFormat() error {
-	v, closer, err := s.db.Get(metaKey("format"))
+// refuseNewer looks at the store in opts.Dir without writing anything
+// (Pebble's own format from its marker, then the store's format in a
+// read-only open) and refuses one a newer gateway wrote. A directory with
+// no store yet passes.
+func refuseNewer(opts Options) error {
+	desc, err := pebble.Peek(opts.Dir, vfs.Default)
+	if err != nil || !desc.Exists {
+		return nil // the real open says what is wrong, or creates the store
+	}
+	if desc.FormatMajorVersion > pebble.FormatNewest {
+		return fmt.Errorf("store: %s: %w (its storage engine format %d is newer than this build's %d): "+
+			"refusing to open it so that nothing is changed; run that gateway version or a newer one",
+			opts.Dir, ErrNewerFormat, desc.FormatMajorVersion, pebble.FormatNewest)
+	}
+	po := pebbleOptions(opts)
+	po.ReadOnly = true
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		return nil // the real open reports it
+	}
+	defer db.Close()
+	return newerFormat(opts.Dir, db)
+}
+
+// newerFormat reads the store's recorded format and refuses a newer one.
+func newerFormat(dir string, db *pebble.DB) error {
+	v, closer, err := db.Get(metaKey("format"))
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		b := binary.BigEndian.AppendUint32(nil, FormatVersion)
-		if err := s.db.Set(metaKey("format"), b, pebble.Sync); err != nil {
-			return fmt.Errorf("store: record format %d: %w", FormatVersion, err)
-		}
 		return nil
 	case err != nil:
 		return fmt.Errorf("store: read format: %w", err)
@@ -41,7 +61,25 @@ func (s *Store) checkFormat() error {
 	if got := binary.BigEndian.Uint32(v); got > FormatVersion {
 		return fmt.Errorf("store: %s: %w (store format %d; this build reads formats up to %d): "+
 			"refusing to open it so that nothing is changed; run that gateway version or a newer one",
-			s.opts.Dir, ErrNewerFormat, got, FormatVersion)
+			dir, ErrNewerFormat, got, FormatVersion)
 	}
 	return nil
+}
+
+// checkFormat reads the store's format version, refuses a newer one and
+// records this build's in a store that has none.
+func (s *Store) checkFormat() error {
+	_, closer, err := s.db.Get(metaKey("format"))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		b := binary.BigEndian.AppendUint32(nil, FormatVersion)
+		if err := s.db.Set(metaKey("format"), b, pebble.Sync); err != nil {
+			return fmt.Errorf("store: record format %d: %w", FormatVersion, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("store: read format: %w", err)
+	}
+	closer.Close()
+	return newerFormat(s.opts.Dir, s.db)
 }

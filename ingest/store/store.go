@@ -224,6 +224,24 @@ func Open(opts Options) (*Store, error) {
 	// Restarted on a full disk: Pebble needs room to open (a new WAL, a
 	// new MANIFEST); the ballast is there for exactly this.
 	releaseBallastIfFull(opts)
+	// A store a newer gateway wrote is refused before Pebble opens it for
+	// writing (which replays and rewrites its log): nothing changes.
+	if err := refuseNewer(opts); err != nil {
+		return nil, err
+	}
+	po := pebbleOptions(opts)
+	if err := roomToOpen(opts); err != nil {
+		return nil, err
+	}
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
+	}
+	return open(opts, db)
+}
+
+// pebbleOptions are the engine's options for a store (read-only or not).
+func pebbleOptions(opts Options) *pebble.Options {
 	po := &pebble.Options{
 		Logger:       pebblelog.New("store", opts.Logger),
 		MemTableSize: opts.MemTableSize,
@@ -242,13 +260,11 @@ func Open(opts Options) (*Store, error) {
 		cs.Levels[len(cs.Levels)-1] = block.FastestCompression
 		return cs
 	})
-	if err := roomToOpen(opts); err != nil {
-		return nil, err
-	}
-	db, err := pebble.Open(opts.Dir, po)
-	if err != nil {
-		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
-	}
+	return po
+}
+
+// open continues Open once the database is open.
+func open(opts Options, db *pebble.DB) (*Store, error) {
 	s := &Store{
 		db:        db,
 		opts:      opts,
