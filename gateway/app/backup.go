@@ -54,7 +54,7 @@ func (a *App) backupSource(scratch string) backup.Source {
 	c := a.cfg
 	return backup.Source{
 		Facility: c.Facility.ID, FacilityName: c.Facility.Name, Version: Version,
-		ConfigPath: c.Path(), RulesFile: c.RulesFile,
+		ConfigPath: c.Path(), ConfigFiles: c.PublicFiles(),
 		SecretFiles: SecretFilesToBackUp(c),
 		Store:       a.Store, Audit: a.Audit,
 		AlarmsDir: c.Alarms.Dir, UsersFile: c.UsersPath(),

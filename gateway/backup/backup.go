@@ -11,7 +11,8 @@
 //
 //	MANIFEST.json        first: what, whose, when (Manifest)
 //	config/config.yaml   the config file the gateway runs with
-//	config/rules.yaml    its rules_file, when it has one
+//	config/file-N        the other files it names that are not secret:
+//	                     its rules_file, certificates, CA certificates
 //	alarms/state.json    the alarm state (open alarms, acknowledgements)
 //	alarms/hazards.json  the hazard list
 //	alarms/reports/…     the filed summary reports
@@ -75,7 +76,7 @@ const (
 	manifestName = "MANIFEST.json"
 	sumsName     = "SHA256SUMS"
 	configName   = "config/config.yaml"
-	rulesName    = "config/rules.yaml"
+	filePrefix   = "config/file-"
 	usersName    = "users/users.json"
 	secretsName  = "secrets.age"
 	storePrefix  = "store/"
@@ -100,10 +101,10 @@ type Manifest struct {
 	FacilityName string `json:"facility_name,omitempty"`
 	// Gateway is the version of the gateway that wrote the backup.
 	Gateway string `json:"gateway_version"`
-	// ConfigPath is where the config file was; RulesFile where its rules
-	// file was ("" without one).
-	ConfigPath string `json:"config_path"`
-	RulesFile  string `json:"rules_file,omitempty"`
+	// ConfigPath is where the config file was; ConfigFiles where the
+	// other files it names were (entry config/file-N is ConfigFiles[N]).
+	ConfigPath  string   `json:"config_path"`
+	ConfigFiles []string `json:"config_files,omitempty"`
 	Store      struct {
 		// ReadingsThrough: every reading up to this sequence number was
 		// acknowledged before the checkpoint and is in it.
@@ -120,8 +121,10 @@ type Manifest struct {
 // Source is a running (or stopped) gateway as Write reads it.
 type Source struct {
 	Facility, FacilityName, Version string
-	// ConfigPath is the config file; RulesFile its rules file ("" none).
-	ConfigPath, RulesFile string
+	// ConfigPath is the config file; ConfigFiles the other files it
+	// names that are not secret (rules file, certificates, CAs).
+	ConfigPath  string
+	ConfigFiles []string
 	// SecretFiles are the files of secrets the config names; read only
 	// when a passphrase is given.
 	SecretFiles []string
@@ -184,7 +187,7 @@ func Write(ctx context.Context, w io.Writer, src Source, opts Options) (Manifest
 type captured struct {
 	manifest   Manifest
 	config     []byte
-	rules      []byte
+	files      [][]byte // of manifest.ConfigFiles
 	alarmFiles map[string][]byte
 	users      []byte
 	checkpoint string
@@ -212,16 +215,19 @@ func capture(ctx context.Context, src Source, opts Options) (c *captured, err er
 	m := &c.manifest
 	m.Kind, m.Format, m.Created = Kind, Format, opts.Now().UTC()
 	m.Facility, m.FacilityName, m.Gateway = src.Facility, src.FacilityName, src.Version
-	m.ConfigPath, m.RulesFile, m.By = src.ConfigPath, src.RulesFile, opts.By
+	m.ConfigPath, m.By = src.ConfigPath, opts.By
 	if src.ConfigPath != "" { // "" for a gateway built in memory (the demo)
 		if c.config, err = os.ReadFile(src.ConfigPath); err != nil {
 			return nil, fmt.Errorf("backup: read the config: %w", err)
 		}
 	}
-	if src.RulesFile != "" {
-		if c.rules, err = os.ReadFile(src.RulesFile); err != nil {
-			return nil, fmt.Errorf("backup: read the rules file: %w", err)
+	for _, f := range src.ConfigFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("backup: read %s, which the config names: %w", f, err)
 		}
+		c.files = append(c.files, b)
+		m.ConfigFiles = append(m.ConfigFiles, f)
 	}
 	if opts.Passphrase != "" {
 		if c.secrets, err = sealSecrets(src.SecretFiles, opts.Passphrase); err != nil {
@@ -274,8 +280,8 @@ func (c *captured) write(ctx context.Context, aw *archive) error {
 			return err
 		}
 	}
-	if c.rules != nil {
-		if err := aw.addBytes(rulesName, c.rules); err != nil {
+	for i, b := range c.files {
+		if err := aw.addBytes(fmt.Sprintf("%s%d", filePrefix, i), b); err != nil {
 			return err
 		}
 	}

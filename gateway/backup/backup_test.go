@@ -36,7 +36,7 @@ type gateway struct {
 	secret string
 }
 
-func put(t *testing.T, p, s string) {
+func put(t testing.TB, p, s string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func put(t *testing.T, p, s string) {
 	}
 }
 
-func newGateway(t *testing.T, readings int) *gateway {
+func newGateway(t testing.TB, readings int) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	g := &gateway{dir: dir, secret: filepath.Join(dir, "etc", "influx.token")}
@@ -86,7 +86,7 @@ func newGateway(t *testing.T, readings int) *gateway {
 	put(t, filepath.Join(dir, "etc", "rules.yaml"), "rules: []\n")
 	put(t, g.secret, "s3cret-token\n")
 	g.src = Source{Facility: "north", FacilityName: "North Station", Version: "test",
-		ConfigPath: filepath.Join(dir, "etc", "gw.yaml"), RulesFile: filepath.Join(dir, "etc", "rules.yaml"),
+		ConfigPath: filepath.Join(dir, "etc", "gw.yaml"), ConfigFiles: []string{filepath.Join(dir, "etc", "rules.yaml")},
 		SecretFiles: []string{g.secret}, Store: g.store, Audit: g.audit,
 		AlarmsDir: alarms, UsersFile: filepath.Join(alarms, "users.json"), Scratch: t.TempDir()}
 	return g
@@ -124,8 +124,12 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 
 	t.Run("the config and the secrets onto new hardware", func(t *testing.T) {
-		if err := os.Remove(g.secret); err != nil {
-			t.Fatal(err)
+		// New hardware: neither the secret nor the rules file is there.
+		rules := g.src.ConfigFiles[0]
+		for _, f := range []string{g.secret, rules} {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
 		}
 		cfg := filepath.Join(t.TempDir(), "shelterwatch.yaml")
 		put(t, cfg, "facility: {id: my-facility}\n")
@@ -133,8 +137,11 @@ func TestBackupAndRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(wrote) != 2 { // the config and the secret; the rules file is unchanged
-			t.Errorf("wrote %v", wrote)
+		if len(wrote) != 3 {
+			t.Errorf("wrote %v, want the config, the rules file and the secret", wrote)
+		}
+		if b, _ := os.ReadFile(rules); string(b) != "rules: []\n" {
+			t.Errorf("rules file: %q", b)
 		}
 		if b, _ := os.ReadFile(cfg); string(b) != "facility: {id: north}\n" {
 			t.Errorf("config: %q", b)

@@ -18,6 +18,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,8 +171,13 @@ func (e *entryReader) Read(p []byte) (int, error) {
 // checkName accepts the layout's entry names only.
 func checkName(name string) error {
 	switch name {
-	case manifestName, sumsName, configName, rulesName, usersName, secretsName:
+	case manifestName, sumsName, configName, usersName, secretsName:
 		return nil
+	}
+	if n, ok := strings.CutPrefix(name, filePrefix); ok {
+		if _, err := strconv.Atoi(n); err == nil {
+			return nil
+		}
 	}
 	clean := path.Clean(name)
 	if clean != name || strings.HasPrefix(name, "/") || strings.Contains(name, "..") || strings.Contains(name, "\\") {
@@ -411,18 +417,19 @@ func orUnknown(s string) string {
 // what it wrote.
 func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, error) {
 	var m Manifest
-	var cfg, rules, sealed []byte
+	var cfg, sealed []byte
+	files := map[string][]byte{}
 	err := read(p, func(name string, r io.Reader) error {
 		var err error
-		switch name {
-		case manifestName:
+		switch {
+		case name == manifestName:
 			err = decodeManifest(r, &m)
-		case configName:
+		case name == configName:
 			cfg, err = io.ReadAll(r)
-		case rulesName:
-			rules, err = io.ReadAll(r)
-		case secretsName:
+		case name == secretsName:
 			sealed, err = io.ReadAll(r)
+		case strings.HasPrefix(name, filePrefix):
+			files[name], err = io.ReadAll(io.LimitReader(r, 16<<20))
 		}
 		return err
 	})
@@ -433,8 +440,12 @@ func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, e
 		return nil, errors.New("backup: the backup holds no config file (it was made of a gateway run without one, such as the demo)")
 	}
 	out := map[string][]byte{configPath: cfg}
-	if rules != nil && m.RulesFile != "" {
-		out[m.RulesFile] = rules
+	for i, f := range m.ConfigFiles {
+		b, ok := files[fmt.Sprintf("%s%d", filePrefix, i)]
+		if !ok || !filepath.IsAbs(f) || filepath.Clean(f) != f {
+			return nil, fmt.Errorf("backup: the backup's file %d (%q) is missing or not an absolute path", i, f)
+		}
+		out[f] = b
 	}
 	if passphrase != "" {
 		if sealed == nil {
@@ -449,17 +460,19 @@ func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, e
 		}
 	}
 	stamp := now.UTC().Format("20060102T150405Z")
+	configGID := -1
+	if st, err := os.Stat(filepath.Dir(configPath)); err == nil {
+		if s, ok := st.Sys().(*syscall.Stat_t); ok {
+			configGID = int(s.Gid)
+		}
+	}
 	var wrote []string
 	for _, f := range slices.Sorted(maps.Keys(out)) {
 		// A file replaced keeps its mode and owner (the packaged config is
 		// root:shelterwatch 0640: the service must still read it); a new
-		// one is 0640 with its directory's group.
-		mode, uid, gid := fs.FileMode(0o640), -1, -1
-		if st, err := os.Stat(filepath.Dir(f)); err == nil {
-			if s, ok := st.Sys().(*syscall.Stat_t); ok {
-				gid = int(s.Gid)
-			}
-		}
+		// one is 0640 with the group of the config's directory
+		// (/etc/shelterwatch is the service's group), wherever it lies.
+		mode, uid, gid := fs.FileMode(0o640), -1, configGID
 		if old, err := os.ReadFile(f); err == nil {
 			if bytes.Equal(old, out[f]) {
 				continue
@@ -602,6 +615,30 @@ func inUse(dir string) bool {
 		return false
 	}
 	return lk.Type != syscall.F_UNLCK
+}
+
+// GiveBack gives everything under dir to dir's own owner when run as
+// root: a command that opened a stopped gateway's store as root (a
+// backup) leaves the files it wrote (a new log, a manifest) to the
+// service's user, so that the gateway can open them again.
+func GiveBack(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(s.Uid), int(s.Gid))
+	})
 }
 
 // chownLikeParent gives what a restore run as root wrote to the owner of

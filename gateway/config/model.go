@@ -51,24 +51,41 @@ func (c *Config) DeviceModels() []facility.Device {
 // start-up check that nobody else can read them.
 func (c *Config) SecretFiles() []string {
 	var out []string
-	collectSecretFiles(reflect.ValueOf(c).Elem(), &out)
+	collectFiles(reflect.ValueOf(c).Elem(), secretFileKeys, &out)
 	return out
 }
+
+// PublicFiles lists the other files the config names that a gateway
+// needs to start and that are no secret (the rules file, certificates,
+// CA certificates): a backup carries them beside the config. Sorted,
+// each once.
+func (c *Config) PublicFiles() []string {
+	var out []string
+	collectFiles(reflect.ValueOf(c).Elem(), publicFileKeys, &out)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// publicFileKeys are the yaml keys that name a file holding no secret
+// (the users file is the gateway's own data, backed up with it).
+var publicFileKeys = []string{"rules_file", "tls_cert_file", "cert_file", "ca_file"}
 
 // secretFileKeys are the yaml keys that name a file holding a secret.
 // Private keys of TLS certificates are secrets too: whoever reads one can
 // pose as the gateway to devices and browsers.
 var secretFileKeys = []string{"password_file", "token_file", "secret_file", "credential_file", "key_file", "tls_key_file", "passphrase_file"}
 
-func collectSecretFiles(v reflect.Value, out *[]string) {
+// collectFiles appends the values of the string fields under v whose
+// yaml key is one of keys.
+func collectFiles(v reflect.Value, keys []string, out *[]string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			collectSecretFiles(v.Elem(), out)
+			collectFiles(v.Elem(), keys, out)
 		}
 	case reflect.Slice:
 		for i := range v.Len() {
-			collectSecretFiles(v.Index(i), out)
+			collectFiles(v.Index(i), keys, out)
 		}
 	case reflect.Struct:
 		t := v.Type()
@@ -78,13 +95,13 @@ func collectSecretFiles(v reflect.Value, out *[]string) {
 				continue
 			}
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if f.Type.Kind() == reflect.String && slices.Contains(secretFileKeys, name) {
+			if f.Type.Kind() == reflect.String && slices.Contains(keys, name) {
 				if p := v.Field(i).String(); p != "" {
 					*out = append(*out, p)
 				}
 				continue
 			}
-			collectSecretFiles(v.Field(i), out)
+			collectFiles(v.Field(i), keys, out)
 		}
 	}
 }

@@ -290,7 +290,26 @@ func TestInstallRemovePurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	chroot(t, root, "chgrp", "shelterwatch", "/etc/shelterwatch/test.yaml")
-	runInstalled(t, root)
+	// While it runs, root backs it up through its control socket (the
+	// socket is the service user's, 0600: root reaches it, nobody else).
+	runInstalled(t, root, func() {
+		out := chroot(t, root, "/usr/bin/shelter-gateway", "backup", "--config", "/etc/shelterwatch/test.yaml", "--to", "/root/facility.swbk")
+		if !strings.Contains(out, "backup of my-facility") {
+			t.Errorf("backup of the running gateway: %q", out)
+		}
+	})
+	// Restored by root over the data (kept aside), the files are the
+	// service user's again: the gateway starts on them.
+	out := chroot(t, root, "/usr/bin/shelter-gateway", "restore", "--config", "/etc/shelterwatch/test.yaml", "--from", "/root/facility.swbk", "--replace")
+	if !strings.Contains(out, "ok: start the gateway") {
+		t.Errorf("restore: %q", out)
+	}
+	for _, p := range []string{"/var/lib/shelterwatch/store", "/var/lib/shelterwatch/alarms", "/var/lib/shelterwatch/alarms/audit.jsonl"} {
+		if got := strings.TrimSpace(chroot(t, root, "stat", "-c", "%U %G", p)); got != "shelterwatch shelterwatch" {
+			t.Errorf("restored %s belongs to %s, want shelterwatch", p, got)
+		}
+	}
+	runInstalled(t, root, nil)
 
 	// Removed: the data and the config stay.
 	chroot(t, root, "dpkg", "--remove", "shelterwatch")
@@ -316,9 +335,9 @@ func TestInstallRemovePurge(t *testing.T) {
 
 // runInstalled starts the installed gateway in the root as the
 // shelterwatch user with the loopback copy of the installed config, waits
-// until it is ready (it has written its store and audit log) and stops
-// it with SIGTERM.
-func runInstalled(t *testing.T, root string) {
+// until it is ready (it has written its store and audit log), calls
+// whileReady (when not nil) and stops it with SIGTERM.
+func runInstalled(t *testing.T, root string, whileReady func()) {
 	t.Helper()
 	cmd := exec.Command("chroot", root, "setpriv", "--reuid=shelterwatch", "--regid=shelterwatch", "--init-groups",
 		"/usr/bin/shelter-gateway", "run", "--config", "/etc/shelterwatch/test.yaml")
@@ -347,6 +366,9 @@ func runInstalled(t *testing.T, root string) {
 			t.Fatalf("the installed gateway was not ready within 30s:\n%s", log.String())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	if whileReady != nil {
+		whileReady()
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -166,17 +166,32 @@ func writeBackup(ctx context.Context, cfg *config.Config, to, pass string) (back
 
 // offlineBackup backs up a stopped gateway from its files. The store's
 // lock keeps it from running beside a gateway that started meanwhile.
-func offlineBackup(ctx context.Context, cfg *config.Config, w io.Writer, pass string) error {
+// Whatever opening the store and the audit log wrote goes back to their
+// directories' owner (the service's user) afterwards.
+func offlineBackup(ctx context.Context, cfg *config.Config, w io.Writer, pass string) (err error) {
 	st, err := store.Open(store.Options{Dir: cfg.Store.Dir})
 	if err != nil {
 		return fmt.Errorf("no gateway answers on %s, and its store cannot be opened: %w", cfg.ControlSocket(), err)
 	}
-	defer st.Close()
+	defer func() {
+		cerr := st.Close()
+		if err == nil {
+			err = cerr
+		}
+		if gerr := backup.GiveBack(cfg.Store.Dir); err == nil {
+			err = gerr
+		}
+	}()
 	al, err := audit.Open(cfg.Alarms.AuditPath(), audit.Options{})
 	if err != nil {
 		return err
 	}
-	defer al.Close()
+	defer func() {
+		al.Close()
+		if gerr := backup.GiveBack(filepath.Dir(cfg.Alarms.AuditPath())); err == nil {
+			err = gerr
+		}
+	}()
 	scratch, err := os.MkdirTemp(filepath.Dir(cfg.Store.Dir), ".backup-")
 	if err != nil {
 		return fmt.Errorf("backup: scratch directory beside the store: %w", err)
@@ -184,7 +199,7 @@ func offlineBackup(ctx context.Context, cfg *config.Config, w io.Writer, pass st
 	defer os.RemoveAll(scratch)
 	src := backup.Source{
 		Facility: cfg.Facility.ID, FacilityName: cfg.Facility.Name, Version: app.Version,
-		ConfigPath: cfg.Path(), RulesFile: cfg.RulesFile,
+		ConfigPath: cfg.Path(), ConfigFiles: cfg.PublicFiles(),
 		SecretFiles: app.SecretFilesToBackUp(cfg),
 		Store:       st, Audit: al, AlarmsDir: cfg.Alarms.Dir, UsersFile: cfg.UsersPath(), Scratch: scratch,
 	}
@@ -255,8 +270,10 @@ secret files. Whatever a restore replaces is moved aside with the suffix
 only replaced with --replace.
 
 A backup of another facility is refused unless --other-facility is given.
-The InfluxDB forwarders go on from the positions in the backup: readings
-already sent are not sent twice, none after them is skipped.`,
+The InfluxDB forwarders go on from the positions in the backup: no reading
+is skipped; those the old gateway sent after the backup was made are sent
+again as identical points, which InfluxDB keeps once. On a planned move,
+stop the old gateway first and back it up then: the backup is complete.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			if withConfig {
