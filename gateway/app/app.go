@@ -158,6 +158,7 @@ func (a *App) newStore() (err error) {
 	if err != nil {
 		return err
 	}
+	a.removeStaleScratch()
 	return a.register("store", a.Store.Register)
 }
 

@@ -26,12 +26,9 @@ func (a *App) Backup(ctx context.Context, w io.Writer, passphrase, by string) (b
 		return backup.Manifest{}, ErrBackupRunning
 	}
 	defer a.backupMu.Unlock()
-	// The checkpoint's tables are hard links: the scratch directory must
-	// be on the store's file system, beside it (the service may write
-	// there: it is the state directory).
-	scratch, err := os.MkdirTemp(filepath.Dir(a.cfg.Store.Dir), ".backup-")
+	scratch, err := MakeScratch(a.cfg)
 	if err != nil {
-		return backup.Manifest{}, fmt.Errorf("backup: scratch directory beside the store: %w", err)
+		return backup.Manifest{}, err
 	}
 	defer os.RemoveAll(scratch)
 	m, err := backup.Write(ctx, w, a.backupSource(scratch), backup.Options{Passphrase: passphrase, By: by})
@@ -48,6 +45,42 @@ func (a *App) Backup(ctx context.Context, w io.Writer, passphrase, by string) (b
 	}
 	a.log.Info("backup: made", "by", by, "readings_through", m.Store.ReadingsThrough, "secrets", len(m.Secrets))
 	return m, nil
+}
+
+// scratchPattern names a backup's scratch directory beside the store.
+const scratchPattern = ".backup-*"
+
+// MakeScratch makes the directory a backup's store checkpoint goes into.
+// Its tables are hard links, so it is best beside the store, on the same
+// file system (the packaged layout: /var/lib/shelterwatch/store); where
+// the store's parent is not writable (store.dir is the state directory
+// itself) it goes into alarms.dir, and the tables are copied.
+func MakeScratch(c *config.Config) (string, error) {
+	d, err := os.MkdirTemp(filepath.Dir(c.Store.Dir), scratchPattern)
+	if err == nil {
+		return d, nil
+	}
+	d, err2 := os.MkdirTemp(c.Alarms.Dir, scratchPattern)
+	if err2 != nil {
+		return "", fmt.Errorf("backup: a scratch directory beside the store (%v) or in alarms.dir: %w", err, err2)
+	}
+	return d, nil
+}
+
+// removeStaleScratch deletes the scratch directories a backup cut short
+// by a crash left beside the store: their hard links would keep deleted
+// tables' space forever. Called once the store is open, so that no
+// backup of the stopped gateway (which holds the store) is running.
+func (a *App) removeStaleScratch() {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(a.cfg.Store.Dir), scratchPattern))
+	inAlarms, _ := filepath.Glob(filepath.Join(a.cfg.Alarms.Dir, scratchPattern))
+	for _, d := range append(stale, inAlarms...) {
+		if err := os.RemoveAll(d); err != nil {
+			a.log.Warn("backup: remove a scratch directory left by an interrupted backup", "dir", d, "err", err)
+		} else {
+			a.log.Info("backup: removed a scratch directory left by an interrupted backup", "dir", d)
+		}
+	}
 }
 
 func (a *App) backupSource(scratch string) backup.Source {

@@ -192,9 +192,9 @@ func offlineBackup(ctx context.Context, cfg *config.Config, w io.Writer, pass st
 			err = gerr
 		}
 	}()
-	scratch, err := os.MkdirTemp(filepath.Dir(cfg.Store.Dir), ".backup-")
+	scratch, err := app.MakeScratch(cfg)
 	if err != nil {
-		return fmt.Errorf("backup: scratch directory beside the store: %w", err)
+		return err
 	}
 	defer os.RemoveAll(scratch)
 	src := backup.Source{
