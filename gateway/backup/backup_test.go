@@ -131,11 +131,23 @@ func TestBackupAndRestore(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cfg := filepath.Join(t.TempDir(), "shelterwatch.yaml")
+		// A config elsewhere: the files the backup names outside its
+		// directory are not written (a backup from a share could name
+		// any path), only listed.
+		elsewhere := filepath.Join(t.TempDir(), "shelterwatch.yaml")
+		wrote, skipped, err := RestoreConfig(file, elsewhere, pass, time.Now())
+		if err != nil || len(wrote) != 1 || len(skipped) != 2 {
+			t.Fatalf("restore the config elsewhere: wrote %v, skipped %v, %v", wrote, skipped, err)
+		}
+		if _, err := os.Stat(g.secret); err == nil {
+			t.Fatal("a secret outside the config's directory was written")
+		}
+
+		cfg := filepath.Join(g.dir, "etc", "shelterwatch.yaml")
 		put(t, cfg, "facility: {id: my-facility}\n")
-		wrote, err := RestoreConfig(file, cfg, pass, time.Now())
-		if err != nil {
-			t.Fatal(err)
+		wrote, skipped, err = RestoreConfig(file, cfg, pass, time.Now())
+		if err != nil || len(skipped) != 0 {
+			t.Fatal(skipped, err)
 		}
 		if len(wrote) != 3 {
 			t.Errorf("wrote %v, want the config, the rules file and the secret", wrote)
@@ -152,7 +164,7 @@ func TestBackupAndRestore(t *testing.T) {
 		if aside, _ := filepath.Glob(cfg + ".before-restore-*"); len(aside) != 1 {
 			t.Errorf("the config replaced was not kept: %v", aside)
 		}
-		if _, err := RestoreConfig(file, cfg, "wrong passphrase!!", time.Now()); err == nil || !strings.Contains(err.Error(), "do not open with this passphrase") {
+		if _, _, err := RestoreConfig(file, cfg, "wrong passphrase!!", time.Now()); err == nil || !strings.Contains(err.Error(), "do not open with this passphrase") {
 			t.Errorf("a wrong passphrase: %v", err)
 		}
 	})

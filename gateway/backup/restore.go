@@ -411,15 +411,18 @@ func orUnknown(s string) string {
 	return s
 }
 
-// RestoreConfig writes the backup's config file to configPath and its
-// rules file back where it was; with a passphrase also the secret files
-// back where they were. Files already there are moved aside. It returns
-// what it wrote.
-func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, error) {
+// RestoreConfig writes the backup's config file to configPath and the
+// other files it names (rules file, certificates) back where they were;
+// with a passphrase also the secret files. Files already there are moved
+// aside. It returns what it wrote, and what it left out: only files in
+// the config's directory (and below) are written, since a restore runs as
+// root and a backup file from a share could name any path on the
+// machine; the others are for the installer to put in place.
+func RestoreConfig(p, configPath, passphrase string, now time.Time) (wrote, skipped []string, err error) {
 	var m Manifest
 	var cfg, sealed []byte
 	files := map[string][]byte{}
-	err := read(p, func(name string, r io.Reader) error {
+	err = read(p, func(name string, r io.Reader) error {
 		var err error
 		switch {
 		case name == manifestName:
@@ -434,26 +437,26 @@ func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, e
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg == nil {
-		return nil, errors.New("backup: the backup holds no config file (it was made of a gateway run without one, such as the demo)")
+		return nil, nil, errors.New("backup: the backup holds no config file (it was made of a gateway run without one, such as the demo)")
 	}
 	out := map[string][]byte{configPath: cfg}
 	for i, f := range m.ConfigFiles {
 		b, ok := files[fmt.Sprintf("%s%d", filePrefix, i)]
 		if !ok || !filepath.IsAbs(f) || filepath.Clean(f) != f {
-			return nil, fmt.Errorf("backup: the backup's file %d (%q) is missing or not an absolute path", i, f)
+			return nil, nil, fmt.Errorf("backup: the backup's file %d (%q) is missing or not an absolute path", i, f)
 		}
 		out[f] = b
 	}
 	if passphrase != "" {
 		if sealed == nil {
-			return nil, errors.New("backup: a passphrase was given, but the backup holds no secrets (it was made without --with-secrets)")
+			return nil, nil, errors.New("backup: a passphrase was given, but the backup holds no secrets (it was made without --with-secrets)")
 		}
 		secrets, err := openSecrets(sealed, passphrase, m.Secrets)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for f, b := range secrets {
 			out[f] = b
@@ -466,8 +469,15 @@ func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, e
 			configGID = int(s.Gid)
 		}
 	}
-	var wrote []string
+	home := filepath.Dir(configPath)
+	if abs, err := filepath.Abs(home); err == nil {
+		home = abs
+	}
 	for _, f := range slices.Sorted(maps.Keys(out)) {
+		if f != configPath && !within(f, home) {
+			skipped = append(skipped, f)
+			continue
+		}
 		// A file replaced keeps its mode and owner (the packaged config is
 		// root:shelterwatch 0640: the service must still read it); a new
 		// one is 0640 with the group of the config's directory
@@ -484,26 +494,26 @@ func RestoreConfig(p, configPath, passphrase string, now time.Time) ([]string, e
 				}
 			}
 			if err := os.Rename(f, f+".before-restore-"+stamp); err != nil {
-				return wrote, fmt.Errorf("backup: move %s aside: %w", f, err)
+				return wrote, skipped, fmt.Errorf("backup: move %s aside: %w", f, err)
 			}
 		}
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			return wrote, fmt.Errorf("backup: %w", err)
+			return wrote, skipped, fmt.Errorf("backup: %w", err)
 		}
 		if err := atomicfile.Write(f, out[f]); err != nil {
-			return wrote, fmt.Errorf("backup: %w", err)
+			return wrote, skipped, fmt.Errorf("backup: %w", err)
 		}
 		if err := os.Chmod(f, mode); err != nil {
-			return wrote, fmt.Errorf("backup: %w", err)
+			return wrote, skipped, fmt.Errorf("backup: %w", err)
 		}
 		if os.Geteuid() == 0 {
 			if err := os.Chown(f, uid, gid); err != nil {
-				return wrote, fmt.Errorf("backup: %w", err)
+				return wrote, skipped, fmt.Errorf("backup: %w", err)
 			}
 		}
 		wrote = append(wrote, f)
 	}
-	return wrote, nil
+	return wrote, skipped, nil
 }
 
 // openSecrets decrypts the secrets tar; only the files the manifest lists,

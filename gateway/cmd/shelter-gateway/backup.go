@@ -287,12 +287,16 @@ stop the old gateway first and back it up then: the backup is complete.`,
 						return err
 					}
 				}
-				wrote, err := backup.RestoreConfig(from, cfgPath, pass, time.Now())
+				wrote, skipped, err := backup.RestoreConfig(from, cfgPath, pass, time.Now())
 				if err != nil {
 					return err
 				}
 				for _, f := range wrote {
 					fmt.Fprintf(out, "restored %s\n", f)
+				}
+				if len(skipped) > 0 {
+					fmt.Fprintf(out, "not restored (outside the config's directory %s; copy them from the backup's machine yourself): %s\n",
+						filepath.Dir(cfgPath), strings.Join(skipped, ", "))
 				}
 				if len(m.Secrets) > 0 && pass == "" {
 					fmt.Fprintf(out, "secrets not restored (no passphrase): put these files in place yourself: %s\n", strings.Join(m.Secrets, ", "))
