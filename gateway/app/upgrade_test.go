@@ -464,9 +464,9 @@ func TestRefusesNewerFormat(t *testing.T) {
 		unchanged []string
 	}{
 		{
-			name:      "store",
-			newer:     func(t *testing.T, dir string) { setStoreFormat(t, filepath.Join(dir, "store"), store.FormatVersion+1) },
-			want:      []string{"written by a newer gateway", "store format 2; this build reads formats up to 1", "run that gateway version or a newer one"},
+			name:  "store",
+			newer: func(t *testing.T, dir string) { setStoreFormat(t, filepath.Join(dir, "store"), store.FormatVersion+1) },
+			want:  []string{"written by a newer gateway", "store format 2; this build reads formats up to 1", "run that gateway version or a newer one"},
 			// The store is looked at read-only before it is opened for
 			// writing: not one of its files changes.
 			unchanged: []string{"alarms", "store"},

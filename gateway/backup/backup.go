@@ -105,7 +105,7 @@ type Manifest struct {
 	// other files it names were (entry config/file-N is ConfigFiles[N]).
 	ConfigPath  string   `json:"config_path"`
 	ConfigFiles []string `json:"config_files,omitempty"`
-	Store      struct {
+	Store       struct {
 		// ReadingsThrough: every reading up to this sequence number was
 		// acknowledged before the checkpoint and is in it.
 		ReadingsThrough uint64            `json:"readings_through"`
