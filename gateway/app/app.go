@@ -39,6 +39,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/inspection/filing"
 	"github.com/shelterwatch/shelterwatch/inspection/hazard"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
+	"github.com/shelterwatch/shelterwatch/internal/facility"
 	"github.com/shelterwatch/shelterwatch/internal/lifecycle"
 	"github.com/shelterwatch/shelterwatch/internal/tlsfiles"
 	"github.com/shelterwatch/shelterwatch/rules/engine"
@@ -82,6 +83,8 @@ type App struct {
 	Reports *filing.Service
 	// Outbox delivers alarm notifications durably.
 	Outbox *notify.Outbox
+	// models is deviceModels' (built once).
+	models []facility.Device
 	// alarmsChanged gets a value (without blocking) whenever the rules
 	// hand an alarm event to the outbox: the console's live stream looks
 	// at once instead of at its next tick.
@@ -197,7 +200,7 @@ func (a *App) newHealth() error {
 }
 
 func (a *App) newPipeline() (err error) {
-	devs := a.cfg.DeviceModels()
+	devs := a.deviceModels()[:len(a.cfg.Devices):len(a.cfg.Devices)]
 	a.State = devstate.New(devs, nil)
 	a.discovered = newDiscovered(a.cfg)
 	if err := a.register("discovery", func(reg prometheus.Registerer) error { return reg.Register(a.discovered.bad) }); err != nil {

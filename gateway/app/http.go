@@ -61,7 +61,7 @@ func (a *App) newHTTP() error {
 		Console:       console.Handler(console.Files()),
 		AlarmsChanged: a.alarmsChanged,
 		Facility: httpapi.Facility{ID: cfg.Facility.ID, Name: cfg.Facility.Name, NameZH: cfg.Facility.NameZH,
-			Timezone: cfg.Facility.Timezone, Zones: cfg.ZoneModels(), Devices: append(cfg.DeviceModels(), gatewayDevices(cfg)...)},
+			Timezone: cfg.Facility.Timezone, Zones: cfg.ZoneModels(), Devices: a.deviceModels()},
 		Version: Version,
 		// The health summary.
 		Started:         time.Now(),

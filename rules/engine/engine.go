@@ -120,7 +120,9 @@ type Core struct {
 	byID    map[string]*rule
 	devices map[string]*facility.Device
 	zones   map[string]*facility.Zone
-	// applies caches rule.match per device: rule index → device → bool.
+	// applies caches rule.match per device: rule index → the devices it
+	// applies to (only those: at 10,000 devices and the built-in rules a
+	// map of every device per rule took 9 MB, most of it false).
 	applies []map[string]bool
 	// devRules lists, per device, the rules that apply to it with their
 	// subject keys, in evaluation order: one map lookup per reading.
@@ -206,7 +208,9 @@ func (c *Core) configure(cfg Config) error {
 			if err != nil {
 				return cfgerr.Err("rules", []cfgerr.Problem{cfgerr.At(i, "match", fmt.Sprintf("device %s: %v", d.ID, err))})
 			}
-			applies[i][d.ID] = ok
+			if ok {
+				applies[i][d.ID] = true
+			}
 		}
 	}
 	byID := map[string]*rule{}
