@@ -99,11 +99,8 @@ func (c *Core) tickAbsence(r *rule, now time.Time, due func(time.Time)) {
 		if ri != r {
 			continue
 		}
-		for id, ok := range c.applies[i] {
-			if !ok {
-				continue
-			}
-			dev := c.devices[id]
+		for _, dev := range c.applies[i] {
+			id := dev.ID
 			after := r.after
 			if after <= 0 {
 				after = dev.OfflineAfter
