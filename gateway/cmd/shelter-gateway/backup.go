@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,14 +20,6 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/store"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 )
-
-// who names the person at the terminal for the audit log.
-func who() string {
-	if u, err := user.Current(); err == nil {
-		return "cli:" + u.Username
-	}
-	return "cli"
-}
 
 func loadConfig(cmd *cobra.Command, path string) (*config.Config, error) {
 	cfg, err := config.Load(path)

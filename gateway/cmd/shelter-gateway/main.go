@@ -26,6 +26,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"os/user"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,6 +102,14 @@ func notifySystemd(ctx context.Context, a *app.App, log *slog.Logger) {
 	}
 	<-ctx.Done()
 	sdnotify.Stopping()
+}
+
+// who names the person at the terminal for the audit log: "cli:<user>".
+func who() string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return "cli"
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM (graceful shutdown).

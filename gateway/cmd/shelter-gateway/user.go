@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 
@@ -51,11 +50,7 @@ their open sessions.
 			path = cfg.UsersPath()
 		}
 		// The audit log names who at the terminal made the change.
-		who := "cli"
-		if u, err := user.Current(); err == nil {
-			who = "cli:" + u.Username
-		}
-		return users.Open(path).As(who), nil
+		return users.Open(path).As(who()), nil
 	}
 	cmd.AddCommand(userAddCmd(open), userPasswdCmd(open), userEnableCmd(open, true), userEnableCmd(open, false), userListCmd(open))
 	return cmd
