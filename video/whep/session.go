@@ -639,13 +639,20 @@ func (ss *session) overuse() bool {
 
 // iceRTT is the round trip of the viewer's selected candidate pair, from
 // the ICE checks (0: unknown).
+//
+// It asks the ICE transport for its selected pair, not the peer
+// connection's GetStats, which reads a field pion's own close writes
+// without a lock (a data race when the peer goes away meanwhile).
 func (ss *session) iceRTT() time.Duration {
-	for _, st := range ss.pc.GetStats() {
-		if p, ok := st.(webrtc.ICECandidatePairStats); ok && p.Nominated && p.CurrentRoundTripTime > 0 {
-			return time.Duration(p.CurrentRoundTripTime * float64(time.Second))
-		}
+	sctp := ss.pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return 0
 	}
-	return 0
+	p, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
+	if !ok || p.CurrentRoundTripTime <= 0 {
+		return 0
+	}
+	return time.Duration(p.CurrentRoundTripTime * float64(time.Second))
 }
 
 // curRate is the bitrate of the stream the session plays now.
