@@ -85,7 +85,7 @@ func (a *App) newClient() error {
 		URL: x.URL, ClientID: x.ClientID, Username: x.Username, Password: pw.Reveal(), TLSConfig: tlsCfg,
 		Subscriptions: a.Pipeline.Subscriptions(), MaxInFlight: x.MaxInFlight,
 		ReconnectMax: x.ReconnectMax.Std(), KeepAlive: x.KeepAlive.Std(),
-		Handle: a.Pipeline.Handle, Logger: a.log,
+		Handle: a.Pipeline.Handle, HandleAsync: a.Pipeline.HandleAsync, Logger: a.log,
 	}
 	// Safety devices get a connection of their own: on a full disk the
 	// other devices' messages wait unacknowledged and fill their

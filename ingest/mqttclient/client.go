@@ -62,7 +62,12 @@ type Options struct {
 	ReconnectMax time.Duration // default 30s
 	KeepAlive    time.Duration // default 30s
 	Handle       func(ctx context.Context, msg pipeline.Message) error
-	Logger       *slog.Logger
+	// HandleAsync, when set, is used instead of Handle: the message is
+	// decoded on paho's router goroutine and done is called once it is
+	// stored (pipeline.Pipeline.HandleAsync). It saves a goroutine per
+	// message, whose stack grew anew for every decode.
+	HandleAsync func(ctx context.Context, msg pipeline.Message, done func(error))
+	Logger      *slog.Logger
 }
 
 // Client is an external-broker consumer. Run it once.
@@ -85,6 +90,10 @@ type Client struct {
 	mu       sync.Mutex
 	stopping bool
 	handlers sync.WaitGroup
+	// acks are the stored messages waiting for the acker goroutine to
+	// acknowledge them (HandleAsync's done runs on the store's writer,
+	// and paho's Ack may block).
+	acks acker
 
 	connected    prometheus.Gauge
 	reconnects   prometheus.Counter
@@ -101,7 +110,7 @@ func New(opts Options) (*Client, error) {
 	if opts.ClientID == "" {
 		return nil, errors.New("mqttclient: a stable client id is required for a persistent session")
 	}
-	if opts.Handle == nil {
+	if opts.Handle == nil && opts.HandleAsync == nil {
 		return nil, errors.New("mqttclient: no message handler")
 	}
 	if opts.MaxInFlight <= 0 {
@@ -178,10 +187,20 @@ func (c *Client) Run(ctx context.Context) error {
 		c.log.Warn("mqttclient: connection lost", "broker", c.opts.URL, "err", err)
 		c.kick()
 	})
+	po.SetCustomOpenConnectionFn(dialer(10 * time.Second))
 	cl := paho.NewClient(po)
 	c.pc.Store(&cl)
 	defer c.pc.Store(nil)
-	defer c.waitHandlers()
+	ackerDone := make(chan struct{})
+	go func() {
+		defer close(ackerDone)
+		c.runAcker()
+	}()
+	defer func() {
+		c.waitHandlers()
+		c.acks.close()
+		<-ackerDone
+	}()
 
 	attempt := 0
 	for {
@@ -305,6 +324,11 @@ func (c *Client) handle(ctx context.Context, cl paho.Client, m paho.Message) {
 	}
 	c.handlers.Add(1)
 	c.mu.Unlock()
+	if c.opts.HandleAsync != nil {
+		msg := pipeline.Message{Topic: m.Topic(), Payload: m.Payload(), Received: time.Now(), Client: c.opts.ClientID}
+		c.opts.HandleAsync(ctx, msg, func(err error) { c.acks.push(m, err) })
+		return
+	}
 	go func() {
 		defer c.handlers.Done()
 		// Out of our hands before the slot is free: the router may take
@@ -372,6 +396,93 @@ func (c *Client) waitHandlers() {
 	c.stopping = true
 	c.mu.Unlock()
 	c.handlers.Wait()
+}
+
+// runAcker acknowledges stored messages in the order they were stored,
+// on one goroutine, until the queue is closed and empty. Each message
+// leaves the gateway's hands (its slot freed) after its Ack.
+func (c *Client) runAcker() {
+	var batch []ackItem
+	for {
+		batch = c.acks.take(batch[:0])
+		if batch == nil {
+			return
+		}
+		for i, a := range batch {
+			if a.err != nil {
+				c.notAcked.Inc()
+				c.log.Error("mqttclient: message not acknowledged; reconnecting for redelivery", "topic", a.m.Topic(), "err", a.err)
+				c.kick()
+			} else {
+				a.m.Ack()
+			}
+			batch[i] = ackItem{}
+			c.hold(-1)
+			<-c.slots
+			c.handlers.Done()
+		}
+	}
+}
+
+type ackItem struct {
+	m   paho.Message
+	err error
+}
+
+// acker is the queue between the store's callbacks and runAcker. It
+// never holds more than MaxInFlight messages (one per slot).
+type acker struct {
+	mu     sync.Mutex
+	items  []ackItem
+	closed bool
+	wake   chan struct{}
+	once   sync.Once
+}
+
+func (a *acker) init() { a.once.Do(func() { a.wake = make(chan struct{}, 1) }) }
+
+func (a *acker) push(m paho.Message, err error) {
+	a.init()
+	a.mu.Lock()
+	a.items = append(a.items, ackItem{m: m, err: err})
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take swaps the queued items into buf, waiting for some; it returns nil
+// once the queue is closed and empty.
+func (a *acker) take(buf []ackItem) []ackItem {
+	a.init()
+	for {
+		a.mu.Lock()
+		if len(a.items) > 0 {
+			items := a.items
+			a.items = buf
+			a.mu.Unlock()
+			return items
+		}
+		if a.closed {
+			a.closed = false // the next Run starts a new acker
+			a.mu.Unlock()
+			return nil
+		}
+		a.mu.Unlock()
+		<-a.wake
+	}
+}
+
+func (a *acker) close() {
+	a.init()
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // String describes the client for logs without its password.

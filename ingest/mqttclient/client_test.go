@@ -72,13 +72,17 @@ func publishQoS1(t *testing.T, url, topic, payload string) {
 }
 
 func TestClientAcksOnlyStoredAndResubscribesAfterBrokerRestart(t *testing.T) {
+	paths(t, testAcksOnlyStored)
+}
+
+func testAcksOnlyStored(t *testing.T, handler func(Options) Options) {
 	m := testpeer.StartMosquitto(t, "")
 	rec := &recorder{got: map[string]int{}, failN: map[string]int{"sensors/b": 1}, signal: make(chan struct{}, 1)}
-	c, err := New(Options{
+	c, err := New(handler(Options{
 		URL: m.URL(), ClientID: "gw-under-test", Subscriptions: []string{"sensors/#"},
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Handle: rec.handle, Logger: slog.New(slog.DiscardHandler),
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,25 @@ func (g *gated) distinct() int {
 }
 
 // runClient runs c until the returned stop is called (or the test ends).
+// paths runs a test over both ways the client hands messages on: Handle
+// (a goroutine per message) and HandleAsync (decoded on paho's router,
+// acknowledged by the acker once the store answers, as the gateway runs
+// it); the async adapter answers from a goroutine of its own, as the
+// store's writer does.
+func paths(t *testing.T, test func(t *testing.T, handler func(Options) Options)) {
+	t.Run("sync", func(t *testing.T) { test(t, func(o Options) Options { return o }) })
+	t.Run("async", func(t *testing.T) {
+		test(t, func(o Options) Options {
+			h := o.Handle
+			o.Handle = nil
+			o.HandleAsync = func(ctx context.Context, msg pipeline.Message, done func(error)) {
+				go func() { done(h(ctx, msg)) }()
+			}
+			return o
+		})
+	})
+}
+
 func runClient(t *testing.T, c *Client) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -227,6 +250,10 @@ func runClient(t *testing.T, c *Client) (stop func()) {
 // slots and the one paho's router waits with); the rest wait in the
 // broker; and every message arrives.
 func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
+	paths(t, testBacklogHeldToTheBound)
+}
+
+func testBacklogHeldToTheBound(t *testing.T, handler func(Options) Options) {
 	const (
 		bound   = 16
 		backlog = 3000
@@ -242,7 +269,7 @@ func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
 	// subscription; then the gateway goes away.
 	rec := &recorder{got: map[string]int{}, failN: map[string]int{}, signal: make(chan struct{}, 1)}
 	opts.Handle = rec.handle
-	first, err := New(opts)
+	first, err := New(handler(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +305,7 @@ func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
 	// takes.
 	g := &gated{release: make(chan struct{}, backlog), got: map[string]int{}}
 	opts.Handle = g.handle
-	c, err := New(opts)
+	c, err := New(handler(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,14 +336,18 @@ func TestBacklogAtReconnectIsHeldToTheBound(t *testing.T) {
 // notices, reconnects and subscribes again, instead of staying attached
 // to a dead connection until the store lets go.
 func TestConnectionLossIsSeenWhileEverySlotWaits(t *testing.T) {
+	paths(t, testConnectionLossWhileSlotsWait)
+}
+
+func testConnectionLossWhileSlotsWait(t *testing.T, handler func(Options) Options) {
 	const bound = 4
 	m := testpeer.StartMosquitto(t, "")
 	g := &gated{release: make(chan struct{}, 100), got: map[string]int{}}
-	c, err := New(Options{
+	c, err := New(handler(Options{
 		URL: m.URL(), ClientID: "gw-full", Subscriptions: []string{"sensors/#"},
 		MaxInFlight: bound, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		Handle: g.handle, Logger: slog.New(slog.DiscardHandler),
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
