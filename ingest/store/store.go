@@ -703,7 +703,9 @@ func (s *Store) ReadLog(after uint64, max int) ([]reading.Reading, error) {
 		return nil, fmt.Errorf("store: read log after %d: %w", after, err)
 	}
 	defer it.Close()
-	var out []reading.Reading
+	// One allocation of the size the range can hold (sequences are dense
+	// but for deleted ranges), not a slice grown eight times per call.
+	out := make([]reading.Reading, 0, min(uint64(max), last-after))
 	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
 		var r reading.Reading
 		if err := reading.UnmarshalBinary(it.Value(), &r); err != nil {

@@ -115,6 +115,7 @@ type openAlarm struct {
 // Core is the rules state machine. It is not safe for concurrent use:
 // Engine owns it from one goroutine.
 type Core struct {
+	ev      readingEnv // the environment of the reading being observed (Observe)
 	cfg     Config
 	rules   []*rule
 	byID    map[string]*rule

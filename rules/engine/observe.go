@@ -34,7 +34,10 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		c.walkObserve(&rd, now)
 	}
 	local := now.In(c.cfg.Location)
-	var ev readingEnv
+	// One environment for every reading: the rules' programs take it by
+	// pointer, so a local one escaped to the heap at every reading.
+	ev := &c.ev
+	ev.ready = false
 	for _, dr := range c.devRules[dev.ID] {
 		r := dr.r
 		if r.typ == TypeAbsence {
@@ -50,7 +53,7 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		if !ev.ready {
 			ev.set(c.envFor(rd, dev, local))
 		}
-		when, ok := c.eval(r, r.when, &ev)
+		when, ok := c.eval(r, r.when, ev)
 		if !ok {
 			continue
 		}
@@ -59,9 +62,9 @@ func (c *Core) Observe(rd reading.Reading, now time.Time) {
 		}
 		switch r.typ {
 		case TypeState:
-			c.observeState(r, dev, dr.key, rd, &ev, when, now)
+			c.observeState(r, dev, dr.key, rd, ev, when, now)
 		case TypeRateOfRise:
-			c.observeRise(r, dev, dr.key, rd, &ev, when, now)
+			c.observeRise(r, dev, dr.key, rd, ev, when, now)
 		case TypeCoincidence:
 			c.observeCoincidence(r, dev, dr.key, when, now)
 		}
@@ -84,10 +87,13 @@ func (re *readingEnv) set(e env) {
 	re.bool = envBool{env: e, Value: b}
 }
 
+// weekdays are the names rules compare `weekday` with.
+var weekdays = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
 func (c *Core) envFor(rd reading.Reading, dev *facility.Device, local time.Time) env {
 	e := env{Kind: string(rd.Kind), Value: rd.Value.Any(), Num: rd.Value.Float(), Device: dev.ID, DeviceKind: string(dev.Kind),
 		Zone: dev.Zone, Battery: math.NaN(), LinkQuality: math.NaN(), Hour: local.Hour(),
-		Weekday: strings.ToLower(local.Weekday().String()[:3])}
+		Weekday: weekdays[local.Weekday()]}
 	if z := c.zones[dev.Zone]; z != nil {
 		e.Tags = z.Tags
 	}
