@@ -16,7 +16,7 @@ import (
 // reads the audit log and, for availability, the store.
 func (a *App) newReports() error {
 	cfg := a.cfg
-	hc, err := cfg.HazardConfig()
+	hc, err := cfg.HazardConfig(a.configuredModels())
 	if err != nil {
 		return fmt.Errorf("app: reports: %w", err)
 	}

@@ -42,9 +42,18 @@ func rulesConfig(cfg *config.Config, devices []facility.Device) (engine.Config, 
 // pipeline, the rules and the API (at 10,000 devices each copy was 2 MB).
 func (a *App) deviceModels() []facility.Device {
 	if a.models == nil {
-		a.models = append(a.cfg.DeviceModels(), gatewayDevices(a.cfg)...)
+		gw := gatewayDevices(a.cfg)
+		a.models = append(make([]facility.Device, 0, len(a.cfg.Devices)+len(gw)), a.cfg.DeviceModels()...)
+		a.models = append(a.models, gw...)
 	}
 	return a.models
+}
+
+// configuredModels are the configured devices of deviceModels, without the
+// gateway's own (capacity clipped: nobody may append into the shared copy).
+func (a *App) configuredModels() []facility.Device {
+	n := len(a.cfg.Devices)
+	return a.deviceModels()[:n:n]
 }
 
 // gatewayDevices are the built-in devices through which the gateway's
@@ -129,7 +138,7 @@ func (t alarmTap) Enqueue(ctx context.Context, ev alarm.Event) error {
 // newHazards loads the hazard list, which judges the engine's alarms
 // and reports overdue items through the health reporter.
 func (a *App) newHazards() error {
-	hc, err := a.cfg.HazardConfig()
+	hc, err := a.cfg.HazardConfig(a.configuredModels())
 	if err != nil {
 		return fmt.Errorf("app: hazards: %w", err)
 	}

@@ -448,6 +448,11 @@ func TestValidateWithoutSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A loaded config carries no map of its keys' lines (5 MB at 10,000
+	// devices) until a Validate asks for one.
+	if c.src.lines != nil || c.src.set != nil {
+		t.Error("the parsed config kept its key maps")
+	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate of a parsed config: %v", err)
 	}
