@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/gateway/app"
 	"github.com/shelterwatch/shelterwatch/internal/bench/alarms"
 	"github.com/shelterwatch/shelterwatch/internal/bench/forward"
 	"github.com/shelterwatch/shelterwatch/internal/bench/gateway"
@@ -128,6 +129,11 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "shelter-bench: find own binary: %v\n", err)
 		return 1
+	}
+	if *profDir != "" {
+		// The gateway processes sample allocations only when asked
+		// (app.TuneRuntime), and the heap profile must see their start.
+		_ = os.Setenv(app.MemProfileEnv, "1")
 	}
 	for _, d := range []string{*profDir, *traceDir} {
 		if d == "" {

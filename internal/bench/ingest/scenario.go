@@ -45,7 +45,11 @@ type result struct {
 	BrokerAckP50ms float64
 
 	PeakRSS, EndRSS int64 // gateway, bytes
-	HeapInuse       float64
+	// EndAnon and EndFile split EndRSS: anonymous memory (what the
+	// gateway allocated) and file-backed pages (the executable's own,
+	// shared and reclaimable; how many are mapped follows the page cache).
+	EndAnon, EndFile int64
+	HeapInuse        float64
 
 	ReadingsPerCommit float64
 	FsyncMeanMs       float64 // one group commit: write + fsync
@@ -293,6 +297,7 @@ func (res *result) figures(s0, s1 sample) {
 	res.GatewayCPUUtil = res.GatewayCPU.Seconds() / window.Seconds()
 	res.OtherCPUUtil = (s1.busy - s0.busy - res.GatewayCPU - res.PublisherCPU - res.BrokerCPU).Seconds() / window.Seconds()
 	res.PeakRSS, res.EndRSS, res.HeapInuse = g1.PeakRSS, g1.RSS, g1.HeapInuse
+	res.EndAnon, res.EndFile = g1.RSSAnon, g1.RSSFile
 	res.GwP50ms = 1e3 * g1.Latency.QuantileSince(g0.Latency, 0.50)
 	res.GwP99ms = 1e3 * g1.Latency.QuantileSince(g0.Latency, 0.99)
 	if c := g1.Commits - g0.Commits; c > 0 {
