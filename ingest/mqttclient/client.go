@@ -7,8 +7,10 @@
 // after the pipeline has stored it durably, so nothing acknowledged is lost.
 //
 // Concurrency and backpressure: at most MaxInFlight messages are in the
-// pipeline at once, each on a goroutine of its own so that the store can
-// commit them together; a message that finds every slot taken waits in
+// pipeline at once, so that the store can commit them together (with
+// HandleAsync, as the gateway runs it, each is decoded on paho's router
+// and acknowledged by the acker goroutine once stored; with Handle, each
+// runs on a goroutine of its own); a message that finds every slot taken waits in
 // paho's router goroutine (SetOrderMatters(true)), the one goroutine that
 // hands paho's messages out. While it waits, paho reads nothing more from
 // the connection, TCP's window fills, and the rest of a backlog stays in

@@ -30,7 +30,14 @@ func TestAppendAsyncAnswersEveryAppendAndSurvivesClose(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				v := float64(a*each + i)
-				s.AppendAsync([]reading.Reading{temp("d1", "z1", t0.Add(time.Duration(v)*time.Millisecond), v)}, a%2 == 0, func(err error) {
+				rs := []reading.Reading{temp("d1", "z1", t0.Add(time.Duration(v)*time.Millisecond), v)}
+				s.AppendAsync(rs, a%2 == 0, func(err error) {
+					// An answered append is on disk and readers see it:
+					// LastSeq moves only once a batch's fsync returned,
+					// before its appenders hear of it.
+					if err == nil && (rs[0].Seq == 0 || rs[0].Seq > s.LastSeq()) {
+						t.Errorf("append %v answered with seq %d beyond LastSeq %d", v, rs[0].Seq, s.LastSeq())
+					}
 					mu.Lock()
 					defer mu.Unlock()
 					if _, twice := answers[v]; twice {
