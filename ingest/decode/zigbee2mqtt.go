@@ -144,6 +144,23 @@ func (s *z2mState) field(name string) *json.RawMessage {
 	return nil
 }
 
+// scan fills s from payload in one pass (scanObject), as encoding/json
+// would; false when it cannot be sure to (s is then partly filled).
+// Values are slices of payload, not copies.
+func (s *z2mState) scan(payload []byte) bool {
+	return scanObject(payload, func(key, value []byte) bool {
+		for _, c := range key {
+			if (c >= 'A' && c <= 'Z') || c >= 0x80 {
+				return false // encoding/json matches names case-insensitively
+			}
+		}
+		if f := s.field(string(key)); f != nil {
+			*f = value // the last of duplicate keys wins, as in encoding/json
+		}
+		return true
+	})
+}
+
 // Decode implements Decoder.
 func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	const format = z2mFormat
@@ -160,8 +177,11 @@ func (Zigbee2MQTT) Decode(dev Device, topic string, payload []byte) (Result, err
 			return Result{}, emptyPayload(format)
 		}
 		var s z2mState
-		if err := decodeObject(format, payload, &s); err != nil {
-			return Result{}, err
+		if !s.scan(payload) {
+			s = z2mState{}
+			if err := decodeObject(format, payload, &s); err != nil {
+				return Result{}, err
+			}
 		}
 		return decodeZ2MState(dev, &s)
 	case rest == "availability":
