@@ -85,6 +85,10 @@ type Record struct {
 	// trip (ms, 0 unknown) and the fraction of video packets lost.
 	RTT  float64 `json:"rtt_ms,omitempty"`
 	Loss float64 `json:"loss,omitempty"`
+	// PlayoutDelay is the delay the gateway asked the player to hold
+	// frames for (ms; 0: none, the player plays as soon as it can): a
+	// far viewer's, so that keyframes arrive without a freeze.
+	PlayoutDelay float64 `json:"playout_delay_ms,omitempty"`
 }
 
 // Default viewer limits; the gateway's config applies the same ones.
@@ -242,6 +246,12 @@ func New(cfg Config, cams Cameras) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
+	// Offered by Chromium: the gateway may ask a far viewer's player to
+	// hold frames a little longer (playout.go).
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: playoutDelayURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("whep: playout delay extension: %w", err)
+	}
 	ir := &interceptor.Registry{}
 	// Send-side bandwidth estimation (GCC over transport-wide congestion
 	// control feedback, which Chromium and pion players send): each
@@ -326,6 +336,7 @@ func (s *Server) Sessions() []Record {
 		r.Stream, _ = ss.stream.Load().(Stream)
 		r.Estimate = ss.estimate()
 		r.RTT, r.Loss = ss.link.last()
+		r.PlayoutDelay = float64(ss.playout.min().Milliseconds())
 		out = append(out, r)
 	}
 	return out

@@ -88,6 +88,12 @@ type session struct {
 	// the reports of the video.
 	link      linkReports
 	videoSSRC uint32
+	// playout asks a far viewer's player for a playout delay that
+	// covers a keyframe's transfer (playout.go); reach is the viewer's,
+	// from the ICE round trip at connect.
+	playout    playoutDelay
+	reach      reach
+	connectRTT time.Duration // the ICE checks' round trip at connect
 	// lastTS is the RTP timestamp of the last video frame sent.
 	lastTS uint32
 	stream atomic.Value
@@ -295,8 +301,14 @@ func (ss *session) negotiate(offer string, vcap webrtc.RTPCodecCapability, acap 
 	if err != nil {
 		return "", refuse(406, "video track: %w", err)
 	}
-	if enc := vs.GetParameters().Encodings; len(enc) > 0 {
+	params := vs.GetParameters()
+	if enc := params.Encodings; len(enc) > 0 {
 		ss.videoSSRC = uint32(enc[0].SSRC)
+	}
+	for _, x := range params.HeaderExtensions {
+		if x.URI == playoutDelayURI && x.ID > 0 && x.ID < 15 {
+			ss.playout.id = uint8(x.ID)
+		}
 	}
 	var as *webrtc.RTPSender
 	if acap != nil {
@@ -447,7 +459,9 @@ func (ss *session) run() {
 	// The choice made at the offer is made again now that the peer is
 	// here: the caches have moved on meanwhile, and the round trip of the
 	// ICE checks says whether the viewer is on the gateway's network.
-	est, r := ss.estimate(), reachOf(ss.iceRTT())
+	ss.connectRTT = ss.iceRTT()
+	est, r := ss.estimate(), reachOf(ss.connectRTT)
+	ss.reach = r
 	if r == reachLAN {
 		est = max(est, lanEstimate)
 	}
@@ -705,6 +719,13 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 		ss.pace.skip(time.Now())
 	}
 	rate := paceRate(ss.curRate(), ss.estimate())
+	if f.Key {
+		rtt := ss.connectRTT
+		if ms, _ := ss.link.last(); ms > 0 {
+			rtt = time.Duration(ms * float64(time.Millisecond))
+		}
+		ss.playout.keyframe(f.Size(), max(ss.curRate(), ss.estimate()), rtt, ss.reach)
+	}
 	for _, p := range pkts {
 		size := 12 + len(p.Payload)
 		if !first {
@@ -720,6 +741,7 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 		}
 		p.Timestamp = ts
 		ss.lastTS = ts
+		ss.playout.mark(p)
 		p.SequenceNumber = ss.seq
 		ss.seq++
 		if err := ss.video.WriteRTP(p); err != nil {
