@@ -128,7 +128,7 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, build := range []func() error{
-		a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
+		a.refuseNewerState, a.newHealth, a.newStore, a.newAudit, a.newPipeline, a.newForwarders, a.newIntake,
 		a.newNotify, a.newRules, a.newHazards, a.newReports, a.newVideo, a.newHTTP, a.newControl,
 	} {
 		if err = build(); err != nil {
@@ -138,6 +138,16 @@ func New(cfg *config.Config, log *slog.Logger) (a *App, err error) {
 	a.stages = lifecycle.Group{Logger: log, OnStarted: a.started, OnStopping: a.stopping}
 	a.stages.Add(a.Stages()...)
 	return a, nil
+}
+
+// refuseNewerState looks at the alarm state's and the hazard list's
+// formats before the store opens: opening the store upgrades an older one,
+// so a refusal after it would leave the data changed.
+func (a *App) refuseNewerState() error {
+	if err := engine.CheckStateVersion(a.cfg.Alarms.Dir); err != nil {
+		return err
+	}
+	return hazard.CheckStateVersion(a.cfg.Alarms.Dir)
 }
 
 func (a *App) newStore() (err error) {

@@ -448,9 +448,9 @@ func TestUpgradeFromFormat1(t *testing.T) {
 // refuses to start, says why and what to do, and leaves the data as it
 // was: the files it refused byte for byte, and the store's readings and
 // format record. A newer store is read without writing before it is
-// opened, so none of its files changes; the alarm state and the hazard
-// list are read after the store and the notification outbox have opened
-// (which upgrade nothing of the same format).
+// opened, so none of its files changes; the alarm state's and the hazard
+// list's formats are looked at before the store opens, which would
+// upgrade the fixture's older store.
 func TestRefusesNewerFormat(t *testing.T) {
 	alarmsFiles := []string{filepath.Join("alarms", engine.StateFile), filepath.Join("alarms", "hazards.json"),
 		filepath.Join("alarms", audit.FileName), filepath.Join("alarms", "users.json")}
@@ -466,7 +466,9 @@ func TestRefusesNewerFormat(t *testing.T) {
 		{
 			name:  "store",
 			newer: func(t *testing.T, dir string) { setStoreFormat(t, filepath.Join(dir, "store"), store.FormatVersion+1) },
-			want:  []string{"written by a newer gateway", "store format 2; this build reads formats up to 1", "run that gateway version or a newer one"},
+			want: []string{"written by a newer gateway",
+				fmt.Sprintf("store format %d; this build reads formats up to %d", store.FormatVersion+1, store.FormatVersion),
+				"run that gateway version or a newer one"},
 			// The store is looked at read-only before it is opened for
 			// writing: not one of its files changes.
 			unchanged: []string{"alarms", "store"},

@@ -22,11 +22,31 @@ func (s *Store) Checkpoint(dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: checkpoint: %w", err)
 	}
+	// The index first, beside dir, then the log: the copy's log then
+	// holds every reading its index does, and its open indexes the rest
+	// (replayIndex). The index has no WAL, so only what is flushed is
+	// copied: flushed first, little is left to index again.
+	tmp := dir + ".index"
+	_ = os.RemoveAll(tmp) // what a checkpoint cut short left
+	if err := pebblelog.Guard(func() error {
+		if err := s.idx.Flush(); err != nil {
+			return err
+		}
+		return s.idx.Checkpoint(tmp)
+	}); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("store: checkpoint the index into %s: %w", tmp, err)
+	}
 	// Appends are synced before they are acknowledged, so flushing the
 	// WAL adds nothing for them; it makes cursor and dead-letter writes
 	// that were not synced part of the copy too.
 	if err := pebblelog.Guard(func() error { return s.db.Checkpoint(dir, pebble.WithFlushedWAL()) }); err != nil {
+		_ = os.RemoveAll(tmp)
 		return fmt.Errorf("store: checkpoint into %s: %w", dir, err)
+	}
+	if err := os.Rename(tmp, indexDir(dir)); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("store: checkpoint: %w", err)
 	}
 	return nil
 }

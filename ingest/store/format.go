@@ -10,13 +10,15 @@ import (
 )
 
 // FormatVersion is the layout of the store's keys and values this build
-// writes and reads (keys.go; readings in the reading codec, which reads
-// its own older versions). A store opened by this build records it; a
-// store without it was written before the layout was versioned (format
-// 1, the same layout) and is upgraded by recording it. A store of a
-// newer format is refused before anything is read or written, so a
-// downgraded gateway cannot corrupt what a newer one wrote.
-const FormatVersion = 1
+// writes and reads (keys.go, index.go; readings in the reading codec,
+// which reads its own older versions). A store opened by this build
+// records it. Format 1 kept the series index, registry and rollups in the
+// log's instance; a store without a format record was written before the
+// layout was versioned and is format 1 too. Both are upgraded by moving
+// the index into its own instance (splitIndex). A store of a newer format
+// is refused before anything is read or written, so a downgraded gateway
+// cannot corrupt what a newer one wrote.
+const FormatVersion = 2
 
 // ErrNewerFormat: the data directory was written by a newer gateway.
 var ErrNewerFormat = errors.New("the store was written by a newer gateway")
@@ -67,19 +69,22 @@ func newerFormat(dir string, db *pebble.DB) error {
 }
 
 // checkFormat reads the store's format version, refuses a newer one and
-// records this build's in a store that has none.
+// upgrades an older one (splitIndex records this build's).
 func (s *Store) checkFormat() error {
-	_, closer, err := s.db.Get(metaKey("format"))
+	v, closer, err := s.db.Get(metaKey("format"))
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		b := binary.BigEndian.AppendUint32(nil, FormatVersion)
-		if err := s.db.Set(metaKey("format"), b, pebble.Sync); err != nil {
-			return fmt.Errorf("store: record format %d: %w", FormatVersion, err)
-		}
-		return nil
+		return s.splitIndex()
 	case err != nil:
 		return fmt.Errorf("store: read format: %w", err)
 	}
+	older := len(v) == 4 && binary.BigEndian.Uint32(v) < FormatVersion
 	closer.Close()
-	return newerFormat(s.opts.Dir, s.db)
+	if err := newerFormat(s.opts.Dir, s.db); err != nil {
+		return err
+	}
+	if older {
+		return s.splitIndex()
+	}
+	return nil
 }

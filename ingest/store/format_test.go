@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestFormatVersion(t *testing.T) {
 	// A newer gateway's store.
 	set(binary.BigEndian.AppendUint32(nil, FormatVersion+1))
 	_, err = Open(Options{Dir: dir})
-	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "this build reads formats up to 1") ||
+	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), fmt.Sprintf("this build reads formats up to %d", FormatVersion)) ||
 		!strings.Contains(err.Error(), "run that gateway version or a newer one") {
 		t.Fatalf("opening a newer store: %v", err)
 	}

@@ -6,15 +6,19 @@ import (
 	"time"
 )
 
-// Key layout (one pebble keyspace, a one-byte prefix per table):
+// Key layout (a one-byte prefix per table). The log instance:
 //
 //	'L' seq(8)                               → reading.AppendBinary     the log, in arrival order
-//	'S' device 0x00 kind 0x00 time(8) seq(8) → reading.AppendValue      series index for range queries
-//	'R' device 0x00 kind                     → zone                     series registry
 //	'C' consumer                             → seq(8)                   durable consumer cursors
 //	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
-//	'M' name                                 → value                    store metadata (format version, rollup format, retention horizon)
+//	'M' name                                 → value                    store metadata (format version, retention horizon)
+//
+// The index instance (index.go), derived from the log:
+//
+//	'S' device 0x00 kind 0x00 time(8) seq(8) → reading.AppendValue      series index for range queries
+//	'R' device 0x00 kind                     → zone                     series registry
 //	'U' device 0x00 kind 0x00 res start(8)   → rollup records           per-hour aggregates (rollup.go)
+//	'M' name                                 → value                    rollup format, the "indexed" mark
 //
 // Integers are big-endian so that byte order is numeric order; times are
 // Unix nanoseconds with the sign bit flipped so that pre-1970 times sort

@@ -15,8 +15,8 @@ import (
 
 // maintenance runs the retention and disk-budget pass periodically.
 func (s *Store) maintenance() {
-	if s.minuteRollupsDeleted {
-		s.reclaimMinuteRollups()
+	for _, r := range s.reclaim {
+		s.reclaimSpace(r)
 	}
 	t := time.NewTicker(s.opts.MaintenanceEvery)
 	defer t.Stop()
@@ -170,14 +170,6 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 	defer b.Close()
 	_ = b.DeleteRange(logKey(first), logKey(end), nil)
 	c := cutoff.UnixNano()
-	for _, sr := range s.Series(Query{}) {
-		p := seriesPrefix(sr.Device, string(sr.Kind))
-		_ = b.DeleteRange(seriesBound(p, minTime), seriesBound(p, cutoff), nil)
-		for _, res := range rollupResolutions {
-			_ = b.DeleteRange(appendRollupKey(nil, sr.Device, string(sr.Kind), res, math.MinInt64),
-				appendRollupKey(nil, sr.Device, string(sr.Kind), res, floorTo(c, res.width())), nil)
-		}
-	}
 	horizon := max(s.horizon.Load(), c)
 	_ = b.Set(metaKey("horizon"), binary.BigEndian.AppendUint64(nil, uint64(horizon)), nil)
 	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
@@ -185,6 +177,22 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 	}
 	s.firstSeq.Store(end)
 	s.horizon.Store(horizon)
+	// The index after the log: queries start at the horizon, so what a
+	// crash leaves of the index before it is never read, and the next
+	// deletion takes it.
+	ib := s.idx.NewBatch()
+	defer ib.Close()
+	for _, sr := range s.Series(Query{}) {
+		p := seriesPrefix(sr.Device, string(sr.Kind))
+		_ = ib.DeleteRange(seriesBound(p, minTime), seriesBound(p, cutoff), nil)
+		for _, res := range rollupResolutions {
+			_ = ib.DeleteRange(appendRollupKey(nil, sr.Device, string(sr.Kind), res, math.MinInt64),
+				appendRollupKey(nil, sr.Device, string(sr.Kind), res, floorTo(c, res.width())), nil)
+		}
+	}
+	if err := pebblelog.Guard(func() error { return ib.Commit(pebble.NoSync) }); err != nil {
+		return fmt.Errorf("store: delete series points before %d (%s): %w", end, reason, err)
+	}
 	dropped := end - first
 	s.metrics.dropped.WithLabelValues(reason).Add(float64(dropped))
 	if cur, ok := s.minCursor(); ok && cur < end-1 {
@@ -199,8 +207,11 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 	if n, ok := s.writeLog.AllowCount("dropped:" + reason); ok {
 		s.log.Info("store: deleted old readings", "reason", reason, "readings", dropped, "before_seq", end, "suppressed_since_last", n)
 	}
-	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixRollup + 1}, false); err != nil {
+	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixLog + 1}, false); err != nil {
 		return fmt.Errorf("store: compact after delete: %w", err)
+	}
+	if err := s.idx.Compact(ctx, []byte{prefixRegistry}, []byte{prefixRollup + 1}, false); err != nil {
+		return fmt.Errorf("store: compact the index after delete: %w", err)
 	}
 	s.awaitObsoleteDeleted(ctx, 5*time.Second)
 	return nil
@@ -213,7 +224,7 @@ func (s *Store) dropBefore(ctx context.Context, end uint64, cutoff time.Time, re
 // than it needs to.
 func (s *Store) awaitObsoleteDeleted(ctx context.Context, limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for s.db.Metrics().Table.ObsoleteSize > 0 && time.Now().Before(deadline) {
+	for s.db.Metrics().Table.ObsoleteSize+s.idx.Metrics().Table.ObsoleteSize > 0 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return

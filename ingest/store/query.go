@@ -86,7 +86,7 @@ func (s *Store) Points(ctx context.Context, sr Series, from, to time.Time, fn fu
 		to = maxTime
 	}
 	p := seriesPrefix(sr.Device, string(sr.Kind))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: seriesBound(p, from), UpperBound: seriesBound(p, to)})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: seriesBound(p, from), UpperBound: seriesBound(p, to)})
 	if err != nil {
 		return fmt.Errorf("store: scan %s/%s: %w", sr.Device, sr.Kind, err)
 	}
@@ -196,7 +196,7 @@ func (s *Store) Activity(ctx context.Context, sr Series, from, to time.Time, gra
 
 // rawTimes calls fn with the time of every reading of a series in [from, to).
 func (s *Store) rawTimes(ctx context.Context, sr Series, p []byte, from, to int64, fn func(ns int64)) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: seriesBoundNs(p, from), UpperBound: seriesBoundNs(p, to)})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: seriesBoundNs(p, from), UpperBound: seriesBoundNs(p, to)})
 	if err != nil {
 		return fmt.Errorf("store: scan %s/%s: %w", sr.Device, sr.Kind, err)
 	}
@@ -221,7 +221,7 @@ func (s *Store) Last(sr Series) (Point, bool, error) { return s.LastBefore(sr, m
 // when there is none.
 func (s *Store) LastBefore(sr Series, t time.Time) (Point, bool, error) {
 	p := seriesPrefix(sr.Device, string(sr.Kind))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: seriesBound(p, t)})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: seriesBound(p, t)})
 	if err != nil {
 		return Point{}, false, fmt.Errorf("store: last of %s/%s: %w", sr.Device, sr.Kind, err)
 	}

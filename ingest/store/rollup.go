@@ -341,7 +341,7 @@ const (
 // the disk budget only delete hour rollups, so left alone they would fill
 // the disk budget for good. One range deletion per series drops them without
 // reading them, in milliseconds; the maintenance goroutine then compacts the
-// rollups to return the space (reclaimMinuteRollups).
+// rollups to return the space (reclaimSpace).
 func (s *Store) ensureRollups() error {
 	hour, err := s.metaFormat("hour-rollups", hourRollupFormat)
 	if err != nil {
@@ -366,7 +366,7 @@ func (s *Store) ensureRollups() error {
 	}
 	// A store with minute rollups has complete hour rollups too (the
 	// gateways that wrote it kept both).
-	b := s.db.NewBatch()
+	b := s.idx.NewBatch()
 	defer b.Close()
 	if legacy {
 		for _, sr := range s.Series(Query{}) {
@@ -376,41 +376,54 @@ func (s *Store) ensureRollups() error {
 		_ = b.Delete(metaKey("rollups"), nil)
 	}
 	_ = b.Set(metaKey("hour-rollups"), []byte(hourRollupFormat), nil)
-	if err := pebblelog.Guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
+	// The index has no WAL of its own: flushed, not synced.
+	if err := pebblelog.Guard(func() error {
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		return s.idx.Flush()
+	}); err != nil {
 		return fmt.Errorf("store: hour rollups: %w", err)
 	}
 	if legacy {
-		s.minuteRollupsDeleted = true
+		s.reclaim = append(s.reclaim, reclaimRange{db: s.idx, lo: []byte{prefixRollup}, hi: []byte{prefixRollup + 1}, what: "the minute rollups"})
 		s.log.Info("store: deleted the minute rollups of an older gateway", "series", len(s.Series(Query{})))
 	}
 	return nil
 }
 
-// reclaimMinuteRollups compacts the rollup keys once ensureRollups has
-// deleted minute rollups. The deletion alone returns no space until
-// compactions reach those keys, which on a quiet gateway may take very long,
-// and until then the disk budget would count them and delete readings
-// instead. The maintenance goroutine runs it before its first pass, so the
-// gateway takes readings meanwhile (30 days of 100 devices: 0.8 s, rollups
-// from 98 MB down to 3) and Close waits for it.
-func (s *Store) reclaimMinuteRollups() {
-	lo, hi := []byte{prefixRollup}, []byte{prefixRollup + 1}
+// reclaimRange is a key range Open deleted in bulk.
+type reclaimRange struct {
+	db     *pebble.DB
+	lo, hi []byte
+	what   string
+}
+
+// reclaimSpace compacts a range Open deleted in bulk: minute rollups
+// (ensureRollups) or the index's old place in the log (splitIndex). The
+// deletion alone returns no space until compactions reach those keys,
+// which on a quiet gateway may take very long, and until then the disk
+// budget would count them and delete readings instead. The maintenance
+// goroutine runs it before its first pass, so the gateway takes readings
+// meanwhile (30 days of 100 devices' minute rollups: 0.8 s, from 98 MB
+// down to 3) and Close waits for it.
+func (s *Store) reclaimSpace(r reclaimRange) {
 	start := time.Now()
-	before, _ := s.db.EstimateDiskUsage(lo, hi)
-	if err := s.db.Compact(context.Background(), lo, hi, false); err != nil {
-		s.log.Error("store: compact after deleting minute rollups", "err", err)
+	before, _ := r.db.EstimateDiskUsage(r.lo, r.hi)
+	if err := r.db.Compact(context.Background(), r.lo, r.hi, false); err != nil {
+		s.log.Error("store: compact after a deletion at open", "what", r.what, "err", err)
 		return
 	}
 	s.awaitObsoleteDeleted(context.Background(), 5*time.Second)
-	after, _ := s.db.EstimateDiskUsage(lo, hi)
-	s.log.Info("store: reclaimed the space of the minute rollups",
-		"rollup_bytes_before", before, "rollup_bytes_after", after, "took", time.Since(start))
+	after, _ := r.db.EstimateDiskUsage(r.lo, r.hi)
+	s.log.Info("store: reclaimed the space of what was deleted at open", "what", r.what,
+		"bytes_before", before, "bytes_after", after, "took", time.Since(start))
 }
 
 // metaFormat reports whether the meta key name is set, and fails if it
 // holds a format other than known.
 func (s *Store) metaFormat(name, known string) (bool, error) {
-	v, closer, err := s.db.Get(metaKey(name))
+	v, closer, err := s.idx.Get(metaKey(name))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -427,12 +440,12 @@ func (s *Store) metaFormat(name, known string) (bool, error) {
 
 // buildRollups scans every series and sets its rollups; it returns how many.
 func (s *Store) buildRollups() (int, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeries}, UpperBound: []byte{prefixSeries + 1}})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSeries}, UpperBound: []byte{prefixSeries + 1}})
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
-	b := s.db.NewBatch()
+	b := s.idx.NewBatch()
 	defer func() { _ = b.Close() }()
 	var (
 		prefix       []byte
@@ -550,7 +563,7 @@ func (s *Store) aggregates(ctx context.Context, sr Series, from, to int64, res r
 func (s *Store) rollups(ctx context.Context, sr Series, res resolution, from, to int64, fn func(start int64, a *agg)) error {
 	lower := appendRollupKey(nil, sr.Device, string(sr.Kind), res, from)
 	upper := appendRollupKey(nil, sr.Device, string(sr.Kind), res, to)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("store: scan %s rollups of %s/%s: %w", res, sr.Device, sr.Kind, err)
 	}
@@ -584,7 +597,7 @@ func (s *Store) rollups(ctx context.Context, sr Series, res resolution, from, to
 // rawAggregates calls fn with each aggregable reading of sr in [from, to).
 func (s *Store) rawAggregates(ctx context.Context, sr Series, from, to int64, fn func(start int64, a *agg)) error {
 	p := seriesPrefix(sr.Device, string(sr.Kind))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: seriesBoundNs(p, from), UpperBound: seriesBoundNs(p, to)})
+	it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: seriesBoundNs(p, from), UpperBound: seriesBoundNs(p, to)})
 	if err != nil {
 		return fmt.Errorf("store: scan %s/%s: %w", sr.Device, sr.Kind, err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,7 +93,7 @@ func randomHistory(t *testing.T, rng *rand.Rand, dir string) (*Store, []stored) 
 		}
 		switch {
 		case rng.IntN(8) == 0:
-			if err := s.db.Compact(context.Background(), []byte{prefixRollup}, []byte{prefixRollup + 1}, false); err != nil {
+			if err := s.idx.Compact(context.Background(), []byte{prefixRollup}, []byte{prefixRollup + 1}, false); err != nil {
 				t.Fatal(err)
 			}
 		case !reopened && len(rs) < 3000:
@@ -221,7 +222,7 @@ func TestDownsampleReadsHourRollups(t *testing.T) {
 	if err := s.Append(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.DeleteRange([]byte{prefixSeries}, []byte{prefixSeries + 1}, pebble.Sync); err != nil {
+	if err := s.idx.DeleteRange([]byte{prefixSeries}, []byte{prefixSeries + 1}, pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -261,7 +262,7 @@ func TestRetentionDeletesWholeRollupBuckets(t *testing.T) {
 	}
 	cutoff := now.Add(-4*time.Hour - 30*time.Minute - 30*time.Second) // t0+5h29m30s
 	countRollups := func(res resolution, before time.Time) int {
-		it, err := s.db.NewIter(&pebble.IterOptions{
+		it, err := s.idx.NewIter(&pebble.IterOptions{
 			LowerBound: appendRollupKey(nil, "d1", "temperature", res, math.MinInt64),
 			UpperBound: appendRollupKey(nil, "d1", "temperature", res, before.UnixNano())})
 		if err != nil {
@@ -318,6 +319,15 @@ func TestRetentionDeletesWholeRollupBuckets(t *testing.T) {
 // Pebble's default merger, without rollup keys) opens, and its history is
 // summarised once.
 func TestOpenBuildsRollupsOfAnOlderStore(t *testing.T) {
+	for _, format := range []uint32{0, 1} {
+		t.Run(fmt.Sprintf("format=%d", format), func(t *testing.T) { testOpenOlderStore(t, format) })
+	}
+}
+
+// testOpenOlderStore writes the store of TestOpenBuildsRollupsOfAnOlderStore
+// in one instance, with format recorded (0: no record), and opens it: the
+// index moves into its own instance.
+func testOpenOlderStore(t *testing.T, format uint32) {
 	dir := t.TempDir()
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Logger{Name: "store", Log: slog.New(slog.DiscardHandler)}})
 	if err != nil {
@@ -339,6 +349,11 @@ func TestOpenBuildsRollupsOfAnOlderStore(t *testing.T) {
 	if err := db.Set(registryKey("old-sensor", "temperature"), []byte("z"), nil); err != nil {
 		t.Fatal(err)
 	}
+	if format > 0 {
+		if err := db.Set(metaKey("format"), binary.BigEndian.AppendUint32(nil, format), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := db.Flush(); err != nil { // tables naming the default merger
 		t.Fatal(err)
 	}
@@ -347,6 +362,10 @@ func TestOpenBuildsRollupsOfAnOlderStore(t *testing.T) {
 	}
 
 	s := openTest(t, Options{Dir: dir})
+	if logHoldsIndexKeys(t, s) {
+		t.Fatal("the log instance still holds index keys after the upgrade")
+	}
+	checkIndexMatchesLog(t, s)
 	// New readings merge onto the built rollups.
 	more := []reading.Reading{temp("old-sensor", "z", t0.Add(30*time.Second), 100)}
 	if err := s.Append(context.Background(), more); err != nil {
@@ -390,22 +409,22 @@ func TestOpenDeletesMinuteRollups(t *testing.T) {
 		want = append(want, stored{Series{Device: r.Device, Kind: r.Kind}, r.Time.UnixNano(), r.Seq, r.Value.Num})
 		wrong := single(r.Time.UnixNano(), r.Seq, r.Value.Num+1000)
 		key := appendRollupKey(nil, r.Device, string(r.Kind), resMinute, floorTo(r.Time.UnixNano(), int64(time.Minute)))
-		if err := s.db.Merge(key, appendAgg(nil, &wrong), nil); err != nil {
+		if err := s.idx.Merge(key, appendAgg(nil, &wrong), pebble.NoSync); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.db.Set(metaKey("rollups"), []byte("1"), nil); err != nil {
+	if err := s.idx.Set(metaKey("rollups"), []byte("1"), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Delete(metaKey("hour-rollups"), pebble.Sync); err != nil {
+	if err := s.idx.Delete(metaKey("hour-rollups"), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.Flush(); err != nil {
+	if err := s.idx.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	rollupBytes := func() uint64 {
 		t.Helper()
-		n, err := s.db.EstimateDiskUsage([]byte{prefixRollup}, []byte{prefixRollup + 1})
+		n, err := s.idx.EstimateDiskUsage([]byte{prefixRollup}, []byte{prefixRollup + 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +446,7 @@ func TestOpenDeletesMinuteRollups(t *testing.T) {
 	t.Logf("rollups: %d bytes with minute rollups, %d after", withMinutes, rollupBytes())
 	for _, device := range []string{"d1", "d2"} {
 		lo, hi := rollupResBounds(device, "temperature", resMinute)
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		it, err := s.idx.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -437,7 +456,7 @@ func TestOpenDeletesMinuteRollups(t *testing.T) {
 		_ = it.Close()
 	}
 	for name, want := range map[string]bool{"rollups": false, "hour-rollups": true} {
-		_, closer, err := s.db.Get(metaKey(name))
+		_, closer, err := s.idx.Get(metaKey(name))
 		if err == nil {
 			_ = closer.Close()
 		}
@@ -470,7 +489,7 @@ func TestOpenRefusesNewerRollups(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.db.Set(metaKey(name), []byte("2"), pebble.Sync); err != nil {
+			if err := s.idx.Set(metaKey(name), []byte("2"), pebble.NoSync); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {

@@ -151,8 +151,9 @@ func TestBudgetFollowsFreeSpace(t *testing.T) {
 	// margin below, and the pass would rightly find nothing to delete.
 	settle := time.Now().Add(10 * time.Second)
 	for time.Now().Before(settle) {
-		m := s.db.Metrics()
-		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 && m.Table.ObsoleteSize == 0 {
+		m, im := s.db.Metrics(), s.idx.Metrics()
+		if m.Compact.NumInProgress+im.Compact.NumInProgress == 0 && m.Flush.NumInProgress+im.Flush.NumInProgress == 0 &&
+			m.Table.ObsoleteSize+im.Table.ObsoleteSize == 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

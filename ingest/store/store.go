@@ -153,7 +153,8 @@ type appendReq struct {
 
 // Store is the durable local store. Its methods are safe for concurrent use.
 type Store struct {
-	db      *pebble.DB
+	db      *pebble.DB // the log instance
+	idx     *pebble.DB // the index instance (index.go)
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
@@ -188,9 +189,10 @@ type Store struct {
 	curMu   sync.Mutex
 	cursors map[string]uint64
 
-	// minuteRollupsDeleted is set by Open when it deleted the minute
-	// rollups of an older gateway; maintenance then reclaims their space.
-	minuteRollupsDeleted bool
+	// reclaim are key ranges Open deleted in bulk (an older gateway's
+	// minute rollups, the index's old place in the log); maintenance
+	// compacts them to return their space.
+	reclaim []reclaimRange
 
 	full        atomic.Bool // readings refused for lack of space at the last look
 	ballastHeld atomic.Bool // the ballast file is in place
@@ -234,15 +236,36 @@ func Open(opts Options) (*Store, error) {
 	if err := refuseNewer(opts); err != nil {
 		return nil, err
 	}
-	po := pebbleOptions(opts)
 	if err := roomToOpen(opts); err != nil {
 		return nil, err
 	}
+	// One block cache for both instances: the default is one each.
+	cache := pebble.NewCache(8 << 20)
+	defer cache.Unref()
+	po := pebbleOptions(opts)
+	po.Cache = cache
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", opts.Dir, err)
 	}
-	return open(opts, db)
+	if err := privateDir(indexDir(opts.Dir)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ipo := indexOptions(opts)
+	ipo.Cache = cache
+	idx, err := pebble.Open(indexDir(opts.Dir), ipo)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open pebble in %s: %w", indexDir(opts.Dir), err)
+	}
+	s, err := open(opts, db, idx)
+	if err != nil {
+		idx.Close()
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // pebbleOptions are the engine's options for a store (read-only or not).
@@ -269,9 +292,10 @@ func pebbleOptions(opts Options) *pebble.Options {
 }
 
 // open continues Open once the database is open.
-func open(opts Options, db *pebble.DB) (*Store, error) {
+func open(opts Options, db, idx *pebble.DB) (*Store, error) {
 	s := &Store{
 		db:        db,
+		idx:       idx,
 		opts:      opts,
 		log:       opts.Logger,
 		reqs:      make(chan *appendReq, 1024),
@@ -297,17 +321,10 @@ func open(opts Options, db *pebble.DB) (*Store, error) {
 		_ = os.Remove(s.ballastPath())
 	}
 	s.metrics = newMetrics(s)
-	if err := s.checkFormat(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.recover(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.ensureRollups(); err != nil {
-		db.Close()
-		return nil, err
+	for _, step := range []func() error{s.checkFormat, s.recover, s.loadRegistry, s.replayIndex, s.ensureRollups} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
 	// Lay the ballast down before the first reading can take its room.
 	s.balanceBallast()
@@ -318,8 +335,8 @@ func open(opts Options, db *pebble.DB) (*Store, error) {
 	return s, nil
 }
 
-// recover reads the bounds of the log and dead letters, the series registry
-// and the cursors.
+// recover reads the bounds of the log and dead letters, the retention
+// horizon and the cursors.
 func (s *Store) recover() error {
 	first, last, err := s.bounds(prefixLog)
 	if err != nil {
@@ -346,24 +363,7 @@ func (s *Store) recover() error {
 		return fmt.Errorf("store: recover retention horizon: %w", err)
 	}
 
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRegistry}, UpperBound: []byte{prefixRegistry + 1}})
-	if err != nil {
-		return fmt.Errorf("store: read series registry: %w", err)
-	}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()[1:]
-		for i, c := range k {
-			if c == 0 {
-				s.registry[seriesID{device: string(k[:i]), kind: reading.Kind(k[i+1:])}] = string(it.Value())
-				break
-			}
-		}
-	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("store: read series registry: %w", err)
-	}
-
-	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCursor}, UpperBound: []byte{prefixCursor + 1}})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCursor}, UpperBound: []byte{prefixCursor + 1}})
 	if err != nil {
 		return fmt.Errorf("store: read cursors: %w", err)
 	}
@@ -524,10 +524,19 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("store: close pebble: %w", err)
+	// The index has no WAL: what is not flushed would be indexed again
+	// at the next open.
+	err := s.idx.Flush()
+	if err != nil {
+		err = fmt.Errorf("store: flush the index: %w", err)
 	}
-	return nil
+	if cerr := s.idx.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("store: close the index: %w", cerr)
+	}
+	if cerr := s.db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("store: close pebble: %w", cerr)
+	}
+	return err
 }
 
 // writer is the single owner of log writes. It hands each applied batch
@@ -602,7 +611,8 @@ func (s *Store) writer() {
 
 // inflight is a batch applied to the engine and waiting for its fsync.
 type inflight struct {
-	b         *pebble.Batch
+	b         *pebble.Batch // the log's
+	ib        *pebble.Batch // the index's, applied once b is on disk
 	reqs      []*appendReq
 	n         int
 	seq       uint64 // its last sequence number
@@ -647,6 +657,7 @@ func (s *Store) commit(reqs []*appendReq) {
 		s.full.Store(false)
 	}
 	b := s.db.NewBatch()
+	ib := s.idx.NewBatch()
 	seq := s.nextSeq
 	var newSeries map[seriesID]string
 	n := 0
@@ -658,40 +669,29 @@ func (s *Store) commit(reqs []*appendReq) {
 			n++
 			s.buf = reading.AppendBinary(s.buf[:0], r)
 			_ = b.Set(logKey(seq), s.buf, nil)
-			p := seriesPrefix(r.Device, string(r.Kind))
-			s.buf = reading.AppendValue(s.buf[:0], r.Value)
-			_ = b.Set(seriesKey(p, r.Time, seq), s.buf, nil)
-			s.pending.add(r)
-			id := seriesID{device: r.Device, kind: r.Kind}
-			if zone, ok := s.zoneOf(id); !ok || zone != r.Zone {
-				if newSeries == nil {
-					newSeries = make(map[seriesID]string)
-				}
-				// A series of no zone (a gateway-wide device) is
-				// registered too: "" is a zone here, not "not seen".
-				if z, seen := newSeries[id]; !seen || z != r.Zone {
-					newSeries[id] = r.Zone
-					_ = b.Set(registryKey(r.Device, string(r.Kind)), []byte(r.Zone), nil)
-				}
-			}
+			newSeries = s.indexReading(ib, r, newSeries)
 		}
 	}
-	s.keyBuf, s.buf = s.pending.flush(b, s.keyBuf, s.buf)
+	s.keyBuf, s.buf = s.pending.flush(ib, s.keyBuf, s.buf)
 	start := time.Now()
 	err := pebblelog.Guard(func() error { return s.db.ApplyNoSyncWait(b, pebble.Sync) })
 	if err != nil {
 		// Not applied: the sequence numbers are given again.
 		s.failCommit(reqs, n, err)
 		_ = b.Close()
+		_ = ib.Close()
 		return
 	}
 	s.nextSeq = seq
-	s.syncQ <- &inflight{b: b, reqs: slices.Clone(reqs), n: n, seq: seq, newSeries: newSeries, start: start}
+	s.syncQ <- &inflight{b: b, ib: ib, reqs: slices.Clone(reqs), n: n, seq: seq, newSeries: newSeries, start: start}
 }
 
 // syncer waits for each applied batch's fsync, in order, and answers its
 // appenders; it returns when q is closed and drained.
 func (s *Store) syncer(q <-chan *inflight) {
+	// markStuck: a batch's index entries were not applied, so the
+	// index's mark stays before it and the next open indexes it again.
+	markStuck := false
 	for c := range q {
 		err := pebblelog.Guard(c.b.SyncWait)
 		s.metrics.commitSeconds.Observe(time.Since(c.start).Seconds())
@@ -702,9 +702,26 @@ func (s *Store) syncer(q <-chan *inflight) {
 			// next batch was built after them); a reader may later see
 			// the readings, and a redelivery store them twice, which
 			// at-least-once allows.
+			_ = c.ib.Close()
+			markStuck = true
 			s.failCommit(c.reqs, c.n, err)
 			continue
 		}
+		// Indexed only once on disk, so that the index never holds a
+		// reading the log lost.
+		if !markStuck {
+			setIndexed(c.ib, c.seq)
+		}
+		if err := pebblelog.Guard(func() error { return s.idx.Apply(c.ib, pebble.NoSync) }); err != nil {
+			// The readings are on disk: acknowledged. Their history
+			// comes back when the next open indexes the log again.
+			markStuck = true
+			s.metrics.writeErrors.Inc()
+			if held, ok := s.writeLog.AllowCount("index"); ok {
+				s.log.Error("store: index write failed; history misses readings until the gateway restarts", "readings", c.n, "err", err, "suppressed_since_last", held)
+			}
+		}
+		_ = c.ib.Close()
 		s.finishCommit(c)
 	}
 }
@@ -840,4 +857,6 @@ func (s *Store) minCursor() (uint64, bool) {
 }
 
 // DiskUsage returns the bytes the store occupies on disk.
-func (s *Store) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+func (s *Store) DiskUsage() uint64 {
+	return s.db.Metrics().DiskSpaceUsage() + s.idx.Metrics().DiskSpaceUsage()
+}

@@ -3,6 +3,8 @@ package hazard
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -221,6 +223,32 @@ func (c *Core) Snapshot() ([]byte, error) {
 	return b, nil
 }
 
+func refuseNewerState(version int) error {
+	if version > snapshotVersion {
+		return fmt.Errorf("hazard: the hazard list was written by a newer gateway (format %d; this build reads up to %d): "+
+			"refusing to start so that it is not overwritten; run that gateway version or a newer one", version, snapshotVersion)
+	}
+	return nil
+}
+
+// CheckStateVersion refuses the hazard list in dir (StateFile) if a newer
+// gateway wrote it, without loading it: the gateway looks at every part's
+// format before it opens (and so upgrades) any of them. A missing or
+// unreadable file passes; loading it says what is wrong.
+func CheckStateVersion(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil
+	}
+	var v struct {
+		Version int `json:"version"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	return refuseNewerState(v.Version)
+}
+
 // Restore replaces the state with a snapshot's, then applies the current
 // configuration at now.
 func (c *Core) Restore(b []byte, now time.Time) error {
@@ -228,9 +256,8 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("hazard: decode state: %w", err)
 	}
-	if s.Version > snapshotVersion {
-		return fmt.Errorf("hazard: the hazard list was written by a newer gateway (format %d; this build reads up to %d): "+
-			"refusing to start so that it is not overwritten; run that gateway version or a newer one", s.Version, snapshotVersion)
+	if err := refuseNewerState(s.Version); err != nil {
+		return err
 	}
 	if s.Version != snapshotVersion {
 		return fmt.Errorf("hazard: state format %d, this build reads %d", s.Version, snapshotVersion)

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/shelterwatch/shelterwatch/internal/audit"
@@ -49,6 +51,32 @@ func (c *Core) Snapshot() ([]byte, error) {
 		LastSeen: seen, Offline: offline, LastAny: c.lastAny, Silences: c.silences, Walk: c.walk, Walks: c.walks})
 }
 
+func refuseNewerState(version int) error {
+	if version > snapshotVersion {
+		return fmt.Errorf("engine: the saved alarm state was written by a newer gateway (state version %d; this build reads up to %d): "+
+			"refusing to start so that it is not overwritten; run that gateway version or a newer one", version, snapshotVersion)
+	}
+	return nil
+}
+
+// CheckStateVersion refuses the saved alarm state in dir (StateFile) if a
+// newer gateway wrote it, without loading it: the gateway looks at every
+// part's format before it opens (and so upgrades) any of them. A missing
+// or unreadable file passes; loading it says what is wrong.
+func CheckStateVersion(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil
+	}
+	var v struct {
+		Version int `json:"version"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	return refuseNewerState(v.Version)
+}
+
 // Restore loads a snapshot taken by Snapshot. State of rules that no
 // longer exist is dropped (their alarms resolve silently, audited).
 func (c *Core) Restore(b []byte, now time.Time) error {
@@ -56,9 +84,8 @@ func (c *Core) Restore(b []byte, now time.Time) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("engine: decode saved state: %w", err)
 	}
-	if s.Version > snapshotVersion {
-		return fmt.Errorf("engine: the saved alarm state was written by a newer gateway (state version %d; this build reads up to %d): "+
-			"refusing to start so that it is not overwritten; run that gateway version or a newer one", s.Version, snapshotVersion)
+	if err := refuseNewerState(s.Version); err != nil {
+		return err
 	}
 	if s.Version != snapshotVersion {
 		return fmt.Errorf("engine: saved state has version %d, want %d", s.Version, snapshotVersion)
