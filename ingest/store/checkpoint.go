@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -22,31 +23,49 @@ func (s *Store) Checkpoint(dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: checkpoint: %w", err)
 	}
-	// The index first, beside dir, then the log: the copy's log then
-	// holds every reading its index does, and its open indexes the rest
-	// (replayIndex). The index has no WAL, so only what is flushed is
-	// copied: flushed first, little is left to index again.
-	tmp := dir + ".index"
-	_ = os.RemoveAll(tmp) // what a checkpoint cut short left
+	// The index and the cursors first, beside dir, then the log: the
+	// copy's log then holds every reading its index does, which its open
+	// indexes up to the log's end (replayIndex), and no cursor is past
+	// its end. The index has no WAL, so only what is flushed is copied:
+	// flushed first, little is left to index again.
+	tmpIndex, tmpCursors := dir+".index", dir+".cursors"
+	cleanup := func() {
+		_ = os.RemoveAll(tmpIndex)
+		_ = os.RemoveAll(tmpCursors)
+	}
+	cleanup() // what a checkpoint cut short left
 	if err := pebblelog.Guard(func() error {
 		if err := s.idx.Flush(); err != nil {
 			return err
 		}
-		return s.idx.Checkpoint(tmp)
+		return s.idx.Checkpoint(tmpIndex)
 	}); err != nil {
-		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("store: checkpoint the index into %s: %w", tmp, err)
+		cleanup()
+		return fmt.Errorf("store: checkpoint the index into %s: %w", tmpIndex, err)
+	}
+	if err := os.Mkdir(tmpCursors, 0o700); err != nil {
+		cleanup()
+		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	if err := s.copyCursors(tmpCursors); err != nil {
+		cleanup()
+		return fmt.Errorf("store: checkpoint: %w", err)
 	}
 	// Appends are synced before they are acknowledged, so flushing the
-	// WAL adds nothing for them; it makes cursor and dead-letter writes
-	// that were not synced part of the copy too.
+	// WAL adds nothing for them; it makes dead-letter writes that were
+	// not synced part of the copy too.
 	if err := pebblelog.Guard(func() error { return s.db.Checkpoint(dir, pebble.WithFlushedWAL()) }); err != nil {
-		_ = os.RemoveAll(tmp)
+		cleanup()
 		return fmt.Errorf("store: checkpoint into %s: %w", dir, err)
 	}
-	if err := os.Rename(tmp, indexDir(dir)); err != nil {
-		_ = os.RemoveAll(tmp)
+	defer cleanup()
+	if err := os.Rename(tmpIndex, indexDir(dir)); err != nil {
 		return fmt.Errorf("store: checkpoint: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(tmpCursors, CursorsFile)); err == nil {
+		if err := os.Rename(filepath.Join(tmpCursors, CursorsFile), filepath.Join(dir, CursorsFile)); err != nil {
+			return fmt.Errorf("store: checkpoint: %w", err)
+		}
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 // Key layout (a one-byte prefix per table). The log instance:
 //
 //	'L' seq(8)                               → reading.AppendBinary     the log, in arrival order
-//	'C' consumer                             → seq(8)                   durable consumer cursors
+//	'C' consumer                             → seq(8)                   consumer cursors of older stores (now cursors.go)
 //	'D' seq(8)                               → dead-letter JSON         bounded dead-letter store
 //	'M' name                                 → value                    store metadata (format version, retention horizon)
 //

@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -349,6 +351,9 @@ func testOpenOlderStore(t *testing.T, format uint32) {
 	if err := db.Set(registryKey("old-sensor", "temperature"), []byte("z"), nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.Set(cursorKey("influx:old"), binary.BigEndian.AppendUint64(nil, 321), nil); err != nil {
+		t.Fatal(err)
+	}
 	if format > 0 {
 		if err := db.Set(metaKey("format"), binary.BigEndian.AppendUint32(nil, format), nil); err != nil {
 			t.Fatal(err)
@@ -364,6 +369,20 @@ func testOpenOlderStore(t *testing.T, format uint32) {
 	s := openTest(t, Options{Dir: dir})
 	if logHoldsIndexKeys(t, s) {
 		t.Fatal("the log instance still holds index keys after the upgrade")
+	}
+	// The cursors moved into their file.
+	if c := s.Cursor("influx:old"); c != 321 {
+		t.Fatalf("the older store's cursor reads %d after the upgrade, want 321", c)
+	}
+	if it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCursor}, UpperBound: []byte{prefixCursor + 1}}); err != nil {
+		t.Fatal(err)
+	} else if it.First() {
+		t.Fatal("the log instance still holds cursor keys after the upgrade")
+	} else {
+		_ = it.Close()
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, CursorsFile)); err != nil || !strings.Contains(string(b), `"influx:old":321`) {
+		t.Fatalf("%s after the upgrade: %q %v", CursorsFile, b, err)
 	}
 	checkIndexMatchesLog(t, s)
 	// New readings merge onto the built rollups.

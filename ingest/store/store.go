@@ -51,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"os"
 	"slices"
@@ -188,6 +187,8 @@ type Store struct {
 
 	curMu   sync.Mutex
 	cursors map[string]uint64
+	// curWrite serialises writes of the cursors file (cursors.go).
+	curWrite sync.Mutex
 
 	// reclaim are key ranges Open deleted in bulk (an older gateway's
 	// minute rollups, the index's old place in the log); maintenance
@@ -363,16 +364,7 @@ func (s *Store) recover() error {
 		return fmt.Errorf("store: recover retention horizon: %w", err)
 	}
 
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCursor}, UpperBound: []byte{prefixCursor + 1}})
-	if err != nil {
-		return fmt.Errorf("store: read cursors: %w", err)
-	}
-	for it.First(); it.Valid(); it.Next() {
-		if len(it.Value()) == 8 {
-			s.cursors[string(it.Key()[1:])] = binary.BigEndian.Uint64(it.Value())
-		}
-	}
-	return it.Close()
+	return s.loadCursors()
 }
 
 // bounds returns the first and last sequence numbers under a one-byte
@@ -799,61 +791,6 @@ func (s *Store) ReadLog(after uint64, max int) ([]reading.Reading, error) {
 		out = append(out, r)
 	}
 	return out, it.Error()
-}
-
-// Cursor returns the durable position of a consumer (0 when it has none).
-func (s *Store) Cursor(name string) uint64 {
-	s.curMu.Lock()
-	defer s.curMu.Unlock()
-	return s.cursors[name]
-}
-
-// SetCursor durably records that consumer name has processed every reading
-// up to and including seq.
-func (s *Store) SetCursor(name string, seq uint64) error {
-	if err := pebblelog.Guard(func() error {
-		return s.db.Set(cursorKey(name), binary.BigEndian.AppendUint64(nil, seq), pebble.Sync)
-	}); err != nil {
-		return fmt.Errorf("store: set cursor %q to %d: %w", name, seq, err)
-	}
-	s.curMu.Lock()
-	s.cursors[name] = seq
-	s.curMu.Unlock()
-	return nil
-}
-
-// Cursors returns every consumer's durable position.
-func (s *Store) Cursors() map[string]uint64 {
-	s.curMu.Lock()
-	defer s.curMu.Unlock()
-	return maps.Clone(s.cursors)
-}
-
-// DeleteCursor forgets a consumer that no longer exists (an InfluxDB
-// target removed from the config), so that it no longer holds back what
-// the disk budget may delete first.
-func (s *Store) DeleteCursor(name string) error {
-	if err := pebblelog.Guard(func() error { return s.db.Delete(cursorKey(name), pebble.Sync) }); err != nil {
-		return fmt.Errorf("store: delete cursor %q: %w", name, err)
-	}
-	s.curMu.Lock()
-	delete(s.cursors, name)
-	s.curMu.Unlock()
-	return nil
-}
-
-// minCursor is the lowest consumer position, and whether any consumer exists.
-func (s *Store) minCursor() (uint64, bool) {
-	s.curMu.Lock()
-	defer s.curMu.Unlock()
-	var m uint64
-	found := false
-	for _, c := range s.cursors {
-		if !found || c < m {
-			m, found = c, true
-		}
-	}
-	return m, found
 }
 
 // DiskUsage returns the bytes the store occupies on disk.
