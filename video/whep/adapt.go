@@ -19,6 +19,10 @@ import (
 // keyframe of a session goes out at once: it is the first picture, and
 // every relay sends it so.
 //
+// A viewer on the gateway's own network is paced as a link of at least
+// lanEstimate: GCC's estimate starts low and grows only as the stream
+// lets it, which on a LAN held a long GOP's cache back for seconds.
+//
 // Pacing never goes below paceFactor times the stream's own bitrate: a
 // link that cannot carry the stream is handled by moving to the sub
 // stream, not by queueing frames in the gateway.
@@ -92,8 +96,12 @@ const (
 	// cell, a satellite hop) start on the sub stream and must probe.
 	lanRTT  = 10 * time.Millisecond
 	nearRTT = 100 * time.Millisecond
-	// lanEstimate is assumed for such a viewer until feedback says more.
+	// lanEstimate is the least a viewer on the gateway's network is
+	// paced by (session.paceEstimate).
 	lanEstimate = 50_000_000
+	// lanGrace: after its first keyframe a LAN viewer is paced by GCC
+	// this long still (session.paceEstimate).
+	lanGrace = 100 * time.Millisecond
 	// firstProbeAfter: the estimate needs feedback before it can gate a
 	// probe (it starts at initialEstimate, which would let any link be
 	// probed).

@@ -267,3 +267,28 @@ func TestPacer(t *testing.T) {
 		t.Fatalf("credit beyond the burst: next %s after now", p.next.Sub(later))
 	}
 }
+
+// TestLANViewerPacedAsLAN: a viewer on the gateway's network is paced,
+// and its catch-ups sized, as a link of at least lanEstimate, whatever
+// GCC's estimate (which starts at initialEstimate and grows only with
+// what the stream lets it see): the 10 s GOP cache of a 2 Mbit/s camera
+// (2.5 MB) is caught up within the budget, where pacing by GCC's start
+// took about 8 s and left the viewer that far behind the camera. A far
+// viewer keeps GCC's estimate.
+func TestLANViewerPacedAsLAN(t *testing.T) {
+	const cache, rate = 2_500_000, 2_000_000
+	lan := &session{reach: reachLAN}
+	if est := lan.paceEstimate(); est < lanEstimate {
+		t.Fatalf("a LAN viewer is paced by %.0f bit/s, want at least %d", est, lanEstimate)
+	}
+	if d := catchUpTime(cache, rate, lan.paceEstimate()); d < 0 || d > catchupBudget {
+		t.Fatalf("a LAN viewer catches a 10 s GOP up in %s, want within %s", d, catchupBudget)
+	}
+	far := &session{reach: reachFar}
+	if est := far.paceEstimate(); est != initialEstimate {
+		t.Fatalf("a far viewer without feedback is paced by %.0f bit/s, want GCC's start %d", est, initialEstimate)
+	}
+	if d := catchUpTime(cache, rate, far.paceEstimate()); d <= catchupBudget {
+		t.Fatalf("at GCC's start the cache would be caught up in %s: the case above proves nothing", d)
+	}
+}

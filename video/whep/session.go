@@ -84,6 +84,8 @@ type session struct {
 	seq   uint16
 	pace  pacer
 	paced bool // the first keyframe has gone out
+	// firstAt is when the first keyframe went out.
+	firstAt time.Time
 	// link is what the player's receiver reports say; videoSSRC names
 	// the reports of the video.
 	link      linkReports
@@ -436,6 +438,24 @@ func (ss *session) estimate() float64 {
 	return float64(max(ss.bwe.GetTargetBitrate(), minEstimate))
 }
 
+// paceEstimate is the estimate the session paces and sizes catch-ups
+// by: a viewer on the gateway's own network is taken to have at least
+// lanEstimate. GCC starts at initialEstimate and grows only as fast as
+// the stream lets it see more, so pacing a LAN viewer by it sent a 10 s
+// GOP cache in about 8 s (1.5 × 3 Mbit/s against a 2 Mbit/s stream) and
+// kept that viewer seconds behind the camera. For lanGrace after the
+// first keyframe the session keeps GCC's pace: Chromium presents its
+// first picture only once it has decoded what arrived with it, and a
+// cache arriving at LAN speed behind the keyframe put that off by about
+// 30 ms.
+func (ss *session) paceEstimate() float64 {
+	est := ss.estimate()
+	if ss.reach == reachLAN && (!ss.paced || time.Since(ss.firstAt) >= lanGrace) {
+		est = max(est, lanEstimate)
+	}
+	return est
+}
+
 // run is the session's media goroutine: it waits for the peer, then relays
 // the camera until the session stops.
 func (ss *session) run() {
@@ -460,12 +480,9 @@ func (ss *session) run() {
 	// here: the caches have moved on meanwhile, and the round trip of the
 	// ICE checks says whether the viewer is on the gateway's network.
 	ss.connectRTT = ss.iceRTT()
-	est, r := ss.estimate(), reachOf(ss.connectRTT)
+	r := reachOf(ss.connectRTT)
 	ss.reach = r
-	if r == reachLAN {
-		est = max(est, lanEstimate)
-	}
-	start := ss.chooseStart(est, r)
+	start := ss.chooseStart(ss.paceEstimate(), r)
 	if m, _ := ss.feed(start).h.Media(); m.Video != ss.media.Video {
 		start = ss.startOn
 	}
@@ -512,7 +529,7 @@ func (ss *session) run() {
 			// the camera's next keyframe (or auto moves it to the sub
 			// stream): a replay the link cannot carry is lost in its
 			// queue, and the player asks again.
-			if time.Since(lastResync) >= time.Second && fits(cur.h.CacheBytes(), cur.h.Bitrate(), ss.estimate()) {
+			if time.Since(lastResync) >= time.Second && fits(cur.h.CacheBytes(), cur.h.Bitrate(), ss.paceEstimate()) {
 				lastResync = time.Now()
 				catchup = cur.v.Resync()
 				ss.s.metrics.resyncs.Inc()
@@ -540,7 +557,7 @@ func (ss *session) run() {
 				}
 				// Down: the sub stream's cache if the link can take it
 				// (the move is urgent); up: the next keyframe, no burst.
-				if to.stream == StreamSub && fits(to.h.CacheBytes(), to.h.Bitrate(), ss.estimate()) {
+				if to.stream == StreamSub && fits(to.h.CacheBytes(), to.h.Bitrate(), ss.paceEstimate()) {
 					to.v = to.h.Subscribe()
 				} else {
 					to.v = to.h.SubscribeAtKey()
@@ -716,9 +733,10 @@ func (ss *session) writeVideo(enc encoder, f *hub.Frame, c *clock, catchup bool)
 	if first {
 		// The first picture goes out at once.
 		ss.paced = true
+		ss.firstAt = time.Now()
 		ss.pace.skip(time.Now())
 	}
-	rate := paceRate(ss.curRate(), ss.estimate())
+	rate := paceRate(ss.curRate(), ss.paceEstimate())
 	if f.Key {
 		rtt := ss.connectRTT
 		if ms, _ := ss.link.last(); ms > 0 {
