@@ -31,7 +31,7 @@ func TestWalkTestOnTheFacilityPage(t *testing.T) {
 	m := f.newBrowser(t, "manager")
 	m.login(users.RoleManager)
 	m.open("/facility")
-	poll[bool](m, "the running test shown to the manager", 10*time.Second, `document.querySelector('[data-test=walk-running]') !== null`)
+	poll[bool](m, "the running test shown to the manager", 30*time.Second, `document.querySelector('[data-test=walk-running]') !== null`)
 	if eval[bool](m, "the end button", `document.querySelector('[data-test=walk-end]') !== null`) {
 		t.Error("a manager is offered to end the walk test")
 	}
