@@ -3,12 +3,12 @@ package hazard
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/shelterwatch/shelterwatch/internal/atomicfile"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 )
 
@@ -236,17 +236,10 @@ func refuseNewerState(version int) error {
 // format before it opens (and so upgrades) any of them. A missing or
 // unreadable file passes; loading it says what is wrong.
 func CheckStateVersion(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	if err != nil {
-		return nil
+	if v, ok := atomicfile.Version(filepath.Join(dir, StateFile)); ok {
+		return refuseNewerState(v)
 	}
-	var v struct {
-		Version int `json:"version"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return nil
-	}
-	return refuseNewerState(v.Version)
+	return nil
 }
 
 // Restore replaces the state with a snapshot's, then applies the current

@@ -7,6 +7,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,4 +43,21 @@ func Write(path string, b []byte) error {
 		return fmt.Errorf("atomicfile: sync directory of %s: %w", path, err)
 	}
 	return nil
+}
+
+// Version reads the "version" member of a JSON state file written by
+// Write, without decoding the rest; false when the file is missing or is
+// not such JSON (loading it then says what is wrong).
+func Version(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	var v struct {
+		Version int `json:"version"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return 0, false
+	}
+	return v.Version, true
 }

@@ -3,10 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/shelterwatch/shelterwatch/internal/atomicfile"
 	"github.com/shelterwatch/shelterwatch/internal/audit"
 	"github.com/shelterwatch/shelterwatch/internal/facility"
 )
@@ -64,17 +64,10 @@ func refuseNewerState(version int) error {
 // part's format before it opens (and so upgrades) any of them. A missing
 // or unreadable file passes; loading it says what is wrong.
 func CheckStateVersion(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	if err != nil {
-		return nil
+	if v, ok := atomicfile.Version(filepath.Join(dir, StateFile)); ok {
+		return refuseNewerState(v)
 	}
-	var v struct {
-		Version int `json:"version"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return nil
-	}
-	return refuseNewerState(v.Version)
+	return nil
 }
 
 // Restore loads a snapshot taken by Snapshot. State of rules that no
