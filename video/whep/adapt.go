@@ -505,3 +505,46 @@ func (p *pacer) skip(now time.Time) {
 		p.next = now
 	}
 }
+
+// The estimate's ceiling. pion's GCC caps its increase at 1.5 times the
+// received rate only while that rate is above its target, so a session
+// that sends less than its estimate (a 2 Mbit/s camera on a link
+// estimated at 3) is application-limited and its estimate grows 8 % a
+// second without bound: on emulated 4G to GCC's 50 Mbit/s maximum within
+// a minute. Paced and sized by that, a GOP replay went out far faster
+// than the 4 Mbit/s link, lost much of itself in the link's queue and
+// froze the player for 1.6 s. libwebrtc holds its estimate under 1.5
+// times the acknowledged throughput plus 10 kbit/s; the gateway holds it
+// under the same share of what it sent (the acknowledged share differs
+// by the loss, which GCC's loss side answers for), and never below
+// initialEstimate, so a session's start and its probes' gate are as
+// before.
+const (
+	ceilingFactor = 1.5
+	ceilingSlack  = 10_000
+)
+
+// sentRate is what a session sent over its last second, sampled at its
+// ticks; owned by the session goroutine.
+type sentRate struct {
+	at    [5]time.Time
+	total [5]uint64
+	n     int
+}
+
+// add records the session's byte count at now and returns the
+// estimate's ceiling in bit/s (0 until a second has been sampled).
+func (r *sentRate) add(now time.Time, total uint64) float64 {
+	r.at[r.n%len(r.at)], r.total[r.n%len(r.at)] = now, total
+	r.n++
+	if r.n < len(r.at) {
+		return 0
+	}
+	old := r.n % len(r.at)
+	d := now.Sub(r.at[old]).Seconds()
+	if d <= 0 || total < r.total[old] {
+		return 0
+	}
+	rate := float64(total-r.total[old]) * 8 / d
+	return max(initialEstimate, ceilingFactor*rate+ceilingSlack)
+}

@@ -1,6 +1,7 @@
 package whep
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -290,5 +291,62 @@ func TestLANViewerPacedAsLAN(t *testing.T) {
 	}
 	if d := catchUpTime(cache, rate, far.paceEstimate()); d <= catchupBudget {
 		t.Fatalf("at GCC's start the cache would be caught up in %s: the case above proves nothing", d)
+	}
+}
+
+// runawayGCC is a GCC whose application-limited estimate has grown to
+// its maximum, as pion's does on a link the stream does not fill.
+type runawayGCC struct{ bps int }
+
+func (g runawayGCC) GetTargetBitrate() int    { return g.bps }
+func (g runawayGCC) GetStats() map[string]any { return map[string]any{"usage": "normal"} }
+
+// TestEstimateHeldUnderWhatWasSent: GCC's estimate is held under 1.5 times
+// what the session sent over the last second (never below GCC's start),
+// so a viewer of a 2 Mbit/s camera is not paced, nor its replays sized,
+// at the 50 Mbit/s an application-limited GCC climbs to on a 4 Mbit/s
+// link; a probe's padding counts as sent, so probing can still lift it
+// past the main stream.
+func TestEstimateHeldUnderWhatWasSent(t *testing.T) {
+	ss := &session{reach: reachFar, bwe: runawayGCC{bps: 50_000_000}}
+	if est := ss.estimate(); est != 50_000_000 {
+		t.Fatalf("before a second of sending the estimate is %.0f, want GCC's own", est)
+	}
+	start := time.Unix(1000, 0)
+	var total uint64
+	tick := func(i int, bps float64) float64 {
+		total += uint64(bps / 8 / 4) // a quarter of a second's bytes
+		return ss.sent.add(start.Add(time.Duration(i)*250*time.Millisecond), total)
+	}
+	for i := range 4 {
+		if c := tick(i, 2_000_000); c != 0 {
+			t.Fatalf("tick %d: ceiling %.0f before a second was sampled", i, c)
+		}
+	}
+	c := tick(4, 2_000_000)
+	if want := ceilingFactor*2_000_000 + ceilingSlack; c < want*0.99 || c > want*1.01 {
+		t.Fatalf("ceiling at 2 Mbit/s sent: %.0f, want %.0f", c, want)
+	}
+	ss.ceiling.Store(math.Float64bits(c))
+	if est := ss.estimate(); est != c {
+		t.Fatalf("estimate %.0f with GCC at 50 Mbit/s, want the ceiling %.0f", est, c)
+	}
+	// A 10 s GOP cache of that camera no longer "fits" a replay.
+	if fits(2_500_000, 2_000_000, ss.paceEstimate()) {
+		t.Fatal("a 2.5 MB replay fits a viewer the gateway sends 2 Mbit/s: the ceiling did not reach the sizing")
+	}
+	// The sub stream alone: the floor is GCC's start, so probing stays possible.
+	for i := 5; i < 10; i++ {
+		c = tick(i, 300_000)
+	}
+	if c != initialEstimate {
+		t.Fatalf("ceiling at 0.3 Mbit/s sent: %.0f, want the floor %d", c, initialEstimate)
+	}
+	// A probe at 1.3 times a 2 Mbit/s main stream lifts it past main.
+	for i := 10; i < 15; i++ {
+		c = tick(i, probeRate(2_000_000)+300_000)
+	}
+	if c < probeHeadroom*2_000_000 {
+		t.Fatalf("ceiling while probing: %.0f, below what the probe must show", c)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -81,9 +82,11 @@ type session struct {
 	bwe          estimator
 	// seq numbers the video packets of every stream and the probes'
 	// padding, so the player sees one sequence across switches.
-	seq   uint16
-	pace  pacer
-	paced bool // the first keyframe has gone out
+	seq  uint16
+	pace pacer
+	// padding counts the probes' bytes.
+	padding uint64
+	paced   bool // the first keyframe has gone out
 	// firstAt is when the first keyframe went out.
 	firstAt time.Time
 	// link is what the player's receiver reports say; videoSSRC names
@@ -101,7 +104,12 @@ type session struct {
 	stream atomic.Value
 	curHub atomic.Value // *hub.Hub the session plays now
 
-	bytes     atomic.Uint64
+	bytes atomic.Uint64
+	// sent measures what the session sent over the last second (media
+	// and probes); ceiling, float64 bits, is the most the estimate may
+	// say (0: no cap yet). Both are the session goroutine's to write.
+	sent      sentRate
+	ceiling   atomic.Uint64
 	keyReq    chan struct{}
 	connected chan struct{}
 	connOnce  sync.Once
@@ -430,12 +438,17 @@ func (ss *session) feed(s Stream) *feed {
 	return ss.main
 }
 
-// estimate is the viewer's bandwidth estimate in bit/s.
+// estimate is the viewer's bandwidth estimate in bit/s: GCC's, held
+// under the ceiling that what the session sent sets (sentRate).
 func (ss *session) estimate() float64 {
 	if ss.bwe == nil {
 		return initialEstimate
 	}
-	return float64(max(ss.bwe.GetTargetBitrate(), minEstimate))
+	est := float64(max(ss.bwe.GetTargetBitrate(), minEstimate))
+	if c := math.Float64frombits(ss.ceiling.Load()); c > 0 {
+		est = min(est, c)
+	}
+	return est
 }
 
 // paceEstimate is the estimate the session paces and sizes catch-ups
@@ -535,6 +548,9 @@ func (ss *session) run() {
 				ss.s.metrics.resyncs.Inc()
 			}
 		case now := <-tick.C:
+			if c := ss.sent.add(now, ss.bytes.Load()+ss.padding); c > 0 {
+				ss.ceiling.Store(math.Float64bits(c))
+			}
 			mainRate := 0.0
 			if ss.main != nil {
 				mainRate = ss.main.h.Bitrate()
@@ -719,6 +735,7 @@ func (ss *session) probe(n int) {
 			return
 		}
 		ss.s.metrics.paddingBytes.Add(float64(size))
+		ss.padding += uint64(size)
 		n -= size
 	}
 }
