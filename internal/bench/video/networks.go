@@ -109,6 +109,10 @@ type watchResult struct {
 	// longest gap between frames.
 	Freezes, LongFreezes int
 	MaxFreeze            time.Duration
+	// Settled are the freezes in the frames presented after the first 30
+	// (2 s at 15 fps): those of a running picture, not of its start
+	// (the GOP cache's catch-up, a first move to the main stream).
+	Settled int
 	// Lag: pion, arrival minus the camera's send stamp (p50, p99);
 	// Chromium, presentation minus receive time (p50, p99), and the RTP
 	// clock's pace against the wall clock over the window (1 = live).
@@ -517,6 +521,7 @@ loop:
 	close(stopSampling)
 	w.addSamples(<-sampled)
 	w.Freezes, w.LongFreezes, w.MaxFreeze = freezes(gaps)
+	w.Settled = w.Freezes
 	w.LagP50, w.LagP99 = quantileD(lags, 0.5), quantileD(lags, 0.99)
 	seq := c.Seq()
 	w.Lost, w.Recovered, w.Probe = seq.Lost(), seq.Late, seq.Padding

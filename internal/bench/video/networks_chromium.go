@@ -254,6 +254,7 @@ func (b *netBrowser) measure(ctx context.Context, gw *videoGateway, sessions []i
 		}
 		w.addSamples(<-samples[k])
 		w.Freezes, w.LongFreezes, w.MaxFreeze = freezes(gaps)
+		w.Settled = w.Freezes
 		// Chromium's own count, when it saw more (it also sees frames
 		// decoded but not presented).
 		w.Freezes = max(w.Freezes, s1.FreezeCount-s0[k].FreezeCount)

@@ -50,9 +50,9 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 	}
 
 	fmt.Fprintf(w, "\n#### One viewer per player watching for %s\n\n", o.Watch)
-	fmt.Fprintln(w, "| profile | camera | player | ends on | switches | estimate min / p50 Mbit/s | reported RTT p50 / max ms, loss max | freezes | > 1 s | longest gap ms | lag p50 ms | lag p99 ms | RTP pace | lost | recovered | NACKs | probe pkts | received Mbit/s |")
-	fmt.Fprintln(w, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	noFreeze4g, sub4gPoor, noLongPoor := true, true, true
+	fmt.Fprintln(w, "| profile | camera | player | ends on | switches | estimate min / p50 Mbit/s | reported RTT p50 / max ms, loss max | freezes | after 2 s | > 1 s | longest gap ms | lag p50 ms | lag p99 ms | RTP pace | lost | recovered | NACKs | probe pkts | received Mbit/s |")
+	fmt.Fprintln(w, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	noFreeze4g, noSettled4g, sub4gPoor, noLongPoor := true, true, true, true
 	for _, row := range r.Rows {
 		for _, pw := range []struct {
 			name string
@@ -62,9 +62,9 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 				if pw.name == "Chromium" && r.NoBrowser != "" {
 					continue
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | failed: %s ||||||||||||||\n", row.Profile, row.Camera.ID, pw.name, strings.Join(row.Errors, "; "))
+				fmt.Fprintf(w, "| %s | %s | %s | failed: %s |||||||||||||||\n", row.Profile, row.Camera.ID, pw.name, strings.Join(row.Errors, "; "))
 				if row.Profile == "4g" {
-					noFreeze4g = false
+					noFreeze4g, noSettled4g = false, false
 				}
 				if row.Profile == "poor4g" {
 					sub4gPoor, noLongPoor = false, false
@@ -80,13 +80,14 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 			if pw.name == "Chromium" {
 				nacks = fmt.Sprint(x.Nacks)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.2f / %.2f | %.0f / %.0f, %.0f %% | %d | %d | %d | %d | %d | %s | %d | %d | %s | %s | %.2f |\n",
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.2f / %.2f | %.0f / %.0f, %.0f %% | %d | %d | %d | %d | %d | %d | %s | %d | %d | %s | %s | %.2f |\n",
 				row.Profile, row.Camera.ID, pw.name, streamOf(x.Width), x.Switches, x.EstMin/1e6, x.EstP50/1e6, x.RTTP50, x.RTTMax, 100*x.LossMax,
-				x.Freezes, x.LongFreezes, x.MaxFreeze.Milliseconds(),
+				x.Freezes, x.Settled, x.LongFreezes, x.MaxFreeze.Milliseconds(),
 				x.LagP50.Milliseconds(), x.LagP99.Milliseconds(), pace, x.Lost, x.Recovered, nacks, probeCell(pw.name, x.Probe), x.Received/1e6)
 			switch row.Profile {
 			case "4g":
 				noFreeze4g = noFreeze4g && x.Freezes == 0
+				noSettled4g = noSettled4g && x.Settled == 0
 			case "poor4g":
 				sub4gPoor = sub4gPoor && streamOf(x.Width) == "sub"
 				noLongPoor = noLongPoor && x.LongFreezes == 0
@@ -109,14 +110,15 @@ func printNetReport(w io.Writer, o NetOptions, r *netResult) {
 	}
 
 	fmt.Fprintln(w, "\nGoals:")
-	fmt.Fprintf(w, "- 4g: first frame p99 ≤ 1 s: %s; no freeze in %s: %s.\n", report.PassMiss(goal4g), o.Watch, report.PassMiss(noFreeze4g))
+	fmt.Fprintf(w, "- 4g: first frame p99 ≤ 1 s: %s; no freeze in %s: %s (after the first 2 s: %s).\n", report.PassMiss(goal4g), o.Watch, report.PassMiss(noFreeze4g), report.PassMiss(noSettled4g))
 	fmt.Fprintf(w, "- poor4g: auto settles on the sub stream: %s; no freeze longer than 1 s: %s.\n", report.PassMiss(sub4gPoor), report.PassMiss(noLongPoor))
 	if r.Wall != nil {
 		allSub := len(r.Wall.Widths) > 0 && streamOf(r.Wall.Widths[len(r.Wall.Widths)-1]) == "sub"
 		fmt.Fprintf(w, "- 3×3 wall over 4g: every tile on its sub stream: %s; received under the link's rate: %s; no freezes: %s.\n",
 			report.PassMiss(allSub), report.PassMiss(r.Wall.Received < float64(r.Wall.LinkRate)), report.PassMiss(r.Wall.Freezes == 0))
 	}
-	fmt.Fprintln(w, "\nFreezes are counted as Chromium counts them (a frame later than max(3×, +150 ms) the mean interval of the 30 before it);")
+	fmt.Fprintln(w, "\nFreezes are counted as Chromium counts them (a frame later than max(3×, +150 ms) the mean interval of the 30 before it),")
+	fmt.Fprintln(w, "and again in the presented frames after the first 30 (2 s), which leaves out the start (the GOP cache's catch-up, a first move to main);")
 	fmt.Fprintln(w, "lag is arrival minus the camera's send stamp (pion) or presentation minus receive time (Chromium);")
 	fmt.Fprintln(w, "RTP pace is the video clock's advance over the wall clock's between the window's first and last presented frames (1.000: live);")
 	fmt.Fprintln(w, "recovered are packets that arrived after a later one (pion) or retransmissions received (Chromium);")
