@@ -81,8 +81,14 @@ const (
 	// keyframes.
 	congestedFor = 1500 * time.Millisecond
 	probeFor     = 2500 * time.Millisecond
-	probeRamp    = 500 * time.Millisecond
-	probeJudge   = time.Second
+	// probeRamp: a probe climbs to its rate over this long. Over 500 ms
+	// a probe on a 1 Mbit/s link filled the link's queue before the
+	// delay detector's feedback came back and lost the sub stream's
+	// packets with the padding (up to 64 % reported loss, freezes over
+	// a second); over 1.5 s the detector stops most of them first, and
+	// the probe's last second, which judges it, is still at full rate.
+	probeRamp  = 1500 * time.Millisecond
+	probeJudge = time.Second
 	// probeGate: no probe while the estimate is below this share of the
 	// main stream's rate. A probe that fails still costs the sub stream
 	// a second of loss; a link whose estimate sits far below main (a
