@@ -175,6 +175,7 @@ type wallResult struct {
 	Sessions   int
 	Widths     []int
 	Freezes    int
+	Settled    int // freezes after each tile's first 2 s
 	MaxFreeze  time.Duration
 	Received   float64 // bit/s, all sessions
 	LinkRate   int

@@ -313,6 +313,7 @@ func runWall(ctx context.Context, o NetOptions, gw *videoGateway, b *netBrowser)
 	for _, w := range ws {
 		res.Widths = append(res.Widths, w.Width)
 		res.Freezes += w.Freezes
+		res.Settled += w.Settled
 		res.MaxFreeze = max(res.MaxFreeze, w.MaxFreeze)
 		res.Received += w.Received
 		res.Duration = w.Duration

@@ -78,5 +78,8 @@ func TestNetworksBenchMeasuresRealSessions(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+	if strings.Contains(out.String(), "- poor4g:") {
+		t.Errorf("report judges poor4g, which did not run:\n%s", out.String())
+	}
 	t.Log(out.String())
 }
