@@ -151,9 +151,7 @@ func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err
 		var maxs gateway.Stat
 		profiling := o.ProfDir != ""
 		if profiling {
-			stem := filepath.Join(o.ProfDir, strings.ReplaceAll(sc.Name(), "/", "_")+".gateway")
-			spec := gateway.ProfileSpec{CPU: stem + ".pprof", Heap: stem + ".heap.pprof", Goroutine: stem + ".goroutine.pprof"}
-			if err := gw.Profile(spec); err != nil {
+			if err := gw.Profile(burstProfileSpec(o, sc)); err != nil {
 				return res, err
 			}
 		}
@@ -201,11 +199,25 @@ func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err
 		return res, err
 	}
 	var maxs gateway.Stat
+	profiling := o.ProfDir != ""
+	if profiling {
+		// The profile starts once the gateway is ready: its subscription
+		// has begun to drain, so it misses the start-up and the first
+		// moments of the backlog.
+		if err := gw.Profile(burstProfileSpec(o, sc)); err != nil {
+			return res, err
+		}
+	}
 	for {
 		if err := sampleMax(gw, &maxs); err != nil {
 			return res, err
 		}
 		if uint64(maxs.Readings) >= res.AckedReadings {
+			if profiling {
+				if err := gw.StopProfile(); err != nil {
+					return res, err
+				}
+			}
 			break
 		}
 		if time.Since(t0) > 10*time.Minute {
@@ -220,6 +232,12 @@ func runBurst(ctx context.Context, o Options, sc Scenario) (res burstResult, err
 		return res, err
 	}
 	return res, finishBurst(ctx, gw, gateway.Stat{}, maxs, &res)
+}
+
+// burstProfileSpec names a burst scenario's profiles in o.ProfDir.
+func burstProfileSpec(o Options, sc Scenario) gateway.ProfileSpec {
+	stem := filepath.Join(o.ProfDir, strings.ReplaceAll(sc.Name(), "/", "_")+".gateway")
+	return gateway.ProfileSpec{CPU: stem + ".pprof", Heap: stem + ".heap.pprof", Goroutine: stem + ".goroutine.pprof"}
 }
 
 // awaitPublished waits until the publishers have had every one of want
