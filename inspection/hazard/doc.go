@@ -44,7 +44,9 @@
 // engine: they queue in memory, bounded) and its open alarms at every
 // tick, writes the audit entries, then saves the state to disk
 // (hazards.json, written and fsynced before it is renamed into place).
-// Backpressure: alarm events are rare; past MaxQueued the oldest are
+// An alarm storm is judged together, at most once a second, so that the
+// list is not saved once per alarm. Backpressure: alarm events are rare;
+// past MaxQueued the oldest are
 // dropped and counted, and the next sync with the engine's open alarms
 // repairs the duration rules (only counts can miss an event).
 package hazard

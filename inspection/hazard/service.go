@@ -26,6 +26,10 @@ const StateFile = "hazards.json"
 // MaxQueued bounds the alarm events waiting for the Service.
 const MaxQueued = 10000
 
+// stepGap is the least time between two steps prompted by alarm events.
+// The list judges spans of days; a second's delay costs nothing there.
+const stepGap = time.Second
+
 // OverdueDevicePrefix starts the built-in gateway devices that report a
 // zone's overdue items.
 const OverdueDevicePrefix = "gateway.hazards"
@@ -156,30 +160,50 @@ func (s *Service) AlarmEvent(ev alarm.Event) {
 	}
 }
 
-// Run judges the list every TickEvery and on every alarm event, and
-// serves the API's requests, until ctx ends.
+// Run judges the list every TickEvery and on alarm events (at most once
+// per stepGap), and serves the API's requests, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	var due time.Time // the next regular step
+	var (
+		due      time.Time // the next regular step
+		stepped  time.Time // the last step
+		deferred bool      // alarm events wait for the next step
+	)
 	for {
 		select {
 		case <-ctx.Done():
+			s.takeEvents() // deferred ones too
 			s.flush()
 			return nil
 		case <-t.C:
 			s.step(ctx)
-			due = s.opts.Now().Add(s.opts.TickEvery)
+			stepped, deferred = s.opts.Now(), false
+			due = stepped.Add(s.opts.TickEvery)
 		case <-s.wake:
-			s.step(ctx)
+			// A step saves the whole list (and syncs it). An alarm storm
+			// (a door contact bouncing in the secure ward at night, a
+			// backlog replayed after an outage) would otherwise save it
+			// once per alarm: the first event is judged at once, the
+			// rest of a storm together at most every stepGap.
+			if now := s.opts.Now(); now.Sub(stepped) >= stepGap {
+				s.step(ctx)
+				stepped = now
+			} else {
+				deferred = true
+			}
 		case fn := <-s.reqs:
 			fn()
 		}
 		// Next judgement: at the tick, or sooner when a deadline falls
-		// before it (a deadline is kept to the second, not the tick).
+		// before it (a deadline is kept to the second, not the tick), or
+		// when deferred alarm events are due.
 		next := due
 		if dl := s.core.NextDeadline(); !dl.IsZero() && dl.Before(next) {
 			next = dl.Add(time.Millisecond)
+		}
+		if deferred && stepped.Add(stepGap).Before(next) {
+			next = stepped.Add(stepGap)
 		}
 		wait := max(next.Sub(s.opts.Now()), 0)
 		if !t.Stop() {
@@ -195,13 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 // step feeds queued events and the engine's open alarms to the Core and
 // ticks it.
 func (s *Service) step(ctx context.Context) {
-	s.mu.Lock()
-	evs := s.events
-	s.events = nil
-	s.mu.Unlock()
-	for _, ev := range evs {
-		s.core.AlarmFired(ev.Alarm, ev.At)
-	}
+	s.takeEvents()
 	now := s.opts.Now()
 	if s.opts.Alarms != nil {
 		open, err := s.opts.Alarms.Active(ctx)
@@ -215,6 +233,17 @@ func (s *Service) step(ctx context.Context) {
 	}
 	s.core.Tick(now)
 	s.flush()
+}
+
+// takeEvents feeds the queued alarm events to the Core.
+func (s *Service) takeEvents() {
+	s.mu.Lock()
+	evs := s.events
+	s.events = nil
+	s.mu.Unlock()
+	for _, ev := range evs {
+		s.core.AlarmFired(ev.Alarm, ev.At)
+	}
 }
 
 // flush writes what the Core changed: audit entries first (an action is
