@@ -242,6 +242,26 @@ func TestNightDoorInSecureWard(t *testing.T) {
 	expect(t, "05:59 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door@dev:ward-door")
 }
 
+// An alarm that fires at once leaves nothing to wait for: no Tick (a pass
+// over every subject) is asked for, while one with a `for` asks for its end.
+func TestImmediateAlarmAsksForNoTick(t *testing.T) {
+	held := RuleConfig{ID: "door-held", Kinds: []string{"door"}, When: "value", For: facility.Duration(5 * time.Minute),
+		Severity: "warning", Title: title("door open 5 min")}
+	tl := newTimeline(t, testConfig(nightDoor, held))
+	tl.c.TakeHint()
+	expect(t, "23:00 open", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door@dev:ward-door")
+	if h, want := tl.c.TakeHint(), t0.Add(5*time.Minute); !h.Equal(want) {
+		t.Fatalf("hint after the door opened = %v, want the held-open rule's end %v", h, want)
+	}
+	tl.send("ward-door", reading.KindDoor, reading.Bool(false))
+	tl.c.TakeHint()
+	tl.at(time.Second)
+	expect(t, "open again", tl.send("ward-door", reading.KindDoor, reading.Bool(true)), "firing:ward-night-door@dev:ward-door")
+	if h, want := tl.c.TakeHint(), t0.Add(time.Second+5*time.Minute); !h.Equal(want) {
+		t.Fatalf("hint after the door opened again = %v, want %v", h, want)
+	}
+}
+
 func TestWindowDays(t *testing.T) {
 	w, err := parseWindow(&ActiveConfig{Between: "22:00-06:00", Days: []string{"fri"}})
 	if err != nil {

@@ -148,7 +148,12 @@ func (c *Core) observeState(r *rule, dev *facility.Device, key string, rd readin
 		}
 		if s.PendingSince.IsZero() {
 			s.PendingSince = now
-			c.wakeAt(now.Add(r.forD))
+			if r.forD > 0 {
+				// Without a `for` the alarm fires just below: nothing to
+				// wait for, and a hint due now would cost a Tick (a pass
+				// over every subject) per alarm in a storm.
+				c.wakeAt(now.Add(r.forD))
+			}
 			c.dirty = true
 		}
 		if now.Sub(s.PendingSince) >= r.forD {
