@@ -161,20 +161,18 @@ func (c *Core) observeState(r *rule, dev *facility.Device, key string, rd readin
 		}
 		return
 	}
-	clear := true
-	if r.clear != nil {
-		var ok bool
-		if clear, ok = c.eval(r, r.clear, re); !ok {
-			return
-		}
-	}
 	if !s.PendingSince.IsZero() {
 		// The condition stopped holding before `for` ran out.
 		s.PendingSince = time.Time{}
 		c.dirty = true
 	}
-	if !firing || !clear {
-		return
+	if !firing {
+		return // nothing to clear: the clear condition is not evaluated
+	}
+	if r.clear != nil {
+		if clear, ok := c.eval(r, r.clear, re); !ok || !clear {
+			return
+		}
 	}
 	if r.keep > 0 {
 		if s.ClearSince.IsZero() {
