@@ -112,6 +112,9 @@ type Options struct {
 	// OnSpace is called (from the space watch) when the disk-full
 	// condition changes: "ok" or what is full.
 	OnSpace func(condition string)
+	// TailReadings is how many of the newest readings ReadLog serves from
+	// memory (default DefaultTailReadings; negative: none).
+	TailReadings int
 }
 
 // Defaults of Options; the gateway's config applies the same ones.
@@ -138,6 +141,9 @@ func (o *Options) defaults() {
 	}
 	if o.SpaceEvery <= 0 {
 		o.SpaceEvery = time.Second
+	}
+	if o.TailReadings == 0 {
+		o.TailReadings = DefaultTailReadings
 	}
 }
 
@@ -184,6 +190,7 @@ type Store struct {
 
 	regMu    sync.RWMutex
 	registry map[seriesID]string // series → zone of its latest reading
+	tail     *tail               // the newest readings on disk, for ReadLog
 
 	curMu   sync.Mutex
 	cursors map[string]uint64
@@ -307,6 +314,7 @@ func open(opts Options, db, idx *pebble.DB) (*Store, error) {
 		notifyCh:  make(chan struct{}),
 		registry:  make(map[seriesID]string),
 		cursors:   make(map[string]uint64),
+		tail:      newTail(opts.TailReadings),
 		pending:   make(rollupBatch),
 
 		ballastLog: ratelog.New(time.Hour),
@@ -747,6 +755,7 @@ func (s *Store) finishCommit(c *inflight) {
 	if s.firstSeq.Load() == 0 {
 		s.firstSeq.Store(s.lastSeq.Load() + 1)
 	}
+	s.tail.add(c.reqs)
 	s.lastSeq.Store(c.seq)
 	s.metrics.appends.Add(float64(c.n))
 	s.metrics.commits.Inc()
@@ -764,14 +773,17 @@ func (s *Store) zoneOf(id seriesID) (string, bool) {
 	return z, ok
 }
 
-// ReadLog returns up to max readings with sequence numbers greater than
+// ReadLog returns up to limit readings with sequence numbers greater than
 // after, in order. It returns fewer (possibly none) when the log ends.
 // Readings deleted by retention or the disk budget are skipped: the first
 // returned Seq may be greater than after+1.
-func (s *Store) ReadLog(after uint64, max int) ([]reading.Reading, error) {
+func (s *Store) ReadLog(after uint64, limit int) ([]reading.Reading, error) {
 	last := s.lastSeq.Load()
-	if after >= last || max <= 0 {
+	if after >= last || limit <= 0 {
 		return nil, nil
+	}
+	if out, ok := s.tail.read(max(after+1, s.firstSeq.Load()), last, limit); ok {
+		return out, nil
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(last + 1)})
 	if err != nil {
@@ -780,8 +792,8 @@ func (s *Store) ReadLog(after uint64, max int) ([]reading.Reading, error) {
 	defer it.Close()
 	// One allocation of the size the range can hold (sequences are dense
 	// but for deleted ranges), not a slice grown eight times per call.
-	out := make([]reading.Reading, 0, min(uint64(max), last-after))
-	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+	out := make([]reading.Reading, 0, min(uint64(limit), last-after))
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		var r reading.Reading
 		if err := reading.UnmarshalBinary(it.Value(), &r); err != nil {
 			// A record we cannot decode is reported, not skipped silently.
