@@ -101,8 +101,24 @@ func newBatchConn(c net.Conn, writeTimeout time.Duration) *batchConn {
 	return b
 }
 
-// Read reads from the buffer (paho reads from one goroutine).
-func (b *batchConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+// Read reads from the buffer (paho reads from one goroutine). Once a
+// write has failed, a failed read returns the write's error: the flusher
+// closed the socket, and paho takes the "use of closed network
+// connection" a read then gets for its own Disconnect and reports
+// nothing, so the client would stay "connected" to a dead connection
+// until the next keep-alive ping.
+func (b *batchConn) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil {
+		b.mu.Lock()
+		werr, closing := b.err, b.closing
+		b.mu.Unlock()
+		if werr != nil && !closing {
+			return n, werr
+		}
+	}
+	return n, err
+}
 
 // Write queues p for the flusher. It waits only while the queue is full.
 func (b *batchConn) Write(p []byte) (int, error) {
@@ -157,7 +173,7 @@ func (b *batchConn) flusher() {
 }
 
 // fail records the first write error and closes the socket, so paho's
-// reader sees the connection end and reports it lost.
+// reader sees the connection end and reports it lost (see Read).
 func (b *batchConn) fail(err error) {
 	b.mu.Lock()
 	if b.err == nil {
