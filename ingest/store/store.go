@@ -778,21 +778,28 @@ func (s *Store) zoneOf(id seriesID) (string, bool) {
 // Readings deleted by retention or the disk budget are skipped: the first
 // returned Seq may be greater than after+1.
 func (s *Store) ReadLog(after uint64, limit int) ([]reading.Reading, error) {
+	return s.ReadLogInto(nil, after, limit)
+}
+
+// ReadLogInto is ReadLog appending to dst[:0], so that a reader that
+// keeps up reuses one slice.
+func (s *Store) ReadLogInto(dst []reading.Reading, after uint64, limit int) ([]reading.Reading, error) {
+	out := dst[:0]
 	last := s.lastSeq.Load()
 	if after >= last || limit <= 0 {
-		return nil, nil
+		return out, nil
 	}
-	if out, ok := s.tail.read(max(after+1, s.firstSeq.Load()), last, limit); ok {
+	if out, ok := s.tail.read(out, max(after+1, s.firstSeq.Load()), last, limit); ok {
 		return out, nil
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(last + 1)})
 	if err != nil {
-		return nil, fmt.Errorf("store: read log after %d: %w", after, err)
+		return out, fmt.Errorf("store: read log after %d: %w", after, err)
 	}
 	defer it.Close()
 	// One allocation of the size the range can hold (sequences are dense
 	// but for deleted ranges), not a slice grown eight times per call.
-	out := make([]reading.Reading, 0, min(uint64(limit), last-after))
+	out = slices.Grow(out, int(min(uint64(limit), last-after)))
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		var r reading.Reading
 		if err := reading.UnmarshalBinary(it.Value(), &r); err != nil {

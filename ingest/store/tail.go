@@ -60,22 +60,20 @@ func (t *tail) add(reqs []*appendReq) {
 	}
 }
 
-// read returns the readings from seq from up to seq last, at most max,
-// and whether the ring held from (and so all of them).
-func (t *tail) read(from, last uint64, max int) ([]reading.Reading, bool) {
+// read appends to dst the readings from seq from up to seq last, at most
+// max, and says whether the ring held from (and so all of them).
+func (t *tail) read(dst []reading.Reading, from, last uint64, max int) ([]reading.Reading, bool) {
 	if t == nil {
-		return nil, false
+		return dst, false
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.first == 0 || from < t.first || last > t.last {
-		return nil, false
+		return dst, false
 	}
-	n := min(uint64(max), last-from+1)
-	out := make([]reading.Reading, n)
-	for i := range out {
-		seq := from + uint64(i)
-		out[i] = t.ring[seq%uint64(len(t.ring))]
+	n := int(min(uint64(max), last-from+1))
+	for seq := from; seq < from+uint64(n); seq++ {
+		dst = append(dst, t.ring[seq%uint64(len(t.ring))])
 	}
-	return out, true
+	return dst, true
 }

@@ -55,7 +55,7 @@ func TestTailReadsAsTheLog(t *testing.T) {
 	fromTail := map[read][]reading.Reading{}
 	served := 0
 	for _, rd := range reads {
-		if _, ok := s.tail.read(rd.after+1, last, rd.limit); ok {
+		if _, ok := s.tail.read(nil, rd.after+1, last, rd.limit); ok {
 			served++
 		}
 		got, err := s.ReadLog(rd.after, rd.limit)
@@ -104,21 +104,21 @@ func TestTailStartsAgainAfterAGap(t *testing.T) {
 		return []*appendReq{req}
 	}
 	tl.add(batch(1, 5))
-	if got, ok := tl.read(2, 5, 10); !ok || len(got) != 4 || got[0].Seq != 2 {
+	if got, ok := tl.read(nil, 2, 5, 10); !ok || len(got) != 4 || got[0].Seq != 2 {
 		t.Fatalf("read(2..5) = %v, %v", got, ok)
 	}
 	tl.add(batch(9, 3)) // 6–8 were lost
-	if _, ok := tl.read(5, 11, 10); ok {
+	if _, ok := tl.read(nil, 5, 11, 10); ok {
 		t.Fatal("served a read across the gap")
 	}
-	if got, ok := tl.read(9, 11, 10); !ok || len(got) != 3 || got[2].Device != "11" {
+	if got, ok := tl.read(nil, 9, 11, 10); !ok || len(got) != 3 || got[2].Device != "11" {
 		t.Fatalf("read(9..11) = %v, %v", got, ok)
 	}
 	tl.add(batch(12, 10)) // past the ring's size: the oldest go
-	if _, ok := tl.read(13, 21, 10); ok {
+	if _, ok := tl.read(nil, 13, 21, 10); ok {
 		t.Fatal("served a sequence number the ring no longer holds")
 	}
-	if got, ok := tl.read(14, 21, 10); !ok || len(got) != 8 || got[0].Device != "14" || got[7].Device != "21" {
+	if got, ok := tl.read(nil, 14, 21, 10); !ok || len(got) != 8 || got[0].Device != "14" || got[7].Device != "21" {
 		t.Fatalf("read(14..21) = %v, %v", got, ok)
 	}
 }

@@ -31,7 +31,9 @@ type Notifier interface {
 // Log is the durable reading log the engine consumes (the store), from
 // its own cursor.
 type Log interface {
-	ReadLog(after uint64, max int) ([]reading.Reading, error)
+	// ReadLogInto appends to dst[:0] the readings after the given
+	// sequence number, at most limit.
+	ReadLogInto(dst []reading.Reading, after uint64, limit int) ([]reading.Reading, error)
 	// Changed is closed when readings after the last read were appended.
 	Changed() <-chan struct{}
 	LastSeq() uint64
@@ -88,6 +90,7 @@ type Engine struct {
 	unstored chan []reading.Reading
 
 	// Owned by Run.
+	readBuf       []reading.Reading // consume's, reused
 	seq, savedSeq uint64
 	savedAt       time.Time
 	unsaved       bool          // state changed without an alarm transition since the last save
@@ -251,10 +254,11 @@ func (e *Engine) Run(ctx context.Context) error {
 // consume evaluates every reading stored since the last one seen.
 func (e *Engine) consume(ctx context.Context) error {
 	for {
-		rs, err := e.opts.Store.ReadLog(e.seq, 1024)
+		rs, err := e.opts.Store.ReadLogInto(e.readBuf, e.seq, 1024)
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
+		e.readBuf = rs
 		if len(rs) == 0 {
 			return nil
 		}
