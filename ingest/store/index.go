@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -222,6 +224,7 @@ func (s *Store) replayIndex() error {
 	n := 0
 	var seq uint64
 	commit := func() error {
+		s.series.flush(b)
 		s.keyBuf, s.buf = s.pending.flush(b, s.keyBuf, s.buf)
 		setIndexed(b, seq)
 		if err := b.Commit(pebble.NoSync); err != nil {
@@ -266,9 +269,7 @@ func (s *Store) replayIndex() error {
 // returns newSeries with that change; the caller makes it visible once
 // the batch is applied.
 func (s *Store) indexReading(b *pebble.Batch, r *reading.Reading, newSeries map[seriesID]string) map[seriesID]string {
-	p := seriesPrefix(r.Device, string(r.Kind))
-	s.buf = reading.AppendValue(s.buf[:0], r.Value)
-	_ = b.Set(seriesKey(p, r.Time, r.Seq), s.buf, nil)
+	s.series.add(r)
 	s.pending.add(r)
 	id := seriesID{device: r.Device, kind: r.Kind}
 	if zone, ok := s.zoneOf(id); !ok || zone != r.Zone {
@@ -283,4 +284,36 @@ func (s *Store) indexReading(b *pebble.Batch, r *reading.Reading, newSeries map[
 		}
 	}
 	return newSeries
+}
+
+// seriesEntries collects a batch's series index entries, to be written in
+// key order. A batch's readings come in arrival order, from devices all
+// over the key space, and the index's memtable searched its skiplist from
+// the top for each; in key order, each search starts from the last one's
+// place (a tenth of the gateway's CPU through an external broker went to
+// those searches).
+type seriesEntries struct {
+	arena []byte // keys and values, one after the other
+	ents  []seriesEntry
+}
+
+// seriesEntry is a key, arena[k:v], and its value, arena[v:end].
+type seriesEntry struct{ k, v, end int }
+
+func (e *seriesEntries) add(r *reading.Reading) {
+	k := len(e.arena)
+	e.arena = appendSeriesKey(e.arena, r.Device, string(r.Kind), r.Time, r.Seq)
+	v := len(e.arena)
+	e.arena = reading.AppendValue(e.arena, r.Value)
+	e.ents = append(e.ents, seriesEntry{k, v, len(e.arena)})
+}
+
+// flush writes the entries to b in key order and forgets them.
+func (e *seriesEntries) flush(b *pebble.Batch) {
+	a := e.arena
+	slices.SortFunc(e.ents, func(x, y seriesEntry) int { return bytes.Compare(a[x.k:x.v], a[y.k:y.v]) })
+	for _, en := range e.ents {
+		_ = b.Set(a[en.k:en.v], a[en.v:en.end], nil)
+	}
+	e.arena, e.ents = e.arena[:0], e.ents[:0]
 }

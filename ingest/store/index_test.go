@@ -258,3 +258,14 @@ func logHoldsIndexKeys(t *testing.T, s *Store) bool {
 	}
 	return false
 }
+
+// The series index entries a batch writes in key order are the keys the
+// queries read.
+func TestAppendSeriesKeyIsSeriesKey(t *testing.T) {
+	at := time.Date(2026, 12, 8, 3, 4, 5, 6, time.UTC)
+	got := appendSeriesKey([]byte("x"), "dorm-1-temp", "temperature", at, 42)
+	want := append([]byte("x"), seriesKey(seriesPrefix("dorm-1-temp", "temperature"), at, 42)...)
+	if string(got) != string(want) {
+		t.Fatalf("appendSeriesKey = %q, want %q", got, want)
+	}
+}

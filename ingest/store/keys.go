@@ -65,6 +65,17 @@ func seriesPrefix(device, kind string) []byte {
 	return append(k, 0)
 }
 
+// appendSeriesKey appends seriesKey(seriesPrefix(device, kind), t, seq).
+func appendSeriesKey(dst []byte, device, kind string, t time.Time, seq uint64) []byte {
+	dst = append(dst, prefixSeries)
+	dst = append(dst, device...)
+	dst = append(dst, 0)
+	dst = append(dst, kind...)
+	dst = append(dst, 0)
+	dst = binary.BigEndian.AppendUint64(dst, timeBits(t))
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
 func seriesKey(prefix []byte, t time.Time, seq uint64) []byte {
 	k := make([]byte, len(prefix), len(prefix)+16)
 	copy(k, prefix)

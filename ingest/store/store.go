@@ -216,7 +216,8 @@ type Store struct {
 	nextSeq     uint64
 	syncQ       chan *inflight
 	buf, keyBuf []byte
-	pending     rollupBatch // rollups of the commit being built
+	pending     rollupBatch   // rollups of the commit being built
+	series      seriesEntries // its series index entries
 }
 
 type seriesID struct {
@@ -672,6 +673,7 @@ func (s *Store) commit(reqs []*appendReq) {
 			newSeries = s.indexReading(ib, r, newSeries)
 		}
 	}
+	s.series.flush(ib)
 	s.keyBuf, s.buf = s.pending.flush(ib, s.keyBuf, s.buf)
 	start := time.Now()
 	err := pebblelog.Guard(func() error { return s.db.ApplyNoSyncWait(b, pebble.Sync) })
