@@ -20,9 +20,11 @@ type tail struct {
 	last  uint64            // the newest
 }
 
-// DefaultTailReadings is the readings the tail holds by default: about a
-// second at a busy site's rate, about 1.7 MB.
-const DefaultTailReadings = 8192
+// DefaultTailReadings is the readings the tail holds by default, about
+// 0.9 MB: a forwarder's linger (1 s) at 2,000 readings/s, a busy site's
+// rate, with room to spare. A backlog drains faster than that and its
+// forwarder reads the log.
+const DefaultTailReadings = 4096
 
 func newTail(n int) *tail {
 	if n <= 0 {
