@@ -27,6 +27,7 @@ import (
 	fwd "github.com/shelterwatch/shelterwatch/ingest/forward"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/store"
+	"github.com/shelterwatch/shelterwatch/internal/bench/influxd"
 	"github.com/shelterwatch/shelterwatch/internal/bench/procstat"
 	"github.com/shelterwatch/shelterwatch/internal/bench/report"
 )
@@ -101,6 +102,9 @@ func medianRow(rs []row) row {
 	return rs[len(rs)/2]
 }
 
+// benchMeasurements are the measurements benchReadings' points go to.
+var benchMeasurements = []string{string(reading.KindTemperature), string(reading.KindSmoke)}
+
 // benchReadings returns n readings of 100 devices: nine in ten
 // temperatures (half with battery), one in ten a smoke boolean.
 func benchReadings(from, n int, base time.Time) []reading.Reading {
@@ -123,28 +127,28 @@ func benchReadings(from, n int, base time.Time) []reading.Reading {
 
 // rig starts a fresh influxd and opens an empty store; cleanup stops and
 // removes both.
-func rig(bin string) (*influxd, *store.Store, func(), error) {
-	db, err := startInfluxd(bin)
+func rig(ctx context.Context, bin string) (*influxd.Server, *store.Store, func(), error) {
+	db, err := influxd.Start(ctx, bin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "shelter-bench-store-")
 	if err != nil {
-		db.stop()
+		db.Stop()
 		return nil, nil, nil, err
 	}
 	st, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
-		db.stop()
+		db.Stop()
 		os.RemoveAll(dir)
 		return nil, nil, nil, err
 	}
-	return db, st, func() { st.Close(); os.RemoveAll(dir); db.stop() }, nil
+	return db, st, func() { st.Close(); os.RemoveAll(dir); db.Stop() }, nil
 }
 
 // newForwarder is the forwarder under test, sending st's log to db.
-func newForwarder(db *influxd, st *store.Store, gz bool, log *slog.Logger) (*fwd.Forwarder, error) {
-	return fwd.New(fwd.Options{Store: st, Target: fwd.Target{Name: "bench", URL: db.url, Bucket: "shelter", GZip: gz}, Logger: log})
+func newForwarder(db *influxd.Server, st *store.Store, gz bool, log *slog.Logger) (*fwd.Forwarder, error) {
+	return fwd.New(fwd.Options{Store: st, Target: fwd.Target{Name: "bench", URL: db.URL, Bucket: influxd.Database, GZip: gz}, Logger: log})
 }
 
 // running is a forwarder sending until stop.
@@ -186,7 +190,7 @@ func (r *running) stop() {
 
 func replayScenario(ctx context.Context, bin string, n int, gz bool, log *slog.Logger) (row, error) {
 	r := row{name: fmt.Sprintf("replay backlog, gzip=%t", gz), points: n}
-	db, st, cleanup, err := rig(bin)
+	db, st, cleanup, err := rig(ctx, bin)
 	if err != nil {
 		return r, err
 	}
@@ -201,7 +205,7 @@ func replayScenario(ctx context.Context, bin string, n int, gz bool, log *slog.L
 	if err != nil {
 		return r, err
 	}
-	cpu0, icpu0 := procstat.SelfCPU(), db.cpu()
+	cpu0, icpu0 := procstat.SelfCPU(), db.CPU()
 	start := time.Now()
 	fr := run(ctx, fw)
 	if err := fr.caughtUp(ctx, st); err != nil {
@@ -210,15 +214,15 @@ func replayScenario(ctx context.Context, bin string, n int, gz bool, log *slog.L
 	r.seconds = time.Since(start).Seconds()
 	fr.stop()
 	r.cpuPer100k = report.Per100k(procstat.SelfCPU()-cpu0, float64(n))
-	r.influxCPUPer100 = report.Per100k(db.cpu()-icpu0, float64(n))
-	got, err := db.count()
+	r.influxCPUPer100 = report.Per100k(db.CPU()-icpu0, float64(n))
+	got, err := db.Count(benchMeasurements...)
 	r.exact = checkCount(got, n, err)
 	return r, nil
 }
 
 func liveScenario(ctx context.Context, bin string, rate int, d time.Duration, log *slog.Logger) (row, error) {
 	r := row{name: fmt.Sprintf("live %s readings/s, linger 1s, gzip=true", report.Thousands(float64(rate)))}
-	db, st, cleanup, err := rig(bin)
+	db, st, cleanup, err := rig(ctx, bin)
 	if err != nil {
 		return r, err
 	}
@@ -261,7 +265,7 @@ func liveScenario(ctx context.Context, bin string, rate int, d time.Duration, lo
 		return r, err
 	}
 	fr := run(ctx, fw)
-	icpu0 := db.cpu()
+	icpu0 := db.CPU()
 	start := time.Now()
 	with, err := appendFor()
 	if err != nil {
@@ -275,8 +279,8 @@ func liveScenario(ctx context.Context, bin string, rate int, d time.Duration, lo
 	fr.stop()
 	r.points = next - skipped
 	r.cpuPer100k = report.Per100k(max(with-without, 0), float64(r.points))
-	r.influxCPUPer100 = report.Per100k(db.cpu()-icpu0, float64(r.points))
-	got, err := db.count()
+	r.influxCPUPer100 = report.Per100k(db.CPU()-icpu0, float64(r.points))
+	got, err := db.Count(benchMeasurements...)
 	r.exact = checkCount(got, r.points, err)
 	return r, nil
 }
