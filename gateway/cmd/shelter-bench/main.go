@@ -15,6 +15,7 @@
 //	shelter-bench -scenarios 'mode=embedded' -runs 3 -cpuprofile prof/
 //	shelter-bench -scenarios 'devices=10000/mode=embedded' -trace prof/
 //	shelter-bench -scenarios '^burst' -runs 3   # the burst scenarios only
+//	shelter-bench -scenarios 'format=zigbee2mqtt'   # the CPU goal's burst: Zigbee2MQTT, forwarding to InfluxDB
 //
 // What each bench measures, and how, is in the package documentation of
 // internal/bench/ingest, forward, alarms and video; this command parses
@@ -89,6 +90,7 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 		conns       = fs.Int("conns", 0, "publisher connections per scenario (0: min(devices, 200))")
 		maxInFlight = fs.Int("max-in-flight", 2000, "mosquitto mode: the gateway's broker.external.max_in_flight and mosquitto's max_inflight_messages (not the burst scenarios: they run the gateway's default and mosquitto without a limit)")
 		mosqBin     = fs.String("mosquitto", "/usr/sbin/mosquitto", "mosquitto binary")
+		influxdBin  = fs.String("influxd", defaultInfluxd(), "influxd 1.8 binary, for the burst scenario forwarding to InfluxDB (by default the one in .tools/bin, else in PATH)")
 		profDir     = fs.String("cpuprofile", "", "write a CPU profile (of the window) and a heap profile (at its end) of the gateway process per scenario into this directory")
 		traceDir    = fs.String("trace", "", "write an execution trace of the gateway process per scenario (its window only) into this directory")
 	)
@@ -144,7 +146,7 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	o := ingest.Options{Scenarios: scs, Runs: *runs, Exe: exe, Mosquitto: *mosqBin, Warmup: *warmup, Duration: *duration,
+	o := ingest.Options{Scenarios: scs, Runs: *runs, Exe: exe, Mosquitto: *mosqBin, Influxd: *influxdBin, Warmup: *warmup, Duration: *duration,
 		Window: *window, ProfDir: *profDir, TraceDir: *traceDir, Log: stderr, MaxInFlight: *maxInFlight}
 
 	ctx, stop := interruptible()
@@ -156,6 +158,16 @@ func ingestMain(args []string, stdout, stderr io.Writer) int {
 		return 130
 	}
 	return 0
+}
+
+// defaultInfluxd is the ingest bench's influxd: "" when there is none, so
+// that the scenario needing it fails saying so (and the others run).
+func defaultInfluxd() string {
+	p, err := testpeer.InfluxdPath()
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 func forwardMain(args []string, stdout, stderr io.Writer) int {

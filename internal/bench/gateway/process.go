@@ -97,6 +97,12 @@ type Stat struct {
 	// (it follows the average stack in use), bytes.
 	StackStart float64 `json:"stack_start"`
 	GoSys      float64 `json:"go_sys"`
+	// Forwarded is shelterwatch_forward_points_written_total over every
+	// InfluxDB target: points InfluxDB confirmed (the gateway's own fault
+	// readings included). ForwardBacklog is shelterwatch_forward_backlog_points:
+	// readings stored but not yet confirmed.
+	Forwarded      float64 `json:"forwarded"`
+	ForwardBacklog float64 `json:"forward_backlog"`
 	// MemoryLimit is the Go runtime's soft memory limit in force, bytes
 	// (math.MaxInt64: none).
 	MemoryLimit int64 `json:"memory_limit"`

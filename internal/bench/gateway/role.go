@@ -257,6 +257,10 @@ func (g *role) stat() (*Stat, error) {
 			st.StackInuse = sum()
 		case "go_memstats_sys_bytes":
 			st.GoSys = sum()
+		case "shelterwatch_forward_points_written_total":
+			st.Forwarded = sum()
+		case "shelterwatch_forward_backlog_points":
+			st.ForwardBacklog = sum()
 		}
 	}
 	return st, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/shelterwatch/shelterwatch/ingest/decode"
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 	"github.com/shelterwatch/shelterwatch/ingest/sensorsim"
+	"github.com/shelterwatch/shelterwatch/internal/bench/influxd"
 )
 
 // benchZones are the zones of the generated facility: a handful, as in a
@@ -22,13 +23,20 @@ var benchZones = []struct{ id, tag string }{
 	{"corridor", "corridor"},
 }
 
+// formatZigbee2MQTT is the payload format of most of a real installation's
+// devices, and the only one of the scenario the CPU goal is stated for.
+const formatZigbee2MQTT = "zigbee2mqtt"
+
+// mixEntry is one device of the mix: its payload format and kind.
+type mixEntry struct {
+	format string
+	kind   reading.Kind
+}
+
 // deviceMix is one cycle of 20 devices: mostly Zigbee2MQTT climate sensors
 // and smoke detectors (the bulk of a real installation), then Tasmota,
 // ESPHome and native devices.
-var deviceMix = []struct {
-	format string
-	kind   reading.Kind
-}{
+var deviceMix = []mixEntry{
 	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
 	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
 	{"zigbee2mqtt", reading.KindTemperature}, {"zigbee2mqtt", reading.KindTemperature},
@@ -42,13 +50,36 @@ var deviceMix = []struct {
 	{"native", reading.KindMotion}, {"native", reading.KindPanic},
 }
 
-// benchDevices returns n simulated devices. It is deterministic: the
-// orchestrator writes the gateway config from it and the publisher process
-// rebuilds the same list to publish for them.
-func benchDevices(n int) []sensorsim.Device {
+// mixOf is the cycle of devices of one payload format in deviceMix, in the
+// mix's order and proportions; "" is the whole mix.
+func mixOf(format string) ([]mixEntry, error) {
+	if format == "" {
+		return deviceMix, nil
+	}
+	var mix []mixEntry
+	for _, m := range deviceMix {
+		if m.format == format {
+			mix = append(mix, m)
+		}
+	}
+	if len(mix) == 0 {
+		return nil, fmt.Errorf("no device of format %q in the bench's device mix", format)
+	}
+	return mix, nil
+}
+
+// benchDevices returns n simulated devices of the mix of format (see
+// mixOf). It is deterministic: the orchestrator writes the gateway config
+// from it and the publisher process rebuilds the same list to publish for
+// them.
+func benchDevices(n int, format string) ([]sensorsim.Device, error) {
+	mix, err := mixOf(format)
+	if err != nil {
+		return nil, err
+	}
 	devs := make([]sensorsim.Device, n)
 	for i := range devs {
-		m := deviceMix[i%len(deviceMix)]
+		m := mix[i%len(mix)]
 		z := benchZones[i%len(benchZones)]
 		id := fmt.Sprintf("dev-%05d", i)
 		var base string
@@ -64,7 +95,7 @@ func benchDevices(n int) []sensorsim.Device {
 		}
 		devs[i] = sensorsim.Device{ID: id, Format: m.format, Base: base, Kind: m.kind, Zone: z.id, ZoneTags: []string{z.tag}}
 	}
-	return devs
+	return devs, nil
 }
 
 // planMessage is one publication prepared in advance, with the number of
@@ -75,8 +106,13 @@ type planMessage struct {
 	readings int
 }
 
-// planVariants is how many distinct states each device cycles through.
+// planVariants is how many distinct states each device cycles through
+// unless a scenario asks for more (publishSpec.Variants).
 const planVariants = 2
+
+// planStep is the time between a device's successive reports when they
+// are stamped apart (publishSpec.Variants).
+const planStep = time.Minute
 
 // buildPlan prepares, for every device, the messages it publishes: its
 // firmware's periodic report, built by sensorsim's pure payload builders,
@@ -87,9 +123,21 @@ const planVariants = 2
 // can be checked exactly.
 //
 // Payloads are built once: building JSON per publish would spend the
-// machine's two cores on the load generator rather than the gateway. Their
-// device timestamps are therefore those of the start of the run.
-func buildPlan(devs []sensorsim.Device, now time.Time) ([][]planMessage, error) {
+// machine's two cores on the load generator rather than the gateway. With
+// variants 0 each device cycles through planVariants states, all with the
+// device timestamps of the start of the run. With variants > 0 it has
+// that many successive reports, each planStep of its life after the one
+// before and stamped so, the last at now: a device publishing each once
+// sends readings that InfluxDB, which keys a point by series and
+// timestamp, keeps apart, so its count can be held to the store's.
+func buildPlan(devs []sensorsim.Device, now time.Time, variants int) ([][]planMessage, error) {
+	stamp := func(int) time.Time { return now }
+	if variants > 0 {
+		n := variants
+		stamp = func(v int) time.Time { return now.Add(-time.Duration(n-1-v) * planStep) }
+	} else {
+		variants = planVariants
+	}
 	decoders := decode.All()
 	plan := make([][]planMessage, len(devs))
 	for i, d := range devs {
@@ -97,12 +145,12 @@ func buildPlan(devs []sensorsim.Device, now time.Time) ([][]planMessage, error) 
 			return nil, err
 		}
 		rng := rand.New(rand.NewPCG(1, uint64(i)))
-		st := sensorsim.NewState(d, now, rng)
+		st := sensorsim.NewState(d, stamp(0), rng)
 		dec := decoders[d.Format]
 		ddev := decode.Device{ID: d.ID, Kind: d.Kind, Base: d.Base, Location: time.UTC}
-		for v := range planVariants {
+		for v := range variants {
 			if v > 0 {
-				st.Step(rng, time.Minute)
+				st.Step(rng, planStep)
 				// Doors and motion come and go; smoke, panic buttons and
 				// leaks stay quiet, as in a facility on a normal day (an
 				// alarm storm at 10,000 messages/s measures something else).
@@ -112,7 +160,7 @@ func buildPlan(devs []sensorsim.Device, now time.Time) ([][]planMessage, error) 
 					st.Active = !st.Active
 				}
 			}
-			for _, m := range sensorsim.Report(d, st, now, time.UTC) {
+			for _, m := range sensorsim.Report(d, st, stamp(v), time.UTC) {
 				res, err := dec.Decode(ddev, m.Topic, m.Payload)
 				if err != nil {
 					return nil, fmt.Errorf("plan: device %s: the gateway's decoder rejects the simulated %s payload on %q: %w", d.ID, d.Format, m.Topic, err)
@@ -158,6 +206,11 @@ func configYAML(devs []sensorsim.Device, g gatewayConfig) string {
 			fmt.Fprintf(&b, "      - username: %s\n        password_hash: %q\n        publish: [\"#\"]\n", publisherUser(g.username, i), g.passwordHash)
 		}
 	}
+	if g.influxURL != "" {
+		// The shipped defaults otherwise (gzip, batch size, linger): the
+		// figures are those of a gateway as installed.
+		fmt.Fprintf(&b, "influxdb:\n  - id: bench\n    url: %q\n    version: 1\n    database: %s\n", g.influxURL, influxd.Database)
+	}
 	fmt.Fprintf(&b, "store:\n  dir: %q\n", g.storeDir)
 	fmt.Fprintf(&b, "http:\n  listen: %q\n", g.httpListen)
 	b.WriteString("log:\n  level: warn\n")
@@ -175,6 +228,9 @@ type gatewayConfig struct {
 	// External mode.
 	externalURL string
 	maxInFlight int // 0: the gateway's default
+	// influxURL, when set, is an InfluxDB 1.8 every reading is forwarded
+	// to (database influxd.Database).
+	influxURL string
 }
 
 // publisherUser is the account of publisher connection i.

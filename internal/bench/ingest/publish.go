@@ -25,7 +25,11 @@ type publishSpec struct {
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	Devices  int    `json:"devices"`
-	Conns    int    `json:"conns"`
+	// Format is the scenario's device mix (Scenario.Format): the
+	// publishers rebuild the orchestrator's device list from Devices and
+	// Format.
+	Format string `json:"format,omitempty"`
+	Conns  int    `json:"conns"`
 	// Window is the most QoS 1 publishes a connection has awaiting PUBACK.
 	Window int `json:"window"`
 	// Rate is the total publish rate (messages/s); 0 means as fast as the
@@ -41,6 +45,10 @@ type publishSpec struct {
 	// a connection stops once its devices have published that many each
 	// (the burst scenarios). 0 publishes until "stop".
 	PerDevice int `json:"per_device,omitempty"`
+	// Variants, when > 0, is how many successive reports each device's
+	// plan holds, stamped a planStep apart (see buildPlan); 0 is
+	// planVariants, all stamped at the start.
+	Variants int `json:"variants,omitempty"`
 }
 
 type publishReady struct {
@@ -141,7 +149,11 @@ func (p *publisher) init() (*publishReady, error) {
 	if s.Devices <= 0 || s.Conns <= 0 || s.Window <= 0 {
 		return nil, fmt.Errorf("bad spec: devices=%d conns=%d window=%d", s.Devices, s.Conns, s.Window)
 	}
-	plan, err := buildPlan(benchDevices(s.Devices), time.Now())
+	devs, err := benchDevices(s.Devices, s.Format)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := buildPlan(devs, time.Now(), s.Variants)
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,13 @@ func (r result) totalCPUPer100k() float64 {
 // stopped and removed before it returns.
 func runScenario(ctx context.Context, o Options, sc Scenario) (res result, err error) {
 	res = result{Scenario: sc.Name(), Mode: sc.Mode, Devices: sc.Devices, Rate: sc.Rate}
+	if err := sc.validate(); err != nil {
+		return res, err
+	}
+	devs, err := benchDevices(sc.Devices, sc.Format)
+	if err != nil {
+		return res, err
+	}
 	dir, err := os.MkdirTemp("", "shelter-bench-")
 	if err != nil {
 		return res, fmt.Errorf("temp dir: %w", err)
@@ -90,7 +97,7 @@ func runScenario(ctx context.Context, o Options, sc Scenario) (res result, err e
 	if gcfg.httpListen, err = proc.FreeLoopback(); err != nil {
 		return res, err
 	}
-	pspec := publishSpec{Devices: sc.Devices, Conns: sc.conns(), Window: o.Window, Rate: sc.Rate}
+	pspec := publishSpec{Devices: sc.Devices, Format: sc.Format, Conns: sc.conns(), Window: o.Window, Rate: sc.Rate}
 	mq, err := prepareBroker(ctx, o, sc, dir, &gcfg, &pspec)
 	if err != nil {
 		return res, err
@@ -101,7 +108,7 @@ func runScenario(ctx context.Context, o Options, sc Scenario) (res result, err e
 
 	// The gateway.
 	cfgPath := filepath.Join(dir, "shelterwatch.yaml")
-	if err := os.WriteFile(cfgPath, []byte(configYAML(benchDevices(sc.Devices), gcfg)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configYAML(devs, gcfg)), 0o600); err != nil {
 		return res, fmt.Errorf("write config: %w", err)
 	}
 	gw, err := gateway.Start(o.Exe, cfgPath, o.Log)
