@@ -60,6 +60,39 @@ func decodeObject(format string, payload []byte, v any) error {
 	return nil
 }
 
+// readMap reads payload, a JSON object, as decodeObject reads it into a
+// map[string]json.RawMessage, but as its members sorted by key (see
+// scanMap), appended to buf: in one pass when scan is set and the pass is
+// sure to agree, else with encoding/json, which words any error.
+func readMap(format string, payload []byte, buf []jsonMember, scan bool) ([]jsonMember, error) {
+	if scan {
+		if ms, ok := scanMap(payload, buf); ok {
+			return ms, nil
+		}
+	}
+	var m map[string]json.RawMessage
+	if err := decodeObject(format, payload, &m); err != nil {
+		return nil, err
+	}
+	return mapMembers(m, buf), nil
+}
+
+// readStruct reads raw, a JSON object, into v, a struct of the
+// json.RawMessage fields listed in fields, as json.Unmarshal would: in one
+// pass when scan is set and the pass is sure to agree, else with
+// encoding/json. After an error v holds nothing of use.
+func readStruct[T any](raw []byte, v *T, scan bool, fields ...rawField) error {
+	if scan && scanStruct(raw, fields...) {
+		return nil
+	}
+	var j T // apart from v, so that only this path allocates
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return err
+	}
+	*v = j
+	return nil
+}
+
 // jsonError maps an encoding/json error to a reason, naming the field when
 // encoding/json knows it.
 func jsonError(format string, err error) error {
@@ -155,6 +188,18 @@ func boolField(format, field string, raw json.RawMessage) (v, ok bool, err error
 		return false, true, nil
 	}
 	return false, false, wrongType(format, field, "bool", raw)
+}
+
+// fieldIn reads field name of object parent with read (numField,
+// boolField, strField), naming it "parent.name" in an error. The two are
+// joined only when there is an error to name: a copy for every field
+// would cost the hot path an allocation each.
+func fieldIn[T any](read func(format, field string, raw json.RawMessage) (T, bool, error), format, parent, name string, raw json.RawMessage) (T, bool, error) {
+	v, ok, err := read(format, name, raw)
+	if err != nil {
+		return read(format, parent+"."+name, raw)
+	}
+	return v, ok, err
 }
 
 // strField reads a JSON string. ok is false when the field is absent/null.

@@ -141,3 +141,20 @@ func tokens(name string, dst []string) []string {
 	}
 	return dst
 }
+
+// internKind returns the Kind that key spells, as the package's constant
+// when it is a known kind: an observation then keeps no copy of the
+// payload's bytes.
+func internKind(key []byte) reading.Kind {
+	for _, k := range [...]reading.Kind{
+		reading.KindSmoke, reading.KindDoor, reading.KindTemperature, reading.KindHumidity,
+		reading.KindPressure, reading.KindMotion, reading.KindWaterLeak, reading.KindPanic,
+		reading.KindTamper, reading.KindBattery, reading.KindBatteryLow, reading.KindCO,
+		reading.KindAvailability, reading.KindSensorFault, reading.KindFault, reading.KindReach,
+	} {
+		if string(key) == string(k) {
+			return k
+		}
+	}
+	return reading.Kind(key)
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"slices"
 
 	"github.com/shelterwatch/shelterwatch/ingest/reading"
 )
@@ -62,7 +61,11 @@ import (
 // value or time that cannot be used, costs only itself (the package doc's
 // policy). (Key matching is case-insensitive, as everywhere in
 // encoding/json.)
-type Native struct{}
+type Native struct {
+	// encodingJSON reads every payload with encoding/json alone: the
+	// reference the one-pass reading is tested against.
+	encodingJSON bool
+}
 
 const nativeFormat = "native"
 
@@ -73,15 +76,16 @@ func (Native) Format() string { return nativeFormat }
 // its base topic.
 func (Native) Prefixes(base string) []string { return []string{base} }
 
-type nativePayload struct {
-	Time        json.RawMessage            `json:"time"`
-	Battery     json.RawMessage            `json:"battery"`
-	LinkQuality json.RawMessage            `json:"link_quality"`
-	Values      map[string]json.RawMessage `json:"values"`
+// nativeFields are the top-level fields of a readings payload but values,
+// which are read as the members of their object sorted by key, each key
+// once. They are kept apart so that the members, on the stack, do not
+// escape with the fields that the error paths keep.
+type nativeFields struct {
+	time, battery, linkQuality json.RawMessage
 }
 
 // Decode implements Decoder.
-func (Native) Decode(dev Device, topic string, payload []byte) (Result, error) {
+func (n Native) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	const format = nativeFormat
 	if err := checkUTF8(format, payload); err != nil {
 		return Result{}, err
@@ -94,7 +98,7 @@ func (Native) Decode(dev Device, topic string, payload []byte) (Result, error) {
 		if len(payload) == 0 {
 			return Result{}, emptyPayload(format)
 		}
-		return decodeNative(payload)
+		return decodeNative(payload, !n.encodingJSON)
 	case rest == "status":
 		if len(payload) == 0 {
 			return Result{}, emptyPayload(format)
@@ -104,71 +108,128 @@ func (Native) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	return Result{}, unknownTopic(format, topic)
 }
 
-func decodeNative(payload []byte) (Result, error) {
+// scanNative reads payload in one pass as readNative would; false when it
+// cannot be sure to agree, and readNative then decides. It takes the keys
+// only as documented: any other spelling is an unknown key or a
+// case-folded known one, both encoding/json's to judge, and so is a
+// second values object (encoding/json merges it into the first).
+func scanNative(payload []byte, buf []jsonMember) (p nativeFields, values []jsonMember, ok bool) {
+	var object json.RawMessage
+	if !scanObject(payload, func(key, value []byte) bool {
+		switch string(key) {
+		case "time":
+			p.time = value
+		case "battery":
+			p.battery = value
+		case "link_quality":
+			p.linkQuality = value
+		case "values":
+			if object != nil {
+				return false
+			}
+			object = value
+		default:
+			return false
+		}
+		return true
+	}) {
+		return p, nil, false
+	}
+	switch {
+	case absent(object):
+		return p, nil, true
+	case object[0] != '{':
+		return p, nil, false // a wrong type, which encoding/json words
+	}
+	values, ok = scanMap(object, buf)
+	return p, values, ok
+}
+
+// readNative reads payload with encoding/json, which words every error.
+func readNative(payload []byte, buf []jsonMember) (nativeFields, []jsonMember, error) {
+	const format = nativeFormat
+	var p struct {
+		Time        json.RawMessage            `json:"time"`
+		Battery     json.RawMessage            `json:"battery"`
+		LinkQuality json.RawMessage            `json:"link_quality"`
+		Values      map[string]json.RawMessage `json:"values"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nativeFields{}, nil, jsonError(format, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nativeFields{}, nil, Errorf(ReasonMalformed, "%s: data after the JSON object", format)
+	}
+	return nativeFields{p.Time, p.Battery, p.LinkQuality}, mapMembers(p.Values, buf), nil
+}
+
+// decodeNative decodes a readings payload, read in one pass when scan is
+// set and the pass is sure to agree with encoding/json, else with
+// encoding/json.
+func decodeNative(payload []byte, scan bool) (Result, error) {
 	const format = nativeFormat
 	trimmed := bytes.TrimLeft(payload, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Result{}, Errorf(ReasonMalformed, "%s: payload is not a JSON object", format)
 	}
-	var p nativePayload
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return Result{}, jsonError(format, err)
+	var buf [16]jsonMember
+	var p nativeFields
+	var values []jsonMember
+	ok := false
+	if scan {
+		p, values, ok = scanNative(payload, buf[:0])
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Result{}, Errorf(ReasonMalformed, "%s: data after the JSON object", format)
+	if !ok {
+		var err error
+		if p, values, err = readNative(payload, buf[:0]); err != nil {
+			return Result{}, err
+		}
 	}
 
 	b := newBuilder(format)
-	if s, ok, err := strField(format, "time", p.Time); err != nil {
+	if s, ok, err := strField(format, "time", p.time); err != nil {
 		b.reject(err)
 	} else if ok {
 		b.setTime(rfc3339Time(format, "time", s))
 	}
-	if v, ok, err := numField(format, "battery", p.Battery); err != nil {
+	if v, ok, err := numField(format, "battery", p.battery); err != nil {
 		b.attr(err)
 	} else if ok {
 		b.setBattery(v)
 	}
-	if v, ok, err := numField(format, "link_quality", p.LinkQuality); err != nil {
+	if v, ok, err := numField(format, "link_quality", p.linkQuality); err != nil {
 		b.attr(err)
 	} else if ok {
 		b.setLinkQuality(v)
 	}
 
-	// Sorted so that the error for a payload with several bad keys does not
-	// depend on map order.
-	keys := make([]string, 0, len(p.Values))
-	for k := range p.Values {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		kind := reading.Kind(k)
+	// Sorted by key, so that the error for a payload with several bad keys
+	// does not depend on the order they were written in.
+	for _, m := range values {
+		kind := internKind(m.key)
 		t, known := kind.Known()
 		if !known || kind == reading.KindAvailability || kind.Internal() {
-			return Result{}, Errorf(ReasonMalformed, "%s: values: %q is not a reading kind", format, k)
+			return Result{}, Errorf(ReasonMalformed, "%s: values: %q is not a reading kind", format, string(kind))
 		}
-		field := "values." + k
-		raw := p.Values[k]
 		switch t {
 		case reading.TypeNumber:
-			v, ok, err := numField(format, field, raw)
+			v, ok, err := fieldIn(numField, format, "values", string(kind), m.value)
 			if err != nil {
 				b.reject(err)
 			} else if ok {
 				b.number(kind, v)
 			}
 		case reading.TypeBool:
-			v, ok, err := boolField(format, field, raw)
+			v, ok, err := fieldIn(boolField, format, "values", string(kind), m.value)
 			if err != nil {
 				b.reject(err)
 			} else if ok {
 				b.flag(kind, v)
 			}
 		default:
-			return Result{}, Errorf(ReasonMalformed, "%s: values: %q is not a reading kind", format, k)
+			return Result{}, Errorf(ReasonMalformed, "%s: values: %q is not a reading kind", format, string(kind))
 		}
 	}
 	return b.result()

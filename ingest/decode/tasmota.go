@@ -2,7 +2,6 @@ package decode
 
 import (
 	"encoding/json"
-	"slices"
 	"strings"
 	"time"
 
@@ -50,7 +49,11 @@ import (
 // door contact is closed while the door is shut, so it needs invert on the
 // device or the channel. Actions other than ON/OFF (TOGGLE, HOLD ...) carry
 // no state and are heartbeats.
-type Tasmota struct{}
+type Tasmota struct {
+	// encodingJSON reads every payload with encoding/json alone: the
+	// reference the one-pass reading is tested against.
+	encodingJSON bool
+}
 
 const tasmotaFormat = "tasmota"
 
@@ -69,7 +72,7 @@ const (
 )
 
 // Decode implements Decoder.
-func (Tasmota) Decode(dev Device, topic string, payload []byte) (Result, error) {
+func (t Tasmota) Decode(dev Device, topic string, payload []byte) (Result, error) {
 	const format = tasmotaFormat
 	if err := checkUTF8(format, payload); err != nil {
 		return Result{}, err
@@ -91,15 +94,16 @@ func (Tasmota) Decode(dev Device, topic string, payload []byte) (Result, error) 
 	if len(payload) == 0 {
 		return Result{}, emptyPayload(format)
 	}
+	scan := !t.encodingJSON
 	switch {
 	case tele && msg == "SENSOR":
-		return decodeTasmotaSensor(dev, payload)
+		return decodeTasmotaSensor(dev, payload, scan)
 	case tele && msg == "STATE":
-		return decodeTasmotaState(dev, payload)
+		return decodeTasmotaState(dev, payload, scan)
 	case tele && msg == "LWT":
 		return availabilityWord(format, "LWT", text(payload), "Online", "Offline")
 	case !tele && msg == "RESULT":
-		return decodeTasmotaResult(dev, payload)
+		return decodeTasmotaResult(dev, payload, scan)
 	}
 	return heartbeat()
 }
@@ -124,17 +128,18 @@ type tasmotaSensor struct {
 	Pressure    json.RawMessage `json:"Pressure"`
 }
 
-func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
+func decodeTasmotaSensor(dev Device, payload []byte, scan bool) (Result, error) {
 	const format = tasmotaFormat
-	var m map[string]json.RawMessage
-	if err := decodeObject(format, payload, &m); err != nil {
+	var buf [16]jsonMember
+	m, err := readMap(format, payload, buf[:0], scan)
+	if err != nil {
 		return Result{}, err
 	}
 	b := newBuilder(format)
-	b.reject(tasmotaTime(&b, dev, m["Time"], m["Epoch"]))
+	b.reject(tasmotaTime(&b, dev, lookup(m, "Time"), lookup(m, "Epoch")))
 
 	tempF := false
-	if s, ok, err := strField(format, "TempUnit", m["TempUnit"]); err != nil {
+	if s, ok, err := strField(format, "TempUnit", lookup(m, "TempUnit")); err != nil {
 		return Result{}, err
 	} else if ok {
 		switch s {
@@ -146,7 +151,7 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 		}
 	}
 	pressureFactor := 1.0
-	if s, ok, err := strField(format, "PressureUnit", m["PressureUnit"]); err != nil {
+	if s, ok, err := strField(format, "PressureUnit", lookup(m, "PressureUnit")); err != nil {
 		return Result{}, err
 	} else if ok {
 		switch s {
@@ -160,15 +165,12 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 		}
 	}
 
-	// Sorted so that results and errors do not depend on map order.
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, name := range keys {
-		raw := m[name]
-		if isTasmotaSwitch(name) {
+	// Sorted by key, so that results and errors do not depend on the
+	// order the payload lists its sensors in.
+	for _, mb := range m {
+		raw := mb.value
+		if isTasmotaSwitch(string(mb.key)) {
+			name := string(mb.key)
 			s, ok, err := strField(format, name, raw)
 			if err != nil {
 				b.reject(err)
@@ -177,11 +179,16 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 			}
 			continue
 		}
-		if len(raw) == 0 || raw[0] != '{' || name == "ESP32" {
+		if len(raw) == 0 || raw[0] != '{' || string(mb.key) == "ESP32" {
 			continue
 		}
+		name := string(mb.key)
 		var s tasmotaSensor
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := readStruct(raw, &s, scan,
+			rawField{"Temperature", &s.Temperature},
+			rawField{"Humidity", &s.Humidity},
+			rawField{"Pressure", &s.Pressure},
+		); err != nil {
 			b.reject(jsonError(format, err))
 			continue
 		}
@@ -200,7 +207,7 @@ func decodeTasmotaSensor(dev Device, payload []byte) (Result, error) {
 				faulted = true
 				continue
 			}
-			v, ok, err := numField(format, name+"."+f.field, f.raw)
+			v, ok, err := fieldIn(numField, format, name, f.field, f.raw)
 			if err != nil {
 				b.reject(err)
 				continue
@@ -240,25 +247,33 @@ func isTasmotaSwitch(key string) bool {
 	return v >= 1 && v <= 28
 }
 
-func decodeTasmotaState(dev Device, payload []byte) (Result, error) {
+type tasmotaState struct {
+	Time  json.RawMessage `json:"Time"`
+	Epoch json.RawMessage `json:"Epoch"`
+	Wifi  json.RawMessage `json:"Wifi"`
+}
+
+type tasmotaWifi struct {
+	RSSI json.RawMessage `json:"RSSI"`
+}
+
+func decodeTasmotaState(dev Device, payload []byte, scan bool) (Result, error) {
 	const format = tasmotaFormat
-	var s struct {
-		Time  json.RawMessage `json:"Time"`
-		Epoch json.RawMessage `json:"Epoch"`
-		Wifi  json.RawMessage `json:"Wifi"`
-	}
-	if err := decodeObject(format, payload, &s); err != nil {
-		return Result{}, err
+	var s tasmotaState
+	if !scan || !scanStruct(payload, rawField{"Time", &s.Time}, rawField{"Epoch", &s.Epoch}, rawField{"Wifi", &s.Wifi}) {
+		var j tasmotaState // apart from s, so that only this path allocates
+		if err := decodeObject(format, payload, &j); err != nil {
+			return Result{}, err
+		}
+		s = j
 	}
 	b := newBuilder(format)
 	b.reject(tasmotaTime(&b, dev, s.Time, s.Epoch))
 	if !absent(s.Wifi) {
-		var w struct {
-			RSSI json.RawMessage `json:"RSSI"`
-		}
+		var w tasmotaWifi
 		if s.Wifi[0] != '{' {
 			b.attr(wrongType(format, "Wifi", "object", s.Wifi))
-		} else if err := json.Unmarshal(s.Wifi, &w); err != nil {
+		} else if err := readStruct(s.Wifi, &w, scan, rawField{"RSSI", &w.RSSI}); err != nil {
 			b.attr(jsonError(format, err))
 		} else if pct, ok, err := numField(format, "Wifi.RSSI", w.RSSI); err != nil {
 			b.attr(err)
@@ -274,30 +289,30 @@ func decodeTasmotaState(dev Device, payload []byte) (Result, error) {
 	return b.result()
 }
 
-func decodeTasmotaResult(dev Device, payload []byte) (Result, error) {
+type tasmotaAction struct {
+	Action json.RawMessage `json:"Action"`
+}
+
+func decodeTasmotaResult(dev Device, payload []byte, scan bool) (Result, error) {
 	const format = tasmotaFormat
-	var m map[string]json.RawMessage
-	if err := decodeObject(format, payload, &m); err != nil {
+	var buf [16]jsonMember
+	m, err := readMap(format, payload, buf[:0], scan)
+	if err != nil {
 		return Result{}, err
 	}
 	b := newBuilder(format)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if isTasmotaSwitch(k) {
-			keys = append(keys, k)
+	// Sorted by key. No switch: some other command's result (POWER, a
+	// status), a heartbeat.
+	for _, mb := range m {
+		if !isTasmotaSwitch(string(mb.key)) {
+			continue
 		}
-	}
-	// No switch: some other command's result (POWER, a status), a heartbeat.
-	slices.Sort(keys)
-	for _, name := range keys {
-		raw := m[name]
+		name, raw := string(mb.key), mb.value
 		switch {
 		case absent(raw):
 		case raw[0] == '{':
-			var sw struct {
-				Action json.RawMessage `json:"Action"`
-			}
-			if err := json.Unmarshal(raw, &sw); err != nil {
+			var sw tasmotaAction
+			if err := readStruct(raw, &sw, scan, rawField{"Action", &sw.Action}); err != nil {
 				b.reject(jsonError(format, err))
 				continue
 			}
