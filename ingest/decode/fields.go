@@ -213,10 +213,13 @@ func strField(format, field string, raw json.RawMessage) (s string, ok bool, err
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw[1 : len(raw)-1]), true, nil
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
+	// Into a variable of its own: were it s, s would live on the heap for
+	// every call, escaped strings or not.
+	var u string
+	if err := json.Unmarshal(raw, &u); err != nil {
 		return "", false, Errorf(ReasonMalformed, "%s: %q: %v", format, field, err)
 	}
-	return s, true, nil
+	return u, true, nil
 }
 
 // parseNumberText parses a number published as plain text (ESPHome, Homie).

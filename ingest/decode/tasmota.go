@@ -382,20 +382,26 @@ func tasmotaTime(b *builder, dev Device, timeRaw, epochRaw json.RawMessage) erro
 	if err != nil {
 		return err
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		b.time = t
-		return nil
-	}
 	loc := dev.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	// Fractional seconds (TimeStamp format 3) parse without being in the
-	// layout.
-	t, err := time.ParseInLocation("2006-01-02T15:04:05", s, loc)
+	// The local time Tasmota sends by default is tried first, as a failed
+	// parse costs an allocated error. No string is both that and RFC 3339
+	// (the one ends after the seconds, the other needs an offset there),
+	// so the order changes no result. Fractional seconds (TimeStamp
+	// format 3) parse without being in the layout.
+	if t, err := time.ParseInLocation(tasmotaLocalTime, s, loc); err == nil {
+		b.time = t
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return Errorf(ReasonBadTime, "%s: \"Time\": %q is not a Tasmota time", format, s)
 	}
 	b.time = t
 	return nil
 }
+
+// tasmotaLocalTime is the layout of Tasmota's "Time" without an offset.
+const tasmotaLocalTime = "2006-01-02T15:04:05"

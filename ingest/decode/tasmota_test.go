@@ -308,3 +308,19 @@ func FuzzTasmota(f *testing.F) {
 		fuzzDecode(t, Tasmota{}, dev, topic, payload)
 	})
 }
+
+// FuzzTasmotaTimeLayouts: no "Time" reads both as a local time and as RFC
+// 3339, so the order tasmotaTime tries them in changes no result.
+func FuzzTasmotaTimeLayouts(f *testing.F) {
+	for _, s := range []string{"2019-11-03T19:34:28", "2019-11-03T19:34:28.123", "2019-11-03T19:34:28Z",
+		"2019-11-03T19:34:28.5+01:00", "2019-11-03T19:34:28,5", "2019-11-03T19:34:28-00:00", "yesterday"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, localErr := time.ParseInLocation(tasmotaLocalTime, s, cet)
+		_, rfcErr := time.Parse(time.RFC3339Nano, s)
+		if localErr == nil && rfcErr == nil {
+			t.Fatalf("%q reads both as a local time and as RFC 3339", s)
+		}
+	})
+}
