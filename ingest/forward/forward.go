@@ -215,21 +215,22 @@ func New(opts Options) (*Forwarder, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("target", t.Name)
-	hc := &http.Client{
-		Timeout: t.Timeout,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: min(t.Timeout, 10*time.Second), KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       t.TLS,
-			TLSHandshakeTimeout:   min(t.Timeout, 10*time.Second),
-			ResponseHeaderTimeout: t.Timeout,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       90 * time.Second,
-		},
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: min(t.Timeout, 10*time.Second), KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       t.TLS,
+		TLSHandshakeTimeout:   min(t.Timeout, 10*time.Second),
+		ResponseHeaderTimeout: t.Timeout,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
 	}
+	if t.GZip {
+		rt = newGzipTransport(rt) // not the client library's (gzip.go)
+	}
+	hc := &http.Client{Timeout: t.Timeout, Transport: rt}
 	copts := influxdb2.DefaultOptions().
 		SetHTTPClient(hc).
-		SetUseGZip(t.GZip).
+		SetUseGZip(false).
 		SetPrecision(time.Nanosecond).
 		SetLogLevel(0).
 		SetApplicationName("shelterwatch")

@@ -269,12 +269,12 @@ func TestForwardsEveryReadingOnce(t *testing.T) {
 	}
 
 	// Restarting from an older cursor re-sends; InfluxDB still holds each
-	// reading once.
+	// reading once. (Compressed this time, as shipped.)
 	r.stop()
 	if err := st.SetCursor(CursorName("facility"), 2000); err != nil {
 		t.Fatal(err)
 	}
-	r = startForwarder(t, st, Target{URL: db.URL(), BatchSize: 1500})
+	r = startForwarder(t, st, Target{URL: db.URL(), BatchSize: 1500, GZip: true})
 	waitDelivered(t, r, 30*time.Second)
 	checkExact(t, db, e)
 
