@@ -236,16 +236,22 @@ func (db *InfluxDB) Query(t testing.TB, database, q string) []Series {
 
 // TryQuery is Query returning its error, for polling.
 func (db *InfluxDB) TryQuery(database, q string) ([]Series, error) {
+	return InfluxQuery(&http.Client{Timeout: 30 * time.Second}, db.URL(), db.opts.AdminUser, db.opts.AdminPassword, database, q)
+}
+
+// InfluxQuery runs InfluxQL (one or more statements) on the InfluxDB 1.8
+// at baseURL, as user when one is given, and returns the series of every
+// statement's answer, times in nanoseconds.
+func InfluxQuery(c *http.Client, baseURL, user, password, database, q string) ([]Series, error) {
 	form := url.Values{"db": {database}, "q": {q}, "epoch": {"ns"}}
-	req, err := http.NewRequest(http.MethodPost, db.URL()+"/query", strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/query", strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if db.opts.AdminUser != "" {
-		req.SetBasicAuth(db.opts.AdminUser, db.opts.AdminPassword)
+	if user != "" {
+		req.SetBasicAuth(user, password)
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("influxdb query %q: %w", q, err)
@@ -259,7 +265,7 @@ func (db *InfluxDB) TryQuery(database, q string) ([]Series, error) {
 		Error string `json:"error"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("influxdb query %q: decode: %w", q, err)
+		return nil, fmt.Errorf("influxdb query %q: %s: decode: %w", q, resp.Status, err)
 	}
 	if out.Error != "" {
 		return nil, fmt.Errorf("influxdb query %q: %s", q, out.Error)
@@ -274,7 +280,6 @@ func (db *InfluxDB) TryQuery(database, q string) ([]Series, error) {
 	return series, nil
 }
 
-// Exec runs a statement that returns no rows (CREATE DATABASE ...).
 func (db *InfluxDB) Exec(t testing.TB, q string) {
 	t.Helper()
 	if _, err := db.TryQuery("", q); err != nil {

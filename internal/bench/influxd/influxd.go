@@ -10,10 +10,8 @@ package influxd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,40 +112,12 @@ func (s *Server) CPU() time.Duration {
 }
 
 // Series is one series of a query's answer.
-type Series struct {
-	Name   string  `json:"name"`
-	Values [][]any `json:"values"`
-}
+type Series = testpeer.Series
 
 // Rows runs InfluxQL (one or more statements) in Database and returns
 // the series of every statement's answer.
 func (s *Server) Rows(q string) ([]Series, error) {
-	resp, err := s.http.PostForm(s.URL+"/query", url.Values{"db": {Database}, "q": {q}})
-	if err != nil {
-		return nil, fmt.Errorf("influxdb %q: %w", q, err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Results []struct {
-			Series []Series `json:"series"`
-			Error  string   `json:"error"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("influxdb %q: %s: %w", q, resp.Status, err)
-	}
-	if out.Error != "" {
-		return nil, fmt.Errorf("influxdb %q: %s", q, out.Error)
-	}
-	var series []Series
-	for _, r := range out.Results {
-		if r.Error != "" {
-			return nil, fmt.Errorf("influxdb %q: %s", q, r.Error)
-		}
-		series = append(series, r.Series...)
-	}
-	return series, nil
+	return testpeer.InfluxQuery(s.http, s.URL, "", "", Database, q)
 }
 
 // Query runs InfluxQL and returns the numbers of every series' first row
